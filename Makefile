@@ -1,0 +1,29 @@
+# astroflow: `make serve` and `make test` each build .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: serve test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+serve: $(STAMP)
+	$(VENV)/bin/astroflow inspect workflows/sky-position/sky_position.py
+	$(VENV)/bin/astroflow run workflows/sky-position/sky_position.py --out data/runs/sky-position
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench
+
+bench: $(STAMP)
+	$(PY) bench/engine_overhead.py
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,3 @@
+from astroflow.cli import main
+
+raise SystemExit(main())

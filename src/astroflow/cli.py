@@ -1,0 +1,185 @@
+"""The ``astroflow`` command: inspect and run workflow notebooks.
+
+Exit codes: 0 success, 1 the run failed, 2 invalid input (bad notebook, annotation or
+parameter values), 3 the analysis itself said no (``AnalysisError``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from astroflow.errors import AstroflowError
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_ANALYSIS = 0, 1, 2, 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="astroflow", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    inspect = sub.add_parser("inspect", help="show a notebook's parameters and outputs")
+    inspect.add_argument("path", type=Path)
+    inspect.add_argument("--json", action="store_true", help="machine-readable output")
+    inspect.add_argument("--schema", action="store_true", help="print the JSON Schema")
+
+    run = sub.add_parser("run", help="validate, run and write the products of a notebook")
+    run.add_argument("path", type=Path)
+    run.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                     help="a parameter value (repeatable); strings are coerced to its type")
+    run.add_argument("--out", type=Path, required=True, help="directory for products and notebook")
+    run.add_argument("--time-limit", type=float, default=None, help="seconds before the run is killed")
+    run.add_argument("--no-html", action="store_true", help="skip the HTML copy of the notebook")
+    run.add_argument("--json", action="store_true", help="machine-readable summary")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "inspect":
+            return cmd_inspect(args)
+        return cmd_run(args)
+    except AstroflowError as exc:
+        return _invalid(exc, getattr(args, "json", False))
+
+
+def _invalid(exc: Exception, as_json: bool) -> int:
+    errors = [e.as_dict() for e in getattr(exc, "errors", [])]
+    if as_json:
+        print(json.dumps({"error": str(exc), "errors": errors}, indent=2))
+    else:
+        print(f"error: {exc}" if not errors else "error: invalid parameters", file=sys.stderr)
+        for e in errors:
+            print(f"  {e['field']} = {e['value']!r}: {e['reason']}", file=sys.stderr)
+    return EXIT_INVALID
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from astroflow.workflow import Workflow
+
+    wf = Workflow.from_path(args.path)
+    if args.schema:
+        print(json.dumps(wf.json_schema(), indent=2))
+    elif args.json:
+        print(json.dumps(wf.describe(), indent=2, default=str))
+    else:
+        print(render_inspection(wf.describe()))
+    return EXIT_OK
+
+
+def render_inspection(info: dict[str, Any]) -> str:
+    lines = [f"{info['title']}  ({info['name']}, version {info['version']})"]
+    if info.get("description"):
+        lines.append(info["description"])
+    lines.append("")
+    rows = [["parameter", "type", "default", "unit", "limits / allowed", "ontology"]]
+    for p in info["parameters"]:
+        if p["enum"] is not None:
+            limits = ", ".join(map(str, p["enum"]))
+        elif p["minimum"] is not None or p["maximum"] is not None:
+            limits = f"[{_num(p['minimum'])}, {_num(p['maximum'])}]"
+        else:
+            limits = ""
+        kind = p["type"] + ("?" if p["optional"] else "") + (f" ({p['format']})" if p["format"] else "")
+        rows.append([p["name"], kind, repr(p["default"]), p["unit"] or "", limits,
+                     _short(p["ontology"])])
+    lines += table(rows)
+    lines.append("")
+    rows = [["output", "type", "ontology"]]
+    rows += [[o["name"], o["type"], _short(o["ontology"])] for o in info["outputs"]]
+    lines += table(rows)
+    return "\n".join(lines)
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"
+
+
+def _short(uri: str | None) -> str:
+    if not uri:
+        return ""
+    return "oda:" + uri.split("#", 1)[1] if uri.startswith("http://odahub.io/ontology#") else uri
+
+
+def table(rows: list[list[str]]) -> list[str]:
+    """Rows as aligned text columns, the first row as the header."""
+    cells = [[str(c) if len(str(c)) <= 40 else str(c)[:39] + "…" for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
+    out = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    out.insert(1, "  ".join("-" * w for w in widths))
+    return out
+
+
+def parse_assignments(items: Sequence[str]) -> dict[str, str]:
+    values = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise SystemExit(f"astroflow: -p expects NAME=VALUE, got {item!r}")
+        values[name.strip()] = value
+    return values
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from astroflow.execution import notebook_html
+    from astroflow.workflow import Workflow
+
+    wf = Workflow.from_path(args.path)
+    values = wf.validate(parse_assignments(args.param))
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    def show(progress: Any) -> None:
+        if not args.json:
+            fraction = f" {progress.fraction:.0%}" if progress.fraction is not None else ""
+            print(f"  … {progress.stage or ''}{fraction} {progress.message or ''}".rstrip(),
+                  file=sys.stderr)
+
+    result = wf.run(values, job_dir=args.out, time_limit=args.time_limit, on_progress=show)
+    html = None
+    if not args.no_html and result.notebook_path.exists():
+        html = notebook_html(result.notebook_path)
+    summary = {
+        "workflow": wf.name, "version": wf.version, "status": result.status,
+        "duration": round(result.duration, 4), "parameters": values,
+        "notebook": str(result.notebook_path), "html": str(html) if html else None,
+        "products": [p.to_dict() for p in result.products],
+        "error": result.error.to_dict() if result.error else None,
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+    else:
+        print(render_summary(summary, args.out))
+    if result.status == "done":
+        return EXIT_OK
+    return EXIT_ANALYSIS if result.error and result.error.kind == "analysis" else EXIT_FAILED
+
+
+def render_summary(summary: dict[str, Any], out: Path) -> str:
+    lines = [f"{summary['workflow']}: {summary['status']} in {summary['duration']:.3f} s"]
+    error = summary["error"]
+    if error:
+        if error["kind"] == "analysis":
+            lines.append(f"analysis: {error['evalue']}")
+        else:
+            lines.append(f"{error['kind']}: {error['ename']}: {error['evalue']}"
+                         + (f" (cell {error['cell']})" if error["cell"] is not None else ""))
+            if error["traceback"]:
+                lines.append(error["traceback"])
+    if summary["products"]:
+        rows = [["product", "type", "files"]]
+        rows += [[p["name"], p["type"], ", ".join(p["files"].values())] for p in summary["products"]]
+        lines += [""] + table(rows)
+    lines.append(f"\nexecuted notebook: {summary['notebook']}")
+    if summary["html"]:
+        lines.append(f"html: {summary['html']}")
+    lines.append(f"products in: {out / 'products'}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,79 @@
+"""`progress()`: how a running notebook tells its caller how far it got.
+
+Notebooks call it often and import it at the top, so this module imports nothing heavy.
+Inside a run the executor has put a pipe on an inherited file descriptor and named it in the
+environment; each report is one JSON line written with a single ``os.write`` (atomic on a
+pipe below ``PIPE_BUF``), so reports from one run never interleave with another's. Outside a
+run, or in a subprocess the notebook started, the call does nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+FD_VARIABLE = "ASTROFLOW_PROGRESS_FD"
+PID_VARIABLE = "ASTROFLOW_PROGRESS_PID"
+JOB_VARIABLE = "ASTROFLOW_JOB_ID"
+# Linux guarantees atomic pipe writes up to 4096 bytes.
+MAX_MESSAGE_BYTES = 4096
+
+
+def _channel() -> tuple[int, str] | None:
+    """The progress fd and job id, if this very process is a run (not a child of one)."""
+    fd = os.environ.get(FD_VARIABLE)
+    pid = os.environ.get(PID_VARIABLE)
+    if not fd or not pid or pid != str(os.getpid()):
+        return None
+    try:
+        return int(fd), os.environ.get(JOB_VARIABLE, "")
+    except ValueError:
+        return None
+
+
+def _encode(report: dict[str, Any]) -> bytes:
+    """One JSON line short enough to be written atomically; over-long text is cut."""
+    line = _dump(report)
+    if len(line) <= MAX_MESSAGE_BYTES:
+        return line
+    report = {key: value for key, value in report.items() if key != "extra"}
+    limit = 1024
+    while len(line) > MAX_MESSAGE_BYTES:
+        for key in ("stage", "message"):
+            if isinstance(report.get(key), str) and len(report[key]) > limit:
+                report[key] = report[key][:limit] + "..."
+        line = _dump(report)
+        limit //= 2
+    return line
+
+
+def _dump(report: dict[str, Any]) -> bytes:
+    return json.dumps(report, default=str, separators=(",", ":")).encode() + b"\n"
+
+
+def progress(stage: str | None = None, fraction: float | None = None,
+             message: str | None = None, **extra: Any) -> None:
+    """Report the run's progress: a stage name, the fraction done (0–1) and a message.
+
+    Extra keywords (``substage=``, ``subfraction=`` …) travel along. Never raises: a
+    progress report must not be able to fail an analysis.
+    """
+    channel = _channel()
+    if channel is None:
+        return
+    fd, job = channel
+    try:
+        report: dict[str, Any] = {
+            "job": job,
+            "stage": None if stage is None else str(stage),
+            "fraction": None if fraction is None else float(fraction),
+            "message": None if message is None else str(message),
+            "time": time.time(),
+        }
+        if extra:
+            report["extra"] = extra
+        os.write(fd, _encode(report))
+    except (OSError, TypeError, ValueError):
+        pass

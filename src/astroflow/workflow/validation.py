@@ -1,0 +1,265 @@
+"""One validator for every way a request arrives (JSON, HTML form, query string, CLI).
+
+It coerces strings to the declared types, converts times between the declared format and
+the other common one, checks limits and allowed values, and reports every problem at once as
+(field, value, reason). What it returns is canonical: the same request spelled differently
+gives equal values, and so the same cache key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from astroflow.errors import AstroflowError
+from astroflow.workflow.model import Parameter
+
+_TRUE = {"true", "1", "yes", "on", "y", "t"}
+_FALSE = {"false", "0", "no", "off", "n", "f"}
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    value: Any
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        value = self.value if isinstance(self.value, (str, int, float, bool, type(None))) else repr(self.value)
+        if isinstance(value, str) and len(value) > 200:
+            value = value[:200] + "…"
+        return {"field": self.field, "value": value, "reason": self.reason}
+
+
+class ValidationError(AstroflowError, ValueError):
+    """Every problem found in one request, each naming its field."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        self.errors = errors
+        lines = "; ".join(f"{e.field}: {e.reason}" for e in errors)
+        super().__init__(f"invalid parameters: {lines}")
+
+
+class _Invalid(Exception):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def validate(parameters: Mapping[str, Parameter], values: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Check and coerce ``values``; missing names take their defaults."""
+    values = dict(values or {})
+    errors: list[FieldError] = []
+    for name in values:
+        if name not in parameters:
+            known = ", ".join(parameters) or "none"
+            errors.append(FieldError(str(name), values[name],
+                                     f"unknown parameter (this workflow takes: {known})"))
+    result: dict[str, Any] = {}
+    for name, param in parameters.items():
+        if name not in values:
+            result[name] = param.default
+            continue
+        try:
+            result[name] = coerce(param, values[name])
+        except _Invalid as exc:
+            errors.append(FieldError(name, values[name], exc.reason))
+    if errors:
+        raise ValidationError(errors)
+    return result
+
+
+def coerce(param: Parameter, raw: Any) -> Any:
+    """One value → the parameter's canonical value, or `_Invalid` with the reason."""
+    if raw is None or (isinstance(raw, str) and raw.strip() == "" and param.type is not str):
+        if param.optional:
+            return None
+        raise _Invalid(f"a value is required ({_expected(param)})")
+    if param.format and param.type in (str, float):
+        value = _time(param, raw)
+    elif param.type is float:
+        value = _float(param, raw)
+    elif param.type is int:
+        value = _int(raw)
+    elif param.type is bool:
+        value = _bool(raw)
+    elif param.type is str:
+        value = _str(raw)
+    else:
+        value = _structured(param.type, raw)
+    _check_range(param, value)
+    return value
+
+
+def _expected(param: Parameter) -> str:
+    text = {float: "a number", int: "an integer", bool: "true or false", str: "a string",
+            list: "a JSON list", dict: "a JSON object"}[param.type]
+    return text + (f" in {param.unit}" if param.unit else "")
+
+
+def _float(param: Parameter, raw: Any) -> float:
+    if isinstance(raw, bool):
+        raise _Invalid("expected a number, got a boolean")
+    if isinstance(raw, (int, float)):
+        value = float(raw)
+    elif isinstance(raw, str):
+        value = _parse_float_text(param, raw.strip())
+    else:
+        raise _Invalid(f"expected a number, got {type(raw).__name__}")
+    if not math.isfinite(value):
+        raise _Invalid("must be a finite number")
+    return value
+
+
+def _parse_float_text(param: Parameter, text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    if param.role in ("ra", "dec"):
+        return _sexagesimal(param, text)
+    if param.unit:
+        return _quantity(param, text)
+    raise _Invalid(f"{text!r} is not a number")
+
+
+def _sexagesimal(param: Parameter, text: str) -> float:
+    """RA as ``12h30m49.4s`` or ``12:30:49.4`` (hours), Dec as ``+12d23m28s`` or ``12:23:28``."""
+    from astropy.coordinates import Angle
+
+    unit = "hourangle" if param.role == "ra" and not any(c in text for c in "d°") else "deg"
+    try:
+        angle = Angle(text, unit=unit)
+    except (ValueError, TypeError) as exc:
+        raise _Invalid(f"{text!r} is not an angle ({exc})") from None
+    return float(angle.to_value(param.unit or "deg"))
+
+
+def _quantity(param: Parameter, text: str) -> float:
+    """A number with its unit (``30 arcmin``) is converted to the declared unit."""
+    import astropy.units as u
+
+    try:
+        quantity = u.Quantity(text)
+        return float(quantity.to_value(param.unit))
+    except (TypeError, ValueError, u.UnitsError) as exc:
+        raise _Invalid(f"{text!r} is not a number or a quantity in {param.unit} ({exc})") from None
+
+
+def _int(raw: Any) -> int:
+    if isinstance(raw, bool):
+        raise _Invalid("expected an integer, got a boolean")
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, float):
+        if raw.is_integer():
+            return int(raw)
+        raise _Invalid(f"{raw!r} is not an integer")
+    if isinstance(raw, str):
+        text = raw.strip()
+        try:
+            return int(text)
+        except ValueError:
+            pass
+        try:
+            number = float(text)
+        except ValueError:
+            raise _Invalid(f"{text!r} is not an integer") from None
+        if number.is_integer():
+            return int(number)
+        raise _Invalid(f"{text!r} is not an integer")
+    raise _Invalid(f"expected an integer, got {type(raw).__name__}")
+
+
+def _bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, int) and raw in (0, 1):
+        return bool(raw)
+    if isinstance(raw, str):
+        text = raw.strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+    raise _Invalid(f"{raw!r} is not a boolean (use true or false)")
+
+
+def _str(raw: Any) -> str:
+    if isinstance(raw, str):
+        return raw
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        return str(raw)
+    raise _Invalid(f"expected a string, got {type(raw).__name__}")
+
+
+def _structured(kind: type, raw: Any) -> Any:
+    value = raw
+    if isinstance(raw, str):
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise _Invalid(f"not valid JSON ({exc.msg} at character {exc.pos})") from None
+    if kind is list and isinstance(value, tuple):
+        value = list(value)
+    if not isinstance(value, kind):
+        raise _Invalid(f"expected a {'list' if kind is list else 'JSON object'}, got "
+                       f"{type(value).__name__}")
+    try:
+        # Round trip through JSON: only plain data may reach the notebook.
+        return json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise _Invalid(f"only JSON data is accepted ({exc})") from None
+
+
+def _time(param: Parameter, raw: Any) -> Any:
+    """Accept the declared format or the other common one (ISOT ↔ MJD) and convert."""
+    from astropy.time import Time
+
+    if isinstance(raw, bool):
+        raise _Invalid("expected a time, got a boolean")
+    try:
+        if isinstance(raw, (int, float)):
+            t = Time(float(raw), format="mjd", scale="utc")
+        else:
+            text = str(raw).strip()
+            try:
+                t = Time(float(text), format="mjd", scale="utc")
+            except ValueError:
+                t = Time(text, scale="utc")
+    except (ValueError, TypeError) as exc:
+        raise _Invalid(f"{raw!r} is not a time (ISOT like 2020-01-01T00:00:00 or MJD) ({exc})") from None
+    if param.type is float:
+        return float(getattr(t, param.format or "mjd"))
+    value = getattr(t, param.format or "isot")
+    return value if isinstance(value, str) else str(value)
+
+
+def _check_range(param: Parameter, value: Any) -> None:
+    if value is None:
+        return
+    if param.minimum is not None and value < param.minimum:
+        raise _Invalid(f"must be ≥ {param.minimum:g}{_unit(param)}")
+    if param.maximum is not None and value > param.maximum:
+        raise _Invalid(f"must be ≤ {param.maximum:g}{_unit(param)}")
+    if param.enum is not None and value not in param.enum:
+        allowed = ", ".join(repr(v) for v in param.enum)
+        raise _Invalid(f"must be one of {allowed}")
+
+
+def _unit(param: Parameter) -> str:
+    return f" {param.unit}" if param.unit else ""
+
+
+def canonical_json(values: Mapping[str, Any]) -> str:
+    """Deterministic text of validated values (sorted keys, no spaces, exact floats)."""
+    return json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False)
+
+
+def cache_key(*parts: Any) -> str:
+    """SHA-256 of the canonical JSON of the parts (service, version, values, …)."""
+    return hashlib.sha256(canonical_json({"k": list(parts)}).encode()).hexdigest()

@@ -1,0 +1,182 @@
+"""`Workflow`: a notebook read as a typed service (parameters in, products out)."""
+
+from __future__ import annotations
+
+import atexit
+import tempfile
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from astroflow.errors import AnnotationError, NotebookError
+from astroflow.workflow import declarations as decl
+from astroflow.workflow.inject import inject, injected_source
+from astroflow.workflow.model import Output, Parameter
+from astroflow.workflow.notebook import (
+    cells_of,
+    content_version,
+    read_notebook,
+    tagged,
+    title_and_description,
+)
+from astroflow.workflow.schema import workflow_schema
+from astroflow.workflow.validation import validate
+
+if TYPE_CHECKING:
+    from astroflow.execution import LocalExecutor, Progress, RunResult
+
+
+@dataclass
+class Workflow:
+    """A notebook with its declared parameters and outputs.
+
+    Build it with `Workflow.from_path`; it is immutable in spirit: a changed notebook is a new
+    workflow with a new `version`.
+    """
+
+    path: Path
+    name: str
+    notebook: dict
+    parameters: dict[str, Parameter]
+    outputs: dict[str, Output]
+    parameters_cell: int
+    version: str
+    title: str
+    description: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    imports: tuple[str, ...] = ()
+
+    @classmethod
+    def from_path(cls, path: str | Path, ontology: Any = None) -> Workflow:
+        """Inspect a notebook; annotation problems raise `AnnotationError` with line and reason."""
+        from astroflow.ontology import Ontology
+
+        path = Path(path).resolve()
+        notebook = read_notebook(path)
+        return cls.from_notebook(notebook, path, ontology or Ontology.default())
+
+    @classmethod
+    def from_notebook(cls, notebook: dict, path: Path, ontology: Any) -> Workflow:
+        cells = cells_of(notebook)
+        params_cell = tagged(cells, "parameters")
+        if params_cell is None:
+            raise NotebookError(f"{path.name}: no code cell is tagged 'parameters'; tag the cell "
+                                "that assigns the inputs (cell toolbar → tags → parameters)")
+        outputs_cell = tagged(cells, "outputs")
+        parameters = decl.parse_parameters(params_cell.source, params_cell.index, ontology)
+        outputs = (decl.parse_outputs(outputs_cell.source, outputs_cell.index, ontology)
+                   if outputs_cell else {})
+        metadata: dict[str, Any] = {}
+        imports: set[str] = set()
+        for cell in cells:
+            if cell.cell_type != "code":
+                continue
+            imports |= decl.imported_modules(cell.source)
+            try:
+                tree, comments = decl.parse_cell(cell.source, cell.index)
+            except AnnotationError:
+                if cell.index in (params_cell.index, getattr(outputs_cell, "index", -1)):
+                    raise
+                continue  # a syntax error elsewhere shows up when the notebook runs
+            for key, values in decl.notebook_statements(tree, comments):
+                metadata[key] = values[0] if len(values) == 1 else values
+        title, description = title_and_description(cells)
+        return cls(
+            path=path, name=path.stem, notebook=notebook, parameters=parameters,
+            outputs=outputs, parameters_cell=params_cell.index,
+            version=content_version(notebook), title=title or path.stem.replace("_", " "),
+            description=description, metadata=metadata,
+            imports=tuple(sorted(_third_party(imports, path.parent))),
+        )
+
+    # -- what the notebook declares -------------------------------------------------------
+
+    @property
+    def token_access(self) -> bool:
+        """Does the notebook ask for the caller's token (``oda:oda_token_access oda:InOdaContext``)?"""
+        value = self.metadata.get("oda_token_access")
+        return isinstance(value, str) and value.endswith("InOdaContext")
+
+    @property
+    def time_limit(self) -> float | None:
+        """Per-workflow time limit in seconds (``# oda:time_limit 600``), if any."""
+        value = self.metadata.get("time_limit")
+        return float(value) if isinstance(value, (int, float)) and value > 0 else None
+
+    def json_schema(self) -> dict[str, Any]:
+        return workflow_schema(self.title, self.description, self.parameters)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "title": self.title,
+            "description": self.description,
+            "version": self.version,
+            "metadata": self.metadata,
+            "parameters": [p.describe() for p in self.parameters.values()],
+            "outputs": [o.describe() for o in self.outputs.values()],
+        }
+
+    # -- requests -------------------------------------------------------------------------
+
+    def validate(self, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Canonical values for a request, or `ValidationError` listing every problem."""
+        return validate(self.parameters, values)
+
+    def injected_notebook(self, values: Mapping[str, Any]) -> dict:
+        """The notebook to run: validated values injected after the parameters cell."""
+        return inject(self.notebook, self.parameters_cell,
+                      injected_source(self.parameters, self.validate(values)))
+
+    def run(self, values: Mapping[str, Any] | None = None, *, job_dir: str | Path | None = None,
+            executor: LocalExecutor | None = None, time_limit: float | None = None,
+            on_progress: Callable[[Progress], None] | None = None,
+            env: Mapping[str, str] | None = None) -> RunResult:
+        """Validate, run in an isolated process, and return the result with its products."""
+        spec = self.run_spec(values, job_dir=job_dir, time_limit=time_limit, env=env)
+        return (executor or shared_executor()).run(spec, on_progress=on_progress)
+
+    def run_spec(self, values: Mapping[str, Any] | None = None, *, job_dir: str | Path | None = None,
+                 time_limit: float | None = None, env: Mapping[str, str] | None = None) -> Any:
+        from astroflow.execution import OutputSpec, RunSpec
+
+        notebook = self.injected_notebook(values or {})
+        outputs = [OutputSpec(name=o.name, ontology=o.ontology, title=o.label,
+                              description=o.description) for o in self.outputs.values()]
+        directory = Path(job_dir) if job_dir else Path(tempfile.mkdtemp(prefix=f"astroflow-{self.name}-"))
+        return RunSpec(notebook=notebook, outputs=outputs, job_dir=directory,
+                       source_dir=self.path.parent, time_limit=time_limit or self.time_limit,
+                       preload=self.imports, env=dict(env or {}))
+
+
+def _third_party(modules: set[str], source_dir: Path) -> set[str]:
+    """Modules worth preloading in the warm parent: not the workflow's own local code.
+
+    Local modules must not be preloaded: the warm parent outlives versions of the workflow,
+    and a stale copy would run instead of the new one.
+    """
+    keep = set()
+    for module in modules:
+        top = module.split(".")[0]
+        if (source_dir / f"{top}.py").exists() or (source_dir / top).is_dir():
+            continue
+        keep.add(module)
+    return keep
+
+
+_shared: LocalExecutor | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_executor() -> LocalExecutor:
+    """One warm executor per process for `Workflow.run` calls that don't bring their own."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            from astroflow.execution import LocalExecutor
+
+            _shared = LocalExecutor()
+            atexit.register(_shared.close)
+        return _shared
