@@ -123,7 +123,7 @@ def looks_like_annotation(comment: str) -> bool:
 
 
 def _is_known_prefix(term: str) -> bool:
-    return term.startswith(("oda:", "http://", "https://", "unit:", "xsd:", "odas:"))
+    return term.startswith(("oda:", "http://", "https://", "unit:", "xsd:"))
 
 
 def parse_annotation(comment: str) -> Annotation:

@@ -1,0 +1,49 @@
+"""Read a product back from its files as astropy/Python objects (tests, client, previews)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from astroflow.products import images, scalars, tables
+from astroflow.products.model import TABLE_LIKE, Product, ProductError
+from astroflow.products.naming import resolve_in
+
+_TABLE_PREFERENCE = ("ecsv", "fits", "vot", "csv")
+_PICTURE_PREFERENCE = ("png", "jpeg", "gif", "svg")
+
+
+def load_product(product: Product, outdir: Path) -> Any:
+    """The product's content: Table (table-like), image HDU, str, bytes or a scalar.
+
+    Scalars come back as Python values, as an astropy Quantity when they have a unit and as
+    an astropy Time for times. Pictures, binaries and files come back as bytes.
+    """
+    outdir = Path(outdir)
+    if not product.files:
+        raise ProductError(f"product {product.name!r} lists no files")
+    ptype = product.type
+    if ptype == "scalar":
+        return scalars.load_scalar(_file(product, outdir, "json"))
+    if ptype == "text":
+        return _file(product, outdir, "txt").read_text("utf-8")
+    if ptype in TABLE_LIKE:
+        return tables.read_table_file(_file(product, outdir, *_TABLE_PREFERENCE))
+    if ptype == "image":
+        return images.load_image_hdu(_file(product, outdir, "fits"),
+                                     int(product.meta.get("hdu", 0)))
+    if ptype == "picture":
+        return _file(product, outdir, *_PICTURE_PREFERENCE).read_bytes()
+    return _file(product, outdir).read_bytes()
+
+
+def _file(product: Product, outdir: Path, *preferred: str) -> Path:
+    """The first listed file among the preferred formats (any listed file if none given)."""
+    keys = [k for k in preferred if k in product.files] or (
+        [] if preferred else list(product.files))
+    if not keys:
+        keys = [k for k in product.files if k not in ("png",)] or list(product.files)
+    path = resolve_in(outdir, product.files[keys[0]])
+    if not path.is_file():
+        raise ProductError(f"product {product.name!r}: file {path.name} is missing from {outdir}")
+    return path
