@@ -66,7 +66,7 @@ def progress(stage: str | None = None, fraction: float | None = None,
     fd, job = channel
     try:
         report: dict[str, Any] = {
-            "job": job,
+            "job_id": job,
             "stage": None if stage is None else str(stage),
             "fraction": None if fraction is None else float(fraction),
             "message": None if message is None else str(message),

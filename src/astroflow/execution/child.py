@@ -1,0 +1,252 @@
+"""What a forked run does, from ``fork()`` to ``os._exit``.
+
+The warm parent calls `prepare` once (the IPython shell is built before any fork, so each run
+inherits it) and `run_forked` in every child. The child isolates itself (own session so a kill
+reaches its ``!cmd`` grandchildren, stdout/stderr into the job's log), runs the code cells,
+writes the executed notebook after every cell, turns the declared outputs into products and
+leaves ``result.json`` for the controller.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pickle
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any, NoReturn
+
+from astroflow.execution.progress import FD_VARIABLE, JOB_VARIABLE, PID_VARIABLE
+from astroflow.execution.protocol import (
+    INLINE_BACKEND,
+    LOG_FILE,
+    NOTEBOOK_FILE,
+    PRODUCTS_DIR,
+    RESULT_FILE,
+)
+from astroflow.execution.shell import CellOutputs, CellStream, NotebookShell, build_shell
+from astroflow.execution.spec import RunError, RunSpec
+from astroflow.execution.workdir import scratch_dir, write_json
+
+_shell: NotebookShell | None = None
+
+
+def prepare() -> NotebookShell:
+    """Build the shell once in the warm parent (and make figures inline) before any fork."""
+    global _shell
+    os.environ["MPLBACKEND"] = INLINE_BACKEND
+    if _shell is None:
+        _shell = build_shell()
+    return _shell
+
+
+def run_forked(spec_path: Path, job_id: str, progress_fd: int, parent_fds: tuple[int, ...],
+               parent_pid: int) -> NoReturn:
+    """Body of the forked child; never returns."""
+    started = time.perf_counter()
+    code = 0
+    try:
+        _isolate(parent_fds, parent_pid)
+        spec: RunSpec = pickle.loads(Path(spec_path).read_bytes())
+        job_dir = Path(spec.job_dir)
+        _redirect_output(job_dir / LOG_FILE)
+        work = scratch_dir(job_dir, spec.source_dir)
+        _enter(work, spec, job_id, progress_fd)
+        shell = prepare()
+        shell.user_ns["_dh"] = [work]
+        outcome = NotebookRun(spec, shell, job_dir).execute(work)
+        outcome["duration"] = time.perf_counter() - started
+        write_json(job_dir / RESULT_FILE, outcome)
+    except BaseException as exc:  # noqa: BLE001 - a child must always leave a result
+        code = 1
+        _report_crash(spec_path, exc, time.perf_counter() - started)
+    finally:
+        _flush()
+        os._exit(code)
+
+
+def _isolate(parent_fds: tuple[int, ...], parent_pid: int) -> None:
+    """Own session and process group, no inherited control pipes, default signals."""
+    os.setsid()
+    _die_with_parent(parent_pid)
+    signal.set_wakeup_fd(-1)
+    for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for fd in parent_fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Linux: if the warm parent dies, the kernel kills this run too."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent_pid:  # the parent died before prctl took effect
+            os._exit(1)
+    except (OSError, AttributeError):
+        pass
+
+
+def _redirect_output(log: Path) -> None:
+    """fd 1 and 2 into the job's log, so nothing a subprocess prints reaches the controller."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    _flush()
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    os.close(null)
+    for stream in (sys.__stdout__, sys.__stderr__):
+        if stream is not None:
+            stream.reconfigure(line_buffering=True)
+
+
+def _enter(work: Path, spec: RunSpec, job_id: str, progress_fd: int) -> None:
+    """Working directory, import path and environment of the run."""
+    os.chdir(work)
+    paths = [str(work)]
+    if spec.source_dir is not None:
+        paths.insert(0, str(Path(spec.source_dir).resolve()))
+    sys.path[:0] = paths
+    sys.argv = [""]
+    os.environ.update({
+        FD_VARIABLE: str(progress_fd),
+        PID_VARIABLE: str(os.getpid()),
+        JOB_VARIABLE: job_id,
+        "ASTROFLOW_JOB_DIR": str(Path(spec.job_dir).resolve()),
+    })
+    os.environ.update({str(k): str(v) for k, v in spec.env.items()})
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+
+
+def _report_crash(spec_path: Path, exc: BaseException, duration: float) -> None:
+    """Leave a result saying the runner itself failed, if the job folder is reachable."""
+    text = "".join(traceback.format_exception(exc))
+    print(text, file=sys.__stderr__)
+    error = RunError("crashed", type(exc).__name__, f"the run failed outside the notebook: {exc}",
+                     text, None)
+    with contextlib.suppress(OSError):
+        write_json(Path(spec_path).parent / RESULT_FILE,
+                   {"status": "failed", "error": error.to_dict(), "products": [],
+                    "duration": duration})
+
+
+def is_analysis_error(exc: BaseException) -> bool:
+    """An ``AnalysisError`` from astroflow or any class of that name (MMODA notebooks)."""
+    return any(cls.__name__ == "AnalysisError" for cls in type(exc).__mro__)
+
+
+class NotebookRun:
+    """Runs the code cells of one notebook in the shell and collects its products."""
+
+    def __init__(self, spec: RunSpec, shell: NotebookShell, job_dir: Path) -> None:
+        self.spec = spec
+        self.shell = shell
+        self.job_dir = job_dir
+        self.notebook = spec.notebook
+
+    def execute(self, work: Path) -> dict[str, Any]:
+        error = self._run_cells()
+        products: list[dict[str, Any]] = []
+        if error is None:
+            products, error = self._write_products(work)
+        return {"status": "done" if error is None else "failed",
+                "error": None if error is None else error.to_dict(),
+                "products": products}
+
+    def _run_cells(self) -> RunError | None:
+        shell = self.shell
+        cells = self.notebook.get("cells", [])
+        for cell in cells:
+            if cell.get("cell_type") == "code":
+                cell["outputs"] = []
+                cell["execution_count"] = None
+        display_ids: dict[str, list[dict]] = {}
+        self._save_notebook()
+        saved = sys.stdout, sys.stderr
+        sys.stdout = CellStream(shell, "stdout", sys.__stdout__)
+        sys.stderr = CellStream(shell, "stderr", sys.__stderr__)
+        try:
+            for index, cell in enumerate(cells):
+                if cell.get("cell_type") != "code":
+                    continue
+                source = _source(cell)
+                if not source.strip():
+                    continue
+                shell.cell = CellOutputs(cell["outputs"], display_ids)
+                result = shell.run_cell(source, store_history=True, cell_id=cell.get("id"))
+                cell["execution_count"] = result.execution_count
+                self._save_notebook()
+                exc = result.error_before_exec or result.error_in_exec
+                if exc is not None:
+                    return self._error(exc, cell, index)
+        finally:
+            shell.cell = None
+            sys.stdout, sys.stderr = saved
+        return None
+
+    def _error(self, exc: BaseException, cell: dict[str, Any], index: int) -> RunError:
+        shown = [out for out in cell["outputs"] if out["output_type"] == "error"]
+        if shown:
+            text = "\n".join(shown[-1]["traceback"])
+        else:
+            text = "".join(traceback.format_exception(exc))
+        kind = "analysis" if is_analysis_error(exc) else "bug"
+        return RunError(kind, type(exc).__name__, str(exc), text, index)
+
+    def _write_products(self, work: Path) -> tuple[list[dict[str, Any]], RunError | None]:
+        """Each declared output through the products API, then the manifest.
+
+        The manifest entries, as written, also go into ``result.json``.
+        """
+        from astroflow.products import ProductError, write_manifest, write_product
+
+        namespace = self.shell.user_ns
+        folder = self.job_dir / PRODUCTS_DIR
+        written = []
+        folder.mkdir(exist_ok=True)
+        try:
+            for output in self.spec.outputs:
+                if output.name not in namespace:
+                    return [], RunError("bug", "NameError",
+                                        f"output {output.name!r} is not defined by the notebook")
+                written.append(write_product(output.name, namespace[output.name], folder,
+                                             output.ontology, title=output.title,
+                                             description=output.description, cwd=work))
+            manifest = write_manifest(written, folder)
+        except ProductError as exc:
+            return [], RunError("bug", type(exc).__name__, str(exc))
+        except Exception as exc:  # noqa: BLE001 - a product that fails is the run's bug
+            return [], RunError("bug", type(exc).__name__,
+                                f"outputs could not be written: {exc}",
+                                "".join(traceback.format_exception(exc)))
+        return json.loads(manifest.read_text(encoding="utf-8"))["products"], None
+
+    def _save_notebook(self) -> None:
+        write_json(self.job_dir / NOTEBOOK_FILE, self.notebook)
+
+
+def _source(cell: dict[str, Any]) -> str:
+    source = cell.get("source", "")
+    return source if isinstance(source, str) else "".join(source)

@@ -1,0 +1,333 @@
+"""`LocalExecutor`: runs notebooks as killable processes forked from a warm parent.
+
+The executor keeps one warm parent (restarted when it dies), a FIFO of runs waiting for a
+slot (at most ``max_parallel`` run at once) and a `RunHandle` per run. Everything the warm
+parent reports arrives on its listening thread and is turned into handle state here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import pickle
+import signal
+import sys
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from astroflow.execution.protocol import NOTEBOOK_FILE, RESULT_FILE, SPEC_FILE
+from astroflow.execution.spec import Progress, RunError, RunResult, RunSpec
+from astroflow.execution.warm import Zygote
+from astroflow.execution.workdir import write_json
+
+log = logging.getLogger("astroflow.execution")
+
+DEFAULT_PRELOAD: tuple[str, ...] = (
+    "astroflow.execution.child",
+    "numpy",
+    "astropy.units",
+    "astropy.time",
+    "astropy.table",
+    "astropy.coordinates",
+    "astropy.io.fits",
+    "IPython",
+    "matplotlib.pyplot",
+    "matplotlib_inline.backend_inline",
+    "astroflow.products",
+)
+
+ProgressCallback = Callable[[Progress], None]
+
+
+class RunHandle:
+    """A submitted run: wait for it, cancel it, or ask whether it is over."""
+
+    def __init__(self, executor: LocalExecutor, job_id: str, spec: RunSpec, spec_path: Path,
+                 on_progress: ProgressCallback | None) -> None:
+        self.job_id = job_id
+        self.spec = spec
+        self.pid: int | None = None
+        self._executor = executor
+        self._spec_path = spec_path
+        self._on_progress = on_progress
+        self._zygote: Zygote | None = None
+        self._dispatched_at: float | None = None
+        self._stop_reason: str | None = None  # "cancelled" or "time_limit"
+        self._done = threading.Event()
+        self._result: RunResult | None = None
+
+    def wait(self, timeout: float | None = None) -> RunResult:
+        """The result, once the run is over; `TimeoutError` if that takes longer than timeout."""
+        if not self._done.wait(timeout):
+            raise TimeoutError(f"run {self.job_id} still going after {timeout} s")
+        assert self._result is not None
+        return self._result
+
+    def cancel(self) -> None:
+        """Stop the run (kills its whole process group); its result says ``cancelled``."""
+        self._executor._stop(self, "cancelled")
+
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def _finish(self, result: RunResult) -> None:
+        self._result = result
+        self._done.set()
+
+    def _report(self, progress: Progress) -> None:
+        if self._on_progress is None:
+            return
+        try:
+            self._on_progress(progress)
+        except Exception:  # noqa: BLE001 - a caller's callback must not break the listener
+            log.exception("progress callback of run %s failed", self.job_id)
+
+
+class LocalExecutor:
+    """Runs notebooks on this machine, one forked process per run.
+
+    ``python`` is the interpreter of the workflow's environment (it must have astroflow);
+    ``preload`` the modules every run finds already imported.
+    """
+
+    def __init__(self, python: str | None = None, preload: Sequence[str] = DEFAULT_PRELOAD,
+                 max_parallel: int | None = None) -> None:
+        self.python = python or sys.executable
+        self.preload = tuple(preload)
+        self.max_parallel = max(1, max_parallel or os.cpu_count() or 1)
+        self._lock = threading.RLock()
+        self._waiting: deque[RunHandle] = deque()
+        self._active: dict[str, RunHandle] = {}
+        self._closed = False
+        self._zygote: Zygote | None = None
+        with self._lock:
+            self._ensure_zygote()  # warm up while the caller prepares its first run
+
+    # -- public API -----------------------------------------------------------------------
+
+    def submit(self, spec: RunSpec, on_progress: ProgressCallback | None = None) -> RunHandle:
+        """Queue a run; it starts as soon as fewer than ``max_parallel`` runs are going."""
+        if self._closed:
+            raise RuntimeError("this executor is closed")
+        job_dir = Path(spec.job_dir).resolve()
+        source_dir = Path(spec.source_dir).resolve() if spec.source_dir is not None else None
+        # The warm parent's working directory is not the caller's: only absolute paths travel.
+        spec = dataclasses.replace(spec, job_dir=job_dir, source_dir=source_dir)
+        job_dir.mkdir(parents=True, exist_ok=True)
+        for stale in (RESULT_FILE, NOTEBOOK_FILE):
+            (job_dir / stale).unlink(missing_ok=True)
+        spec_path = job_dir / SPEC_FILE
+        spec_path.write_bytes(pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL))
+        handle = RunHandle(self, uuid.uuid4().hex, spec, spec_path, on_progress)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this executor is closed")
+            self._waiting.append(handle)
+            self._dispatch()
+        return handle
+
+    def run(self, spec: RunSpec, on_progress: ProgressCallback | None = None) -> RunResult:
+        """Submit and wait."""
+        return self.submit(spec, on_progress).wait()
+
+    def close(self) -> None:
+        """Stop the warm parent and every run; waiting runs end as cancelled."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            waiting = list(self._waiting)
+            self._waiting.clear()
+            for handle in self._active.values():
+                handle._stop_reason = handle._stop_reason or "cancelled"
+                _kill_group(handle.pid)
+            zygote = self._zygote
+        for handle in waiting:
+            handle._finish(self._stopped_result(handle, "cancelled"))
+        if zygote is not None:
+            zygote.close()
+
+    def __enter__(self) -> LocalExecutor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- dispatching (called with the lock held) ------------------------------------------
+
+    def _ensure_zygote(self) -> Zygote:
+        if self._zygote is None or not self._zygote.alive:
+            self._zygote = Zygote(self.python, self.preload, self)
+        return self._zygote
+
+    def _dispatch(self) -> None:
+        while self._waiting and len(self._active) < self.max_parallel and not self._closed:
+            handle = self._waiting.popleft()
+            handle._dispatched_at = time.monotonic()
+            self._active[handle.job_id] = handle
+            for _attempt in range(2):
+                zygote = self._ensure_zygote()
+                handle._zygote = zygote
+                missing = [name for name in handle.spec.preload if name not in zygote.preloaded]
+                try:
+                    if missing:
+                        zygote.preload(missing)
+                    zygote.run(handle.job_id, handle._spec_path)
+                    break
+                except OSError as exc:
+                    # Died since we last heard from it: nothing was delivered, start afresh.
+                    log.warning("warm parent %s unreachable (%s); restarting it", zygote.pid, exc)
+                    zygote.alive = False
+
+    def _stop(self, handle: RunHandle, reason: str) -> None:
+        with self._lock:
+            if handle.done():
+                return
+            if handle in self._waiting:
+                self._waiting.remove(handle)
+                handle._finish(self._stopped_result(handle, reason))
+                return
+            handle._stop_reason = handle._stop_reason or reason
+            _kill_group(handle.pid)
+
+    # -- what the warm parent reports (listening thread) ----------------------------------
+
+    def on_started(self, zygote: Zygote, job: str, pid: int) -> None:
+        with self._lock:
+            handle = self._active.get(job)
+            if handle is None:
+                return
+            handle.pid = pid
+            if handle._stop_reason is not None:
+                _kill_group(pid)
+            elif handle.spec.time_limit is not None:
+                zygote.set_deadline(job, time.monotonic() + handle.spec.time_limit)
+
+    def on_exited(self, zygote: Zygote, job: str, message: dict[str, Any]) -> None:
+        with self._lock:
+            handle = self._active.pop(job, None)
+            self._dispatch()
+        if handle is not None:
+            handle._finish(self._result(handle, _exit_description(message)))
+
+    def on_progress(self, job: str, message: dict[str, Any]) -> None:
+        handle = self._active.get(job)
+        if handle is not None:
+            handle._report(_progress(message))
+
+    def on_deadline(self, job: str) -> None:
+        handle = self._active.get(job)
+        if handle is not None:
+            self._stop(handle, "time_limit")
+
+    def on_died(self, zygote: Zygote) -> None:
+        with self._lock:
+            orphans = [h for h in self._active.values() if h._zygote is zygote]
+            for handle in orphans:
+                del self._active[handle.job_id]
+                _kill_group(handle.pid)
+            if self._zygote is zygote:
+                self._zygote = None
+            if orphans and not self._closed:
+                log.warning("warm parent %s died with %d runs going", zygote.pid, len(orphans))
+            self._dispatch()
+        how = f"the warm parent process died (exit status {zygote.process.returncode})"
+        for handle in orphans:
+            handle._finish(self._result(handle, how))
+
+    # -- results --------------------------------------------------------------------------
+
+    def _result(self, handle: RunHandle, how_it_ended: str) -> RunResult:
+        """Read what the run left; if it left nothing, say why it stopped and record that."""
+        job_dir = Path(handle.spec.job_dir).resolve()
+        duration = time.monotonic() - (handle._dispatched_at or time.monotonic())
+        outcome = _read_outcome(job_dir / RESULT_FILE)
+        if outcome is None:
+            return self._stopped_result(handle, handle._stop_reason, how_it_ended, duration)
+        error = outcome.get("error")
+        return RunResult(
+            status=outcome.get("status", "failed"),
+            error=RunError.from_dict(error) if error else None,
+            products=_products(outcome.get("products") or []),
+            notebook_path=job_dir / NOTEBOOK_FILE,
+            duration=duration,
+            job_dir=job_dir,
+        )
+
+    def _stopped_result(self, handle: RunHandle, reason: str | None, how_it_ended: str = "",
+                        duration: float = 0.0) -> RunResult:
+        job_dir = Path(handle.spec.job_dir).resolve()
+        if reason == "cancelled":
+            status, error = "cancelled", RunError("cancelled", "Cancelled", "the run was cancelled")
+        elif reason == "time_limit":
+            limit = handle.spec.time_limit
+            status, error = "failed", RunError("time_limit", "TimeLimitExceeded",
+                                               f"time limit exceeded ({limit:g} s)")
+        else:
+            status, error = "failed", RunError("crashed", "RunCrashed", how_it_ended)
+        with contextlib.suppress(OSError):
+            write_json(job_dir / RESULT_FILE, {"status": status, "error": error.to_dict(),
+                                               "products": [], "duration": duration})
+        return RunResult(status, error, [], job_dir / NOTEBOOK_FILE, duration, job_dir)
+
+
+def _kill_group(pid: int | None) -> None:
+    """SIGKILL the run's process group (its ``!cmd`` children too), or the run alone if it
+    has not made its group yet."""
+    if pid is None:
+        return
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _exit_description(message: dict[str, Any]) -> str:
+    if message.get("error"):
+        return str(message["error"])
+    signum = message.get("signal")
+    if signum:
+        try:
+            name = signal.Signals(signum).name
+        except ValueError:
+            name = f"signal {signum}"
+        return f"the run process was killed by {name} without leaving a result"
+    return f"the run process exited with code {message.get('returncode')} without leaving a result"
+
+
+def _read_outcome(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _products(entries: list[dict[str, Any]]) -> list:
+    if not entries:
+        return []
+    from astroflow.products.model import Product
+
+    return [Product.from_dict(entry) for entry in entries]
+
+
+def _progress(message: dict[str, Any]) -> Progress:
+    extra = dict(message.get("extra") or {})
+    return Progress(
+        stage=message.get("stage"),
+        fraction=message.get("fraction"),
+        message=message.get("message"),
+        time=float(message.get("time") or time.time()),
+        substage=extra.pop("substage", None),
+        subfraction=extra.pop("subfraction", None),
+        extra=extra,
+    )

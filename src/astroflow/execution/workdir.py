@@ -1,0 +1,36 @@
+"""The run's scratch folder and atomic JSON files in the job folder."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+SCRATCH = "work"
+
+
+def scratch_dir(job_dir: Path, source_dir: Path | None) -> Path:
+    """``job_dir/work`` with a link to every top-level entry of ``source_dir``.
+
+    Notebooks read their neighbours by relative path (``data/catalog.fits``) but must not
+    write into the repository they came from: new files land in the scratch folder.
+    """
+    work = Path(job_dir).resolve() / SCRATCH
+    work.mkdir(parents=True, exist_ok=True)
+    if source_dir is None:
+        return work
+    source = Path(source_dir).resolve()
+    for entry in os.scandir(source):
+        link = work / entry.name
+        if not os.path.lexists(link):
+            os.symlink(source / entry.name, link)
+    return work
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON so that readers see the old file or the new one, never half of one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as stream:
+        json.dump(data, stream, default=str)
+    os.replace(tmp, path)

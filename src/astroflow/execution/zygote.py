@@ -1,0 +1,188 @@
+"""The warm parent: imports the heavy modules once, then forks one child per run.
+
+Started by the controller as ``python -m astroflow.execution.zygote CONTROL REPLY PROGRESS``
+with three inherited pipe ends. It stays single-threaded (fork and threads do not mix) and
+sleeps in a selector on the control pipe and on the signal wake-up pipe, so a finished child
+is reported as soon as ``SIGCHLD`` arrives, without polling.
+
+Messages in: ``preload {modules}``, ``run {job_id, spec}``, ``exit``.
+Messages out: ``ready``, ``preloaded {modules, errors}``, ``started {job_id, pid}``,
+``exited {job_id, pid, returncode, signal}``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import importlib
+import os
+import selectors
+import signal
+import sys
+from pathlib import Path
+
+from astroflow.execution.protocol import LineReader, send
+
+
+class WarmParent:
+    """Control loop of the warm parent process."""
+
+    def __init__(self, control: int, reply: int, progress: int) -> None:
+        self.control = control
+        self.reply = reply
+        self.progress = progress
+        self.children: dict[int, str] = {}
+        self.selector = selectors.DefaultSelector()
+        self.wake_read, self.wake_write = os.pipe()
+        for fd in (self.control, self.wake_read, self.wake_write):
+            os.set_blocking(fd, False)
+
+    def preload(self, modules: list[str]) -> dict[str, str]:
+        """Import modules now so every child has them; failures are reported, not fatal."""
+        errors: dict[str, str] = {}
+        for name in modules:
+            if name in sys.modules:
+                continue
+            try:
+                importlib.import_module(name)
+            except BaseException as exc:  # noqa: BLE001 - a broken module must not stop us
+                errors[name] = f"{type(exc).__name__}: {exc}"
+        # Objects that exist now are never collected in the children: their pages stay shared.
+        gc.collect()
+        gc.freeze()
+        return errors
+
+    def serve(self) -> None:
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.set_wakeup_fd(self.wake_write, warn_on_full_buffer=False)
+        reader = LineReader(self.control)
+        self.selector.register(self.control, selectors.EVENT_READ)
+        self.selector.register(self.wake_read, selectors.EVENT_READ)
+        while True:
+            for key, _ in self.selector.select():
+                if key.fd == self.wake_read:
+                    _drain(self.wake_read)
+                    continue
+                for message in reader.read():
+                    if not self.handle(message):
+                        return
+                if reader.closed:
+                    return
+            self.reap()
+
+    def handle(self, message: dict) -> bool:
+        """Act on one controller message; False means stop serving."""
+        kind = message.get("type")
+        if kind == "preload":
+            modules = [str(m) for m in message.get("modules", [])]
+            send(self.reply, "preloaded", modules=modules, errors=self.preload(modules))
+        elif kind == "run":
+            self.fork(str(message["job_id"]), Path(message["spec"]))
+        elif kind == "exit":
+            return False
+        return True
+
+    def fork(self, job: str, spec: Path) -> None:
+        me = os.getpid()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            send(self.reply, "exited", job_id=job, pid=None, returncode=None, signal=None,
+                 error=f"fork failed: {exc}")
+            return
+        if pid == 0:
+            try:
+                from astroflow.execution.child import run_forked
+
+                inherited = (self.control, self.reply, self.wake_read, self.wake_write,
+                             self.selector.fileno())
+                run_forked(spec, job, self.progress, inherited, me)
+            finally:
+                os._exit(70)
+        self.children[pid] = job
+        send(self.reply, "started", job_id=job, pid=pid)
+
+    def reap(self) -> None:
+        """Collect every finished child and tell the controller how it ended."""
+        while True:
+            try:
+                # Peek first: while the child is an unreaped zombie its pid cannot be reused,
+                # so killing its process group reaches only what the run left behind.
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                return
+            if info is None or info.si_pid == 0:
+                return
+            pid = info.si_pid
+            job = self.children.pop(pid, None)
+            if job is not None:
+                _kill_group(pid)
+            _, status = os.waitpid(pid, 0)
+            if job is None:  # an adopted orphan
+                continue
+            returncode = os.waitstatus_to_exitcode(status)
+            send(self.reply, "exited", job_id=job, pid=pid,
+                 returncode=returncode if returncode >= 0 else None,
+                 signal=-returncode if returncode < 0 else None)
+
+    def shutdown(self) -> None:
+        """Kill every run still going, so none outlives the executor."""
+        for pid in list(self.children):
+            _kill_group(pid)
+        for pid in list(self.children):
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+
+def _adopt_orphans() -> None:
+    """Linux: become the reaper of what runs leave behind (killed runs' ``!cmd`` children),
+    so they never linger as zombies in containers whose init does not reap."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        pr_set_child_subreaper = 36
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_child_subreaper, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 4096):
+            pass
+    except BlockingIOError:
+        pass
+
+
+def main(argv: list[str]) -> int:
+    control, reply, progress = (int(arg) for arg in argv[:3])
+    modules = [name for name in argv[3].split(",") if name] if len(argv) > 3 else []
+    # Only the controller decides when runs stop; a terminal's Ctrl-C is for the controller.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _adopt_orphans()
+    for fd in (control, reply, progress):
+        os.set_inheritable(fd, False)  # runs keep them across fork, their commands do not
+    parent = WarmParent(control, reply, progress)
+    from astroflow.execution.child import prepare
+
+    prepare()
+    errors = parent.preload(modules)
+    send(reply, "ready", pid=os.getpid(), errors=errors)
+    try:
+        parent.serve()
+    finally:
+        parent.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,86 @@
+"""The job: its states, its row in the store, and the plain record the rest of astroflow sees."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import JSON, Boolean, Float, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+State = Literal["queued", "running", "done", "failed", "cancelled"]
+TERMINAL: frozenset[str] = frozenset({"done", "failed", "cancelled"})
+# States in which a job may answer an identical request (join it or serve it from cache).
+LIVE: frozenset[str] = frozenset({"queued", "running", "done"})
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class JobRow(Base):
+    """One request of one service version with one set of canonical values."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    service: Mapped[str] = mapped_column(String(200), index=True)
+    version: Mapped[str] = mapped_column(String(64))
+    cache_key: Mapped[str] = mapped_column(String(64), index=True)
+    # Equal to cache_key while the job can answer identical requests; NULL once it failed or
+    # was cancelled. Its unique index makes "join or create" race-free across API replicas.
+    live_key: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    owner: Mapped[str | None] = mapped_column(String(200), index=True, nullable=True)
+    parameters: Mapped[dict] = mapped_column(JSON)
+    progress: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    error: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    products: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    time_limit: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created: Mapped[float] = mapped_column(Float, index=True)
+    started: Mapped[float | None] = mapped_column(Float, nullable=True)
+    finished: Mapped[float | None] = mapped_column(Float, nullable=True)
+    worker: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    heartbeat: Mapped[float | None] = mapped_column(Float, nullable=True)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    job_dir: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+@dataclass
+class Job:
+    """A job as read from the store (detached from any database session)."""
+
+    id: str
+    service: str
+    version: str
+    cache_key: str
+    state: State
+    owner: str | None
+    parameters: dict[str, Any]
+    created: float
+    progress: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    products: list[dict[str, Any]] = field(default_factory=list)
+    attempts: int = 0
+    time_limit: float | None = None
+    started: float | None = None
+    finished: float | None = None
+    worker: str | None = None
+    cancel_requested: bool = False
+    job_dir: str | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL
+
+    @classmethod
+    def from_row(cls, row: JobRow) -> Job:
+        return cls(
+            id=row.id, service=row.service, version=row.version, cache_key=row.cache_key,
+            state=row.state, owner=row.owner, parameters=row.parameters, created=row.created,
+            progress=row.progress, error=row.error, products=row.products or [],
+            attempts=row.attempts, time_limit=row.time_limit, started=row.started,
+            finished=row.finished, worker=row.worker, cancel_requested=row.cancel_requested,
+            job_dir=row.job_dir,
+        )

@@ -1,0 +1,275 @@
+"""The job store: every job in a database (SQLite embedded, PostgreSQL for replicas).
+
+All transitions are single guarded UPDATEs (``… WHERE state = 'queued'``) so that several
+API processes sharing one PostgreSQL database never run a job twice, and "join or create" for
+identical requests rests on a unique index rather than on a lock held in memory.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event, func, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from astroflow.errors import AstroflowError
+from astroflow.jobs.model import TERMINAL, Job, JobRow
+
+# A running job whose worker has not been heard of for this long is taken as interrupted.
+STALE_AFTER = 30.0
+MAX_ATTEMPTS = 2
+
+
+class QueueFull(AstroflowError):
+    """The caller already has as many queued jobs as allowed."""
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{Path(path).resolve()}"
+
+
+class JobStore:
+    """Jobs in a SQLAlchemy database; schema managed by Alembic (`migrate`)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine = _engine(url)
+        self._session = sessionmaker(self.engine, expire_on_commit=False)
+
+    # -- schema ---------------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Bring the schema to the latest Alembic revision (creates it on a new database)."""
+        from astroflow.jobs.migrate import upgrade
+
+        upgrade(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- requests -------------------------------------------------------------------------
+
+    def submit(self, *, service: str, version: str, cache_key: str, parameters: dict[str, Any],
+               owner: str | None, time_limit: float | None = None,
+               queue_limit: int | None = None) -> tuple[Job, bool]:
+        """Join the live job with this cache key, or create a queued one.
+
+        Returns the job and whether it was created. A done job answers at once; a failed or
+        cancelled one has no live key and so never answers.
+        """
+        for _ in range(5):
+            existing = self._live(cache_key)
+            if existing is not None:
+                return existing, False
+            if queue_limit is not None and self.queued_count(owner) >= queue_limit:
+                raise QueueFull(f"you already have {queue_limit} queued jobs; wait for some to "
+                                "finish or cancel them")
+            row = JobRow(id=uuid.uuid4().hex, service=service, version=version,
+                         cache_key=cache_key, live_key=cache_key, state="queued", owner=owner,
+                         parameters=parameters, created=time.time(), time_limit=time_limit,
+                         attempts=0, cancel_requested=False)
+            try:
+                with self._session.begin() as s:
+                    s.add(row)
+                return Job.from_row(row), True
+            except IntegrityError:
+                continue  # another request created it between our read and our insert
+        raise AstroflowError("could not create or join the job; please retry")
+
+    def _live(self, cache_key: str) -> Job | None:
+        with self._session() as s:
+            row = s.scalars(select(JobRow).where(JobRow.live_key == cache_key)).first()
+            return Job.from_row(row) if row else None
+
+    def get(self, job_id: str) -> Job | None:
+        with self._session() as s:
+            row = s.get(JobRow, job_id)
+            return Job.from_row(row) if row else None
+
+    def list(self, *, owner: str | None = None, service: str | None = None,
+             states: Iterable[str] | None = None, limit: int = 100) -> list[Job]:
+        query = select(JobRow).order_by(JobRow.created.desc()).limit(limit)
+        if owner is not None:
+            query = query.where(JobRow.owner == owner)
+        if service is not None:
+            query = query.where(JobRow.service == service)
+        if states is not None:
+            query = query.where(JobRow.state.in_(list(states)))
+        with self._session() as s:
+            return [Job.from_row(r) for r in s.scalars(query)]
+
+    def queued_count(self, owner: str | None) -> int:
+        query = select(func.count()).select_from(JobRow).where(JobRow.state == "queued")
+        query = query.where(JobRow.owner.is_(None) if owner is None else JobRow.owner == owner)
+        with self._session() as s:
+            return int(s.scalar(query) or 0)
+
+    def counts(self) -> dict[str, int]:
+        with self._session() as s:
+            rows = s.execute(select(JobRow.state, func.count()).group_by(JobRow.state))
+            return {state: int(n) for state, n in rows}
+
+    def durations(self, limit: int = 1000) -> list[float]:
+        """Run times of recent done jobs, for metrics."""
+        query = (select(JobRow.finished - JobRow.started).where(JobRow.state == "done")
+                 .where(JobRow.started.is_not(None)).order_by(JobRow.finished.desc()).limit(limit))
+        with self._session() as s:
+            return [float(d) for d in s.scalars(query) if d is not None]
+
+    # -- the runner's side ----------------------------------------------------------------
+
+    def claim_next(self, worker: str, services: Iterable[str] | None = None) -> Job | None:
+        """Take the oldest queued job (FIFO) and mark it running for this worker."""
+        for _ in range(10):
+            query = (select(JobRow.id).where(JobRow.state == "queued")
+                     .order_by(JobRow.created, JobRow.id).limit(1))
+            if services is not None:
+                query = query.where(JobRow.service.in_(list(services)))
+            with self._session() as s:
+                job_id = s.scalar(query)
+            if job_id is None:
+                return None
+            now = time.time()
+            with self._session.begin() as s:
+                claimed = s.execute(
+                    update(JobRow).where(JobRow.id == job_id, JobRow.state == "queued")
+                    .values(state="running", started=now, worker=worker, heartbeat=now,
+                            attempts=JobRow.attempts + 1)
+                ).rowcount
+            if claimed:
+                return self.get(job_id)
+        return None
+
+    def set_job_dir(self, job_id: str, job_dir: str) -> None:
+        self._update(job_id, job_dir=job_dir)
+
+    def report_progress(self, job_id: str, progress: dict[str, Any]) -> None:
+        self._update(job_id, progress=progress, heartbeat=time.time(), only_state="running")
+
+    def heartbeat(self, job_ids: Iterable[str]) -> None:
+        ids = list(job_ids)
+        if ids:
+            with self._session.begin() as s:
+                s.execute(update(JobRow).where(JobRow.id.in_(ids)).values(heartbeat=time.time()))
+
+    def finish(self, job_id: str, state: str, *, products: list[dict] | None = None,
+               error: dict[str, Any] | None = None) -> bool:
+        """Record the outcome of a running job; failed and cancelled jobs leave the cache."""
+        if state not in TERMINAL:
+            raise ValueError(f"{state!r} is not a terminal state")
+        values: dict[str, Any] = {"state": state, "finished": time.time(),
+                                  "products": products or [], "error": error}
+        if state != "done":
+            values["live_key"] = None
+        with self._session.begin() as s:
+            return bool(s.execute(update(JobRow).where(JobRow.id == job_id,
+                                                       JobRow.state.in_(["queued", "running"]))
+                                  .values(**values)).rowcount)
+
+    def cancel(self, job_id: str) -> Job | None:
+        """Cancel a queued job at once; flag a running one for its runner to kill."""
+        now = time.time()
+        with self._session.begin() as s:
+            s.execute(update(JobRow).where(JobRow.id == job_id, JobRow.state == "queued")
+                      .values(state="cancelled", finished=now, live_key=None,
+                              error={"type": "cancelled", "message": "cancelled before it started",
+                                     "analysis": False, "traceback": ""}))
+            s.execute(update(JobRow).where(JobRow.id == job_id, JobRow.state == "running")
+                      .values(cancel_requested=True))
+        return self.get(job_id)
+
+    def cancel_requested(self, job_ids: Iterable[str]) -> set[str]:
+        ids = list(job_ids)
+        if not ids:
+            return set()
+        with self._session() as s:
+            query = select(JobRow.id).where(JobRow.id.in_(ids), JobRow.cancel_requested.is_(True))
+            return set(s.scalars(query))
+
+    def recover(self, worker: str) -> tuple[list[str], list[str]]:
+        """After a crash: re-queue interrupted running jobs once, fail them the second time.
+
+        A running job is interrupted when its worker is this host's dead process, or when no
+        worker has sent its heartbeat for `STALE_AFTER` seconds.
+        """
+        host = worker.rsplit(":", 1)[0]
+        requeued, failed = [], []
+        with self._session() as s:
+            rows = list(s.scalars(select(JobRow).where(JobRow.state == "running")))
+        for row in rows:
+            if not _interrupted(row, host, worker):
+                continue
+            with self._session.begin() as s:
+                if row.attempts >= MAX_ATTEMPTS:
+                    done = s.execute(update(JobRow).where(JobRow.id == row.id, JobRow.state == "running")
+                                     .values(state="failed", finished=time.time(), live_key=None,
+                                             error={"type": "interrupted", "analysis": False,
+                                                    "message": "interrupted: the server stopped "
+                                                               "while it ran, twice",
+                                                    "traceback": ""})).rowcount
+                    (failed if done else []).append(row.id)
+                else:
+                    done = s.execute(update(JobRow).where(JobRow.id == row.id, JobRow.state == "running")
+                                     .values(state="queued", worker=None, started=None,
+                                             progress=None)).rowcount
+                    (requeued if done else []).append(row.id)
+        return requeued, failed
+
+    def _update(self, job_id: str, only_state: str | None = None, **values: Any) -> None:
+        query = update(JobRow).where(JobRow.id == job_id)
+        if only_state:
+            query = query.where(JobRow.state == only_state)
+        with self._session.begin() as s:
+            s.execute(query.values(**values))
+
+    def session(self) -> Session:
+        return self._session()
+
+
+def _interrupted(row: JobRow, host: str, me: str) -> bool:
+    if row.worker == me:
+        return False
+    if row.worker and row.worker.rsplit(":", 1)[0] == host:
+        pid = int(row.worker.rsplit(":", 1)[1])
+        return not _alive(pid)
+    return row.heartbeat is None or time.time() - row.heartbeat > STALE_AFTER
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(connection: Any, _record: Any) -> None:
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
