@@ -35,15 +35,33 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--time-limit", type=float, default=None, help="seconds before the run is killed")
     run.add_argument("--no-html", action="store_true", help="skip the HTML copy of the notebook")
     run.add_argument("--json", action="store_true", help="machine-readable summary")
+
+    serve = sub.add_parser("serve", help="start the HTTP API (and portal) server")
+    serve.add_argument("--host", default=None, help="default 127.0.0.1 (ASTROFLOW_HOST)")
+    serve.add_argument("--port", type=int, default=None, help="default 8000 (ASTROFLOW_PORT)")
+    serve.add_argument("--services", type=Path, action="append", default=[], metavar="DIR",
+                       help="folder of workflow repositories (repeatable; default: bundled)")
+    serve.add_argument("--db", default=None, help="SQLAlchemy URL (default: SQLite in data dir)")
+    serve.add_argument("--store", default=None, help="artifact folder or fsspec URL")
+    serve.add_argument("--workers", type=int, default=None, help="parallel jobs (default: CPUs)")
+    serve.add_argument("--data-dir", type=Path, default=None, help="where SQLite and artifacts go")
+    serve.add_argument("--time-limit", type=float, default=None, help="default job time limit, s")
+    serve.add_argument("--queue-limit", type=int, default=None, help="queued jobs per caller")
+
+    token = sub.add_parser("token", help="mint access tokens with the server's key")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    create = token_sub.add_parser("create", help="print a new signed token")
+    create.add_argument("--sub", required=True, help="the user the token is for")
+    create.add_argument("--roles", default="", help="comma-separated roles")
+    create.add_argument("--ttl", default="30d", help="lifetime: 30d, 12h, 15m, 3600s")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "inspect":
-            return cmd_inspect(args)
-        return cmd_run(args)
+        commands = {"inspect": cmd_inspect, "run": cmd_run, "serve": cmd_serve, "token": cmd_token}
+        return commands[args.command](args)
     except AstroflowError as exc:
         return _invalid(exc, getattr(args, "json", False))
 
@@ -157,6 +175,32 @@ def cmd_run(args: argparse.Namespace) -> int:
     if result.status == "done":
         return EXIT_OK
     return EXIT_ANALYSIS if result.error and result.error.kind == "analysis" else EXIT_FAILED
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from astroflow.server.serve import serve
+
+    return serve(host=args.host, port=args.port, services=args.services, db=args.db,
+                 store=args.store, workers=args.workers, data_dir=args.data_dir,
+                 time_limit=args.time_limit, queue_limit=args.queue_limit)
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from astroflow.server.auth import AuthConfig, mint_token, parse_ttl
+
+    config = AuthConfig.from_env()
+    try:
+        ttl = parse_ttl(args.ttl)
+    except ValueError as exc:
+        print(f"error: --ttl: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    roles = [r.strip() for r in args.roles.split(",") if r.strip()]
+    if not (config.secret or config.private_key):
+        print("error: no signing key: set ASTROFLOW_JWT_SECRET (HS256) or "
+              "ASTROFLOW_JWT_PRIVATE_KEY (RS256) as the server has it", file=sys.stderr)
+        return EXIT_INVALID
+    print(mint_token(config, args.sub, roles, ttl))
+    return EXIT_OK
 
 
 def render_summary(summary: dict[str, Any], out: Path) -> str:

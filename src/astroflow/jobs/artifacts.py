@@ -1,0 +1,67 @@
+"""Where each job's files live: a local folder by default, any fsspec URL for scale.
+
+The executor always writes into a local folder (products are written atomically there by
+the job's own process). With a local store that folder is the final place; with a remote
+URL (``s3://…``, ``memory://…``) the folder is uploaded before the job is marked done, and
+files are fetched back into a local cache when served.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+
+class ArtifactStore:
+    def __init__(self, root: str | Path, cache: Path | None = None) -> None:
+        text = str(root)
+        self.local = "://" not in text or text.startswith("file://")
+        if self.local:
+            self.root = Path(text.removeprefix("file://")).resolve()
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.cache = self.root
+        else:
+            import fsspec
+
+            self.url = text.rstrip("/")
+            self.fs, self.base = fsspec.core.url_to_fs(self.url)
+            self.cache = Path(cache or Path.home() / ".cache" / "astroflow" / "artifacts").resolve()
+            self.cache.mkdir(parents=True, exist_ok=True)
+
+    def __repr__(self) -> str:
+        return f"ArtifactStore({str(self.root) if self.local else self.url!r})"
+
+    def job_dir(self, job_id: str) -> Path:
+        """The local folder a job's process writes into."""
+        return self.cache / "jobs" / job_id
+
+    def commit(self, job_id: str) -> None:
+        """Make the job's files durable in the store (upload them when the store is remote)."""
+        if self.local:
+            return
+        local = self.job_dir(job_id)
+        for path in sorted(p for p in local.rglob("*") if p.is_file() and not p.is_symlink()):
+            relative = path.relative_to(local)
+            if relative.parts[0] == "work":
+                continue  # the scratch folder of the run, not a result
+            target = f"{self.base}/jobs/{job_id}/{relative.as_posix()}"
+            self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+            self.fs.put_file(str(path), target)
+
+    def path(self, job_id: str, relative: str) -> Path:
+        """A local path to one of the job's files, fetched from a remote store if needed."""
+        local = self.job_dir(job_id) / relative
+        if self.local or local.exists():
+            return local
+        remote = f"{self.base}/jobs/{job_id}/{relative}"
+        if not self.fs.exists(remote):
+            return local  # the caller reports it missing
+        local.parent.mkdir(parents=True, exist_ok=True)
+        partial = local.with_name(local.name + ".part")
+        self.fs.get_file(remote, str(partial))
+        partial.replace(local)
+        return local
+
+    def discard_scratch(self, job_id: str) -> None:
+        """Remove the run's scratch folder once the results are safe."""
+        shutil.rmtree(self.job_dir(job_id) / "work", ignore_errors=True)

@@ -1,0 +1,22 @@
+"""Alembic environment: runs on the connection the caller opened (see astroflow.jobs.migrate)."""
+
+from alembic import context
+from sqlalchemy import create_engine
+
+from astroflow.jobs.model import Base
+
+config = context.config
+connection = config.attributes.get("connection")
+
+
+def _run(conn) -> None:
+    context.configure(connection=conn, target_metadata=Base.metadata, render_as_batch=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+if connection is not None:
+    _run(connection)
+else:  # `alembic` command line with sqlalchemy.url set
+    with create_engine(config.get_main_option("sqlalchemy.url")).begin() as conn:
+        _run(conn)

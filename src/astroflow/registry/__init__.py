@@ -1,0 +1,1 @@
+"""Workflow sources and the catalogue of services they provide."""

@@ -1,0 +1,1 @@
+"""The HTTP server: FastAPI app, routers and the self-contained helpers they call."""

@@ -1,0 +1,116 @@
+"""The FastAPI application: one factory, routers per concern, errors that say what to do.
+
+Every error body has one shape, ``{"error": {"code", "message", "errors"?}}``; invalid
+parameters list every (field, value, reason) with status 422. Bad input never reaches a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from astroflow.jobs.store import QueueFull
+from astroflow.products import ProductError
+from astroflow.server.auth import AuthError
+from astroflow.server.config import ServerConfig
+from astroflow.server.platform import Forbidden, NotFound, Platform
+from astroflow.workflow import ValidationError
+
+log = logging.getLogger("astroflow.server")
+
+
+def error_body(code: str, message: str, errors: list[dict[str, Any]] | None = None) -> dict:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if errors is not None:
+        body["errors"] = errors
+    return {"error": body}
+
+
+def create_app(config: ServerConfig | None = None, platform: Platform | None = None) -> FastAPI:
+    config = config or ServerConfig.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        nonlocal platform
+        platform = platform or Platform.build(config)
+        app.state.platform = platform
+        platform.start()
+        try:
+            yield
+        finally:
+            platform.close()
+
+    app = FastAPI(title="astroflow", version=_version(), lifespan=lifespan,
+                  description="Annotated analysis notebooks as online services.")
+    app.state.config = config
+    _error_handlers(app)
+
+    from astroflow.server import routes_jobs, routes_products, routes_services, routes_system
+
+    app.include_router(routes_services.router)
+    app.include_router(routes_jobs.router)
+    app.include_router(routes_products.router)
+    app.include_router(routes_system.router)
+    return app
+
+
+def _version() -> str:
+    from astroflow import __version__
+
+    return __version__
+
+
+def _error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ValidationError)
+    async def _invalid(_: Request, exc: ValidationError) -> JSONResponse:
+        return JSONResponse(error_body("invalid_parameters", str(exc),
+                                       [e.as_dict() for e in exc.errors]), status_code=422)
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body",
+                   "value": _short(e.get("input")), "reason": e.get("msg", "invalid")}
+                  for e in exc.errors()]
+        message = "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
+        return JSONResponse(error_body("invalid_request", message, errors), status_code=422)
+
+    @app.exception_handler(NotFound)
+    async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
+        return JSONResponse(error_body("not_found", str(exc)), status_code=404)
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(_: Request, exc: Forbidden) -> JSONResponse:
+        return JSONResponse(error_body("forbidden", str(exc)), status_code=403)
+
+    @app.exception_handler(AuthError)
+    async def _unauthorized(_: Request, exc: AuthError) -> JSONResponse:
+        return JSONResponse(error_body("unauthorized", exc.reason), status_code=401,
+                            headers={"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(QueueFull)
+    async def _queue_full(_: Request, exc: QueueFull) -> JSONResponse:
+        return JSONResponse(error_body("too_many_jobs", str(exc)), status_code=429,
+                            headers={"Retry-After": "5"})
+
+    @app.exception_handler(ProductError)
+    async def _product(_: Request, exc: ProductError) -> JSONResponse:
+        return JSONResponse(error_body("product_unavailable", str(exc)), status_code=404)
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(error_body("internal_error", "the server failed on this request; "
+                                       "the operators have the details in the log"),
+                            status_code=500)
+
+
+def _short(value: Any) -> Any:
+    if isinstance(value, (str, int, float, bool, type(None))):
+        return value[:200] if isinstance(value, str) else value
+    return repr(value)[:200]

@@ -1,0 +1,240 @@
+"""Who is calling: bearer JWTs (HS256 secret or RS256 key pair) become a :class:`Caller`.
+
+Tokens travel only in the ``Authorization`` header (never in query strings, unlike MMODA's
+dispatcher), and each refusal carries a short reason the client can act on. MMODA tokens carry
+``roles`` as one comma-separated string, so both that and a JSON list are accepted.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jwt
+
+from astroflow.errors import AstroflowError
+
+DEFAULT_TTL = timedelta(days=30)
+_ROLE_SEPARATORS = re.compile(r"[,\s]+")
+_TTL = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([smhdw]?)\s*$", re.IGNORECASE)
+_TTL_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_RESERVED_CLAIMS = frozenset({"sub", "roles", "exp", "iat", "iss", "aud"})
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The identity a request acts for; anonymous callers have no ``sub`` and no roles."""
+
+    sub: str | None
+    roles: frozenset[str]
+    token: str | None
+
+    @property
+    def anonymous(self) -> bool:
+        return self.sub is None
+
+    def has_roles(self, required: Iterable[str]) -> bool:
+        """Whether the caller holds every one of ``required`` (an empty list always holds)."""
+        return set(required) <= self.roles
+
+
+ANONYMOUS = Caller(None, frozenset(), None)
+
+
+class AuthError(AstroflowError):
+    """A request whose credentials are refused (HTTP 401); ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    """Keys that verify (and, for ``astroflow token create``, sign) tokens.
+
+    ``secret`` enables HS256; ``public_key`` (PEM) enables RS256 verification and
+    ``private_key`` (PEM) RS256 signing; a private key alone also verifies, through its
+    public half.
+    """
+
+    secret: str | None = None
+    public_key: str | None = None
+    private_key: str | None = None
+    issuer: str | None = None
+    audience: str | None = None
+    leeway: float = 10
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> AuthConfig:
+        """Read ``ASTROFLOW_JWT_*``; key variables hold PEM text or the path of a PEM file."""
+        leeway = environ.get("ASTROFLOW_JWT_LEEWAY", "").strip()
+        try:
+            seconds = float(leeway) if leeway else 10.0
+        except ValueError:
+            raise ValueError(f"ASTROFLOW_JWT_LEEWAY={leeway!r} is not a number of seconds") from None
+        return cls(
+            secret=environ.get("ASTROFLOW_JWT_SECRET") or None,
+            public_key=_pem(environ, "ASTROFLOW_JWT_PUBLIC_KEY"),
+            private_key=_pem(environ, "ASTROFLOW_JWT_PRIVATE_KEY"),
+            issuer=environ.get("ASTROFLOW_JWT_ISSUER") or None,
+            audience=environ.get("ASTROFLOW_JWT_AUDIENCE") or None,
+            leeway=seconds,
+        )
+
+    @property
+    def can_verify(self) -> bool:
+        return bool(self.secret or self.public_key or self.private_key)
+
+
+def _pem(environ: Mapping[str, str], name: str) -> str | None:
+    value = environ.get(name) or ""
+    if not value.strip():
+        return None
+    if "-----BEGIN" in value:
+        return value
+    path = Path(value.strip()).expanduser()
+    try:
+        return path.read_text("ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{name} is neither PEM text nor a readable PEM file: {exc}") from exc
+
+
+def caller_from_header(authorization: str | None, config: AuthConfig) -> Caller:
+    """The caller an ``Authorization`` header names; no header means :data:`ANONYMOUS`.
+
+    Raises :class:`AuthError` for any header that is present but not a valid bearer token.
+    """
+    if authorization is None or not authorization.strip():
+        return ANONYMOUS
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        raise AuthError(f"unsupported authorization scheme {scheme!r}; "
+                        "send 'Authorization: Bearer <token>'")
+    token = token.strip()
+    if not token:
+        raise AuthError("malformed token: the Bearer header carries no token")
+    claims = _verify(token, config)
+    return Caller(sub=claims["sub"], roles=parse_roles(claims.get("roles")), token=token)
+
+
+def _verify(token: str, config: AuthConfig) -> dict[str, Any]:
+    if not config.can_verify:
+        raise AuthError("no key configured to verify tokens")
+    try:
+        algorithm = jwt.get_unverified_header(token).get("alg")
+    except jwt.DecodeError as exc:
+        raise AuthError(f"malformed token: {exc}") from exc
+    key = _verification_key(algorithm, config)
+    options: dict[str, Any] = {"require": ["exp", "sub"]}
+    if config.audience is None:
+        options["verify_aud"] = False  # a server without an audience accepts any
+    try:
+        claims = jwt.decode(token, key, algorithms=[algorithm], options=options,
+                            issuer=config.issuer, audience=config.audience,
+                            leeway=config.leeway)
+    except jwt.ExpiredSignatureError as exc:
+        raise AuthError("token expired") from exc
+    except jwt.InvalidSignatureError as exc:
+        raise AuthError("invalid signature") from exc
+    except jwt.MissingRequiredClaimError as exc:
+        raise AuthError(f"token missing {exc.claim!r}") from exc
+    except jwt.exceptions.InvalidSubjectError as exc:
+        raise AuthError("token 'sub' must be a string") from exc
+    except jwt.InvalidIssuerError as exc:
+        raise AuthError(f"token issuer is not {config.issuer!r}") from exc
+    except jwt.InvalidAudienceError as exc:
+        raise AuthError(f"token audience is not {config.audience!r}") from exc
+    except jwt.ImmatureSignatureError as exc:
+        raise AuthError("token not yet valid") from exc
+    except jwt.DecodeError as exc:
+        raise AuthError(f"malformed token: {exc}") from exc
+    except jwt.InvalidTokenError as exc:
+        raise AuthError(f"invalid token: {exc}") from exc
+    if not claims["sub"]:
+        raise AuthError("token missing 'sub'")
+    return claims
+
+
+def _verification_key(algorithm: Any, config: AuthConfig) -> Any:
+    """The key for the token's declared algorithm; each algorithm has exactly one key.
+
+    Choosing the key by algorithm (never the other way round) prevents the classic attack of
+    an HS256 token signed with the public RSA key as its secret, and ``alg: none``.
+    """
+    accepted = [alg for alg, key in (("HS256", config.secret),
+                                     ("RS256", config.public_key or config.private_key)) if key]
+    if algorithm == "HS256" and config.secret:
+        return config.secret
+    if algorithm == "RS256" and config.public_key:
+        return config.public_key
+    if algorithm == "RS256" and config.private_key:
+        return _public_half(config.private_key)
+    raise AuthError(f"token algorithm {algorithm!r} is not accepted "
+                    f"(expected {' or '.join(accepted)})")
+
+
+@lru_cache(maxsize=4)
+def _public_half(private_pem: str) -> Any:
+    """The public key of a PEM private key (cached: parsing RSA keys costs milliseconds)."""
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    return load_pem_private_key(private_pem.encode("ascii"), password=None).public_key()
+
+
+def parse_roles(claim: Any) -> frozenset[str]:
+    """Roles from a JSON list or a comma/space separated string (MMODA's form)."""
+    if claim is None:
+        return frozenset()
+    if isinstance(claim, str):
+        return frozenset(r for r in _ROLE_SEPARATORS.split(claim) if r)
+    if isinstance(claim, list | tuple) and all(isinstance(r, str) for r in claim):
+        return frozenset(r.strip() for r in claim if r.strip())
+    raise AuthError("token 'roles' must be a list of strings or a comma-separated string")
+
+
+def mint_token(config: AuthConfig, sub: str, roles: Iterable[str] = (),
+               ttl: float | timedelta = DEFAULT_TTL, **claims: Any) -> str:
+    """A signed token for ``sub`` (HS256 with the secret, else RS256 with the private key)."""
+    if not sub:
+        raise ValueError("a token needs a non-empty 'sub'")
+    seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else float(ttl)
+    if seconds <= 0:
+        raise ValueError(f"token lifetime must be positive, got {seconds} s")
+    clash = sorted(_RESERVED_CLAIMS & claims.keys())
+    if clash:
+        raise ValueError(f"claims {', '.join(clash)} are set by mint_token itself")
+    if config.secret:
+        key, algorithm = config.secret, "HS256"
+    elif config.private_key:
+        key, algorithm = config.private_key, "RS256"
+    else:
+        raise AuthError("no key configured to sign tokens: set ASTROFLOW_JWT_SECRET or "
+                        "ASTROFLOW_JWT_PRIVATE_KEY")
+    now = int(time.time())
+    payload: dict[str, Any] = {**claims, "sub": sub, "roles": sorted(set(roles)),
+                               "iat": now, "exp": now + int(round(seconds))}
+    if config.issuer:
+        payload["iss"] = config.issuer
+    if config.audience:
+        payload["aud"] = config.audience
+    return jwt.encode(payload, key, algorithm=algorithm)
+
+
+def parse_ttl(text: str) -> timedelta:
+    """``"30d"``, ``"12h"``, ``"15m"``, ``"3600s"``, ``"2w"`` or bare seconds → timedelta."""
+    match = _TTL.match(text or "")
+    if match is None:
+        raise ValueError(f"invalid token lifetime {text!r}: use a number with an optional unit "
+                         "s, m, h, d or w, e.g. 30d, 12h, 15m or 3600")
+    seconds = float(match.group(1)) * _TTL_UNITS[match.group(2).lower()]
+    if seconds <= 0:
+        raise ValueError(f"invalid token lifetime {text!r}: it must be longer than zero")
+    return timedelta(seconds=seconds)

@@ -1,0 +1,75 @@
+"""Server settings: command-line flags over ``ASTROFLOW_*`` environment variables over defaults."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from astroflow.jobs.store import sqlite_url
+from astroflow.server.auth import AuthConfig
+
+BUNDLED_WORKFLOWS = Path(__file__).resolve().parents[3] / "workflows"
+
+
+def default_data_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    if environ.get("ASTROFLOW_DATA_DIR"):
+        return Path(environ["ASTROFLOW_DATA_DIR"])
+    base = environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "astroflow"
+
+
+@dataclass
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    services: list[Path] = field(default_factory=list)
+    db: str | None = None                 # SQLAlchemy URL; default SQLite in data_dir
+    store: str | None = None              # artifact folder or fsspec URL; default data_dir/artifacts
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    data_dir: Path = field(default_factory=default_data_dir)
+    time_limit: float = 3600.0            # default per-job limit, seconds
+    queue_limit: int = 1000               # queued jobs per caller (anonymous callers share one)
+    base_url: str = ""
+    auth: AuthConfig = field(default_factory=AuthConfig)
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir)
+        if not self.services and BUNDLED_WORKFLOWS.is_dir():
+            self.services = [BUNDLED_WORKFLOWS]
+
+    @property
+    def db_url(self) -> str:
+        return self.db or sqlite_url(self.data_dir / "astroflow.db")
+
+    @property
+    def store_root(self) -> str:
+        return self.store or str(self.data_dir / "artifacts")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ, **overrides: object) -> ServerConfig:
+        """Environment first, then explicit (non-None) overrides such as command-line flags."""
+        values: dict[str, object] = {}
+        env = {
+            "host": ("ASTROFLOW_HOST", str), "port": ("ASTROFLOW_PORT", int),
+            "db": ("ASTROFLOW_DB", str), "store": ("ASTROFLOW_STORE", str),
+            "workers": ("ASTROFLOW_WORKERS", int), "data_dir": ("ASTROFLOW_DATA_DIR", Path),
+            "time_limit": ("ASTROFLOW_TIME_LIMIT", float),
+            "queue_limit": ("ASTROFLOW_QUEUE_LIMIT", int), "base_url": ("ASTROFLOW_BASE_URL", str),
+        }
+        for key, (name, kind) in env.items():
+            if environ.get(name):
+                values[key] = kind(environ[name])
+        if environ.get("ASTROFLOW_SERVICES"):
+            values["services"] = [Path(p) for p in environ["ASTROFLOW_SERVICES"].split(os.pathsep) if p]
+        values["auth"] = AuthConfig.from_env(environ)
+        values.update({k: v for k, v in overrides.items() if v is not None and v != []})
+        if "services" in values:
+            values["services"] = [Path(p) for p in values["services"]]  # type: ignore[union-attr]
+        return cls(**values)  # type: ignore[arg-type]
+
+    def redacted_db(self) -> str:
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.db_url).render_as_string(hide_password=True)

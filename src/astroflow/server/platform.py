@@ -1,0 +1,115 @@
+"""Everything one server process holds: catalogue, store, artifacts, executor, runner.
+
+Routers reach it through ``request.app.state.platform``; nothing is module-global, so tests
+can start several servers in one process.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from astroflow.jobs.artifacts import ArtifactStore
+from astroflow.jobs.model import Job
+from astroflow.jobs.runner import JobRunner
+from astroflow.jobs.store import JobStore
+from astroflow.registry.catalog import Service, ServiceCatalog
+from astroflow.server.auth import Caller
+from astroflow.server.config import ServerConfig
+from astroflow.workflow import cache_key
+
+log = logging.getLogger("astroflow.server")
+
+
+class NotFound(LookupError):
+    pass
+
+
+class Forbidden(PermissionError):
+    pass
+
+
+@dataclass
+class Platform:
+    config: ServerConfig
+    catalog: ServiceCatalog
+    store: JobStore
+    artifacts: ArtifactStore
+    runner: JobRunner
+    executor: Any
+    started: float = field(default_factory=time.time)
+
+    @classmethod
+    def build(cls, config: ServerConfig) -> Platform:
+        from astroflow.execution import LocalExecutor
+
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        catalog = ServiceCatalog.discover(config.services)
+        store = JobStore(config.db_url)
+        store.migrate()
+        artifacts = ArtifactStore(config.store_root, cache=config.data_dir / "cache")
+        preload = sorted({m for s in catalog.services.values() for m in s.workflow.imports})
+        from astroflow.execution import DEFAULT_PRELOAD
+
+        executor = LocalExecutor(preload=tuple(DEFAULT_PRELOAD) + tuple(preload),
+                                 max_parallel=config.workers)
+        runner = JobRunner(store=store, catalog=catalog, executor=executor, artifacts=artifacts,
+                           slots=config.workers, default_time_limit=config.time_limit)
+        return cls(config=config, catalog=catalog, store=store, artifacts=artifacts,
+                   runner=runner, executor=executor)
+
+    def start(self) -> None:
+        requeued, failed = self.runner.start()
+        if requeued or failed:
+            log.info("recovered after restart: %d re-queued, %d failed as interrupted",
+                     len(requeued), len(failed))
+
+    def close(self) -> None:
+        self.runner.stop()
+        self.executor.close()
+        self.store.close()
+
+    # -- services and jobs as a caller sees them --------------------------------------------
+
+    def service(self, name: str, caller: Caller) -> Service:
+        service = self.catalog.get(name)
+        if service is None or not caller.has_roles(service.roles):
+            raise NotFound(f"no service named {name!r}")
+        return service
+
+    def submit(self, name: str, parameters: dict[str, Any], caller: Caller) -> tuple[Job, bool]:
+        """Validate and queue (or join, or serve from cache). Returns (job, created)."""
+        service = self.service(name, caller)
+        values = service.workflow.validate(parameters)
+        identity = caller.sub if service.workflow.token_access else None
+        key = cache_key(service.name, service.version, values, identity)
+        job, created = self.store.submit(
+            service=service.name, version=service.version, cache_key=key, parameters=values,
+            owner=owner_of(caller), time_limit=service.workflow.time_limit,
+            queue_limit=self.config.queue_limit)
+        if created:
+            if service.workflow.token_access and caller.token:
+                self.runner.secrets[job.id] = {"ASTROFLOW_TOKEN": caller.token,
+                                               "ODA_TOKEN": caller.token}
+            self.runner.notify()
+            log.info("job %s queued", job.id, extra={"job_id": job.id, "service": name,
+                                                     "state": "queued", "owner": job.owner})
+        return job, created
+
+    def job(self, job_id: str, caller: Caller) -> Job:
+        job = self.store.get(job_id)
+        if job is None or not self.may_see(job, caller):
+            raise NotFound(f"no job {job_id!r}")
+        return job
+
+    def may_see(self, job: Job, caller: Caller) -> bool:
+        """Jobs of public services are shareable by id; restricted ones only their owner's."""
+        service = self.catalog.get(job.service)
+        restricted = service is None or bool(service.roles)
+        return not restricted or (job.owner is not None and job.owner == owner_of(caller))
+
+
+def owner_of(caller: Caller) -> str | None:
+    return caller.sub

@@ -1,0 +1,112 @@
+"""``/api/v1/jobs``: submit, follow (long poll or server-sent events), cancel, list."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Query, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+
+from astroflow.jobs.model import TERMINAL
+from astroflow.server.auth import Caller
+from astroflow.server.deps import caller, platform
+from astroflow.server.platform import Platform, owner_of
+from astroflow.server.records import job_record
+
+router = APIRouter(prefix="/api/v1", tags=["jobs"])
+
+MAX_WAIT = 60.0
+DB_POLL = 1.0          # subscribers re-read the store this often (jobs of other replicas)
+SSE_KEEPALIVE = 15.0
+
+
+@router.post("/services/{name}/jobs", status_code=201)
+def submit_job(name: str, response: Response,
+               body: dict[str, Any] = Body(..., examples=[{"parameters": {"RA": 83.63}}]),
+               p: Platform = Depends(platform), who: Caller = Depends(caller)) -> dict[str, Any]:
+    """Queue a job; an identical request joins the live job or returns the done one (200)."""
+    parameters = body.get("parameters", {})
+    if not isinstance(parameters, dict):
+        from astroflow.workflow import FieldError, ValidationError
+
+        raise ValidationError([FieldError("parameters", parameters, "must be a JSON object")])
+    job, created = p.submit(name, parameters, who)
+    if not created:
+        response.status_code = 200
+    return job_record(job, cached=not created and job.state == "done")
+
+
+@router.get("/jobs")
+def list_jobs(mine: bool = True, service: str | None = None, state: str | None = None,
+              limit: int = Query(50, ge=1, le=500), p: Platform = Depends(platform),
+              who: Caller = Depends(caller)) -> list[dict[str, Any]]:
+    """The caller's jobs, newest first (anonymous callers see anonymous jobs)."""
+    jobs = p.store.list(owner=owner_of(who) if mine else None, service=service,
+                        states=[state] if state else None, limit=limit)
+    return [job_record(j) for j in jobs if p.may_see(j, who)]
+
+
+@router.get("/jobs/{job_id}")
+async def get_job(job_id: str, wait: float = Query(0, ge=0, description="long-poll seconds"),
+                  p: Platform = Depends(platform), who: Caller = Depends(caller)) -> dict[str, Any]:
+    """The job; with ``wait`` the answer comes when it ends or after that many seconds."""
+    job = await run_in_threadpool(p.job, job_id, who)
+    if wait and job.state not in TERMINAL:
+        deadline = asyncio.get_running_loop().time() + min(wait, MAX_WAIT)
+        async with p.runner.events.subscribe(job_id) as sub:
+            job = await run_in_threadpool(p.job, job_id, who)  # it may have ended meanwhile
+            while job.state not in TERMINAL:
+                left = deadline - asyncio.get_running_loop().time()
+                if left <= 0:
+                    break
+                await sub.next(min(left, DB_POLL))
+                job = await run_in_threadpool(p.job, job_id, who)
+    return job_record(job)
+
+
+@router.delete("/jobs/{job_id}")
+def cancel_job(job_id: str, p: Platform = Depends(platform),
+               who: Caller = Depends(caller)) -> dict[str, Any]:
+    """Cancel: a queued job ends at once, a running one's process is killed."""
+    job = p.job(job_id, who)
+    if job.state not in TERMINAL:
+        job = p.runner.cancel(job_id) or job
+    return job_record(job)
+
+
+@router.get("/jobs/{job_id}/events")
+async def job_events(job_id: str, p: Platform = Depends(platform),
+                     who: Caller = Depends(caller)) -> StreamingResponse:
+    """Server-sent events: ``state`` and ``progress`` until the job ends."""
+    await run_in_threadpool(p.job, job_id, who)
+
+    async def stream() -> AsyncIterator[str]:
+        async with p.runner.events.subscribe(job_id) as sub:
+            job = await run_in_threadpool(p.job, job_id, who)
+            yield _sse("state", job_record(job))
+            last = (job.state, json.dumps(job.progress, sort_keys=True))
+            idle = 0.0
+            while job.state not in TERMINAL:
+                event = await sub.next(DB_POLL)
+                job = await run_in_threadpool(p.job, job_id, who)
+                now = (job.state, json.dumps(job.progress, sort_keys=True))
+                if now != last:
+                    kind = "state" if now[0] != last[0] else "progress"
+                    yield _sse(kind, job_record(job))
+                    last, idle = now, 0.0
+                elif event is None:
+                    idle += DB_POLL
+                    if idle >= SSE_KEEPALIVE:
+                        idle = 0.0
+                        yield ": keep-alive\n\n"
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def _sse(event: str, data: dict[str, Any]) -> str:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n"

@@ -1,0 +1,98 @@
+"""A done job's files: products in each format, previews, the executed notebook, provenance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, Response
+
+from astroflow.jobs.model import Job
+from astroflow.products import Product
+from astroflow.server.auth import Caller
+from astroflow.server.deps import caller, platform
+from astroflow.server.platform import NotFound, Platform
+
+router = APIRouter(prefix="/api/v1/jobs/{job_id}", tags=["products"])
+
+
+def _product(p: Platform, job: Job, name: str) -> Product:
+    for entry in job.products:
+        if entry.get("name") == name:
+            return Product.from_dict(entry)
+    if job.state != "done":
+        raise NotFound(f"job {job.id} is {job.state}; products exist once it is done")
+    raise NotFound(f"job {job.id} has no product {name!r} "
+                   f"(it has: {', '.join(e['name'] for e in job.products) or 'none'})")
+
+
+def _products_dir(p: Platform, job: Job, product: Product):
+    for filename in product.files.values():
+        p.artifacts.path(job.id, f"products/{filename}")  # fetch from a remote store if needed
+    return p.artifacts.job_dir(job.id) / "products"
+
+
+@router.get("/products/{name}")
+def download_product(job_id: str, name: str, format: str | None = Query(None),
+                     p: Platform = Depends(platform), who: Caller = Depends(caller)) -> Response:
+    """One product in one format (``fits``, ``ecsv``, ``votable``, ``csv``, ``png``, ``json`` …)."""
+    from astroflow.server.formats import download
+
+    job = p.job(job_id, who)
+    product = _product(p, job, name)
+    result = download(product, _products_dir(p, job, product), format)
+    headers = {"Content-Disposition": f'attachment; filename="{result.filename}"'}
+    if result.path is not None:
+        return FileResponse(result.path, media_type=result.media_type, headers=headers)
+    return Response(result.content, media_type=result.media_type, headers=headers)
+
+
+@router.get("/products/{name}/preview")
+def preview_product(job_id: str, name: str, scale: str = Query("linear"),
+                    offset: int = Query(0, ge=0), limit: int = Query(100, ge=1, le=1000),
+                    sort: str | None = None, descending: bool = False,
+                    p: Platform = Depends(platform), who: Caller = Depends(caller)) -> dict[str, Any]:
+    """What the portal draws: a Plotly figure, a table page, a scalar, text or a picture."""
+    from astroflow.server.preview import preview
+
+    job = p.job(job_id, who)
+    product = _product(p, job, name)
+    return preview(product, _products_dir(p, job, product), scale=scale, offset=offset,
+                   limit=limit, sort=sort, descending=descending)
+
+
+@router.get("/notebook")
+async def executed_notebook(job_id: str, format: str = Query("ipynb", pattern="^(ipynb|html)$"),
+                            p: Platform = Depends(platform), who: Caller = Depends(caller)) -> Response:
+    """The notebook as it ran, with its outputs (HTML is rendered on first request)."""
+    job = await run_in_threadpool(p.job, job_id, who)
+    ipynb = await run_in_threadpool(p.artifacts.path, job.id, "executed.ipynb")
+    if not ipynb.exists():
+        raise NotFound(f"job {job.id} has no executed notebook yet (it is {job.state})")
+    if format == "ipynb":
+        return FileResponse(ipynb, media_type="application/x-ipynb+json",
+                            filename=f"{job.service}-{job.id[:8]}.ipynb")
+    from astroflow.execution import notebook_html
+
+    html = ipynb.with_suffix(".html")
+    if not html.exists() or html.stat().st_mtime < ipynb.stat().st_mtime:
+        html = await run_in_threadpool(notebook_html, ipynb)
+    return FileResponse(html, media_type="text/html")
+
+
+@router.get("/provenance")
+def job_provenance(job_id: str, p: Platform = Depends(platform),
+                   who: Caller = Depends(caller)) -> dict[str, Any]:
+    """W3C PROV-JSON: the job as an activity, parameters and products as entities."""
+    from astroflow.server.provenance import provenance
+
+    job = p.job(job_id, who)
+    service = p.catalog.get(job.service)
+    workflow = {"name": job.service, "version": job.version,
+                "title": service.workflow.title if service else job.service,
+                "path": str(service.workflow.path) if service else None}
+    record = {"id": job.id, "service": job.service, "version": job.version, "state": job.state,
+              "parameters": job.parameters, "owner": job.owner, "created": job.created,
+              "started": job.started, "finished": job.finished, "products": job.products}
+    return provenance(record, workflow, base_url=p.config.base_url)

@@ -1,0 +1,25 @@
+"""``/api/v1/services``: what can be asked for, with parameters, outputs and JSON Schema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+
+from astroflow.server.auth import Caller
+from astroflow.server.deps import caller, platform
+from astroflow.server.platform import Platform
+
+router = APIRouter(prefix="/api/v1/services", tags=["services"])
+
+
+@router.get("")
+def list_services(p: Platform = Depends(platform), who: Caller = Depends(caller)) -> list[dict[str, Any]]:
+    """Services visible to the caller (restricted ones need the caller's roles)."""
+    return [s.summary() for s in p.catalog.visible_to(who.roles)]
+
+
+@router.get("/{name}")
+def describe_service(name: str, p: Platform = Depends(platform),
+                     who: Caller = Depends(caller)) -> dict[str, Any]:
+    return p.service(name, who).detail()

@@ -1,0 +1,38 @@
+"""``astroflow serve``: configuration, start-up report, uvicorn."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from astroflow.server import logs
+from astroflow.server.config import ServerConfig
+
+
+def serve(**flags: Any) -> int:
+    import uvicorn
+
+    from astroflow.server.app import create_app
+    from astroflow.server.platform import Platform
+
+    logs.configure()
+    config = ServerConfig.from_env(**flags)
+    platform = Platform.build(config)
+    url = f"http://{config.host}:{config.port}"
+    print(f"astroflow {_version()} serving {len(platform.catalog)} services at {url}", file=sys.stderr)
+    for service in platform.catalog.services.values():
+        print(f"  {service.name:<24} {service.version}  {service.workflow.path}", file=sys.stderr)
+    for path, reason in platform.catalog.problems:
+        print(f"  not served: {path}: {reason}", file=sys.stderr)
+    print(f"  store: {config.redacted_db()}  artifacts: {config.store_root}  "
+          f"workers: {config.workers}", file=sys.stderr)
+    print(f"  API docs: {url}/docs", file=sys.stderr)
+    app = create_app(config, platform)
+    uvicorn.run(app, host=config.host, port=config.port, log_level="warning", access_log=False)
+    return 0
+
+
+def _version() -> str:
+    from astroflow import __version__
+
+    return __version__
