@@ -124,7 +124,8 @@ class JobRunner:
     def _fill_slots(self) -> bool:
         launched = False
         while self.running < self.slots and not self._stop.is_set():
-            job = self.store.claim_next(self.worker, services=list(self.catalog.services))
+            job = self.store.claim_next(self.worker, services=list(self.catalog.services),
+                                        job_dir=lambda i: str(self.artifacts.job_dir(i)))
             if job is None:
                 break
             launched = True
@@ -143,11 +144,10 @@ class JobRunner:
         service = self.catalog.get(job.service)
         if service is None or service.version != job.version:
             have = service.version if service else "none"
-            self._fail(job.id, "unavailable", f"service {job.service} version {job.version} is no "
+            self._fail(job, "unavailable", f"service {job.service} version {job.version} is no "
                        f"longer served (current: {have}); submit the request again")
             return
         job_dir = self.artifacts.job_dir(job.id)
-        self.store.set_job_dir(job.id, str(job_dir))
         time_limit = job.time_limit or self.default_time_limit
         try:
             spec = service.workflow.run_spec(job.parameters, job_dir=job_dir, time_limit=time_limit,
@@ -155,7 +155,7 @@ class JobRunner:
             handle = self.executor.submit(spec, on_progress=lambda p: self._progress(job.id, p))
         except Exception as exc:
             log.exception("could not start job %s", job.id)
-            self._fail(job.id, "bug", f"could not start: {exc}")
+            self._fail(job, "bug", f"could not start: {exc}")
             return
         with self._lock:
             self._running[job.id] = _Running(job, handle)
@@ -172,32 +172,33 @@ class JobRunner:
     def _wait(self, job_id: str) -> None:
         with self._lock:
             running = self._running[job_id]
+        job = running.job
         try:
             result = running.handle.wait()
             if result.status == "done":
                 self.artifacts.commit(job_id)
                 self.artifacts.discard_scratch(job_id)
                 self.store.finish(job_id, "done", products=[p.to_dict() for p in result.products])
-                self._transition(job_id, "done")
+                self._transition(job_id, "done", job)
             elif result.status == "cancelled" or running.cancelled:
                 self.store.finish(job_id, "cancelled", error=_error(result.error, "cancelled"))
-                self._transition(job_id, "cancelled")
+                self._transition(job_id, "cancelled", job)
             else:
                 self.store.finish(job_id, "failed", error=_error(result.error, "failed"))
-                self._transition(job_id, "failed")
+                self._transition(job_id, "failed", job)
         except Exception as exc:
             log.exception("job %s: could not record its result", job_id)
-            self._fail(job_id, "bug", f"could not record the result: {exc}")
+            self._fail(job, "bug", f"could not record the result: {exc}")
         finally:
             with self._lock:
                 self._running.pop(job_id, None)
             self.secrets.pop(job_id, None)
             self._wake.set()
 
-    def _fail(self, job_id: str, kind: str, message: str) -> None:
-        self.store.finish(job_id, "failed", error={"type": kind, "message": message,
+    def _fail(self, job: Job, kind: str, message: str) -> None:
+        self.store.finish(job.id, "failed", error={"type": kind, "message": message,
                                                    "traceback": "", "analysis": False})
-        self._transition(job_id, "failed")
+        self._transition(job.id, "failed", job)
 
     def _transition(self, job_id: str, state: str, job: Job | None = None) -> None:
         job = job or self.store.get(job_id)

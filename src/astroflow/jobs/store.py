@@ -11,7 +11,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -130,8 +130,12 @@ class JobStore:
 
     # -- the runner's side ----------------------------------------------------------------
 
-    def claim_next(self, worker: str, services: Iterable[str] | None = None) -> Job | None:
-        """Take the oldest queued job (FIFO) and mark it running for this worker."""
+    def claim_next(self, worker: str, services: Iterable[str] | None = None,
+                   job_dir: Callable[[str], str] | None = None) -> Job | None:
+        """Take the oldest queued job (FIFO) and mark it running for this worker.
+
+        ``job_dir(id)`` names the job's folder, recorded in the same UPDATE.
+        """
         for _ in range(10):
             query = (select(JobRow.id).where(JobRow.state == "queued")
                      .order_by(JobRow.created, JobRow.id).limit(1))
@@ -146,14 +150,12 @@ class JobStore:
                 claimed = s.execute(
                     update(JobRow).where(JobRow.id == job_id, JobRow.state == "queued")
                     .values(state="running", started=now, worker=worker, heartbeat=now,
-                            attempts=JobRow.attempts + 1)
+                            attempts=JobRow.attempts + 1,
+                            job_dir=job_dir(job_id) if job_dir else None)
                 ).rowcount
             if claimed:
                 return self.get(job_id)
         return None
-
-    def set_job_dir(self, job_id: str, job_dir: str) -> None:
-        self._update(job_id, job_dir=job_dir)
 
     def report_progress(self, job_id: str, progress: dict[str, Any]) -> None:
         self._update(job_id, progress=progress, heartbeat=time.time(), only_state="running")

@@ -20,6 +20,7 @@ from astroflow.products import ProductError
 from astroflow.server.auth import AuthError
 from astroflow.server.config import ServerConfig
 from astroflow.server.platform import Forbidden, NotFound, Platform
+from astroflow.server.timing import ServerTiming
 from astroflow.workflow import ValidationError
 
 log = logging.getLogger("astroflow.server")
@@ -49,6 +50,7 @@ def create_app(config: ServerConfig | None = None, platform: Platform | None = N
     app = FastAPI(title="astroflow", version=_version(), lifespan=lifespan,
                   description="Annotated analysis notebooks as online services.")
     app.state.config = config
+    app.add_middleware(ServerTiming)
     _error_handlers(app)
 
     from astroflow.server import routes_jobs, routes_products, routes_services, routes_system

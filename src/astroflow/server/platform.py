@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 from astroflow.jobs.artifacts import ArtifactStore
-from astroflow.jobs.model import Job
+from astroflow.jobs.model import TERMINAL, Job
 from astroflow.jobs.runner import JobRunner
 from astroflow.jobs.store import JobStore
 from astroflow.registry.catalog import Service, ServiceCatalog
@@ -40,6 +41,10 @@ class Platform:
     runner: JobRunner
     executor: Any
     started: float = field(default_factory=time.time)
+    # Records of ended jobs never change: keep their encoded JSON to answer status reads
+    # without touching the database.
+    _ended: OrderedDict[str, tuple[Job, bytes]] = field(default_factory=OrderedDict)
+    ended_cache_size: int = 10_000
 
     @classmethod
     def build(cls, config: ServerConfig) -> Platform:
@@ -55,8 +60,10 @@ class Platform:
 
         executor = LocalExecutor(preload=tuple(DEFAULT_PRELOAD) + tuple(preload),
                                  max_parallel=config.workers)
+        # Twice as many claimed jobs as processes: the next job is prepared and waiting in the
+        # executor's queue while the current ones run, so no slot idles between jobs.
         runner = JobRunner(store=store, catalog=catalog, executor=executor, artifacts=artifacts,
-                           slots=config.workers, default_time_limit=config.time_limit)
+                           slots=2 * config.workers, default_time_limit=config.time_limit)
         return cls(config=config, catalog=catalog, store=store, artifacts=artifacts,
                    runner=runner, executor=executor)
 
@@ -103,6 +110,19 @@ class Platform:
         if job is None or not self.may_see(job, caller):
             raise NotFound(f"no job {job_id!r}")
         return job
+
+    def ended_record(self, job_id: str, caller: Caller) -> bytes | None:
+        """The encoded record of an ended job, if it is cached and the caller may see it."""
+        entry = self._ended.get(job_id)
+        if entry is None or not self.may_see(entry[0], caller):
+            return None
+        return entry[1]
+
+    def remember_ended(self, job: Job, body: bytes) -> None:
+        if job.state in TERMINAL:
+            self._ended[job.id] = (job, body)
+            while len(self._ended) > self.ended_cache_size:
+                self._ended.popitem(last=False)
 
     def may_see(self, job: Job, caller: Caller) -> bool:
         """Jobs of public services are shareable by id; restricted ones only their owner's."""

@@ -50,10 +50,13 @@ def list_jobs(mine: bool = True, service: str | None = None, state: str | None =
     return [job_record(j) for j in jobs if p.may_see(j, who)]
 
 
-@router.get("/jobs/{job_id}")
+@router.get("/jobs/{job_id}", response_model=None)
 async def get_job(job_id: str, wait: float = Query(0, ge=0, description="long-poll seconds"),
-                  p: Platform = Depends(platform), who: Caller = Depends(caller)) -> dict[str, Any]:
+                  p: Platform = Depends(platform), who: Caller = Depends(caller)) -> Response:
     """The job; with ``wait`` the answer comes when it ends or after that many seconds."""
+    body = p.ended_record(job_id, who)
+    if body is not None:
+        return Response(body, media_type="application/json")
     job = await run_in_threadpool(p.job, job_id, who)
     if wait and job.state not in TERMINAL:
         deadline = asyncio.get_running_loop().time() + min(wait, MAX_WAIT)
@@ -65,7 +68,9 @@ async def get_job(job_id: str, wait: float = Query(0, ge=0, description="long-po
                     break
                 await sub.next(min(left, DB_POLL))
                 job = await run_in_threadpool(p.job, job_id, who)
-    return job_record(job)
+    body = json.dumps(job_record(job)).encode()
+    p.remember_ended(job, body)
+    return Response(body, media_type="application/json")
 
 
 @router.delete("/jobs/{job_id}")

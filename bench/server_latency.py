@@ -1,0 +1,164 @@
+"""Server latency and throughput over real HTTP, with papermill run beside it as the reference.
+
+A real `astroflow serve` process (SQLite store, 2 workers) serves a trivial three-cell
+notebook. Measured in the same run:
+
+1. uncached request, submit → done (long poll), median of 50 distinct requests; papermill's
+   execution of the same notebook (MMODA's nb2workflow answers this in 8.5–9 s);
+2. cache hit: server time (``Server-Timing`` header) and client round trip, median;
+   status reads per second with 16 concurrent clients;
+3. throughput: 500 distinct jobs submitted at once, jobs per second to completion.
+
+    .venv/bin/python bench/server_latency.py [--requests 50] [--burst 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import nbformat
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from server_process import ServerProcess  # noqa: E402
+
+API = "/api/v1"
+
+
+def write_service(folder: Path) -> Path:
+    repo = folder / "services" / "trivial"
+    repo.mkdir(parents=True)
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [
+        nbformat.v4.new_code_cell("x = 1.0  # oda:Float\nn = 3  # oda:Integer",
+                                  metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("y = x * n"),
+        nbformat.v4.new_code_cell("y  # oda:Float", metadata={"tags": ["outputs"]}),
+    ]
+    path = repo / "trivial.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def uncached(client: httpx.Client, n: int) -> list[float]:
+    times = []
+    for i in range(n):
+        start = time.perf_counter()
+        job = client.post(f"{API}/services/trivial/jobs", json={"parameters": {"x": 1000.0 + i}}).json()
+        if job["state"] != "done":
+            job = client.get(f"{API}/jobs/{job['id']}", params={"wait": 30}).json()
+        times.append(time.perf_counter() - start)
+        assert job["state"] == "done", job
+    return times
+
+
+def cache_hits(client: httpx.Client, n: int) -> tuple[list[float], list[float]]:
+    server, wall = [], []
+    for _ in range(n):
+        start = time.perf_counter()
+        reply = client.post(f"{API}/services/trivial/jobs", json={"parameters": {"x": 1000.0}})
+        wall.append(time.perf_counter() - start)
+        assert reply.json()["cached"] is True
+        timing = reply.headers["server-timing"]
+        server.append(float(timing.split("dur=")[1]) / 1000)
+    return server, wall
+
+
+async def status_reads(url: str, job_id: str, clients: int, seconds: float) -> float:
+    """Keep-alive HTTP/1.1 GETs over raw asyncio streams: a load generator light enough that
+    the server, not the client, is what gets measured on a 2-core machine."""
+    host, port = url.removeprefix("http://").split(":")
+    request = (f"GET {API}/jobs/{job_id} HTTP/1.1\r\nHost: {host}\r\n\r\n").encode()
+    done = 0
+    deadline = time.perf_counter() + seconds
+
+    async def reader() -> None:
+        nonlocal done
+        stream_in, stream_out = await asyncio.open_connection(host, int(port))
+        while time.perf_counter() < deadline:
+            stream_out.write(request)
+            head = await stream_in.readuntil(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200"), head[:100]
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            await stream_in.readexactly(length)
+            done += 1
+        stream_out.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(reader() for _ in range(clients)))
+    return done / (time.perf_counter() - start)
+
+
+async def burst(url: str, n: int) -> float:
+    async with httpx.AsyncClient(base_url=url, timeout=120,
+                                 limits=httpx.Limits(max_connections=32)) as client:
+        start = time.perf_counter()
+        replies = await asyncio.gather(*(
+            client.post(f"{API}/services/trivial/jobs", json={"parameters": {"x": 5000.0 + i}})
+            for i in range(n)))
+        ids = [r.json()["id"] for r in replies]
+        for job_id in ids:
+            while True:
+                job = (await client.get(f"{API}/jobs/{job_id}", params={"wait": 60})).json()
+                if job["state"] in ("done", "failed", "cancelled"):
+                    assert job["state"] == "done", job
+                    break
+        return n / (time.perf_counter() - start)
+
+
+def papermill_times(path: Path, runs: int, scratch: Path) -> list[float]:
+    import papermill
+
+    times = []
+    for i in range(runs):
+        start = time.perf_counter()
+        papermill.execute_notebook(str(path), str(scratch / f"pm-{i}.ipynb"), progress_bar=False,
+                                   kernel_name="python3", log_output=False)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=50)
+    parser.add_argument("--burst", type=int, default=500)
+    parser.add_argument("--papermill-runs", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = Path(tmp)
+        notebook = write_service(scratch)
+        server = ServerProcess(scratch / "data", services=[scratch / "services"], workers=2).start()
+        try:
+            with httpx.Client(base_url=server.url, timeout=60) as client:
+                uncached(client, 3)  # warm the workflow's imports
+                ours = uncached(client, args.requests)
+                hit_server, hit_wall = cache_hits(client, 200)
+                job_id = client.post(f"{API}/services/trivial/jobs",
+                                     json={"parameters": {"x": 1000.0}}).json()["id"]
+            reads = asyncio.run(status_reads(server.url, job_id, 16, 5.0))
+            throughput = asyncio.run(burst(server.url, args.burst))
+        finally:
+            server.stop()
+        pm = papermill_times(notebook, args.papermill_runs, scratch)
+
+    a, p = statistics.median(ours), statistics.median(pm)
+    print("astroflow server, trivial notebook, real HTTP, SQLite store, 2 workers")
+    print(f"  uncached submit→done, median of {len(ours)}: {a * 1e3:7.1f} ms   (goal ≤ 50 ms)")
+    print(f"  papermill execution of the same notebook, median of {len(pm)}: {p * 1e3:7.1f} ms"
+          f"   → astroflow {p / a:.0f}× faster (MMODA nb2workflow: 8.5–9 s, ≈{8.7 / a:.0f}×)")
+    print(f"  cache hit, server time median: {statistics.median(hit_server) * 1e3:7.2f} ms   "
+          f"(goal ≤ 2 ms); round trip median {statistics.median(hit_wall) * 1e3:.2f} ms")
+    print(f"  status reads, 16 concurrent clients: {reads:7.0f} /s   (goal ≥ 2000 /s)")
+    print(f"  burst of {args.burst} distinct jobs: {throughput:7.1f} jobs/s to completion   "
+          f"(goal ≥ 100 /s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,517 @@
+"""What the portal draws for a product: Plotly figures, table pages, scalars, text, pictures.
+
+Light curves and spectra become scatter plots with error bars and upper limits drawn as
+downward triangles; images become heatmaps with world-coordinate ticks. Plotly validates each
+figure's structure, while the large data arrays are attached afterwards as plain lists: that
+keeps a 100,000-point light curve or a 512×512 image well under a second.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from astroflow.errors import AstroflowError
+from astroflow.products import columns
+from astroflow.products.load import load_product
+from astroflow.products.model import Product
+from astroflow.products.naming import resolve_in
+from astroflow.products.values import is_quantity, is_time
+from astroflow.server.formats import available_formats, column_values, strict_json
+
+SCALES = ("linear", "log", "sqrt")
+MAX_IMAGE_SIDE = 512      # heatmap cells per axis; larger images are decimated
+MAX_POINTS = 100_000      # points per series; longer series are decimated
+MAX_SERIES = 10           # value columns drawn from one table
+MAX_PAGE = 1000           # rows per table page
+TEXT_LIMIT = 100_000      # bytes of a text product shown inline
+GL_THRESHOLD = 5000       # WebGL traces above this many points
+COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+           "#7f7f7f", "#bcbd22", "#17becf")
+_PICTURES = ("png", "jpeg", "gif", "svg")
+
+
+class PreviewError(AstroflowError, ValueError):
+    """Preview arguments that do not fit the product (bad scale, sort column, page)."""
+
+
+def preview(product: Product, products_dir: Path, *, scale: str = "linear", offset: int = 0,
+            limit: int = 100, sort: str | None = None, descending: bool = False) -> dict:
+    """The preview of ``product`` (files in ``products_dir``) as strict-JSON types.
+
+    ``kind`` is ``plotly`` (``figure`` holds the Plotly figure), ``table``, ``scalar``,
+    ``text``, ``picture`` or ``download``. ``scale`` applies to images; ``offset``, ``limit``,
+    ``sort`` and ``descending`` page through tables.
+    """
+    products_dir = Path(products_dir)
+    ptype = product.type
+    if ptype in ("lightcurve", "spectrum", "table"):
+        table = load_product(product, products_dir)
+        if ptype != "table":
+            figure = (lightcurve_figure(table, product) if ptype == "lightcurve"
+                      else spectrum_figure(table, product))
+            if figure is not None:
+                return {"kind": "plotly", "figure": figure}
+        return table_page(table, offset=offset, limit=limit, sort=sort, descending=descending)
+    if ptype == "image":
+        return image_preview(product, products_dir, scale)
+    if ptype == "scalar":
+        return _scalar(product, products_dir)
+    if ptype == "text":
+        return _text(product, products_dir)
+    if ptype == "picture":
+        fmt = next((f for f in _PICTURES if f in product.files), next(iter(product.files)))
+        out = {"kind": "picture", "format": fmt}
+        out.update({k: product.meta[k] for k in ("width", "height") if k in product.meta})
+        return out
+    return {"kind": "download", "formats": available_formats(product),
+            "bytes": product.meta.get("bytes")}
+
+
+# --- tables ---------------------------------------------------------------------------------
+
+def table_page(table: Any, *, offset: int = 0, limit: int = 100, sort: str | None = None,
+               descending: bool = False) -> dict:
+    """One page of rows (lists in column order), sorted on one column; blanks sort last."""
+    if offset < 0 or not 1 <= limit <= MAX_PAGE:
+        raise PreviewError(f"page must have offset >= 0 and 1 <= limit <= {MAX_PAGE}, "
+                           f"got offset={offset}, limit={limit}")
+    order = np.arange(len(table))
+    if sort is not None:
+        order = _sort_order(table, sort, descending)
+    page = table[order[offset:offset + limit]]
+    values = [column_values(page[name]) for name in page.colnames]
+    return {"kind": "table", "columns": columns.describe_columns(table),
+            "rows": [list(row) for row in zip(*values, strict=True)] if values else [],
+            "nrows": len(table), "offset": offset, "limit": limit, "sort": sort,
+            "descending": descending}
+
+
+def _sort_order(table: Any, name: str, descending: bool) -> np.ndarray:
+    if name not in table.colnames:
+        raise PreviewError(f"cannot sort by {name!r}: the columns are {', '.join(table.colnames)}")
+    col = table[name]
+    if len(getattr(col, "shape", ())) > 1:
+        raise PreviewError(f"cannot sort by {name!r}: its cells are arrays")
+    order = np.asarray(table.argsort(name, kind="stable", reverse=descending))
+    blank = np.zeros(len(table), dtype=bool)
+    if is_time(col):
+        blank = np.asarray(col.mask, dtype=bool)
+    elif getattr(col, "dtype", None) is not None and col.dtype.kind in "fc":
+        blank = ~np.isfinite(np.ma.filled(np.ma.asarray(col, dtype=float), np.nan))
+    elif np.ma.is_masked(col):
+        blank = np.ma.getmaskarray(col)
+    return np.concatenate([order[~blank[order]], order[blank[order]]])
+
+
+# --- light curves and spectra ---------------------------------------------------------------
+
+@dataclass
+class _Axis:
+    """The x axis: values as floats, a title, and how to bring other columns onto it."""
+
+    values: np.ndarray
+    title: str
+    convert: Callable[[Any], np.ndarray]
+    minus: np.ndarray | None = None
+    plus: np.ndarray | None = None
+
+
+@dataclass
+class _Series:
+    name: str
+    y: np.ndarray
+    minus: np.ndarray | None = None
+    plus: np.ndarray | None = None
+    limits: np.ndarray | None = None   # upper-limit values, NaN where the point is measured
+    unit: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def lightcurve_figure(table: Any, product: Product) -> dict | None:
+    """Rate/flux against time with error bars; ``None`` when no series can be found."""
+    roles = _roles(product.meta, "time_column", lambda: columns.lightcurve_roles(table, True))
+    if roles is None or roles["time_column"] not in table.colnames:
+        return None
+    axis = _time_axis(table, roles["time_column"])
+    _bins(axis, table, roles["time_column"], roles.get("time_bin_columns") or [], geometric=False)
+    series = _series(table, roles)
+    if not series:
+        return None
+    return _scatter_figure(axis, series, x_log=False, y_log=False, title=product.title)
+
+
+def spectrum_figure(table: Any, product: Product) -> dict | None:
+    """Flux against energy/frequency/wavelength on log–log axes where the data allow."""
+    roles = _roles(product.meta, "axis_column", lambda: columns.spectrum_roles(table, True))
+    if roles is None or roles["axis_column"] not in table.colnames:
+        return None
+    name = roles["axis_column"]
+    kind = str(roles.get("axis") or "energy")
+    axis = _quantity_axis(table, name, kind.capitalize())
+    _bins(axis, table, name, roles.get("axis_bin_columns") or [], geometric=True)
+    series = _series(table, roles)
+    if not series:
+        return None
+    x_log = kind != "channel" and _all_positive(axis.values)
+    y_log = all(_all_positive(np.concatenate([s.y, _finite_only(s.limits)])) for s in series)
+    return _scatter_figure(axis, series, x_log=x_log, y_log=y_log, title=product.title)
+
+
+def _roles(meta: dict, key: str, detect: Callable[[], dict | str]) -> dict | None:
+    if meta.get(key) and meta.get("value_columns"):
+        return meta
+    found = detect()
+    return found if isinstance(found, dict) else None
+
+
+def _floats(col: Any) -> np.ndarray:
+    """A numeric column as float64 with NaN for masked cells."""
+    data = col.value if is_quantity(col) else col
+    return np.ma.filled(np.ma.asarray(data).astype(float), np.nan)
+
+
+def _unit_of(col: Any) -> Any:
+    return getattr(col, "unit", None)
+
+
+def _converter(unit: Any) -> Callable[[Any], np.ndarray]:
+    """Brings a column to ``unit`` when it has a convertible unit, else takes it as it is."""
+    def convert(col: Any) -> np.ndarray:
+        values = _floats(col)
+        other = _unit_of(col)
+        if unit is not None and other is not None and other != unit:
+            try:
+                return values * other.to(unit)
+            except Exception:  # noqa: BLE001 - incompatible units: show the numbers as given
+                return values
+        return values
+    return convert
+
+
+_TIME_UNITS = {"mjd": "d", "jd": "d", "unix": "s", "unix_tai": "s", "cxcsec": "s", "gps": "s",
+               "decimalyear": "yr", "jyear": "yr", "byear": "yr"}
+
+
+def _time_axis(table: Any, name: str) -> _Axis:
+    col = table[name]
+    if not is_time(col):
+        return _quantity_axis(table, name, name)
+    import astropy.units as u
+
+    fmt = col.format if col.format in _TIME_UNITS else "mjd"
+    unit = u.Unit(_TIME_UNITS[fmt])
+
+    def convert(other: Any) -> np.ndarray:
+        if is_time(other):
+            return _time_values(other, fmt)
+        if other.__class__.__name__ == "TimeDelta":
+            return np.asarray(other.to_value(unit), dtype=float)
+        return _converter(unit)(other)
+
+    title = f"{name} ({fmt.upper() if fmt in ('mjd', 'jd') else fmt}, {col.scale.upper()})"
+    return _Axis(_time_values(col, fmt), title, convert)
+
+
+def _time_values(col: Any, fmt: str) -> np.ndarray:
+    values = col.to_value(fmt)
+    values = np.array(getattr(values, "unmasked", values), dtype=float)
+    values[np.asarray(col.mask, dtype=bool)] = np.nan
+    return values
+
+
+def _quantity_axis(table: Any, name: str, label: str) -> _Axis:
+    col = table[name]
+    unit = _unit_of(col)
+    title = f"{label} [{unit.to_string()}]" if unit is not None else label
+    return _Axis(_floats(col), title, _converter(unit))
+
+
+# Bin columns were already picked out by products.columns; their suffix tells their meaning.
+_LOWER = re.compile(r"(?:start|min|lo|low)$", re.IGNORECASE)
+_UPPER = re.compile(r"(?:stop|max|hi|high|end)$", re.IGNORECASE)
+_WIDTH = re.compile(r"(?:del|bin|width)$|^dt$", re.IGNORECASE)
+_HALF = re.compile(r"err(?:or)?$", re.IGNORECASE)
+
+
+def _bins(axis: _Axis, table: Any, name: str, extra: Sequence[str], geometric: bool) -> None:
+    """Horizontal error bars from bin edges, widths or errors; centres an edge-only axis."""
+    def first(pattern: re.Pattern) -> np.ndarray | None:
+        found = next((c for c in extra if c in table.colnames and pattern.search(c)), None)
+        return axis.convert(table[found]) if found else None
+
+    lower, upper = first(_LOWER), first(_UPPER)
+    if lower is None and _LOWER.search(name):
+        lower = axis.values
+    if lower is not None and upper is not None:
+        if _LOWER.search(name):  # the axis is the lower edge: plot the bin centre
+            axis.values = np.sqrt(lower * upper) if geometric else (lower + upper) / 2
+        axis.minus, axis.plus = axis.values - lower, upper - axis.values
+    elif (width := first(_WIDTH)) is not None:
+        axis.minus = axis.plus = np.abs(width) / 2
+    elif (half := first(_HALF)) is not None:
+        axis.minus = axis.plus = np.abs(half)
+
+
+_ERR_LOWER = re.compile(r"(?:err|error|sigma|unc)_?(?:lo|low|neg|n|minus|down|m)$|^(?:lo|neg)_",
+                        re.IGNORECASE)
+_ERR_UPPER = re.compile(r"(?:err|error|sigma|unc)_?(?:hi|high|pos|p|plus|up)$|^(?:hi|pos)_",
+                        re.IGNORECASE)
+_UL_SUFFIX = re.compile(r"_?(?:is_?)?(?:ul|uls|upper_?lim(?:it)?s?|uplim(?:it)?s?)$",
+                        re.IGNORECASE)
+
+
+def _series(table: Any, roles: dict) -> list[_Series]:
+    """The value columns with their errors and upper limits, in table order."""
+    names = [v for v in roles.get("value_columns") or [] if v in table.colnames][:MAX_SERIES]
+    flag_name = roles.get("upper_limit_column")
+    flags = (np.ma.filled(np.ma.asarray(table[flag_name]), False).astype(bool)
+             if flag_name in table.colnames else None)
+    limit_cols = [c for c in roles.get("upper_limit_value_columns") or [] if c in table.colnames]
+    out = []
+    for name in names:
+        col = table[name]
+        convert = _converter(_unit_of(col))
+        s = _Series(name, _floats(col), unit=(roles.get("units") or {}).get(name)
+                    or (_unit_of(col).to_string() if _unit_of(col) is not None else None))
+        errors = [e for e in (roles.get("errors") or {}).get(name, []) if e in table.colnames]
+        lower = next((e for e in errors if _ERR_LOWER.search(e)), None)
+        upper = next((e for e in errors if _ERR_UPPER.search(e)), None)
+        if lower and upper:
+            s.minus, s.plus = np.abs(convert(table[lower])), np.abs(convert(table[upper]))
+        elif errors:
+            symmetric = next((e for e in errors if e not in (lower, upper)), errors[0])
+            s.minus = s.plus = np.abs(convert(table[symmetric]))
+        limit_col = _limit_column(name, limit_cols, single=len(names) == 1)
+        limit_values = convert(table[limit_col]) if limit_col else None
+        if flags is not None:
+            s.limits = np.where(flags, s.y if limit_values is None else limit_values, np.nan)
+        elif limit_values is not None:
+            s.limits = np.where(~np.isfinite(s.y), limit_values, np.nan)
+        if s.limits is not None:
+            s.y = np.where(np.isfinite(s.limits), np.nan, s.y)
+        out.append(s)
+    return out
+
+
+def _limit_column(value: str, candidates: list[str], single: bool) -> str | None:
+    for cand in candidates:
+        if _UL_SUFFIX.sub("", cand).lower() == value.lower():
+            return cand
+    return candidates[0] if candidates and single else None
+
+
+def _scatter_figure(axis: _Axis, series: list[_Series], *, x_log: bool, y_log: bool,
+                    title: str) -> dict:
+    import plotly.graph_objects as go
+
+    n = len(axis.values)
+    step = max(1, math.ceil(n / MAX_POINTS))
+    trace = go.Scattergl if n // step > GL_THRESHOLD else go.Scatter
+    traces: list[tuple[Any, dict[str, Any]]] = []
+    x = axis.values[::step]
+    x_err = _error_arrays(axis.minus, axis.plus, step)
+    for i, s in enumerate(series):
+        colour = COLOURS[i % len(COLOURS)]
+        arrays = {"x": x, "y": s.y[::step]}
+        kwargs: dict[str, Any] = {"mode": "markers", "name": s.name, "legendgroup": s.name,
+                                  "marker": {"color": colour, "size": 6}}
+        if x_err:
+            kwargs["error_x"] = {"type": "data", "symmetric": False, "color": colour,
+                                 "thickness": 1, "width": 0}
+            arrays.update({f"error_x.{k}": v for k, v in x_err.items()})
+        y_err = _error_arrays(s.minus, s.plus, step)
+        if y_err:
+            kwargs["error_y"] = {"type": "data", "symmetric": False, "color": colour,
+                                 "thickness": 1, "width": 2}
+            arrays.update({f"error_y.{k}": v for k, v in y_err.items()})
+        traces.append((trace(**kwargs), arrays))
+        if s.limits is not None and np.isfinite(s.limits).any():
+            limits = s.limits[::step]
+            keep = np.isfinite(limits)
+            marker = {"symbol": "triangle-down", "size": 10, "color": colour}
+            traces.append((trace(mode="markers", name=f"{s.name} upper limit",
+                                 legendgroup=s.name, marker=marker),
+                           {"x": x[keep], "y": limits[keep]}))
+    units = {s.unit for s in series}
+    if len(series) == 1:
+        y_title = f"{series[0].name} [{series[0].unit}]" if series[0].unit else series[0].name
+    else:
+        y_title = f"[{units.pop()}]" if len(units) == 1 and None not in units else ""
+    layout = {"title": {"text": title}, "showlegend": len(traces) > 1,
+              "xaxis": {"title": {"text": axis.title}, "type": "log" if x_log else "linear"},
+              "yaxis": {"title": {"text": y_title}, "type": "log" if y_log else "linear"}}
+    return _figure(traces, layout)
+
+
+def _error_arrays(minus: np.ndarray | None, plus: np.ndarray | None,
+                  step: int) -> dict[str, np.ndarray]:
+    if minus is None or plus is None or not (np.isfinite(minus).any() or np.isfinite(plus).any()):
+        return {}
+    return {"arrayminus": minus[::step], "array": plus[::step]}
+
+
+def _all_positive(values: np.ndarray) -> bool:
+    finite = values[np.isfinite(values)]
+    return finite.size > 0 and bool((finite > 0).all())
+
+
+def _finite_only(values: np.ndarray | None) -> np.ndarray:
+    return np.empty(0) if values is None else values[np.isfinite(values)]
+
+
+def _figure(traces: list[tuple[Any, dict[str, Any]]], layout: dict[str, Any]) -> dict:
+    """Validate structure with plotly, then attach arrays as JSON lists (NaN → null)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure([t for t, _ in traces], layout=go.Layout(layout))
+    fig.layout.template = None  # the portal styles figures; no 10 kB template per figure
+    doc = fig.to_plotly_json()
+    for out, (_, arrays) in zip(doc["data"], traces, strict=True):
+        for path, values in arrays.items():
+            target = out
+            *parents, leaf = path.split(".")
+            for key in parents:
+                target = target.setdefault(key, {})
+            target[leaf] = _json_array(values)
+    return doc
+
+
+def _json_array(values: Any) -> list:
+    array = np.asarray(values, dtype=float)
+    return np.where(np.isfinite(array), array, None).tolist()
+
+
+# --- images ---------------------------------------------------------------------------------
+
+_CELESTIAL_NAMES = {"RA": "Right ascension", "DEC": "Declination", "GLON": "Galactic longitude",
+                    "GLAT": "Galactic latitude", "ELON": "Ecliptic longitude",
+                    "ELAT": "Ecliptic latitude"}
+_N_TICKS = 6
+
+
+def image_preview(product: Product, products_dir: Path, scale: str = "linear") -> dict:
+    """A heatmap of the image's first plane, decimated to at most ``MAX_IMAGE_SIDE`` a side."""
+    if scale not in SCALES:
+        raise PreviewError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
+    hdu = load_product(product, products_dir)
+    plane = np.asarray(hdu.data)
+    while plane.ndim > 2:
+        plane = plane[0]
+    step = max(1, math.ceil(max(plane.shape) / MAX_IMAGE_SIDE))
+    z = _scaled(np.asarray(plane[::step, ::step], dtype=float), scale)
+    rows, cols = np.arange(0, plane.shape[0], step), np.arange(0, plane.shape[1], step)
+    unit = product.unit or product.meta.get("unit")
+    bar = {"linear": unit or "", "log": f"log10({unit or 'value'})",
+           "sqrt": f"sqrt({unit or 'value'})"}[scale]
+    heatmap: dict[str, Any] = {"colorscale": "Viridis", "colorbar": {"title": {"text": bar}},
+                               "hovertemplate": "x %{x}, y %{y}: %{z}<extra></extra>"}
+    finite = z[np.isfinite(z)]
+    if finite.size:
+        low, high = np.percentile(finite, [0.5, 99.5])
+        heatmap.update(zmin=float(low), zmax=float(high if high > low else low + 1))
+        z = _rounded(z, float(finite.max() - finite.min()))
+    layout: dict[str, Any] = {
+        "title": {"text": product.title},
+        "xaxis": {"title": {"text": "x [pixel]"}, "constrain": "domain"},
+        "yaxis": {"title": {"text": "y [pixel]"}, "scaleanchor": "x", "constrain": "domain"},
+    }
+    _world_axes(layout, hdu.header, plane.shape)
+    import plotly.graph_objects as go
+
+    figure = _figure([(go.Heatmap(**heatmap), {"x": cols, "y": rows, "z": z})], layout)
+    return {"kind": "plotly", "figure": figure, "scale": scale, "shape": list(hdu.data.shape),
+            "step": step}
+
+
+def _rounded(z: np.ndarray, span: float) -> np.ndarray:
+    """Keep 5 significant digits of the data range: colours resolve far less, JSON halves."""
+    if span <= 0 or not math.isfinite(span):
+        return z
+    return np.round(z, 5 - math.ceil(math.log10(span)))
+
+
+def _scaled(z: np.ndarray, scale: str) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if scale == "log":
+            return np.where(z > 0, np.log10(np.where(z > 0, z, 1)), np.nan)
+        if scale == "sqrt":
+            return np.where(z >= 0, np.sqrt(np.abs(z)), np.nan)
+    return z
+
+
+def _world_axes(layout: dict[str, Any], header: Any, shape: tuple[int, ...]) -> None:
+    """Axis titles from CTYPE and ticks labelled in world coordinates along the centre lines."""
+    wcs = _plane_wcs(header)
+    if wcs is None:
+        return
+    ny, nx = shape
+    xs = np.linspace(0, nx - 1, _N_TICKS).round()
+    ys = np.linspace(0, ny - 1, _N_TICKS).round()
+    try:
+        lon = wcs.pixel_to_world_values(xs, np.full_like(xs, (ny - 1) / 2))[0]
+        lat = wcs.pixel_to_world_values(np.full_like(ys, (nx - 1) / 2), ys)[1]
+    except Exception:  # noqa: BLE001 - projections undefined off the sky: keep pixel ticks
+        return
+    for key, pixels, world, index in (("xaxis", xs, lon, 0), ("yaxis", ys, lat, 1)):
+        world = np.asarray(world, dtype=float)
+        if not np.isfinite(world).all():
+            continue
+        unit = str(wcs.wcs.cunit[index] or "")
+        layout[key]["title"]["text"] = _world_title(wcs.wcs.ctype[index], unit, key[0])
+        layout[key].update(tickmode="array", tickvals=[float(p) for p in pixels],
+                           ticktext=_tick_labels(world, unit))
+
+
+def _plane_wcs(header: Any) -> Any | None:
+    from astropy.wcs import WCS
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            wcs = WCS(header)
+            if wcs.naxis < 2 or not any(list(wcs.wcs.ctype)[:2]):
+                return None
+            return wcs.sub([1, 2]) if wcs.naxis > 2 else wcs
+    except Exception:  # noqa: BLE001 - broken WCS keywords: pixel axes
+        return None
+
+
+def _world_title(ctype: str, unit: str, fallback: str) -> str:
+    name = ctype.split("-", 1)[0].strip()
+    label = _CELESTIAL_NAMES.get(name.upper(), name or fallback)
+    return f"{label} [{unit}]" if unit else label
+
+
+def _tick_labels(world: np.ndarray, unit: str) -> list[str]:
+    span = float(np.ptp(world)) or abs(float(world[0])) or 1.0
+    decimals = min(6, max(0, math.ceil(-math.log10(span / _N_TICKS)) + 1))
+    suffix = "°" if unit == "deg" else ""
+    return [f"{w:.{decimals}f}{suffix}" for w in world]
+
+
+# --- scalars and text -----------------------------------------------------------------------
+
+def _scalar(product: Product, products_dir: Path) -> dict:
+    import json
+
+    doc = json.loads(resolve_in(products_dir, product.files["json"]).read_text("utf-8"))
+    out = {"kind": "scalar", "value": strict_json(doc.get("value")),
+           "unit": doc.get("unit") or product.unit, "dtype": doc.get("dtype")}
+    out.update({k: doc[k] for k in ("format", "scale") if k in doc})
+    return out
+
+
+def _text(product: Product, products_dir: Path) -> dict:
+    path = resolve_in(products_dir, product.files.get("txt") or next(iter(product.files.values())))
+    with open(path, "rb") as stream:
+        head = stream.read(TEXT_LIMIT + 1)
+    return {"kind": "text", "text": head[:TEXT_LIMIT].decode("utf-8", "ignore"),
+            "truncated": len(head) > TEXT_LIMIT}

@@ -1,0 +1,313 @@
+"""Previews: Plotly figures for light curves, spectra and images; table pages; the rest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import astropy.units as u
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.table import MaskedColumn, Table
+from astropy.time import Time
+from astropy.wcs import WCS
+
+from astroflow.ontology import resolve
+from astroflow.products import Product, write_product
+from astroflow.server.preview import MAX_IMAGE_SIDE, PreviewError, preview
+
+FLUX = u.Unit("1 / (cm2 s keV)")
+
+
+def strict(doc: dict) -> dict:
+    """The preview must survive strict JSON (no NaN, no numpy types) unchanged."""
+    assert json.loads(json.dumps(doc, allow_nan=False)) == doc
+    return doc
+
+
+def traces(doc: dict) -> list[dict]:
+    assert doc["kind"] == "plotly"
+    return doc["figure"]["data"]
+
+
+def by_name(doc: dict) -> dict[str, dict]:
+    return {t["name"]: t for t in traces(doc)}
+
+
+# --- light curves ---------------------------------------------------------------------------
+
+def test_lightcurve_with_errors_bins_and_upper_limits(tmp_path):
+    lc = Table({"time": Time([60000.0, 60001.0, 60002.0, 60003.0], format="mjd", scale="tt"),
+                "timedel": [1.0, 1.0, 0.5, 1.0] * u.d,
+                "rate": [1.0, 2.0, 3.0, 4.0] * u.ct / u.s,
+                "rate_err": [0.1, 0.2, 0.3, 0.4] * u.ct / u.s,
+                "is_ul": [False, True, False, False]})
+    product = write_product("lc", lc, tmp_path)
+    assert product.type == "lightcurve"
+    doc = strict(preview(product, tmp_path))
+    data = by_name(doc)
+    assert set(data) == {"rate", "rate upper limit"}
+    main, limit = data["rate"], data["rate upper limit"]
+    assert main["type"] == "scatter" and main["mode"] == "markers"
+    assert main["x"] == [60000.0, 60001.0, 60002.0, 60003.0]
+    assert main["y"] == [1.0, None, 3.0, 4.0]  # the limit is not drawn as a measurement
+    assert main["error_y"]["array"] == main["error_y"]["arrayminus"] == [0.1, 0.2, 0.3, 0.4]
+    assert main["error_x"]["array"] == [0.5, 0.5, 0.25, 0.5]  # half the bin width
+    assert limit["x"] == [60001.0] and limit["y"] == [2.0]
+    assert limit["marker"]["symbol"] == "triangle-down"
+    assert "error_y" not in limit and "error_x" not in limit
+    layout = doc["figure"]["layout"]
+    assert layout["xaxis"]["title"]["text"] == "time (MJD, TT)"
+    assert layout["yaxis"]["title"]["text"] == "rate [ct / s]"
+    assert layout["yaxis"]["type"] == "linear"
+    assert "template" not in layout
+
+
+def test_lightcurve_numeric_time_with_edges_in_seconds(tmp_path):
+    lc = Table({"tstart": [0.0, 10.0, 20.0] * u.s, "tstop": [10.0, 20.0, 40.0] * u.s,
+                "flux": [5.0, 6.0, 7.0] * u.ct, "flux_err_lo": [1.0, 1.0, 1.0] * u.ct,
+                "flux_err_hi": [2.0, 2.0, 2.0] * u.ct})
+    product = write_product("lc", lc, tmp_path, resolve("oda:LightCurve"))
+    assert product.type == "lightcurve"
+    main = by_name(strict(preview(product, tmp_path)))["flux"]
+    assert main["x"] == [5.0, 15.0, 30.0]  # bin centres, not starts
+    assert main["error_x"]["arrayminus"] == [5.0, 5.0, 10.0]
+    assert main["error_x"]["array"] == [5.0, 5.0, 10.0]
+    assert main["error_y"]["arrayminus"] == [1.0, 1.0, 1.0]
+    assert main["error_y"]["array"] == [2.0, 2.0, 2.0]
+
+
+def test_lightcurve_of_the_example_manifest(tmp_path):
+    """Roles are read from the manifest (a meta written by another run), not re-detected."""
+    lc = Table({"time": [1.0, 2.0, 3.0] * u.d, "rate": [1.0, np.nan, 2.0] / u.h,
+                "rate_err": [0.1, 0.1, 0.1] / u.h, "other": [9.0, 9.0, 9.0]})
+    product = write_product("light_curve", lc, tmp_path)
+    manifest_entry = product.to_dict()
+    manifest_entry["meta"]["value_columns"] = ["rate"]  # the writer's decision wins
+    doc = strict(preview(Product.from_dict(manifest_entry), tmp_path))
+    assert [t["name"] for t in traces(doc)] == ["rate"]
+    assert traces(doc)[0]["y"] == [1.0, None, 2.0]
+    assert doc["figure"]["layout"]["xaxis"]["title"]["text"] == "time [d]"
+
+
+def test_lightcurve_without_roles_detects_them(tmp_path):
+    lc = Table({"time": [1.0, 2.0], "rate": [3.0, 4.0], "rate_err": [0.5, 0.5]})
+    written = write_product("lc", lc, tmp_path)
+    bare = Product(name="lc", type="lightcurve", title="lc", files=written.files)
+    main = traces(strict(preview(bare, tmp_path)))[0]
+    assert main["y"] == [3.0, 4.0] and main["error_y"]["array"] == [0.5, 0.5]
+
+
+def test_long_lightcurve_uses_webgl(tmp_path):
+    n = 20_000
+    lc = Table({"time": np.arange(n, dtype=float) * u.s, "rate": np.ones(n) * u.ct / u.s})
+    product = write_product("lc", lc, tmp_path)
+    main = traces(strict(preview(product, tmp_path)))[0]
+    assert main["type"] == "scattergl" and len(main["x"]) == n
+
+
+# --- spectra --------------------------------------------------------------------------------
+
+def test_spectrum_log_axes_asymmetric_errors_and_limits(tmp_path):
+    spectrum = Table({"e_min": [1.0, 2.0, 4.0] * u.keV, "e_max": [2.0, 4.0, 8.0] * u.keV,
+                      "flux": [1.0, 0.5, np.nan] * FLUX,
+                      "flux_errn": [0.1, 0.05, np.nan] * FLUX,
+                      "flux_errp": [0.2, 0.1, np.nan] * FLUX,
+                      "flux_ul": [np.nan, np.nan, 0.3] * FLUX})
+    product = write_product("spectrum", spectrum, tmp_path)
+    assert product.type == "spectrum"
+    doc = strict(preview(product, tmp_path))
+    layout = doc["figure"]["layout"]
+    assert layout["xaxis"]["type"] == "log" and layout["yaxis"]["type"] == "log"
+    assert layout["xaxis"]["title"]["text"] == "Energy [keV]"
+    assert layout["yaxis"]["title"]["text"] == "flux [1 / (keV s cm2)]"
+    data = by_name(doc)
+    main = data["flux"]
+    assert main["x"] == pytest.approx([2 ** 0.5, 8 ** 0.5, 32 ** 0.5])  # geometric centres
+    assert main["error_x"]["arrayminus"][0] == pytest.approx(2 ** 0.5 - 1)
+    assert main["error_x"]["array"][0] == pytest.approx(2 - 2 ** 0.5)
+    assert main["error_y"]["arrayminus"][:2] == [0.1, 0.05]
+    assert main["error_y"]["array"][:2] == [0.2, 0.1]
+    assert main["y"][:2] == [1.0, 0.5] and main["y"][2] is None
+    limit = data["flux upper limit"]
+    assert limit["y"] == [0.3] and limit["x"] == pytest.approx([32 ** 0.5])
+    assert limit["marker"]["symbol"] == "triangle-down"
+
+
+def test_spectrum_with_negative_flux_is_linear_in_y(tmp_path):
+    spectrum = Table({"energy": [1.0, 10.0, 100.0] * u.GeV, "flux": [1.0, -0.5, 0.2] * FLUX,
+                      "flux_err": [0.1, 0.2, 0.1] * FLUX})
+    product = write_product("spec", spectrum, tmp_path, resolve("oda:Spectrum"))
+    layout = strict(preview(product, tmp_path))["figure"]["layout"]
+    assert layout["xaxis"]["type"] == "log" and layout["yaxis"]["type"] == "linear"
+
+
+def test_spectrum_converts_bin_units_to_the_axis_unit(tmp_path):
+    spectrum = Table({"energy": [1.0, 2.0] * u.MeV, "e_min": [500.0, 1500.0] * u.keV,
+                      "e_max": [1500.0, 2500.0] * u.keV, "flux": [3.0, 4.0] * FLUX})
+    product = write_product("spec", spectrum, tmp_path, resolve("oda:Spectrum"))
+    main = traces(strict(preview(product, tmp_path)))[0]
+    assert main["x"] == [1.0, 2.0]
+    assert main["error_x"]["arrayminus"] == pytest.approx([0.5, 0.5])
+
+
+# --- images ---------------------------------------------------------------------------------
+
+def _sky_image(shape: tuple[int, int]) -> fits.PrimaryHDU:
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = [83.633, 22.0145]
+    wcs.wcs.crpix = [shape[1] / 2, shape[0] / 2]
+    wcs.wcs.cdelt = [-0.01, 0.01]
+    wcs.wcs.cunit = ["deg", "deg"]
+    data = np.arange(shape[0] * shape[1], dtype=float).reshape(shape)
+    hdu = fits.PrimaryHDU(data, header=wcs.to_header())
+    hdu.header["BUNIT"] = "ct"
+    return hdu
+
+
+def test_image_heatmap_with_world_ticks(tmp_path):
+    product = write_product("sky", _sky_image((40, 60)), tmp_path)
+    doc = strict(preview(product, tmp_path))
+    (heat,) = traces(doc)
+    assert heat["type"] == "heatmap"
+    assert len(heat["z"]) == 40 and len(heat["z"][0]) == 60 and doc["step"] == 1
+    assert heat["z"][1][0] == 60.0
+    layout = doc["figure"]["layout"]
+    assert layout["xaxis"]["title"]["text"] == "Right ascension [deg]"
+    assert layout["yaxis"]["title"]["text"] == "Declination [deg]"
+    assert layout["xaxis"]["tickmode"] == "array"
+    labels = layout["xaxis"]["ticktext"]
+    assert len(labels) == len(layout["xaxis"]["tickvals"]) and labels[0].endswith("°")
+    ras = [float(t.rstrip("°")) for t in labels]
+    assert ras == sorted(ras, reverse=True)  # RA grows to the left
+    assert 83.0 < ras[-1] < ras[0] < 84.3
+    decs = [float(t.rstrip("°")) for t in layout["yaxis"]["ticktext"]]
+    assert decs == sorted(decs) and 21.7 < decs[0] < decs[-1] < 22.3
+    assert layout["yaxis"]["scaleanchor"] == "x"
+    assert heat["colorbar"]["title"]["text"] == "ct"
+
+
+def test_large_image_is_decimated(tmp_path):
+    side = 3 * MAX_IMAGE_SIDE - 10
+    data = np.random.default_rng(1).random((side, side // 2))
+    product = write_product("big", data, tmp_path)
+    doc = strict(preview(product, tmp_path))
+    (heat,) = traces(doc)
+    assert doc["step"] == 3 and doc["shape"] == [side, side // 2]
+    assert len(heat["z"]) <= MAX_IMAGE_SIDE and len(heat["z"][0]) <= MAX_IMAGE_SIDE
+    assert len(heat["z"]) == len(heat["y"]) and len(heat["z"][0]) == len(heat["x"])
+    assert heat["x"][:3] == [0.0, 3.0, 6.0]  # original pixel coordinates
+    assert heat["z"][1][1] == pytest.approx(data[3, 3], abs=1e-5)  # rounded to the range
+    layout = doc["figure"]["layout"]
+    assert layout["xaxis"]["title"]["text"] == "x [pixel]" and "tickvals" not in layout["xaxis"]
+
+
+def test_image_scales(tmp_path):
+    data = np.array([[0.0, 1.0], [100.0, -4.0]])
+    product = write_product("img", data, tmp_path)
+    log = traces(strict(preview(product, tmp_path, scale="log")))[0]
+    assert log["z"] == [[None, 0.0], [2.0, None]]
+    sqrt = traces(strict(preview(product, tmp_path, scale="sqrt")))[0]
+    assert sqrt["z"] == [[0.0, 1.0], [10.0, None]]
+    linear = traces(strict(preview(product, tmp_path)))[0]
+    assert linear["z"] == [[0.0, 1.0], [100.0, -4.0]]
+    with pytest.raises(PreviewError, match="linear, log, sqrt"):
+        preview(product, tmp_path, scale="asinh")
+
+
+def test_cube_shows_first_plane(tmp_path):
+    cube = np.stack([np.full((4, 5), 1.0), np.full((4, 5), 2.0)])
+    product = write_product("cube", cube, tmp_path)
+    doc = strict(preview(product, tmp_path))
+    assert doc["shape"] == [2, 4, 5]
+    assert traces(doc)[0]["z"] == [[1.0] * 5] * 4
+
+
+# --- tables ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def catalogue(tmp_path) -> tuple[Product, Path]:
+    table = Table({"name": ["Crab", "Vela", "Geminga", "Cyg X-1", "Sco X-1"],
+                   "flux": MaskedColumn([3.0, np.nan, 1.0, 5.0, 2.0],
+                                        mask=[False, False, False, False, True], unit="mJy"),
+                   "seen": Time(["2024-01-03", "2024-01-01", "2024-01-05", "2024-01-02",
+                                 "2024-01-04"])})
+    return write_product("catalogue", table, tmp_path, resolve("oda:ODAAstropyTable")), tmp_path
+
+
+def test_table_first_page(catalogue):
+    product, outdir = catalogue
+    doc = strict(preview(product, outdir))
+    assert doc["kind"] == "table" and doc["nrows"] == 5
+    assert [c["name"] for c in doc["columns"]] == ["name", "flux", "seen"]
+    assert doc["columns"][1]["unit"] == "mJy" and doc["columns"][2]["dtype"] == "time"
+    assert doc["rows"][0] == ["Crab", 3.0, "2024-01-03 00:00:00.000"]
+    assert doc["rows"][1][1] is None and doc["rows"][4][1] is None  # NaN and masked
+
+
+def test_table_paging(catalogue):
+    product, outdir = catalogue
+    page = strict(preview(product, outdir, offset=2, limit=2))
+    assert [r[0] for r in page["rows"]] == ["Geminga", "Cyg X-1"]
+    assert page["offset"] == 2 and page["limit"] == 2 and page["nrows"] == 5
+    assert preview(product, outdir, offset=10)["rows"] == []
+    with pytest.raises(PreviewError):
+        preview(product, outdir, limit=0)
+    with pytest.raises(PreviewError):
+        preview(product, outdir, offset=-1)
+
+
+def test_table_sorting_puts_blanks_last(catalogue):
+    product, outdir = catalogue
+    up = preview(product, outdir, sort="flux")
+    assert [r[0] for r in up["rows"]] == ["Geminga", "Crab", "Cyg X-1", "Vela", "Sco X-1"]
+    down = preview(product, outdir, sort="flux", descending=True)
+    assert [r[0] for r in down["rows"][:3]] == ["Cyg X-1", "Crab", "Geminga"]
+    assert {r[0] for r in down["rows"][3:]} == {"Vela", "Sco X-1"}
+    by_time = preview(product, outdir, sort="seen", descending=True, limit=2)
+    assert [r[0] for r in by_time["rows"]] == ["Geminga", "Sco X-1"]
+    by_name_page = preview(product, outdir, sort="name", offset=1, limit=2)
+    assert [r[0] for r in by_name_page["rows"]] == ["Cyg X-1", "Geminga"]
+    with pytest.raises(PreviewError, match="cannot sort by 'nope'"):
+        preview(product, outdir, sort="nope")
+
+
+def test_lightcurve_without_values_falls_back_to_table(tmp_path):
+    table = Table({"time": [1.0, 2.0], "label": ["a", "b"]})
+    written = write_product("t", Table({"time": [1.0, 2.0], "rate": [1.0, 2.0]}), tmp_path)
+    table.write(tmp_path / written.files["ecsv"], format="ascii.ecsv", overwrite=True)
+    bare = Product(name="t", type="lightcurve", title="t", files={"ecsv": written.files["ecsv"]})
+    doc = strict(preview(bare, tmp_path))
+    assert doc["kind"] == "table" and doc["rows"] == [[1.0, "a"], [2.0, "b"]]
+
+
+# --- scalars, text, pictures, binaries ------------------------------------------------------
+
+def test_scalar(tmp_path):
+    doc = strict(preview(write_product("cut", 3.5 * u.keV, tmp_path), tmp_path))
+    assert doc == {"kind": "scalar", "value": 3.5, "unit": "keV", "dtype": "float"}
+    when = strict(preview(write_product("t0", Time("2024-01-01T00:00:00"), tmp_path), tmp_path))
+    assert when["kind"] == "scalar" and when["dtype"] == "time"
+    assert when["value"].startswith("2024-01-01")
+
+
+def test_text_is_cut_at_100_kB(tmp_path):
+    short = strict(preview(write_product("log", "hello\nworld\n", tmp_path), tmp_path))
+    assert short == {"kind": "text", "text": "hello\nworld\n", "truncated": False}
+    long_text = "é" * 60_000  # two bytes each: the cut falls inside a character
+    doc = strict(preview(write_product("long", long_text, tmp_path), tmp_path))
+    assert doc["truncated"] is True and doc["text"] == "é" * 50_000
+
+
+def test_picture_and_binary(tmp_path):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(2, 1), dpi=100)
+    fig.add_subplot().plot([0, 1])
+    picture = strict(preview(write_product("fig", fig, tmp_path), tmp_path))
+    assert picture["kind"] == "picture" and picture["format"] == "png"
+    assert picture["width"] > 0 and picture["height"] > 0
+    blob = strict(preview(write_product("blob", b"\x00\x01", tmp_path), tmp_path))
+    assert blob == {"kind": "download", "formats": ["bin"], "bytes": 2}
