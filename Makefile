@@ -13,8 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 serve: $(STAMP)
-	$(VENV)/bin/astroflow inspect workflows/sky-position/sky_position.py
-	$(VENV)/bin/astroflow run workflows/sky-position/sky_position.py --out data/runs/sky-position
+	$(VENV)/bin/astroflow serve --data-dir data --services workflows
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -99,6 +99,17 @@ def test_lightcurve_without_roles_detects_them(tmp_path):
     assert main["y"] == [3.0, 4.0] and main["error_y"]["array"] == [0.5, 0.5]
 
 
+def test_lightcurve_with_iso_date_strings(tmp_path):
+    lc = Table({"time": ["2024-01-01T00:00:00", "2024-01-02T12:00:00"], "flux": [1.0, 2.0]})
+    product = write_product("lc", lc, tmp_path, resolve("oda:LightCurve"))
+    doc = strict(preview(product, tmp_path))
+    assert traces(doc)[0]["x"] == [60310.0, 60311.5]
+    assert doc["figure"]["layout"]["xaxis"]["title"]["text"] == "time (MJD, UTC)"
+    lc["time"] = ["early", "late"]  # not dates: the table itself is shown
+    lc.write(tmp_path / product.files["ecsv"], format="ascii.ecsv", overwrite=True)
+    assert preview(product, tmp_path)["kind"] == "table"
+
+
 def test_long_lightcurve_uses_webgl(tmp_path):
     n = 20_000
     lc = Table({"time": np.arange(n, dtype=float) * u.s, "rate": np.ones(n) * u.ct / u.s})

@@ -15,10 +15,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from astroflow.errors import AstroflowError
 from astroflow.jobs.store import QueueFull
 from astroflow.products import ProductError
 from astroflow.server.auth import AuthError
 from astroflow.server.config import ServerConfig
+from astroflow.server.formats import FormatError
 from astroflow.server.platform import Forbidden, NotFound, Platform
 from astroflow.server.timing import ServerTiming
 from astroflow.workflow import ValidationError
@@ -103,6 +105,14 @@ def _error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ProductError)
     async def _product(_: Request, exc: ProductError) -> JSONResponse:
         return JSONResponse(error_body("product_unavailable", str(exc)), status_code=404)
+
+    @app.exception_handler(FormatError)
+    async def _format(_: Request, exc: FormatError) -> JSONResponse:
+        return JSONResponse(error_body("format_unavailable", str(exc)), status_code=404)
+
+    @app.exception_handler(AstroflowError)
+    async def _astroflow(_: Request, exc: AstroflowError) -> JSONResponse:
+        return JSONResponse(error_body("bad_request", str(exc)), status_code=400)
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:

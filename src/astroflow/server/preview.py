@@ -12,7 +12,7 @@ import math
 import re
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +104,7 @@ def _sort_order(table: Any, name: str, descending: bool) -> np.ndarray:
     blank = np.zeros(len(table), dtype=bool)
     if is_time(col):
         blank = np.asarray(col.mask, dtype=bool)
-    elif getattr(col, "dtype", None) is not None and col.dtype.kind in "fc":
+    elif getattr(col, "dtype", None) is not None and col.dtype.kind == "f":
         blank = ~np.isfinite(np.ma.filled(np.ma.asarray(col, dtype=float), np.nan))
     elif np.ma.is_masked(col):
         blank = np.ma.getmaskarray(col)
@@ -132,7 +132,6 @@ class _Series:
     plus: np.ndarray | None = None
     limits: np.ndarray | None = None   # upper-limit values, NaN where the point is measured
     unit: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def lightcurve_figure(table: Any, product: Product) -> dict | None:
@@ -141,6 +140,8 @@ def lightcurve_figure(table: Any, product: Product) -> dict | None:
     if roles is None or roles["time_column"] not in table.colnames:
         return None
     axis = _time_axis(table, roles["time_column"])
+    if axis is None:
+        return None
     _bins(axis, table, roles["time_column"], roles.get("time_bin_columns") or [], geometric=False)
     series = _series(table, roles)
     if not series:
@@ -200,8 +201,11 @@ _TIME_UNITS = {"mjd": "d", "jd": "d", "unix": "s", "unix_tai": "s", "cxcsec": "s
                "decimalyear": "yr", "jyear": "yr", "byear": "yr"}
 
 
-def _time_axis(table: Any, name: str) -> _Axis:
-    col = table[name]
+def _time_axis(table: Any, name: str) -> _Axis | None:
+    """Times as numbers in the column's own numeric format (MJD for ISO strings)."""
+    col = _as_time(table[name])
+    if col is None:
+        return None
     if not is_time(col):
         return _quantity_axis(table, name, name)
     import astropy.units as u
@@ -209,7 +213,10 @@ def _time_axis(table: Any, name: str) -> _Axis:
     fmt = col.format if col.format in _TIME_UNITS else "mjd"
     unit = u.Unit(_TIME_UNITS[fmt])
 
-    def convert(other: Any) -> np.ndarray:
+    def convert(column: Any) -> np.ndarray:
+        other = _as_time(column)
+        if other is None:  # text that is not a date: no bins to draw
+            return np.full(len(column), np.nan)
         if is_time(other):
             return _time_values(other, fmt)
         if other.__class__.__name__ == "TimeDelta":
@@ -218,6 +225,18 @@ def _time_axis(table: Any, name: str) -> _Axis:
 
     title = f"{name} ({fmt.upper() if fmt in ('mjd', 'jd') else fmt}, {col.scale.upper()})"
     return _Axis(_time_values(col, fmt), title, convert)
+
+
+def _as_time(col: Any) -> Any | None:
+    """String columns of dates become Time; ``None`` when they are not dates."""
+    if is_time(col) or getattr(col, "dtype", None) is None or col.dtype.kind not in "US":
+        return col
+    from astropy.time import Time
+
+    try:
+        return Time(np.asarray(col).astype(str))
+    except ValueError:
+        return None
 
 
 def _time_values(col: Any, fmt: str) -> np.ndarray:
