@@ -227,3 +227,24 @@ def test_health_metrics_openapi(http):
     spec = http.get("/openapi.json").json()
     assert f"{API}/services/{{name}}/jobs" in spec["paths"]
     assert http.get("/docs").status_code == 200
+
+
+def test_file_parameter_takes_an_upload(http):
+    content = b"# my catalogue\n1 2 3\n4 5 6\n"
+    reply = http.post(f"{API}/uploads", files={"file": ("../../etc/cat alog.txt", content)})
+    assert reply.status_code == 201, reply.text
+    upload = reply.json()
+    assert upload["ref"].startswith("upload://") and upload["size"] == len(content)
+    assert upload["filename"] == "cat_alog.txt"
+    job = wait_done(http, submit(http, "filestat", catalogue=upload["ref"]).json()["id"])
+    assert job["state"] == "done", job
+
+    def value(name):
+        url = f"{API}/jobs/{job['id']}/products/{name}"
+        return http.get(url, params={"format": "json"}).json()["value"]
+
+    assert value("n_bytes") == len(content) and value("first_line") == "# my catalogue"
+    # A path on the server's disk is refused: only uploads reach a file parameter.
+    refused = submit(http, "filestat", catalogue="/etc/passwd")
+    assert refused.status_code == 422
+    assert "upload the file first" in refused.json()["error"]["errors"][0]["reason"]

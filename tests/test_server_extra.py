@@ -1,4 +1,4 @@
-"""Server pieces that need their own process or no process: 429, token minting, fsspec store."""
+"""Server pieces that need their own process or no process: 429, 413, token minting, fsspec."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from astroflow.jobs.artifacts import ArtifactStore
 
 
 def test_queue_limit_gives_429(tmp_path):
-    server = ServerProcess(tmp_path / "data", workers=1,
-                           extra_args=["--queue-limit", "2"]).start()
+    server = ServerProcess(tmp_path / "data", workers=1, extra_args=["--queue-limit", "2"],
+                           env={"ASTROFLOW_UPLOAD_LIMIT": "1000"}).start()
     try:
         with httpx.Client(base_url=server.url, timeout=30) as client:
             codes = [client.post("/api/v1/services/slow/jobs",
@@ -28,6 +28,11 @@ def test_queue_limit_gives_429(tmp_path):
             assert "queued jobs" in reply.json()["error"]["message"]
             for job in client.get("/api/v1/jobs", params={"mine": True}).json():
                 client.delete(f"/api/v1/jobs/{job['id']}")
+            # The same server has a 1000-byte upload limit.
+            big = client.post("/api/v1/uploads", files={"file": ("big.bin", b"x" * 5000)})
+            assert big.status_code == 413 and "upload limit" in big.json()["error"]["message"]
+            assert client.post("/api/v1/uploads",
+                               files={"file": ("ok.bin", b"x" * 10)}).status_code == 201
     finally:
         server.stop()
 

@@ -50,10 +50,21 @@ class ArtifactStore:
 
     def path(self, job_id: str, relative: str) -> Path:
         """A local path to one of the job's files, fetched from a remote store if needed."""
-        local = self.job_dir(job_id) / relative
+        return self.shared_path(f"jobs/{job_id}/{relative}")
+
+    def commit_file(self, relative: str) -> None:
+        """Make one file of the local cache durable in the store (e.g. an upload)."""
+        if not self.local:
+            target = f"{self.base}/{relative}"
+            self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+            self.fs.put_file(str(self.cache / relative), target)
+
+    def shared_path(self, relative: str) -> Path:
+        """A local path to a stored file, fetched into the cache from a remote store if needed."""
+        local = self.cache / relative
         if self.local or local.exists():
             return local
-        remote = f"{self.base}/jobs/{job_id}/{relative}"
+        remote = f"{self.base}/{relative}"
         if not self.fs.exists(remote):
             return local  # the caller reports it missing
         local.parent.mkdir(parents=True, exist_ok=True)

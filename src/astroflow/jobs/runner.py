@@ -19,6 +19,7 @@ from astroflow.jobs.artifacts import ArtifactStore
 from astroflow.jobs.events import EventBus
 from astroflow.jobs.model import Job
 from astroflow.jobs.store import JobStore, worker_id
+from astroflow.jobs.uploads import materialise, parse_ref
 from astroflow.registry.catalog import ServiceCatalog
 
 log = logging.getLogger("astroflow.jobs")
@@ -150,7 +151,8 @@ class JobRunner:
         job_dir = self.artifacts.job_dir(job.id)
         time_limit = job.time_limit or self.default_time_limit
         try:
-            spec = service.workflow.run_spec(job.parameters, job_dir=job_dir, time_limit=time_limit,
+            values = self._inputs(service.workflow, job.parameters, job_dir)
+            spec = service.workflow.run_spec(values, job_dir=job_dir, time_limit=time_limit,
                                              env=self.secrets.get(job.id, {}))
             handle = self.executor.submit(spec, on_progress=lambda p: self._progress(job.id, p))
         except Exception as exc:
@@ -161,6 +163,14 @@ class JobRunner:
             self._running[job.id] = _Running(job, handle)
         threading.Thread(target=self._wait, args=(job.id,), name=f"job-{job.id[:8]}",
                          daemon=True).start()
+
+    def _inputs(self, workflow: Any, values: dict[str, Any], job_dir: Any) -> dict[str, Any]:
+        """Upload references become paths of copies in the job's folder."""
+        resolved = dict(values)
+        for name, value in values.items():
+            if parse_ref(value) is not None:
+                resolved[name] = str(materialise(self.artifacts, value, job_dir))
+        return resolved
 
     def _progress(self, job_id: str, progress: Any) -> None:
         record = {"stage": progress.stage, "fraction": progress.fraction,

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 
 from astroflow.errors import AstroflowError
 from astroflow.jobs.store import QueueFull
+from astroflow.jobs.uploads import UploadTooLarge
 from astroflow.products import ProductError
 from astroflow.server.auth import AuthError
 from astroflow.server.config import ServerConfig
@@ -55,11 +56,18 @@ def create_app(config: ServerConfig | None = None, platform: Platform | None = N
     app.add_middleware(ServerTiming)
     _error_handlers(app)
 
-    from astroflow.server import routes_jobs, routes_products, routes_services, routes_system
+    from astroflow.server import (
+        routes_jobs,
+        routes_products,
+        routes_services,
+        routes_system,
+        routes_uploads,
+    )
 
     app.include_router(routes_services.router)
     app.include_router(routes_jobs.router)
     app.include_router(routes_products.router)
+    app.include_router(routes_uploads.router)
     app.include_router(routes_system.router)
     return app
 
@@ -109,6 +117,10 @@ def _error_handlers(app: FastAPI) -> None:
     @app.exception_handler(FormatError)
     async def _format(_: Request, exc: FormatError) -> JSONResponse:
         return JSONResponse(error_body("format_unavailable", str(exc)), status_code=404)
+
+    @app.exception_handler(UploadTooLarge)
+    async def _too_large(_: Request, exc: UploadTooLarge) -> JSONResponse:
+        return JSONResponse(error_body("upload_too_large", str(exc)), status_code=413)
 
     @app.exception_handler(AstroflowError)
     async def _astroflow(_: Request, exc: AstroflowError) -> JSONResponse:

@@ -31,6 +31,7 @@ class ServerConfig:
     data_dir: Path = field(default_factory=default_data_dir)
     time_limit: float = 3600.0            # default per-job limit, seconds
     queue_limit: int = 1000               # queued jobs per caller (anonymous callers share one)
+    upload_limit: int = 100 * 1024 * 1024  # bytes per uploaded file
     base_url: str = ""
     auth: AuthConfig = field(default_factory=AuthConfig)
 
@@ -57,6 +58,7 @@ class ServerConfig:
             "workers": ("ASTROFLOW_WORKERS", int), "data_dir": ("ASTROFLOW_DATA_DIR", Path),
             "time_limit": ("ASTROFLOW_TIME_LIMIT", float),
             "queue_limit": ("ASTROFLOW_QUEUE_LIMIT", int), "base_url": ("ASTROFLOW_BASE_URL", str),
+            "upload_limit": ("ASTROFLOW_UPLOAD_LIMIT", int),
         }
         for key, (name, kind) in env.items():
             if environ.get(name):

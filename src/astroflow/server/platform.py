@@ -16,10 +16,11 @@ from astroflow.jobs.artifacts import ArtifactStore
 from astroflow.jobs.model import TERMINAL, Job
 from astroflow.jobs.runner import JobRunner
 from astroflow.jobs.store import JobStore
+from astroflow.jobs.uploads import parse_ref
 from astroflow.registry.catalog import Service, ServiceCatalog
 from astroflow.server.auth import Caller
 from astroflow.server.config import ServerConfig
-from astroflow.workflow import cache_key
+from astroflow.workflow import FieldError, ValidationError, cache_key
 
 log = logging.getLogger("astroflow.server")
 
@@ -90,6 +91,7 @@ class Platform:
         """Validate and queue (or join, or serve from cache). Returns (job, created)."""
         service = self.service(name, caller)
         values = service.workflow.validate(parameters)
+        check_file_parameters(service, values)
         identity = caller.sub if service.workflow.token_access else None
         key = cache_key(service.name, service.version, values, identity)
         job, created = self.store.submit(
@@ -129,6 +131,20 @@ class Platform:
         service = self.catalog.get(job.service)
         restricted = service is None or bool(service.roles)
         return not restricted or (job.owner is not None and job.owner == owner_of(caller))
+
+
+def check_file_parameters(service: Service, values: dict[str, Any]) -> None:
+    """Over HTTP a file parameter takes an upload reference, never a path on the server."""
+    errors = []
+    for name, param in service.workflow.parameters.items():
+        value = values.get(name)
+        if param.role == "file" and value not in (None, "") and parse_ref(value) is None:
+            if value == param.default:
+                continue  # the notebook's own default file, shipped with the workflow
+            errors.append(FieldError(name, value, "upload the file first (POST /api/v1/uploads) "
+                                                  "and pass the returned ref"))
+    if errors:
+        raise ValidationError(errors)
 
 
 def owner_of(caller: Caller) -> str | None:

@@ -1,0 +1,39 @@
+"""Plain-text tables and numbers for terminals, shared by ``help()`` and the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+MAX_CELL = 48
+
+
+def table(rows: Sequence[Sequence[Any]], max_cell: int = MAX_CELL) -> list[str]:
+    """Rows as aligned columns under a dashed rule; the first row is the header."""
+    cells = [[_cell(c, max_cell) for c in row] for row in rows]
+    if not cells:
+        return []
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+             for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines
+
+
+def _cell(value: Any, limit: int) -> str:
+    text = "" if value is None else str(value).replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def number(value: float | int | None) -> str:
+    return "" if value is None else f"{value:g}"
+
+
+def seconds(value: float | None) -> str:
+    if value is None:
+        return ""
+    if value < 60:
+        return f"{value:.2f} s"
+    minutes, secs = divmod(int(value), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
