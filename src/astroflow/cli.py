@@ -47,6 +47,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", type=Path, default=None, help="where SQLite and artifacts go")
     serve.add_argument("--time-limit", type=float, default=None, help="default job time limit, s")
     serve.add_argument("--queue-limit", type=int, default=None, help="queued jobs per caller")
+    serve.add_argument("--config", type=Path, default=None,
+                       help="astroflow.toml with registry [[sources]] (default: ./astroflow.toml)")
+    serve.add_argument("--registry-interval", type=float, default=None,
+                       help="seconds between looks at the registry sources (default: hooks only)")
+
+    bot = sub.add_parser("bot", help="deploy new versions of live-workflow repositories")
+    when = bot.add_mutually_exclusive_group(required=True)
+    when.add_argument("--once", action="store_true", help="look once, deploy, exit")
+    when.add_argument("--interval", type=float, help="look every this many seconds")
+    for command in (bot, sub.add_parser("registry", help="what each followed repository serves")):
+        command.add_argument("--config", type=Path, default=None, help="astroflow.toml")
+        command.add_argument("--db", default=None, help="SQLAlchemy URL of the shared store")
+        command.add_argument("--data-dir", type=Path, default=None)
+        command.add_argument("--json", action="store_true")
 
     token = sub.add_parser("token", help="mint access tokens with the server's key")
     token_sub = token.add_subparsers(dest="token_command", required=True)
@@ -60,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        commands = {"inspect": cmd_inspect, "run": cmd_run, "serve": cmd_serve, "token": cmd_token}
+        commands = {"inspect": cmd_inspect, "run": cmd_run, "serve": cmd_serve, "token": cmd_token,
+                    "bot": cmd_bot, "registry": cmd_registry}
         return commands[args.command](args)
     except AstroflowError as exc:
         return _invalid(exc, getattr(args, "json", False))
@@ -182,7 +197,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     return serve(host=args.host, port=args.port, services=args.services, db=args.db,
                  store=args.store, workers=args.workers, data_dir=args.data_dir,
-                 time_limit=args.time_limit, queue_limit=args.queue_limit)
+                 time_limit=args.time_limit, queue_limit=args.queue_limit,
+                 config_file=args.config, registry_interval=args.registry_interval)
+
+
+def cmd_bot(args: argparse.Namespace) -> int:
+    from astroflow.registry.bot import config_from_args, run_bot
+
+    return run_bot(config_from_args(args), once=args.once, interval=args.interval or 60.0,
+                   as_json=args.json)
+
+
+def cmd_registry(args: argparse.Namespace) -> int:
+    from astroflow.registry.bot import config_from_args, print_status
+
+    return print_status(config_from_args(args), args.json)
 
 
 def cmd_token(args: argparse.Namespace) -> int:

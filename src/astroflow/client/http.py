@@ -10,9 +10,10 @@ by their canonical parameters). So connection errors, 5xx answers and 429 are re
 from __future__ import annotations
 
 import email.utils
+import os
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,21 @@ class Retry:
     backoff: float = 0.25
     max_backoff: float = 8.0
     total: float = 60.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Retry:
+        """``ASTROFLOW_RETRIES`` (attempts) and ``ASTROFLOW_RETRY_TOTAL`` (seconds) over
+        the defaults: CI jobs may want to fail fast, batch jobs to ride out long outages."""
+        values: dict[str, Any] = {}
+        for key, name, kind in (("attempts", "ASTROFLOW_RETRIES", int),
+                                ("total", "ASTROFLOW_RETRY_TOTAL", float)):
+            text = environ.get(name, "").strip()
+            if text:
+                try:
+                    values[key] = max(kind(text), 1 if kind is int else 0.0)
+                except ValueError:
+                    raise ValueError(f"{name}={text!r} is not a number") from None
+        return cls(**values)
 
     def pause(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to sleep after failed attempt number ``attempt`` (1-based)."""
@@ -81,7 +97,7 @@ class Http:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self.base_url = base_url
-        self.retry = retry or Retry()
+        self.retry = retry or Retry.from_env()
         self.timeout = timeout
         self._sleep = sleep
         self._client = httpx.Client(base_url=base_url, headers=headers, timeout=timeout,

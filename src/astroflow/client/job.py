@@ -232,6 +232,14 @@ class Job:
                                         params={"format": "ipynb"}).text
         return nbformat.reads(text, as_version=4)
 
+    def save_notebook(self, directory: str | Path = ".", format: str = "ipynb") -> Path:
+        """Write the executed notebook (``ipynb`` or ``html``) into ``directory``."""
+        from astroflow.client.products import save_download
+
+        return save_download(self.client.http, f"{job_path(self.id)}/notebook",
+                             {"format": format}, directory,
+                             f"{self.service}-{self.id[:8]}.{format}")
+
     def notebook_html(self) -> str:
         return self.client.http.request("GET", f"{job_path(self.id)}/notebook",
                                         params={"format": "html"}).text

@@ -14,6 +14,9 @@ from astroflow.client.errors import ClientError
 if TYPE_CHECKING:
     from astroflow.client.products import Product
 
+_SKY_AXES = {"RA": "Right ascension", "DEC": "Declination", "GLON": "Galactic longitude",
+             "GLAT": "Galactic latitude", "ELON": "Ecliptic longitude",
+             "ELAT": "Ecliptic latitude"}
 _MARKERS = {"triangle-down": "v", "triangle-up": "^", "circle": "o", "square": "s"}
 
 
@@ -54,8 +57,14 @@ def plot_image(hdu: Any, title: str, ax: Any = None, **kwargs: Any) -> Any:
     plane = np.asarray(hdu.data, dtype=float)
     while plane.ndim > 2:
         plane = plane[0]
+    wcs = _celestial_wcs(hdu.header)
     if ax is None:
-        ax = _axes(projection=_celestial_wcs(hdu.header))
+        ax = _axes(projection=wcs)
+    if wcs is not None and hasattr(ax, "coords"):  # WCSAxes: name the sky axes in words
+        for index, ctype in enumerate(list(wcs.wcs.ctype)[:2]):
+            name = _SKY_AXES.get(ctype.split("-")[0].upper())
+            if name:
+                ax.coords[index].set_axislabel(name)
     finite = plane[np.isfinite(plane)]
     if finite.size and "vmin" not in kwargs and "norm" not in kwargs:
         low, high = np.percentile(finite, [0.5, 99.5])

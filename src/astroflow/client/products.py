@@ -15,6 +15,7 @@ from astroflow.client.decode import TABLE_LIKE, best_format, decode
 from astroflow.client.errors import ClientError, ServerUnavailable
 
 if TYPE_CHECKING:
+    from astroflow.client.http import Http
     from astroflow.client.job import Job
 
 _FILENAME = re.compile(r'filename\*?=(?:UTF-8\'\')?"?([^";]+)"?', re.IGNORECASE)
@@ -67,41 +68,11 @@ class Product:
         return self.job.client.http.request("GET", self.url, params=params).content
 
     def save(self, directory: str | Path = ".", format: str | None = None) -> Path:
-        """Write the product into ``directory`` (created if needed); returns the file's path.
-
-        The file is named by the server (``table.fits``, ``image.png`` …); it is written
-        under a temporary name and renamed, so a broken download never leaves half a file.
-        """
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
+        """Write the product into ``directory`` (created if needed); returns the file's path,
+        named by the server (``table.fits``, ``image.png`` …)."""
         params = {"format": format} if format else None
-        http = self.job.client.http
-        problem: Exception | None = None
-        for _ in range(max(1, http.retry.attempts)):
-            try:
-                with http.stream("GET", self.url, params=params) as response:
-                    target = directory / self._filename(response, format)
-                    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=directory)
-                    try:
-                        with os.fdopen(fd, "wb") as out:
-                            for chunk in response.iter_bytes(_CHUNK):
-                                out.write(chunk)
-                        os.replace(tmp, target)
-                    except BaseException:
-                        Path(tmp).unlink(missing_ok=True)
-                        raise
-                    return target
-            except (httpx.TransportError, httpx.StreamError) as exc:  # broke mid-body
-                problem = exc
-        raise ServerUnavailable(f"download of {self.name!r} of job {self.job.id} kept breaking: "
-                                f"{problem}")
-
-    def _filename(self, response: httpx.Response, format: str | None) -> str:
-        match = _FILENAME.search(response.headers.get("content-disposition", ""))
-        name = Path(match.group(1)).name if match else ""
-        if not name or name.startswith("."):
-            name = f"{self.name}.{format or (self.formats or ['bin'])[0]}"
-        return name
+        fallback = f"{self.name}.{format or (self.formats or ['bin'])[0]}"
+        return save_download(self.job.client.http, self.url, params, directory, fallback)
 
     # -- Python objects ---------------------------------------------------------------------
 
@@ -147,6 +118,41 @@ class Product:
     def __repr__(self) -> str:
         unit = f" [{self.unit}]" if self.unit else ""
         return f"<Product {self.name}: {self.type}{unit} ({', '.join(self.formats)})>"
+
+
+def save_download(http: Http, url: str, params: dict[str, Any] | None, directory: str | Path,
+                  fallback: str) -> Path:
+    """Stream a file into ``directory`` under the server's name (``fallback`` without one).
+
+    It is written under a temporary name and renamed, so a broken download never leaves
+    half a file; a body that breaks off is fetched again, at most ``retry.attempts`` times.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    problem: Exception | None = None
+    for _ in range(max(1, http.retry.attempts)):
+        try:
+            with http.stream("GET", url, params=params) as response:
+                target = directory / _filename(response, fallback)
+                fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=directory)
+                try:
+                    with os.fdopen(fd, "wb") as out:
+                        for chunk in response.iter_bytes(_CHUNK):
+                            out.write(chunk)
+                    os.replace(tmp, target)
+                except BaseException:
+                    Path(tmp).unlink(missing_ok=True)
+                    raise
+                return target
+        except (httpx.TransportError, httpx.StreamError) as exc:
+            problem = exc
+    raise ServerUnavailable(f"download of {url} kept breaking off: {problem}")
+
+
+def _filename(response: httpx.Response, fallback: str) -> str:
+    match = _FILENAME.search(response.headers.get("content-disposition", ""))
+    name = Path(match.group(1).strip()).name if match else ""
+    return name if name and not name.startswith(".") else fallback
 
 
 class Products(Mapping[str, Product]):

@@ -74,7 +74,7 @@ class JobBar:
 
     def __init__(self, job: Job) -> None:
         self.bar = _tqdm()(total=100, desc=f"{job.service} {job.id[:8]}", unit="%",
-                           bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed} {postfix}",
+                           bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}{postfix}",
                            file=sys.stderr, leave=True)
 
     def update(self, job: Job) -> None:
@@ -94,7 +94,7 @@ class BatchBar:
     def __init__(self, service: str, jobs: Sequence[Job]) -> None:
         self.jobs = jobs
         self.bar = _tqdm()(total=len(jobs), desc=service, unit="job", file=sys.stderr,
-                           bar_format="{desc}: {n:.1f}/{total} jobs|{bar}| {elapsed} {postfix}")
+                           bar_format="{desc}: {n:.1f}/{total} jobs|{bar}| {elapsed}{postfix}")
 
     def update(self, job: Job | None = None) -> None:
         done = 0.0

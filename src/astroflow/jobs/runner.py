@@ -54,6 +54,8 @@ class JobRunner:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.on_transition: Callable[[Job, str], None] | None = None
+        # Services from a registry repository run in their own environment's warm parent.
+        self.executor_for: Callable[[str | None], Any] = lambda python: self.executor
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -142,9 +144,10 @@ class JobRunner:
 
     def _launch(self, job: Job) -> None:
         self._transition(job.id, "running", job)
-        service = self.catalog.get(job.service)
-        if service is None or service.version != job.version:
-            have = service.version if service else "none"
+        service = self.catalog.get_version(job.service, job.version)
+        if service is None:
+            current = self.catalog.get(job.service)
+            have = current.version if current else "none"
             self._fail(job, "unavailable", f"service {job.service} version {job.version} is no "
                        f"longer served (current: {have}); submit the request again")
             return
@@ -154,7 +157,8 @@ class JobRunner:
             values = self._inputs(service.workflow, job.parameters, job_dir)
             spec = service.workflow.run_spec(values, job_dir=job_dir, time_limit=time_limit,
                                              env=self.secrets.get(job.id, {}))
-            handle = self.executor.submit(spec, on_progress=lambda p: self._progress(job.id, p))
+            executor = self.executor_for(service.python)
+            handle = executor.submit(spec, on_progress=lambda p: self._progress(job.id, p))
         except Exception as exc:
             log.exception("could not start job %s", job.id)
             self._fail(job, "bug", f"could not start: {exc}")

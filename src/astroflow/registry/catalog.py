@@ -9,7 +9,10 @@ Per repository, ``astroflow.yaml`` may say the messenger and the roles a caller 
 
 from __future__ import annotations
 
+import fnmatch
 import logging
+import re
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +34,9 @@ class Service:
     source: Path
     messenger: str | None = None
     roles: frozenset[str] = field(default_factory=frozenset)
+    python: str | None = None          # interpreter of the service's environment (None: astroflow's)
+    repository: str | None = None
+    repository_version: str | None = None
 
     @property
     def version(self) -> str:
@@ -52,9 +58,28 @@ class Service:
 class ServiceCatalog:
     services: dict[str, Service] = field(default_factory=dict)
     problems: list[tuple[str, str]] = field(default_factory=list)  # (notebook, why it is not served)
+    # Every version ever activated in this process: queued jobs run the version they asked for.
+    versions: dict[tuple[str, str], Service] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        for service in self.services.values():
+            self.versions[(service.name, service.version)] = service
 
     def get(self, name: str) -> Service | None:
         return self.services.get(name)
+
+    def get_version(self, name: str, version: str) -> Service | None:
+        return self.versions.get((name, version))
+
+    def activate(self, repository: str, services: list[Service]) -> None:
+        """Switch a repository's services to a new version in one step."""
+        with self._lock:
+            updated = {n: s for n, s in self.services.items() if s.repository != repository}
+            for service in services:
+                updated[service.name] = service
+                self.versions[(service.name, service.version)] = service
+            self.services = updated
 
     def __len__(self) -> int:
         return len(self.services)
@@ -79,25 +104,61 @@ class ServiceCatalog:
         return catalog
 
     def _add_repository(self, repo: Path) -> None:
-        config = repository_config(repo)
-        for path in _notebooks(repo, config.get("notebook_path")):
-            name = path.stem.replace("_", "-")
-            try:
-                workflow = Workflow.from_path(path)
-            except AstroflowError as exc:
-                self.problems.append((str(path), str(exc)))
-                log.warning("not serving %s: %s", path, exc)
+        services, problems = load_repository(repo)
+        self.problems += problems
+        for service in services:
+            if service.name in self.services:
+                self.problems.append((str(service.workflow.path), f"service name {service.name!r} "
+                                      f"already taken by {self.services[service.name].workflow.path}"))
                 continue
-            if name in self.services:
-                self.problems.append((str(path), f"service name {name!r} already taken by "
-                                                 f"{self.services[name].workflow.path}"))
-                continue
-            messenger = config.get("messenger") or workflow.metadata.get("messenger")
-            roles = config.get("roles") or workflow.metadata.get("roles") or ()
-            if isinstance(roles, str):
-                roles = [r.strip() for r in roles.replace(",", " ").split()]
-            self.services[name] = Service(name=name, workflow=workflow, source=repo,
-                                          messenger=messenger, roles=frozenset(roles))
+            self.services[service.name] = service
+            self.versions[(service.name, service.version)] = service
+
+
+def service_name(notebook: Path) -> str:
+    return notebook.stem.replace("_", "-")
+
+
+def load_repository(repo: Path, *, messenger: str | None = None, roles: Iterable[str] | None = None,
+                    python: str | None = None, repository: str | None = None,
+                    repository_version: str | None = None) -> tuple[list[Service], list[tuple[str, str]]]:
+    """Inspect every service notebook of one repository (nothing runs)."""
+    config = repository_config(repo)
+    services, problems = [], []
+    for path in service_notebooks(repo, config):
+        try:
+            workflow = Workflow.from_path(path)
+        except AstroflowError as exc:
+            problems.append((str(path), str(exc)))
+            log.warning("not serving %s: %s", path, exc)
+            continue
+        declared = config.get("roles") or workflow.metadata.get("roles") or ()
+        if isinstance(declared, str):
+            declared = [r.strip() for r in declared.replace(",", " ").split()]
+        services.append(Service(
+            name=service_name(path), workflow=workflow, source=repo,
+            messenger=messenger or config.get("messenger") or workflow.metadata.get("messenger"),
+            roles=frozenset(roles if roles is not None else declared), python=python,
+            repository=repository or repo.name, repository_version=repository_version))
+    return services, problems
+
+
+def service_notebooks(repo: Path, config: dict[str, Any] | None = None) -> list[Path]:
+    """Service notebooks (not ``test_*``), where ``astroflow.yaml``/``mmoda.yaml`` says they are."""
+    config = repository_config(repo) if config is None else config
+    found = _notebooks(repo, config.get("notebook_path"))
+    pattern = config.get("filename_pattern")
+    if pattern:
+        found = [p for p in found if _matches(pattern, p.name)]
+    return found
+
+
+def _matches(pattern: str, name: str) -> bool:
+    """MMODA's ``filename_pattern`` is a regular expression; a glob is accepted too."""
+    try:
+        return re.fullmatch(pattern, name) is not None or fnmatch.fnmatch(name, pattern)
+    except re.error:
+        return fnmatch.fnmatch(name, pattern)
 
 
 def repository_config(repo: Path) -> dict[str, Any]:

@@ -59,6 +59,7 @@ def create_app(config: ServerConfig | None = None, platform: Platform | None = N
     from astroflow.server import (
         routes_jobs,
         routes_products,
+        routes_registry,
         routes_services,
         routes_system,
         routes_uploads,
@@ -68,6 +69,7 @@ def create_app(config: ServerConfig | None = None, platform: Platform | None = N
     app.include_router(routes_jobs.router)
     app.include_router(routes_products.router)
     app.include_router(routes_uploads.router)
+    app.include_router(routes_registry.router)
     app.include_router(routes_system.router)
     return app
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from astroflow.jobs.store import sqlite_url
+from astroflow.registry.sources import RegistryConfig
 from astroflow.server.auth import AuthConfig
 
 BUNDLED_WORKFLOWS = Path(__file__).resolve().parents[3] / "workflows"
@@ -34,10 +35,18 @@ class ServerConfig:
     upload_limit: int = 100 * 1024 * 1024  # bytes per uploaded file
     base_url: str = ""
     auth: AuthConfig = field(default_factory=AuthConfig)
+    config_file: Path | None = None       # astroflow.toml: registry sources
+    registry_interval: float | None = None  # seconds between looks at the sources (None: hooks only)
+    registry: RegistryConfig | None = None
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
-        if not self.services and BUNDLED_WORKFLOWS.is_dir():
+        if self.config_file is None and Path("astroflow.toml").is_file():
+            self.config_file = Path("astroflow.toml")
+        if self.registry is None and self.config_file is not None:
+            self.registry = RegistryConfig.load(Path(self.config_file))
+        has_sources = self.registry is not None and bool(self.registry.sources)
+        if not self.services and not has_sources and BUNDLED_WORKFLOWS.is_dir():
             self.services = [BUNDLED_WORKFLOWS]
 
     @property
@@ -59,6 +68,8 @@ class ServerConfig:
             "time_limit": ("ASTROFLOW_TIME_LIMIT", float),
             "queue_limit": ("ASTROFLOW_QUEUE_LIMIT", int), "base_url": ("ASTROFLOW_BASE_URL", str),
             "upload_limit": ("ASTROFLOW_UPLOAD_LIMIT", int),
+            "config_file": ("ASTROFLOW_CONFIG", Path),
+            "registry_interval": ("ASTROFLOW_REGISTRY_INTERVAL", float),
         }
         for key, (name, kind) in env.items():
             if environ.get(name):

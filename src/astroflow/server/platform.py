@@ -7,22 +7,27 @@ can start several servers in one process.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+from astroflow.execution.local import DEFAULT_PRELOAD
+from astroflow.execution.pool import ExecutorPool
 from astroflow.jobs.artifacts import ArtifactStore
 from astroflow.jobs.model import TERMINAL, Job
 from astroflow.jobs.runner import JobRunner
 from astroflow.jobs.store import JobStore
 from astroflow.jobs.uploads import parse_ref
 from astroflow.registry.catalog import Service, ServiceCatalog
+from astroflow.registry.registry import Registry
 from astroflow.server.auth import Caller
 from astroflow.server.config import ServerConfig
 from astroflow.workflow import FieldError, ValidationError, cache_key
 
 log = logging.getLogger("astroflow.server")
+REGISTRY_SYNC_SECONDS = 5.0
 
 
 class NotFound(LookupError):
@@ -40,43 +45,73 @@ class Platform:
     store: JobStore
     artifacts: ArtifactStore
     runner: JobRunner
-    executor: Any
+    executors: ExecutorPool
+    registry: Registry | None = None
     started: float = field(default_factory=time.time)
     # Records of ended jobs never change: keep their encoded JSON to answer status reads
     # without touching the database.
     _ended: OrderedDict[str, tuple[Job, bytes]] = field(default_factory=OrderedDict)
     ended_cache_size: int = 10_000
+    _closing: threading.Event = field(default_factory=threading.Event)
 
     @classmethod
     def build(cls, config: ServerConfig) -> Platform:
-        from astroflow.execution import LocalExecutor
-
         config.data_dir.mkdir(parents=True, exist_ok=True)
         catalog = ServiceCatalog.discover(config.services)
         store = JobStore(config.db_url)
         store.migrate()
         artifacts = ArtifactStore(config.store_root, cache=config.data_dir / "cache")
         preload = sorted({m for s in catalog.services.values() for m in s.workflow.imports})
-        from astroflow.execution import DEFAULT_PRELOAD
-
-        executor = LocalExecutor(preload=tuple(DEFAULT_PRELOAD) + tuple(preload),
-                                 max_parallel=config.workers)
+        executors = ExecutorPool(max_parallel=config.workers,
+                                 preload=tuple(DEFAULT_PRELOAD) + tuple(preload))
         # Twice as many claimed jobs as processes: the next job is prepared and waiting in the
         # executor's queue while the current ones run, so no slot idles between jobs.
-        runner = JobRunner(store=store, catalog=catalog, executor=executor, artifacts=artifacts,
-                           slots=2 * config.workers, default_time_limit=config.time_limit)
+        runner = JobRunner(store=store, catalog=catalog, executor=executors.get(None),
+                           artifacts=artifacts, slots=2 * config.workers,
+                           default_time_limit=config.time_limit)
+        runner.executor_for = executors.get
+        registry = None
+        if config.registry is not None and config.registry.sources:
+            registry = Registry(store, catalog, config.registry, config.data_dir / "registry",
+                                executors.get)
         return cls(config=config, catalog=catalog, store=store, artifacts=artifacts,
-                   runner=runner, executor=executor)
+                   runner=runner, executors=executors, registry=registry)
 
     def start(self) -> None:
+        if self.registry is not None:
+            self.registry.sync()
+            self._registry_thread = threading.Thread(target=self._follow_registry, daemon=True,
+                                                     name="astroflow-registry")
+            self._registry_thread.start()
         requeued, failed = self.runner.start()
         if requeued or failed:
             log.info("recovered after restart: %d re-queued, %d failed as interrupted",
                      len(requeued), len(failed))
 
+    def _follow_registry(self) -> None:
+        """Pick up versions the bot activated; deploy new commits every ``registry_interval``."""
+        assert self.registry is not None
+        last_update = 0.0
+        while not self._closing.wait(REGISTRY_SYNC_SECONDS):
+            try:
+                self.registry.sync()
+                interval = self.config.registry_interval
+                if interval and time.monotonic() - last_update > interval:
+                    last_update = time.monotonic()
+                    self.registry.update()
+            except Exception:  # the loop must outlive a bad repository or a database hiccup
+                log.exception("registry follow-up failed")
+
+    def update_registry(self, only: set[str] | None = None) -> None:
+        """Deploy now, in the background (a push hook must answer at once)."""
+        if self.registry is not None:
+            threading.Thread(target=self.registry.update, args=(only,), daemon=True,
+                             name="astroflow-deploy").start()
+
     def close(self) -> None:
+        self._closing.set()
         self.runner.stop()
-        self.executor.close()
+        self.executors.close()
         self.store.close()
 
     # -- services and jobs as a caller sees them --------------------------------------------

@@ -4,6 +4,7 @@ from alembic import context
 from sqlalchemy import create_engine
 
 from astroflow.jobs.model import Base
+from astroflow.registry import model as _registry_tables  # noqa: F401 - registers its tables
 
 config = context.config
 connection = config.attributes.get("connection")

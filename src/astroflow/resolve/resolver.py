@@ -1,0 +1,149 @@
+"""Object name → sky position: Sesame when the network allows, the bundled catalogues always.
+
+Order: Sesame first when online, because SIMBAD/NED/VizieR know millions of objects and
+keep positions current; then the curated high-energy table (SIMBAD-quality positions for the
+sources our services are about, and transients SIMBAD may lack), then OpenNGC. The bundled
+catalogues are also the answer whenever Sesame is unreachable or does not know the name.
+
+"Online" is decided by a quick TCP probe of the Sesame mirrors whose answer is kept for a
+minute, so an offline site pays for one probe a minute, not one per name; a failed Sesame
+query also marks it offline for that minute. ``ASTROFLOW_OFFLINE=1`` turns Sesame off.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from astroflow.resolve.catalogue import Catalogue
+from astroflow.resolve.high_energy import high_energy_sources
+from astroflow.resolve.openngc import openngc
+from astroflow.resolve.resolution import NameNotFound, Resolution
+from astroflow.resolve.sesame import SesameClient, SesameUnavailable, mirrors_from_env
+
+OFFLINE_VARIABLE = "ASTROFLOW_OFFLINE"
+MAX_NAME_LENGTH = 200
+
+
+def load_catalogues() -> list[Catalogue]:
+    """The bundled catalogues in the order they are asked (loaded once per process)."""
+    return [high_energy_sources(), openngc()]
+
+
+@dataclass
+class OnlineCheck:
+    """Remembers for ``ttl`` seconds whether Sesame answered a probe (or a query)."""
+
+    probe: Callable[[float], tuple[bool, str]]
+    ttl: float = 60.0
+    probe_timeout: float = 1.0
+    _state: tuple[float, bool, str] | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def status(self) -> tuple[bool, str]:
+        """(online, why): probes at most once per ``ttl``."""
+        with self._lock:
+            now = time.monotonic()
+            if self._state is None or now - self._state[0] > self.ttl:
+                online, why = self.probe(self.probe_timeout)
+                self._state = (time.monotonic(), online, why)
+            return self._state[1], self._state[2]
+
+    def record(self, online: bool, why: str) -> None:
+        with self._lock:
+            self._state = (time.monotonic(), online, why)
+
+
+class NameResolver:
+    """Resolves names with one Sesame client, one online check and the bundled catalogues."""
+
+    def __init__(self, sesame: SesameClient | None = None, *, offline: bool = False,
+                 online_ttl: float = 60.0, probe_timeout: float = 1.0,
+                 catalogues: Callable[[], list[Catalogue]] = load_catalogues) -> None:
+        self.sesame = sesame or SesameClient()
+        self.offline = offline
+        self.online = OnlineCheck(self.sesame.reachable, ttl=online_ttl,
+                                  probe_timeout=probe_timeout)
+        self._catalogues = catalogues
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> NameResolver:
+        """Mirrors from ``ASTROFLOW_SESAME_URL``, offline if ``ASTROFLOW_OFFLINE`` is set."""
+        return cls(SesameClient(mirrors_from_env(environ)), offline=_truthy(
+            environ.get(OFFLINE_VARIABLE, "")))
+
+    def catalogues(self) -> list[Catalogue]:
+        return self._catalogues()
+
+    def resolve(self, name: str, *, online: bool | None = None,
+                timeout: float = 3.0) -> Resolution:
+        """Position of ``name``; ``online``: None probes, True asks Sesame, False does not.
+
+        Raises `NameNotFound` listing what was asked, and ValueError for a blank or overlong
+        name.
+        """
+        asked = name.strip()
+        if not asked:
+            raise ValueError("an object name is required")
+        if len(asked) > MAX_NAME_LENGTH:
+            raise ValueError(f"an object name has at most {MAX_NAME_LENGTH} characters")
+        answer, sesame_said = self._ask_sesame(asked, online, timeout)
+        if answer is not None:
+            return answer
+        catalogues = self.catalogues()
+        for catalogue in catalogues:
+            found = catalogue.lookup(asked)
+            if found is not None:
+                return found
+        bundled = ", ".join(_describe(c) for c in catalogues)
+        raise NameNotFound(asked, [sesame_said, f"the bundled catalogues ({bundled})"])
+
+    def _ask_sesame(self, name: str, online: bool | None,
+                    timeout: float) -> tuple[Resolution | None, str]:
+        if self.offline:
+            return None, f"Sesame (offline: {OFFLINE_VARIABLE} is set)"
+        if online is False:
+            return None, "Sesame (not asked: offline mode requested)"
+        if online is None:
+            reachable, why = self.online.status()
+            if not reachable:
+                return None, f"Sesame (offline: {why})"
+        try:
+            answer = self.sesame.query(name, timeout=timeout)
+        except SesameUnavailable as exc:
+            self.online.record(False, str(exc))
+            return None, f"Sesame (unavailable: {exc})"
+        self.online.record(True, "answered")
+        return answer, "Sesame (SIMBAD, NED, VizieR)"
+
+
+def _describe(catalogue: Catalogue) -> str:
+    if catalogue.resolver == "astroflow-catalogue":
+        return f"{len(catalogue)} {catalogue.description}"
+    return catalogue.description
+
+
+def _truthy(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+_default: tuple[tuple[str, str], NameResolver] | None = None
+_default_lock = threading.Lock()
+
+
+def default_resolver(environ: Mapping[str, str] = os.environ) -> NameResolver:
+    """The process-wide resolver, rebuilt when its environment variables change."""
+    global _default
+    settings = (environ.get("ASTROFLOW_SESAME_URL", ""), environ.get(OFFLINE_VARIABLE, ""))
+    with _default_lock:
+        if _default is None or _default[0] != settings:
+            _default = (settings, NameResolver.from_env(environ))
+        return _default[1]
+
+
+def resolve(name: str, *, online: bool | None = None, timeout: float = 3.0) -> Resolution:
+    """Sky position of an object name (see `NameResolver.resolve`), configured from the environment."""
+    return default_resolver().resolve(name, online=online, timeout=timeout)

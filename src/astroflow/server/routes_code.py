@@ -1,0 +1,79 @@
+"""``…/code``: the snippet that reproduces a request, for the portal's "API code" panel.
+
+For a job, its service and canonical parameters; for a request not yet submitted, the
+parameters are validated first (422 lists every problem), so a snippet always holds values
+the service accepts, rendered as Python literals by :mod:`astroflow.client.snippet`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+
+from astroflow.client.snippet import LANGS, snippet
+from astroflow.registry.catalog import Service
+from astroflow.server.auth import Caller
+from astroflow.server.deps import caller, platform
+from astroflow.server.platform import Platform
+
+router = APIRouter(prefix="/api/v1", tags=["code"])
+
+_LANG = Query("python", pattern="^(" + "|".join(LANGS) + ")$",
+              description="python (the astroflow client) or shell (the astroflow command)")
+
+
+def server_url(request: Request, p: Platform) -> str:
+    """The public URL: the operator's ``base_url`` if set, else the one this request used."""
+    return (p.config.base_url or str(request.base_url)).rstrip("/")
+
+
+def _needs_token(service: Service | None) -> bool:
+    return service is not None and (bool(service.roles) or service.workflow.token_access)
+
+
+@router.get("/jobs/{job_id}/code")
+def job_code(job_id: str, request: Request, lang: str = _LANG, p: Platform = Depends(platform),
+             who: Caller = Depends(caller)) -> dict[str, Any]:
+    """Code that submits this job's request again (and is answered from this job)."""
+    job = p.job(job_id, who)
+    code = snippet(lang, job.service, job.parameters, server_url(request, p), job_id=job.id,
+                   version=job.version, needs_token=_needs_token(p.catalog.get(job.service)))
+    return {"lang": lang, "code": code}
+
+
+@router.get("/services/{name}/code")
+def request_code(name: str, request: Request, lang: str = _LANG,
+                 p: Platform = Depends(platform), who: Caller = Depends(caller)) -> dict[str, Any]:
+    """Code for a request not yet submitted: parameters as query fields (``?RA=83.6&…``)."""
+    values = {k: v for k, v in request.query_params.items() if k != "lang"}
+    return _request_code(p, who, name, values, lang, server_url(request, p))
+
+
+@router.post("/services/{name}/code")
+def request_code_from_body(name: str, request: Request,
+                           body: dict[str, Any] = Body(..., examples=[{"parameters": {"RA": 83.63},
+                                                                       "lang": "python"}]),
+                           p: Platform = Depends(platform),
+                           who: Caller = Depends(caller)) -> dict[str, Any]:
+    """The same, with typed JSON parameters (``{"parameters": {...}, "lang": "python"}``)."""
+    from astroflow.workflow import FieldError, ValidationError
+
+    values = body.get("parameters", {})
+    lang = body.get("lang", "python")
+    problems = []
+    if not isinstance(values, dict):
+        problems.append(FieldError("parameters", values, "must be a JSON object"))
+    if lang not in LANGS:
+        problems.append(FieldError("lang", lang, f"must be one of {', '.join(LANGS)}"))
+    if problems:
+        raise ValidationError(problems)
+    return _request_code(p, who, name, values, lang, server_url(request, p))
+
+
+def _request_code(p: Platform, who: Caller, name: str, values: dict[str, Any], lang: str,
+                  url: str) -> dict[str, Any]:
+    service = p.service(name, who)
+    canonical = service.workflow.validate(values)
+    code = snippet(lang, service.name, canonical, url, needs_token=_needs_token(service))
+    return {"lang": lang, "code": code}

@@ -1,0 +1,37 @@
+"""``/api/v1/resolve``: an object name → ICRS RA/Dec in degrees, and which resolver answered.
+
+The portal's Resolve button calls it. The route answers its own errors in the API's one
+error shape (404 not_found, 422 invalid_request), so it behaves the same in any app.
+The resolver is ``app.state.resolver`` when the app sets one, else the process default
+configured from ``ASTROFLOW_SESAME_URL`` / ``ASTROFLOW_OFFLINE``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+
+from astroflow.resolve import NameNotFound, NameResolver, default_resolver
+from astroflow.server.app import error_body
+
+router = APIRouter(prefix="/api/v1/resolve", tags=["resolve"])
+
+
+def name_resolver(request: Request) -> NameResolver:
+    return getattr(request.app.state, "resolver", None) or default_resolver()
+
+
+@router.get("", responses={404: {"description": "no resolver knows the name"},
+                           422: {"description": "blank or overlong name"}})
+def resolve_name(name: str = Query("", description="object name, e.g. 'Crab' or 'NGC 1068'"),
+                 resolver: NameResolver = Depends(name_resolver)) -> Any:
+    """``{name, canonical, ra, dec, resolver, object_type, aliases}`` for an object name."""
+    try:
+        return resolver.resolve(name).as_dict()
+    except NameNotFound as exc:
+        return JSONResponse(error_body("not_found", str(exc)), status_code=404)
+    except ValueError as exc:
+        return JSONResponse(error_body("invalid_request", f"name: {exc}", [
+            {"field": "name", "value": name[:200], "reason": str(exc)}]), status_code=422)

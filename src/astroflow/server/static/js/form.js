@@ -1,0 +1,511 @@
+// A service's form, generated at run time from its JSON Schema: units, limits, allowed values,
+// switches, uploads, groups and help text. Parameters whose role belongs to the query bar
+// are not repeated here: their values come from the bar, converted to the declared format.
+
+import { api } from './api.js';
+import { angleFrom, angleTo, parseAngle, parseTime, timeForParameter, timeFromParameter } from './coords.js';
+import { append, bytes, h, replace, uid } from './dom.js';
+import { BAR_ROLES } from './querybar.js';
+
+const HIDDEN_ROLES = new Set(['token']);   // filled by the server from the caller's token
+const ROLE_LABELS = {
+  object_name: 'Object name', ra: 'RA', dec: 'Dec', start_time: 'Start time', end_time: 'End time',
+};
+
+/** The JSON type of a property and whether null is allowed. */
+export function typeOf(prop) {
+  const types = Array.isArray(prop.type) ? prop.type : [prop.type || 'string'];
+  return { type: types.find((t) => t !== 'null') || 'string', optional: types.includes('null') };
+}
+
+function kindOf(prop) {
+  const { type } = typeOf(prop);
+  const role = prop['x-role'];
+  if (prop.enum) return 'enum';
+  if (type === 'boolean') return 'boolean';
+  if (role === 'file') return 'file';
+  if (type === 'number' || type === 'integer') return prop['x-time-format'] ? 'time' : 'number';
+  if (type === 'array' || type === 'object') return 'json';
+  if (prop['x-time-format']) return 'time';
+  if (role === 'url') return 'url';
+  return 'string';
+}
+
+function formatNumber(value) {
+  return typeof value === 'number' ? String(value) : value ?? '';
+}
+
+function describeRange(prop) {
+  const unit = prop['x-unit'] ? ` ${prop['x-unit']}` : '';
+  if (prop.minimum !== undefined && prop.maximum !== undefined) return `${prop.minimum} – ${prop.maximum}${unit}`;
+  if (prop.minimum !== undefined) return `≥ ${prop.minimum}${unit}`;
+  if (prop.maximum !== undefined) return `≤ ${prop.maximum}${unit}`;
+  return '';
+}
+
+/** Paragraphs of plain text with `code` spans; never HTML from the service. */
+export function prose(text) {
+  return (text || '').split(/\n\s*\n/).filter((p) => p.trim()).map((para) => {
+    const p = h('p');
+    para.replace(/\s*\n\s*/g, ' ').split(/(`[^`]+`)/).forEach((part) => {
+      if (part.startsWith('`') && part.endsWith('`') && part.length > 1) append(p, [h('code', { text: part.slice(1, -1) })]);
+      else if (part) append(p, [part]);
+    });
+    return p;
+  });
+}
+
+/** One form field: its input, its help, its error, how to read and set its value. */
+class Field {
+  constructor(name, prop, { uploading }) {
+    this.name = name;
+    this.prop = prop;
+    this.kind = kindOf(prop);
+    const { type, optional } = typeOf(prop);
+    this.type = type;
+    this.optional = optional;
+    this.ref = null;          // an uploaded file's upload:// reference
+    this.upload = null;       // the promise of an upload in flight
+    this.uploading = uploading;
+    this.id = uid(`p-${name.replace(/[^\w-]/g, '_')}`);
+    this.element = this.render();
+    this.set(prop.default);
+  }
+
+  render() {
+    const prop = this.prop;
+    const helpId = `${this.id}-help`;
+    const errorId = `${this.id}-error`;
+    const described = [helpId, errorId].join(' ');
+    const label = prop.title || this.name;
+    this.error = h('p', { class: 'field-error', id: errorId, hidden: true });
+    const hints = [];
+    const range = describeRange(prop);
+    if (range) hints.push(`range ${range}`);
+    if (this.kind === 'time') hints.push(`${(prop['x-time-format'] || 'isot').toUpperCase()} or MJD`);
+    if (this.optional) hints.push('optional');
+    const help = h('div', { class: 'field-help', id: helpId },
+      prop.description ? h('span', { class: 'description', text: prop.description }) : null,
+      hints.length ? h('span', { class: 'hints', text: hints.join(' · ') }) : null);
+
+    let control;
+    if (this.kind === 'boolean') {
+      this.input = h('input', { type: 'checkbox', role: 'switch', id: this.id, name: this.name, 'aria-describedby': described });
+      return h('div', { class: 'field field-switch', dataset: { param: this.name } },
+        h('label', { class: 'switch', for: this.id }, this.input, h('span', { class: 'track', 'aria-hidden': 'true' }),
+          h('span', { class: 'label-text' }, label, prop.title ? h('code', { class: 'pname', text: this.name }) : null)),
+        help, this.error);
+    }
+    if (this.kind === 'enum') {
+      this.input = h('select', { id: this.id, name: this.name, 'aria-describedby': described },
+        prop.enum.map((value, i) => h('option', { value: String(i), text: value === null ? '— none —' : String(value) })));
+      control = this.input;
+    } else if (this.kind === 'json') {
+      this.input = h('textarea', { id: this.id, name: this.name, rows: 3, spellcheck: 'false', 'aria-describedby': described, class: 'mono' });
+      control = this.input;
+    } else if (this.kind === 'file') {
+      this.input = h('input', { type: 'file', id: this.id, name: this.name, 'aria-describedby': described });
+      this.status = h('span', { class: 'upload-status', 'aria-live': 'polite' });
+      this.input.addEventListener('change', () => this.startUpload());
+      control = h('div', { class: 'upload' }, this.input, this.status);
+    } else {
+      const attrs = { id: this.id, name: this.name, 'aria-describedby': described, autocomplete: 'off', spellcheck: 'false' };
+      if (this.kind === 'number') {
+        Object.assign(attrs, { type: 'number', step: this.type === 'integer' ? '1' : 'any', inputmode: this.type === 'integer' ? 'numeric' : 'decimal' });
+        if (prop.minimum !== undefined) attrs.min = prop.minimum;
+        if (prop.maximum !== undefined) attrs.max = prop.maximum;
+      } else if (this.kind === 'url') {
+        Object.assign(attrs, { type: 'url', inputmode: 'url', placeholder: 'https://…' });
+      } else {
+        attrs.type = 'text';
+        if (this.kind === 'time') attrs.placeholder = 'e.g. 2024-01-01T00:00:00';
+      }
+      if (!this.optional) attrs['aria-required'] = 'true';
+      this.input = h('input', attrs);
+      control = this.input;
+    }
+    const unit = prop['x-unit'] ? h('span', { class: 'unit', text: prop['x-unit'] }) : null;
+    return h('div', { class: ['field', `field-${this.kind}`], dataset: { param: this.name } },
+      h('label', { for: this.id }, h('span', { class: 'label-text', text: label }),
+        prop.title ? h('code', { class: 'pname', text: this.name }) : null),
+      h('div', { class: unit ? 'control with-unit' : 'control' }, control, unit),
+      help, this.error);
+  }
+
+  /** Show a value (a default, a URL parameter or a job's canonical value). */
+  set(value) {
+    this.clearError();
+    if (this.kind === 'boolean') {
+      this.input.checked = value === true || value === 'true' || value === '1' || value === 1;
+    } else if (this.kind === 'enum') {
+      const index = this.prop.enum.findIndex((v) => v === value || String(v) === String(value ?? ''));
+      this.input.value = String(index >= 0 ? index : 0);
+    } else if (this.kind === 'json') {
+      this.input.value = typeof value === 'string' ? value : (value === undefined ? '' : JSON.stringify(value));
+    } else if (this.kind === 'file') {
+      this.ref = typeof value === 'string' && value.startsWith('upload://') ? value : null;
+      this.input.value = '';
+      this.status.textContent = this.ref ? `uploaded file ${this.ref}` : (value ? `default: ${value}` : 'no file chosen');
+    } else {
+      this.input.value = value === null || value === undefined ? '' : formatNumber(value);
+    }
+  }
+
+  /** The raw text of the field, for links that reproduce the form. */
+  raw() {
+    if (this.kind === 'boolean') return String(this.input.checked);
+    if (this.kind === 'enum') {
+      const v = this.prop.enum[Number(this.input.value)];
+      return v === null ? '' : String(v);
+    }
+    if (this.kind === 'file') return this.ref;
+    return this.input.value;
+  }
+
+  /** `{value}` to send, `{omit: true}` to leave the default to the server, or `{error}`. */
+  read() {
+    const prop = this.prop;
+    if (this.kind === 'boolean') return { value: this.input.checked };
+    if (this.kind === 'enum') return { value: prop.enum[Number(this.input.value)] };
+    if (this.kind === 'file') {
+      if (this.ref) return { value: this.ref };
+      return this.optional && (prop.default === null || prop.default === undefined) ? { value: null } : { omit: true };
+    }
+    const text = this.input.value.trim();
+    if (this.kind === 'number' && this.input.validity.badInput) return { error: 'must be a number' };
+    if (!text) {
+      if (this.optional) return { value: null };
+      if (this.type === 'string' && this.kind !== 'time') return { value: '' };
+      return { error: 'a value is required' };
+    }
+    if (this.kind === 'json') {
+      try {
+        const value = JSON.parse(text);
+        const want = this.type === 'array' ? Array.isArray(value) : value && typeof value === 'object' && !Array.isArray(value);
+        return want ? { value } : { error: `must be a JSON ${this.type === 'array' ? 'list, e.g. [1, 2]' : 'object, e.g. {"a": 1}'}` };
+      } catch (error) {
+        return { error: `not valid JSON (${error.message})` };
+      }
+    }
+    if (this.kind === 'time') {
+      try {
+        return { value: timeForParameter(parseTime(text), prop['x-time-format'], this.type) };
+      } catch (error) {
+        return { error: error.message };
+      }
+    }
+    if (this.kind === 'number') {
+      const value = Number(text);
+      if (!Number.isFinite(value)) return { error: 'must be a finite number' };
+      if (this.type === 'integer' && !Number.isInteger(value)) return { error: 'must be a whole number' };
+      const unit = prop['x-unit'] ? ` ${prop['x-unit']}` : '';
+      if (prop.minimum !== undefined && value < prop.minimum) return { error: `must be ≥ ${prop.minimum}${unit}` };
+      if (prop.maximum !== undefined && value > prop.maximum) return { error: `must be ≤ ${prop.maximum}${unit}` };
+      return { value };
+    }
+    if (this.kind === 'url' && !/^[a-z][a-z0-9+.-]*:\/\/\S+$/i.test(text)) {
+      return { error: 'must be a URL such as https://example.org/data.fits' };
+    }
+    return { value: this.input.value };
+  }
+
+  async startUpload() {
+    const file = this.input.files && this.input.files[0];
+    if (!file) return;
+    this.clearError();
+    this.ref = null;
+    this.status.textContent = `uploading ${file.name} (${bytes(file.size)})…`;
+    const body = new FormData();
+    body.append('file', file, file.name);
+    this.upload = (async () => {
+      try {
+        const { data } = await api('uploads', { method: 'POST', body });
+        this.ref = data.ref;
+        this.status.textContent = `✓ ${data.filename || file.name} uploaded (${bytes(data.size ?? file.size)})`;
+      } catch (error) {
+        this.status.textContent = '';
+        this.showError(error.status === 404 && !error.structured
+          ? 'this server does not accept uploads' : `upload failed: ${error.message}`);
+      } finally {
+        this.upload = null;
+        this.uploading(false);
+      }
+    })();
+    this.uploading(true);
+    await this.upload;
+  }
+
+  showError(message) {
+    this.error.textContent = message;
+    this.error.hidden = false;
+    this.input.setAttribute('aria-invalid', 'true');
+    this.element.classList.add('invalid');
+  }
+
+  clearError() {
+    this.error.textContent = '';
+    this.error.hidden = true;
+    this.input.removeAttribute('aria-invalid');
+    this.element.classList.remove('invalid');
+  }
+
+  focus() {
+    this.input.focus();
+  }
+}
+
+/** The form of one service; reads the bar for bound parameters. */
+export class ServiceForm {
+  constructor(root, { bar, onSubmit, onChange, onCode, onShare }) {
+    this.root = root;
+    this.bar = bar;
+    this.onSubmit = onSubmit;
+    this.onChange = onChange || (() => {});
+    this.onCode = onCode;
+    this.onShare = onShare;
+    this.detail = null;
+    this.fields = new Map();
+    this.bound = [];   // [{name, role, prop}]
+  }
+
+  /** Build the form of `detail` (GET /services/{name}). */
+  show(detail) {
+    this.detail = detail;
+    this.fields = new Map();
+    this.bound = [];
+    const groups = new Map();
+    const loose = [];
+    for (const [name, prop] of Object.entries(detail.schema.properties || {})) {
+      const role = prop['x-role'];
+      if (HIDDEN_ROLES.has(role)) continue;
+      if (BAR_ROLES.includes(role)) {
+        this.bound.push({ name, role, prop });
+        continue;
+      }
+      const field = new Field(name, prop, { uploading: (busy) => this.setBusy(busy) });
+      field.element.addEventListener('input', () => { field.clearError(); this.onChange(); });
+      field.element.addEventListener('change', () => this.onChange());
+      this.fields.set(name, field);
+      const group = prop['x-group'];
+      if (group) {
+        if (!groups.has(group)) groups.set(group, []);
+        groups.get(group).push(field.element);
+      } else {
+        loose.push(field.element);
+      }
+    }
+    const titleId = uid('sf-title');
+    this.notice = h('div', { class: 'notice form-notice', role: 'alert', hidden: true });
+    this.submitButton = h('button', { type: 'submit', class: 'primary' }, 'Run ', h('span', { class: 'kbd', 'aria-hidden': 'true', text: '⏎' }));
+    this.codePanel = h('div', { class: 'code-panel', hidden: true });
+    const boundNote = this.bound.length
+      ? h('p', { class: 'bound-note' }, 'From the query bar: ',
+        this.bound.map(({ name, role }, i) => [i ? ', ' : '', h('strong', { text: ROLE_LABELS[role] }), ' → ', h('code', { text: name })]))
+      : h('p', { class: 'bound-note', text: 'This service does not use the query bar.' });
+    const form = h('form', { class: 'card service-form', novalidate: true, 'aria-labelledby': titleId },
+      h('header', { class: 'card-head' },
+        h('div', {},
+          h('h2', { id: titleId, text: detail.title || detail.name }),
+          h('p', { class: 'meta' }, h('code', { text: detail.name }), ` · version ${detail.version}`,
+            detail.roles && detail.roles.length ? h('span', { class: 'badge restricted', text: 'restricted' }) : null))),
+      h('div', { class: 'description' }, prose(detail.description)),
+      boundNote,
+      loose.length ? h('div', { class: 'fields' }, loose) : null,
+      [...groups].map(([group, elements]) => h('fieldset', { class: 'group' },
+        h('legend', { text: group }), h('div', { class: 'fields' }, elements))),
+      this.notice,
+      h('div', { class: 'actions' },
+        this.submitButton,
+        h('button', { type: 'button', onClick: () => this.reset() }, 'Defaults'),
+        h('button', { type: 'button', 'aria-expanded': 'false', onClick: (e) => this.toggleCode(e.currentTarget) }, 'Python API code'),
+        h('button', { type: 'button', onClick: (e) => this.onShare && this.onShare(e.currentTarget) }, 'Copy link')),
+      this.codePanel);
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      this.onSubmit();
+    });
+    replace(this.root, form);
+    this.form = form;
+  }
+
+  /** Roles of the bar this service reads. */
+  boundRoles() {
+    return new Set(this.bound.map((b) => b.role));
+  }
+
+  /** Fill bar fields that are empty from this service's defaults (a first visit starts ready). */
+  seedBar() {
+    for (const { role, prop } of this.bound) {
+      if (this.bar.isEmpty(role) && prop.default !== undefined && prop.default !== null) {
+        this.bar.fill(role, this.toBar(role, prop, prop.default));
+      }
+    }
+  }
+
+  toBar(role, prop, value) {
+    if (value === null || value === undefined) return value;
+    if (role === 'ra' || role === 'dec') {
+      const unit = prop['x-unit'] || 'deg';
+      if (typeof value === 'number' || /^[+-]?[\d.]+(?:e[+-]?\d+)?$/i.test(String(value).trim())) return angleFrom(Number(value), unit);
+      try { return parseAngle(value, role); } catch { return NaN; }
+    }
+    if (role === 'start_time' || role === 'end_time') return timeFromParameter(value, prop['x-time-format']);
+    return String(value);
+  }
+
+  /** Show parameter values (from a link or a job). Missing ones get their defaults. */
+  setValues(values, { bar = true } = {}) {
+    for (const [name, field] of this.fields) field.set(name in values ? values[name] : field.prop.default);
+    if (!bar) return;
+    for (const { name, role, prop } of this.bound) {
+      if (name in values) this.bar.fill(role, this.toBar(role, prop, values[name]));
+    }
+  }
+
+  reset() {
+    this.setValues({}, { bar: false });
+    for (const { role, prop } of this.bound) {
+      if (prop.default !== undefined && prop.default !== null) this.bar.fill(role, this.toBar(role, prop, prop.default));
+    }
+    this.clearErrors();
+    this.onChange();
+  }
+
+  /**
+   * Validate everything in the browser. Returns `{parameters}` when all is well, or
+   * `{errors}` after showing each at its field (and focusing the first): nothing is sent.
+   */
+  collect() {
+    this.clearErrors();
+    const parameters = {};
+    const problems = [];
+    for (const { name, role, prop } of this.bound) {
+      const { optional, type } = typeOf(prop);
+      if (this.bar.isEmpty(role)) {
+        if (optional) parameters[name] = null;
+        else if (role === 'object_name' && prop.default !== undefined) continue;  // server default
+        else problems.push({ bar: role, message: `${this.detail.title || this.detail.name} needs this value` });
+        continue;
+      }
+      let value;
+      try {
+        value = this.bar.read(role);
+      } catch (error) {
+        problems.push({ bar: role, message: error.message });
+        continue;
+      }
+      if (role === 'ra' || role === 'dec') {
+        const converted = angleTo(value, prop['x-unit']);
+        if (prop.minimum !== undefined && converted < prop.minimum) { problems.push({ bar: role, message: `${name} must be ≥ ${prop.minimum} ${prop['x-unit'] || ''}`.trim() }); continue; }
+        if (prop.maximum !== undefined && converted > prop.maximum) { problems.push({ bar: role, message: `${name} must be ≤ ${prop.maximum} ${prop['x-unit'] || ''}`.trim() }); continue; }
+        parameters[name] = type === 'string' ? String(converted) : converted;
+      } else if (role === 'start_time' || role === 'end_time') {
+        parameters[name] = timeForParameter(value, prop['x-time-format'], type);
+      } else {
+        parameters[name] = value;
+      }
+    }
+    const start = this.bound.find((b) => b.role === 'start_time');
+    const end = this.bound.find((b) => b.role === 'end_time');
+    if (start && end && !problems.some((p) => p.bar === 'start_time' || p.bar === 'end_time')) {
+      try {
+        if (this.bar.read('end_time') <= this.bar.read('start_time')) problems.push({ bar: 'end_time', message: 'the end time must be after the start time' });
+      } catch { /* reported above */ }
+    }
+    for (const [name, field] of this.fields) {
+      const result = field.read();
+      if (result.error) problems.push({ field, message: result.error });
+      else if (!result.omit) parameters[name] = result.value;
+    }
+    if (problems.length) {
+      for (const p of problems) {
+        if (p.bar) this.bar.showError(p.bar, p.message);
+        else p.field.showError(p.message);
+      }
+      const first = problems[0];
+      if (first.bar) this.bar.focus(first.bar);
+      else first.field.focus();
+      this.showNotice(problems.length === 1 ? 'One value needs attention before the job can be sent.'
+        : `${problems.length} values need attention before the job can be sent.`, 'error');
+      return { errors: problems };
+    }
+    return { parameters };
+  }
+
+  /** Values for a link that reopens this form: every parameter as text. */
+  linkValues() {
+    const values = {};
+    for (const { name, role, prop } of this.bound) {
+      if (this.bar.isEmpty(role)) continue;
+      try {
+        const v = this.bar.read(role);
+        const { type } = typeOf(prop);
+        if (role === 'ra' || role === 'dec') values[name] = String(Number(angleTo(v, prop['x-unit']).toFixed(8)));
+        else if (role === 'start_time' || role === 'end_time') values[name] = String(timeForParameter(v, prop['x-time-format'], type));
+        else values[name] = v;
+      } catch {
+        values[name] = this.bar.inputs[role].value;
+      }
+    }
+    for (const [name, field] of this.fields) {
+      const raw = field.raw();
+      if (raw !== null && raw !== undefined) values[name] = raw;
+    }
+    return values;
+  }
+
+  /** 422 answers: each error at its field (bar fields for bound parameters). */
+  showServerErrors(errors, message) {
+    const unplaced = [];
+    let focused = false;
+    for (const e of errors) {
+      const text = `${e.reason}${e.value !== undefined && e.value !== null ? ` (got ${JSON.stringify(e.value)})` : ''}`;
+      const field = this.fields.get(e.field);
+      const bound = this.bound.find((b) => b.name === e.field);
+      if (field) {
+        field.showError(text);
+        if (!focused) { field.focus(); focused = true; }
+      } else if (bound) {
+        this.bar.showError(bound.role, `${e.field}: ${text}`);
+        if (!focused) { this.bar.focus(bound.role); focused = true; }
+      } else {
+        unplaced.push(`${e.field}: ${text}`);
+      }
+    }
+    this.showNotice(unplaced.length ? `The server refused the request: ${unplaced.join('; ')}`
+      : message || 'The server refused some values; see the highlighted fields.', 'error');
+  }
+
+  clearErrors() {
+    for (const field of this.fields.values()) field.clearError();
+    for (const role of BAR_ROLES) this.bar.clearError(role);
+    this.showNotice('');
+  }
+
+  showNotice(text, kind = 'info') {
+    if (!this.notice) return;
+    this.notice.textContent = text;
+    this.notice.dataset.kind = kind;
+    this.notice.hidden = !text;
+  }
+
+  setBusy(busy) {
+    if (this.submitButton) this.submitButton.disabled = busy;
+  }
+
+  /** Wait for uploads still in flight before sending. */
+  async settled() {
+    await Promise.all([...this.fields.values()].map((f) => f.upload).filter(Boolean));
+  }
+
+  async toggleCode(button) {
+    const open = this.codePanel.hidden;
+    button.setAttribute('aria-expanded', String(open));
+    this.codePanel.hidden = !open;
+    if (open && this.onCode) await this.onCode(this.codePanel);
+  }
+
+  refreshCode() {
+    if (!this.codePanel.hidden && this.onCode) this.onCode(this.codePanel);
+  }
+}
