@@ -31,6 +31,7 @@ from icecube_speed import SKYLLH_PYTHON, run_json  # noqa: E402
 DEC = 5.693
 SOURCE_RA = np.arange(10.0, 360.0, 20.0)   # 18 sources, 20 deg apart
 BACKGROUND_RA = SOURCE_RA + 10.0           # midway between them
+CLEAN = (150.0, 30.0)  # trials here: no injected source within the scrambled band
 
 SKYLLH_FITS = r"""
 import json, os, sys
@@ -58,7 +59,8 @@ for k, (ra, dec) in enumerate(pos):
     out.append([float(ts), float(p["ns"]), float(p["gamma"])])
 trials = []
 if args["n_trials"]:
-    ana.change_source(PointLikeSource(ra=np.deg2rad(pos[0][0]), dec=np.deg2rad(pos[0][1])))
+    ra, dec = args["trial_position"]
+    ana.change_source(PointLikeSource(ra=np.deg2rad(ra), dec=np.deg2rad(dec)))
     tr = ana.do_trials(rss, n=args["n_trials"], mean_n_sig=0, ncpu=1)
     trials = np.asarray(tr["ts"], dtype=float).tolist()
 print(json.dumps({"fits": out, "bg_ts": trials}))
@@ -105,6 +107,7 @@ def part_a(base: Path, seeds: list[int], skyllh: bool, bg_trials_skyllh: int) ->
             t = time.perf_counter()
             out = run_json([SKYLLH_PYTHON, "-c", SKYLLH_FITS,
                             json.dumps({"root": str(root), "positions": pos,
+                                        "trial_position": CLEAN,
                                         "n_trials": bg_trials_skyllh if seed == seeds[0] else 0})],
                            3600)
             print(f"[A] SkyLLH on seed {seed}: {time.perf_counter() - t:.0f} s", flush=True)
@@ -118,9 +121,15 @@ def part_a(base: Path, seeds: list[int], skyllh: bool, bg_trials_skyllh: int) ->
     if sk:
         sk_a = np.array(sk)
         print("   ", summarise("SkyLLH 26.1             ", sk_a))
-        rel_diff = np.abs(ours_a - sk_a) / np.maximum(np.abs(sk_a), 1e-9)
-        print(f"    same sources, median |ours - SkyLLH| / SkyLLH: TS {np.median(rel_diff[:, 0]):.1%}"
-              f", n_s {np.median(rel_diff[:, 1]):.1%}, gamma {np.median(rel_diff[:, 2]):.1%}")
+        for label, mine in (("ours", ours_a), ("ours without PSF correction", nopsf_a)):
+            rel_diff = np.abs(mine - sk_a) / np.maximum(np.abs(sk_a), 1e-9)
+            d = mine - sk_a
+            sem = d.std(axis=0, ddof=1) / np.sqrt(len(d))
+            print(f"    {label} vs SkyLLH, same sources: median |rel. diff| TS "
+                  f"{np.median(rel_diff[:, 0]):.1%}, n_s {np.median(rel_diff[:, 1]):.1%}, gamma "
+                  f"{np.median(rel_diff[:, 2]):.1%}; mean diff n_s {d[:, 1].mean():+.2f} +- "
+                  f"{sem[1]:.2f}, gamma {d[:, 2].mean():+.3f} +- {sem[2]:.3f}, TS "
+                  f"{d[:, 0].mean():+.1f} +- {sem[0]:.1f}")
         nb, sb = np.array(ours_bg), np.array(sk_bg)
         print(f"    background positions ({len(nb)}): mean TS ours {nb[:, 0].mean():.2f} vs SkyLLH "
               f"{sb[:, 0].mean():.2f}; mean n_s ours {nb[:, 1].mean():.2f} vs {sb[:, 1].mean():.2f};"
@@ -132,14 +141,13 @@ def part_b(rel, n_trials: int, sk_trials: np.ndarray) -> None:
     from icecube_ps.likelihood import PointSourceAnalysis
     from scipy import stats
 
-    print(f"\n[B] background TS at ({SOURCE_RA[0]:.0f}, {DEC}), {n_trials} scrambled trials:")
+    print(f"\n[B] background TS at {CLEAN}, {n_trials} scrambled trials:")
     rng = np.random.default_rng(7)
     for label, kwargs, gamma in (("energy + spatial, gamma = 2", {}, 2.0),
                                  ("spatial only,     gamma = 2", {"energy": False}, 2.0),
                                  ("energy + spatial, gamma free", {}, None)):
         ana = PointSourceAnalysis(rel, **kwargs)
-        ts = np.array([ana.trial(float(SOURCE_RA[0]) + 5.0, DEC, rng, gamma).ts
-                       for _ in range(n_trials)])
+        ts = np.array([ana.trial(*CLEAN, rng, gamma).ts for _ in range(n_trials)])
         pos = ts[ts > 0]
         dof = 1 if gamma is not None else 2
         ks = stats.kstest(pos, "chi2", args=(dof,)).pvalue if pos.size > 5 else float("nan")
@@ -157,20 +165,20 @@ def part_c(rel, n_trials: int) -> None:
     from icecube_ps.likelihood import PointSourceAnalysis
 
     ana = PointSourceAnalysis(rel)
-    ra = float(BACKGROUND_RA[3])
+    ra, dec = CLEAN
     rng = np.random.default_rng(9)
-    print(f"\n[C] 90% upper-limit coverage at ({ra:.0f}, {DEC}), gamma = 2, Poisson(n_s) "
+    print(f"\n[C] 90% upper-limit coverage at ({ra:.0f}, {dec}), gamma = 2, Poisson(n_s) "
           f"injected from the irfs, {n_trials} trials each:")
     t = time.perf_counter()
-    belt = limits.NeymanBelt.build(ana, ra, DEC, 2.0, 40.0, n_trials=300, n_grid=20, rng=rng)
+    belt = limits.NeymanBelt.build(ana, ra, dec, 2.0, 40.0, n_trials=300, n_grid=20, rng=rng)
     print(f"    Neyman belt: {belt.cost['fits']} fits in {belt.cost['seconds']:.1f} s "
           f"({time.perf_counter() - t:.1f} s)")
     for n_true in (3.0, 10.0, 25.0):
         prof, ney = [], []
         for _ in range(n_trials):
-            sel = ana.scrambled_selection(ra, DEC, rng, inject=int(rng.poisson(n_true)))
-            ts = ana.fit_selection(sel, DEC, 2.0).ts
-            prof.append(limits.ns_upper_limit(ana, sel, DEC, 2.0, 0.9) >= n_true)
+            sel = ana.scrambled_selection(ra, dec, rng, inject=int(rng.poisson(n_true)))
+            ts = ana.fit_selection(sel, dec, 2.0).ts
+            prof.append(limits.ns_upper_limit(ana, sel, dec, 2.0, 0.9) >= n_true)
             ney.append(belt.upper_limit(ts, 0.9) >= n_true)
         err = np.sqrt(0.09 / n_trials)
         print(f"    n_s = {n_true:4.0f}: profile likelihood {np.mean(prof):.3f}, "
@@ -183,7 +191,7 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="one release, fewer trials")
     p.add_argument("--skip-skyllh", action="store_true")
     args = p.parse_args()
-    seeds = [101] if args.quick else [101, 202]
+    seeds = [101] if args.quick else [101, 202, 303, 404]
     skyllh = not args.skip_skyllh and Path(SKYLLH_PYTHON).is_file()
     a = part_a(args.base, seeds, skyllh, 100 if args.quick else 300)
     rel = make_release(args.base / f"icecube_validation_{seeds[0]}", seeds[0])

@@ -146,8 +146,8 @@ def test_commits_deploy_failures_keep_the_last_good_version(repo, tmp_path):
 
 
 def test_private_topic_needs_the_developer_role(repo, tmp_path):
-    from server_process import SECRET  # noqa: F401 - the server verifies tokens with it
     import jwt
+    from server_process import SECRET  # noqa: F401 - the server verifies tokens with it
 
     data = tmp_path / "data"
     config = tmp_path / "astroflow.toml"
