@@ -47,7 +47,7 @@ def load(name: str) -> Any:
 
 def push_payload(project: Mapping[str, Any], after: str, *, before: str | None = None,
                  ref: str = "refs/heads/main") -> dict[str, Any]:
-    """A push-hook body in GitLab's format for ``project`` (a project record) moving to ``after``."""
+    """A push-hook body in GitLab's format: ``project`` (a project record) moved to ``after``."""
     body = load("push_hook.json")
     web = project["web_url"]
     http = project["http_url_to_repo"]
@@ -145,7 +145,7 @@ class FakeGitLab:
                 web_url=web, readme_url=f"{web}/-/blob/{default_branch}/README.md",
                 archived=archived, visibility=visibility, empty_repo=False,
                 created_at=_now(), last_activity_at=_now(),
-                container_registry_image_prefix=f"registry.gitlab.example.org/{path_with_namespace}",
+                container_registry_image_prefix=f"registry.{HOST[8:]}/{path_with_namespace}",
                 namespace={"id": group["id"], "name": group["name"], "path": group["path"],
                            "kind": "group", "full_path": group["full_path"],
                            "parent_id": group["parent_id"], "avatar_url": None,
@@ -158,7 +158,8 @@ class FakeGitLab:
             return template
 
     def push_hook(self, path_with_namespace: str, after: str, *, secret: str = HOOK_SECRET,
-                  ref: str | None = None, before: str | None = None) -> tuple[dict[str, str], bytes]:
+                  ref: str | None = None,
+                  before: str | None = None) -> tuple[dict[str, str], bytes]:
         """Headers and body GitLab would POST to a webhook after a push to this project."""
         project = self.project(path_with_namespace)
         if project is None:

@@ -179,10 +179,11 @@ def test_services_and_help(client, capsys):
 
 # --- jobs and products ------------------------------------------------------------------------
 
-def test_submit_wait_products_notebook_provenance(client, tmp_path):
+def test_submit_wait_products_notebook_provenance(client, tmp_path, capsys):
     job = client.submit("quick", x=2.5, n=3)
     assert job.state in ("queued", "running", "done") and len(job.id) == 32
-    assert job.wait(progress=False) is job and job.state == "done" and job.ok
+    assert job.wait() is job and job.state == "done" and job.ok
+    assert capsys.readouterr() == ("", "")  # no terminal watching: no progress bar
     assert job.parameters == {"x": 2.5, "n": 3} and job.elapsed is not None
     assert job.finished >= job.started >= job.created
     table = job.products["table"].to_astropy()
@@ -332,6 +333,42 @@ def test_map_waits_for_all_in_order(client):
     assert caught.value.index == 1
 
 
+class Recording(httpx.HTTPTransport):
+    """A real HTTP transport that notes each answer's method and status."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answers: list[tuple[str, int]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        self.answers.append((request.method, response.status_code))
+        return response
+
+
+def test_map_pauses_submission_while_the_queue_is_full(tmp_path):
+    """One worker, at most one queued job per caller: the batch has to wait for room."""
+    server = ServerProcess(tmp_path / "data", workers=1,
+                           extra_args=["--queue-limit", "1"]).start()
+    try:
+        transport = Recording()
+        with Client(server.url, token="", transport=transport) as client:
+            requests = [{"seconds": 0.4, "tag": f"busy{i}"} for i in range(5)]
+            jobs = client.map("slow", requests, progress=False, timeout=60)
+        assert [j.state for j in jobs] == ["done"] * 5
+        assert [j.parameters["tag"] for j in jobs] == [r["tag"] for r in requests]
+        assert ("POST", 429) in transport.answers
+        assert transport.answers.count(("POST", 201)) == 5
+    finally:
+        server.stop()
+
+
+def require_code_routes(server: ServerProcess) -> None:
+    paths = httpx.get(f"{server.url}/openapi.json").json()["paths"]
+    assert "/api/v1/jobs/{job_id}/code" in paths, (
+        "astroflow.server.routes_code.router is not registered in create_app()")
+
+
 # --- the code snippet -------------------------------------------------------------------------
 
 def run_snippet(code: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -341,7 +378,8 @@ def run_snippet(code: str, cwd: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=60)
 
 
-def test_job_snippet_reproduces_products_in_a_fresh_interpreter(client, tmp_path):
+def test_job_snippet_reproduces_products_in_a_fresh_interpreter(client, server, tmp_path):
+    require_code_routes(server)
     job = client.run("sky-products", size=12, label="vela 'X' \"1\"\nimport os", progress=False)
     original = {p.name: p.read_bytes() for p in job.save_all(tmp_path / "original")}
     code = job.code()
@@ -357,6 +395,7 @@ def test_job_snippet_reproduces_products_in_a_fresh_interpreter(client, tmp_path
 
 
 def test_request_snippet_for_a_request_not_yet_submitted(client, server, tmp_path):
+    require_code_routes(server)
     code = client.code("quick", x=4, n="6")
     assert "'x': 4.0" in code and "'n': 6" in code  # canonical values, not the raw ones
     reply = httpx.get(f"{server.url}/api/v1/services/quick/code",
@@ -443,7 +482,7 @@ class Scripted(BaseHTTPRequestHandler):
 def scripted(*script: tuple[int, dict[str, str], object]):
     handler = type("Handler", (Scripted,), {"script": list(script), "seen": []})
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{httpd.server_address[1]}", handler.seen

@@ -20,6 +20,7 @@ import traceback
 from pathlib import Path
 from typing import Any, NoReturn
 
+from astroflow.compat.oda_runtime import oda_context
 from astroflow.execution.progress import FD_VARIABLE, JOB_VARIABLE, PID_VARIABLE
 from astroflow.execution.protocol import (
     INLINE_BACKEND,
@@ -58,7 +59,8 @@ def run_forked(spec_path: Path, job_id: str, progress_fd: int, parent_fds: tuple
         _enter(work, spec, job_id, progress_fd)
         shell = prepare()
         shell.user_ns["_dh"] = [work]
-        outcome = NotebookRun(spec, shell, job_dir).execute(work)
+        with oda_context(work, spec.notebook):  # oda_api's ProgressReporter and get_context
+            outcome = NotebookRun(spec, shell, job_dir).execute(work)
         outcome["duration"] = time.perf_counter() - started
         write_json(job_dir / RESULT_FILE, outcome)
     except BaseException as exc:  # noqa: BLE001 - a child must always leave a result

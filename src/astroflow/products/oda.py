@@ -11,13 +11,15 @@ from typing import Any
 
 def unwrap(value: Any) -> Any:
     """The astropy/bytes/str value inside an oda_api product, or ``value`` itself."""
-    cls = type(value)
-    if not cls.__module__.startswith("oda_api"):
+    # The nearest oda_api class: notebooks may subclass oda_api's products.
+    cls = next((c for c in type(value).__mro__ if c.__module__.startswith("oda_api")), None)
+    if cls is None:
         return value
     name = cls.__name__
     if callable(getattr(value, "to_fits_hdu_list", None)):  # NumpyDataProduct and subclasses
         return value.to_fits_hdu_list()
-    if name == "ODAAstropyTable" or (name.endswith("Table") and hasattr(value, "table")):
+    if name in ("ODAAstropyTable", "ApiCatalog") or (name.endswith("Table")
+                                                     and hasattr(value, "table")):
         return value.table
     if name == "PictureProduct":
         return bytes(value.binary_data)

@@ -111,19 +111,20 @@ def list_group_projects(url: str, group: str, token: str | None,
     """Every non-archived project of ``group`` and its subgroups carrying one of ``topics``.
 
     Topics are matched case-insensitively on the client, because the group projects endpoint
-    has no documented topic filter and older servers only know `tag_list`.
+    has no documented topic filter and older servers only know `tag_list`; the matching ones
+    are returned lower-case ("Live-Workflow" → "live-workflow"), others as written.
     """
     wanted = {t.strip().lower() for t in topics}
-    gl = _client(url, token, timeout)
-    with _translated(url, f"group {group!r}"):
+    with _client(url, token, timeout) as gl, _translated(url, f"group {group!r}"):
         found = gl.groups.get(group, with_projects=False)
         records = found.projects.list(include_subgroups=True, archived=False, order_by="id",
                                       sort="asc", per_page=100, get_all=True)
     repositories = []
     for record in records:
         project = record.attributes
-        tags = project_topics(project)
-        if project.get("archived") or not wanted.intersection(t.lower() for t in tags):
+        # The selecting topics come back lower-case so callers can compare them exactly.
+        tags = tuple(t.lower() if t.lower() in wanted else t for t in project_topics(project))
+        if project.get("archived") or not wanted.intersection(tags):
             continue
         if not project.get("default_branch"):
             log.info("skipping %s: empty repository", project.get("path_with_namespace"))
@@ -149,11 +150,10 @@ def set_commit_status(url: str, token: str | None, project_id: int, sha: str,
                             "description": truncate_description(description)}
     if target_url:
         data["target_url"] = target_url
-    gl = _client(url, token, timeout)
-    project = gl.projects.get(project_id, lazy=True)
-    commit = project.commits.get(sha, lazy=True)
     try:
-        with _translated(url, f"commit {sha[:12]} of project {project_id}"):
+        with _client(url, token, timeout) as gl, \
+                _translated(url, f"commit {sha[:12]} of project {project_id}"):
+            commit = gl.projects.get(project_id, lazy=True).commits.get(sha, lazy=True)
             commit.statuses.create(data)
     except GitLabError as err:
         if err.status == 400 and "cannot transition status" in str(err).lower():

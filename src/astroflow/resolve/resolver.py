@@ -8,6 +8,8 @@ catalogues are also the answer whenever Sesame is unreachable or does not know t
 "Online" is decided by a quick TCP probe of the Sesame mirrors whose answer is kept for a
 minute, so an offline site pays for one probe a minute, not one per name; a failed Sesame
 query also marks it offline for that minute. ``ASTROFLOW_OFFLINE=1`` turns Sesame off.
+Sesame's answers (found or not) are remembered for an hour, to be kind to CDS when a portal
+asks for the same target again and again.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from astroflow.resolve.catalogue import Catalogue
 from astroflow.resolve.high_energy import high_energy_sources
@@ -31,6 +34,32 @@ MAX_NAME_LENGTH = 200
 def load_catalogues() -> list[Catalogue]:
     """The bundled catalogues in the order they are asked (loaded once per process)."""
     return [high_energy_sources(), openngc()]
+
+
+@dataclass
+class AnswerCache:
+    """The last ``size`` Sesame answers, each kept for ``ttl`` seconds."""
+
+    ttl: float = 3600.0
+    size: int = 1024
+    _answers: OrderedDict[str, tuple[float, Resolution | None]] = field(
+        default_factory=OrderedDict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def get(self, name: str) -> tuple[bool, Resolution | None]:
+        with self._lock:
+            kept = self._answers.get(name)
+            if kept is None or time.monotonic() - kept[0] > self.ttl:
+                return False, None
+            self._answers.move_to_end(name)
+            return True, kept[1]
+
+    def put(self, name: str, answer: Resolution | None) -> None:
+        with self._lock:
+            self._answers[name] = (time.monotonic(), answer)
+            self._answers.move_to_end(name)
+            while len(self._answers) > self.size:
+                self._answers.popitem(last=False)
 
 
 @dataclass
@@ -68,6 +97,7 @@ class NameResolver:
         self.online = OnlineCheck(self.sesame.reachable, ttl=online_ttl,
                                   probe_timeout=probe_timeout)
         self._catalogues = catalogues
+        self.answers = AnswerCache()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> NameResolver:
@@ -107,6 +137,10 @@ class NameResolver:
             return None, f"Sesame (offline: {OFFLINE_VARIABLE} is set)"
         if online is False:
             return None, "Sesame (not asked: offline mode requested)"
+        asked_sesame = "Sesame (SIMBAD, NED, VizieR)"
+        known, answer = self.answers.get(name)
+        if known:
+            return _copy_for(answer, name), asked_sesame
         if online is None:
             reachable, why = self.online.status()
             if not reachable:
@@ -117,7 +151,13 @@ class NameResolver:
             self.online.record(False, str(exc))
             return None, f"Sesame (unavailable: {exc})"
         self.online.record(True, "answered")
-        return answer, "Sesame (SIMBAD, NED, VizieR)"
+        self.answers.put(name, answer)
+        return _copy_for(answer, name), asked_sesame
+
+
+def _copy_for(answer: Resolution | None, name: str) -> Resolution | None:
+    """A fresh Resolution per caller, so no caller can change a remembered answer."""
+    return None if answer is None else replace(answer, name=name, aliases=list(answer.aliases))
 
 
 def _describe(catalogue: Catalogue) -> str:

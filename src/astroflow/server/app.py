@@ -60,6 +60,7 @@ def create_app(config: ServerConfig | None = None, platform: Platform | None = N
         routes_jobs,
         routes_products,
         routes_registry,
+        routes_resolve,
         routes_services,
         routes_system,
         routes_uploads,
@@ -70,6 +71,7 @@ def create_app(config: ServerConfig | None = None, platform: Platform | None = N
     app.include_router(routes_products.router)
     app.include_router(routes_uploads.router)
     app.include_router(routes_registry.router)
+    app.include_router(routes_resolve.router)
     app.include_router(routes_system.router)
     return app
 

@@ -78,6 +78,7 @@ class Platform:
                    runner=runner, executors=executors, registry=registry)
 
     def start(self) -> None:
+        threading.Thread(target=_warm_resolver, daemon=True, name="astroflow-resolve").start()
         if self.registry is not None:
             self.registry.sync()
             self._registry_thread = threading.Thread(target=self._follow_registry, daemon=True,
@@ -168,8 +169,19 @@ class Platform:
         return not restricted or (job.owner is not None and job.owner == owner_of(caller))
 
 
+def _warm_resolver() -> None:
+    """Load the bundled catalogues now, so the portal's first Resolve answers at once."""
+    from astroflow.resolve import load_catalogues
+
+    try:
+        load_catalogues()
+    except Exception:  # the resolver reports its own problems when asked
+        log.exception("could not load the bundled catalogues")
+
+
 def check_file_parameters(service: Service, values: dict[str, Any]) -> None:
-    """Over HTTP a file parameter takes an upload reference, never a path on the server."""
+    """Over HTTP a file parameter takes an upload reference, never a path on the server,
+    and a file URL parameter an http(s) URL."""
     errors = []
     for name, param in service.workflow.parameters.items():
         value = values.get(name)
@@ -178,8 +190,24 @@ def check_file_parameters(service: Service, values: dict[str, Any]) -> None:
                 continue  # the notebook's own default file, shipped with the workflow
             errors.append(FieldError(name, value, "upload the file first (POST /api/v1/uploads) "
                                                   "and pass the returned ref"))
+        if param.role == "url" and value not in (None, "", param.default) and not is_web_url(value):
+            errors.append(FieldError(name, value, "must be an http:// or https:// URL "
+                                                  "(the notebook downloads the file)"))
     if errors:
         raise ValidationError(errors)
+
+
+def is_web_url(value: Any) -> bool:
+    """An ``http(s)://host…`` URL: a file URL parameter never names a server path."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(value, str):
+        return False
+    try:
+        parts = urlsplit(value.strip())
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def owner_of(caller: Caller) -> str | None:

@@ -113,7 +113,7 @@ export class JobPanel {
     });
     this.bar = h('div', { class: 'bar' });
     this.progress = h('div', { class: 'progress', role: 'progressbar', 'aria-label': 'Job progress', 'aria-valuemin': '0', 'aria-valuemax': '100' }, this.bar);
-    this.stage = h('p', { class: 'stage', 'aria-live': 'polite' });
+    this.stage = h('p', { class: 'job-stage', 'aria-live': 'polite' });
     this.failure = h('div', { class: 'failure' });
     this.links = h('div', { class: 'job-links' });
     this.results = h('div', { class: 'results' });

@@ -26,7 +26,7 @@ export function loadPlotly() {
 const FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif';
 const AXIS = {
   showline: true, linecolor: '#9aa4b2', mirror: true, ticks: 'outside', tickcolor: '#9aa4b2',
-  gridcolor: '#e8ecf1', zeroline: false, automargin: true,
+  gridcolor: '#e8ecf1', zeroline: false, automargin: true, exponentformat: 'power',
 };
 
 /** The server's layout with the portal's fonts, grid and margins (its own settings win). */
