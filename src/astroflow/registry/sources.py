@@ -60,10 +60,9 @@ class Repository:
 
     @property
     def messenger(self) -> str | None:
-        for topic in self.topics:
-            if topic.startswith("MM "):
-                return topic[3:].strip().lower() or None
-        return None
+        from astroflow.registry.gitlab import messenger_from_topics
+
+        return messenger_from_topics(self.topics)
 
 
 @dataclass
@@ -156,30 +155,40 @@ def _gitlab_repositories(source: SourceConfig) -> list[Repository]:
 
 # -- versions and checkouts ---------------------------------------------------------------
 
-def _mirror_for(location: str, mirrors: Path) -> Path:
-    """A bare mirror of a Git repository, cloned once and fetched on every look."""
+def _mirror_for(location: str, mirrors: Path, token: str | None = None) -> Path:
+    """A bare mirror of a Git repository, cloned once and fetched on every look.
+
+    A GitLab token travels as an HTTP header for that host only (never in the URL or config).
+    """
+    from astroflow.registry.gitlab import git_auth_env
+
+    auth = git_auth_env(location, token) if token else {}
     digest = hashlib.sha256(location.encode()).hexdigest()[:16]
     mirror = mirrors / digest
     if not (mirror / "HEAD").exists():
         mirrors.mkdir(parents=True, exist_ok=True)
         partial = mirrors / f".{digest}.{os.getpid()}"
         shutil.rmtree(partial, ignore_errors=True)
-        _git("clone", "--quiet", "--mirror", location, str(partial))
+        _git("clone", "--quiet", "--mirror", location, str(partial), env=auth)
         try:
             partial.rename(mirror)
         except OSError:
             shutil.rmtree(partial, ignore_errors=True)
     else:
-        _git("fetch", "--quiet", "--prune", "origin", "+refs/heads/*:refs/heads/*", cwd=mirror)
+        _git("fetch", "--quiet", "--prune", "origin", "+refs/heads/*:refs/heads/*", cwd=mirror,
+             env=auth)
     return mirror
+
+
+def _token(repo: Repository) -> str | None:
+    return os.environ.get(repo.token_env) if repo.token_env else None
 
 
 def head_version(repo: Repository, mirrors: Path) -> str:
     """The version to deploy now: the branch head's commit, or the folder's content hash."""
     if repo.kind == "folder" and not (Path(repo.location) / ".git").exists():
         return folder_hash(Path(repo.location))
-    location = repo.location
-    mirror = _mirror_for(location, mirrors)
+    mirror = _mirror_for(repo.location, mirrors, _token(repo))
     ref = repo.branch or _git("symbolic-ref", "--short", "HEAD", cwd=mirror).strip()
     return _git("rev-parse", f"{ref}^{{commit}}", cwd=mirror).strip()
 
@@ -197,7 +206,7 @@ def fetch_version(repo: Repository, version: str, mirrors: Path, checkouts: Path
                         ignore=shutil.ignore_patterns(".git", ".venv", "__pycache__", "data",
                                                       ".ipynb_checkpoints"))
     else:
-        mirror = _mirror_for(repo.location, mirrors)
+        mirror = _mirror_for(repo.location, mirrors, _token(repo))
         archive = subprocess.run(["git", "archive", "--format=tar", version], cwd=mirror,
                                  capture_output=True, check=False)
         if archive.returncode != 0:
@@ -225,9 +234,9 @@ def _safe(name: str) -> str:
     return name.replace("/", "__")
 
 
-def _git(*args: str, cwd: Path | None = None) -> str:
+def _git(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
     result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+                            env={**os.environ, "GIT_TERMINAL_PROMPT": "0", **(env or {})})
     if result.returncode != 0:
         raise SourceError(f"git {' '.join(args[:2])} failed: {result.stderr.strip()[-500:]}")
     return result.stdout

@@ -62,6 +62,9 @@ async def gitlab_hook(request: Request, p: Platform = Depends(platform)) -> JSON
     except HookError as exc:
         return JSONResponse({"error": {"code": "bad_hook", "message": str(exc)}},
                             status_code=getattr(exc, "status", 400))
+    if event.deleted:
+        return JSONResponse({"accepted": False, "reason": "branch deleted: nothing to deploy"},
+                            status_code=202)
     p.update_registry({event.path_with_namespace, event.clone_url})
     return JSONResponse({"accepted": True, "repository": event.path_with_namespace,
                          "commit": event.after}, status_code=202)
