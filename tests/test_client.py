@@ -353,12 +353,12 @@ def test_map_pauses_submission_while_the_queue_is_full(tmp_path):
     try:
         transport = Recording()
         with Client(server.url, token="", transport=transport) as client:
-            requests = [{"seconds": 0.4, "tag": f"busy{i}"} for i in range(5)]
+            requests = [{"seconds": 0.3, "tag": f"busy{i}"} for i in range(4)]
             jobs = client.map("slow", requests, progress=False, timeout=60)
-        assert [j.state for j in jobs] == ["done"] * 5
+        assert [j.state for j in jobs] == ["done"] * 4
         assert [j.parameters["tag"] for j in jobs] == [r["tag"] for r in requests]
         assert ("POST", 429) in transport.answers
-        assert transport.answers.count(("POST", 201)) == 5
+        assert transport.answers.count(("POST", 201)) == 4
     finally:
         server.stop()
 
@@ -523,9 +523,9 @@ def test_wait_survives_a_server_restart(tmp_path, extra_services):
     data = tmp_path / "data"
     server = ServerProcess(data, workers=1).start()
     try:
-        retry = Retry(attempts=30, backoff=0.1, max_backoff=1.0, total=60)
+        retry = Retry(attempts=40, backoff=0.1, max_backoff=0.5, total=60)
         with Client(server.url, token="", retry=retry) as client:
-            polled = client.submit("slow", seconds=2.0, tag="restart")
+            polled = client.submit("slow", seconds=1.5, tag="restart")
             streamed = client.job(polled.id)
             first_start = None
             outcome: dict[str, str] = {}
@@ -550,12 +550,12 @@ def test_wait_survives_a_server_restart(tmp_path, extra_services):
             server.kill9()
             with pytest.raises(httpx.ConnectError):
                 httpx.get(server.url + "/healthz", timeout=1)
-            time.sleep(1.0)
+            time.sleep(0.5)
             server = ServerProcess(data, workers=1, port=server.port).start()
             for thread in threads:
                 thread.join(60)
             assert outcome == {"poll": "done", "events": "done"}
             assert first_start is not None and polled.started > first_start  # it ran again
-            assert polled.products["slept"].to_astropy() == 2.0
+            assert polled.products["slept"].to_astropy() == 1.5
     finally:
         server.stop()

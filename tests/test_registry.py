@@ -13,8 +13,14 @@ import time
 from pathlib import Path
 
 import httpx
-from gitrepos import commit, git
+import pytest
+from gitrepos import commit, git, new_repo
 from server_process import ServerProcess
+
+
+@pytest.fixture
+def repo(tmp_path):
+    return new_repo(tmp_path / "greeting-repo")
 
 
 def bot(config: Path, data: Path) -> tuple[int, list[dict]]:

@@ -34,6 +34,7 @@ EXIT_UNREACHABLE = 6
 EXIT_TIMEOUT = 7
 EXIT_INTERRUPTED = 130
 
+EXIT_CODES = "exit codes:\n" + __doc__.split("Exit codes:\n", 1)[1].rstrip()
 COMMANDS = ("services", "describe", "submit", "jobs", "job", "cancel", "download")
 
 
@@ -66,7 +67,9 @@ def add_commands(subparsers: Any) -> None:
     common = _common()
 
     def add(name: str, help: str) -> argparse.ArgumentParser:
-        return subparsers.add_parser(name, help=help, description=help, parents=[common])
+        return subparsers.add_parser(name, help=help, description=help, parents=[common],
+                                     epilog=EXIT_CODES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
 
     add("services", "list the services of a server")
 
@@ -112,7 +115,7 @@ def add_commands(subparsers: Any) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="astroflow", description="Use an astroflow server from the shell.",
-        epilog="exit codes:" + __doc__.split("Exit codes:", 1)[1],
+        epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_commands(parser.add_subparsers(dest="command", required=True))
     return parser

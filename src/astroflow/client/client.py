@@ -116,13 +116,16 @@ class Client:
         server says the caller has too many queued jobs, submission pauses until some end.
         """
         name = _name(service)
+        batch = [dict(values) for values in requests]
         deadline = None if timeout is None else time.monotonic() + timeout
         jobs: list[Job] = []
-        display = None
+        display = batch_display(progress, name, jobs, len(batch))
         try:
-            for index, values in enumerate(requests):
-                jobs.append(self._submit_when_possible(name, dict(values), index, jobs, deadline))
-            display = batch_display(progress, name, jobs)
+            for index, values in enumerate(batch):
+                jobs.append(self._submit_when_possible(name, values, index, jobs, deadline,
+                                                       display))
+                if display is not None:
+                    display.update(jobs[-1])
             self._wait_all(jobs, display, deadline)
         finally:
             if display is not None:
@@ -136,19 +139,19 @@ class Client:
         return jobs
 
     def _submit_when_possible(self, service: str, values: dict[str, Any], index: int,
-                              jobs: list[Job], deadline: float | None) -> Job:
+                              jobs: list[Job], deadline: float | None, display: Any) -> Job:
         while True:
             try:
                 return self._submit(service, values, retry_busy=False)
             except ValidationError as exc:
-                exc.index = index  # type: ignore[attr-defined]
+                exc.index = index
                 exc.args = (f"request #{index} of the batch: {exc}",)
                 raise
             except ServerBusy:
                 live = [j for j in jobs if not j.ended]
                 if not live or self._past(deadline):
                     raise
-                self._wait_all(live, None, deadline, until_one=True)
+                self._wait_all(live, display, deadline, until_one=True)
 
     @staticmethod
     def _past(deadline: float | None) -> bool:
@@ -157,8 +160,8 @@ class Client:
 
     def _wait_all(self, jobs: list[Job], display: Any, deadline: float | None,
                   until_one: bool = False) -> None:
-        """Poll live jobs in turn; long-poll the oldest between rounds so an idle wait
-        costs one request per ``BATCH_POLL`` seconds, and a finish is seen at once."""
+        """Read each live job, then long-poll the oldest for up to ``BATCH_POLL`` seconds:
+        one round per ``BATCH_POLL`` at most, and the oldest job's end is seen at once."""
         live = [j for j in jobs if not j.ended]
         start = len(live)
         while live and not self._past(deadline):

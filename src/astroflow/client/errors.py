@@ -49,7 +49,12 @@ class FieldProblem:
 
 
 class ValidationError(ApiError, ValueError):
-    """Invalid parameters; ``errors`` lists every (field, value, reason) the server found."""
+    """Invalid parameters; ``errors`` lists every (field, value, reason) the server found.
+
+    From ``Client.map``, ``index`` is the position of the refused request in the batch.
+    """
+
+    index: int | None = None
 
     def __init__(self, errors: list[FieldProblem], message: str | None = None, *,
                  status: int | None = 422, code: str | None = "invalid_parameters",

@@ -153,10 +153,10 @@ class Job:
         :class:`JobFailed` and a cancelled one :class:`JobCancelled`.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        display = job_display(progress, self) if not self.ended else None
+        display = job_display(progress, self)
         try:
             if display is not None:
-                display.update(self)
+                display.update(self)  # a cached job shows as done at once
                 self._follow_events(display, deadline)
             else:
                 self._follow_polls(deadline)

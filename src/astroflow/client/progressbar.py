@@ -44,12 +44,18 @@ def watched() -> bool:
     return tty or in_jupyter()
 
 
-def _tqdm() -> Any:
+def _bar(**kwargs: Any) -> Any:
+    """A notebook widget bar in Jupyter (when ipywidgets is there), else a text bar."""
     if in_jupyter():
-        from tqdm.auto import tqdm
-    else:
-        from tqdm import tqdm
-    return tqdm
+        try:
+            from tqdm.notebook import tqdm as widget
+
+            return widget(**kwargs)
+        except ImportError:  # no ipywidgets: the text bar works in notebooks too
+            pass
+    from tqdm import tqdm
+
+    return tqdm(file=sys.stderr, **kwargs)
 
 
 class Callback:
@@ -73,9 +79,8 @@ class JobBar:
     """One job: percent done, its state and the notebook's stage and message."""
 
     def __init__(self, job: Job) -> None:
-        self.bar = _tqdm()(total=100, desc=f"{job.service} {job.id[:8]}", unit="%",
-                           bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}{postfix}",
-                           file=sys.stderr, leave=True)
+        self.bar = _bar(total=100, desc=f"{job.service} {job.id[:8]}", unit="%",
+                        bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}{postfix}")
 
     def update(self, job: Job) -> None:
         fraction = 1.0 if job.state == "done" else (job.progress.fraction or 0.0)
@@ -91,10 +96,10 @@ class JobBar:
 class BatchBar:
     """Many jobs: how many have ended (running ones count by their fraction) and by state."""
 
-    def __init__(self, service: str, jobs: Sequence[Job]) -> None:
-        self.jobs = jobs
-        self.bar = _tqdm()(total=len(jobs), desc=service, unit="job", file=sys.stderr,
-                           bar_format="{desc}: {n:.1f}/{total} jobs|{bar}| {elapsed}{postfix}")
+    def __init__(self, service: str, jobs: Sequence[Job], total: int) -> None:
+        self.jobs = jobs  # grows while the batch is submitted
+        self.bar = _bar(total=total, desc=service, unit="job",
+                        bar_format="{desc}: {n:.1f}/{total} jobs|{bar}| {elapsed}{postfix}")
 
     def update(self, job: Job | None = None) -> None:
         done = 0.0
@@ -118,9 +123,10 @@ def job_display(progress: ProgressOption, job: Job) -> Display | None:
     return None
 
 
-def batch_display(progress: ProgressOption, service: str, jobs: Sequence[Job]) -> Display | None:
+def batch_display(progress: ProgressOption, service: str, jobs: Sequence[Job],
+                  total: int) -> Display | None:
     if callable(progress):
         return Callback(progress)
     if progress and watched():
-        return BatchBar(service, jobs)
+        return BatchBar(service, jobs, total)
     return None

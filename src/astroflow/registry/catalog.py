@@ -40,7 +40,9 @@ class Service:
 
     @property
     def version(self) -> str:
-        return self.workflow.version
+        """The repository's version (commit or content hash): a change to the workflow's own
+        module, not only to its notebook, must give new results rather than cached ones."""
+        return (self.repository_version or self.workflow.version)[:12]
 
     def summary(self) -> dict[str, Any]:
         return {"name": self.name, "title": self.workflow.title, "version": self.version,
@@ -104,7 +106,9 @@ class ServiceCatalog:
         return catalog
 
     def _add_repository(self, repo: Path) -> None:
-        services, problems = load_repository(repo)
+        from astroflow.registry.sources import folder_hash
+
+        services, problems = load_repository(repo, repository_version=folder_hash(repo))
         self.problems += problems
         for service in services:
             if service.name in self.services:

@@ -58,6 +58,13 @@ class GalaxyInput:
     def optional(self) -> bool:
         return self.parameter.optional
 
+    @property
+    def options(self) -> tuple:
+        """Values of a select: the allowed values, or true/false for an optional boolean."""
+        if self.parameter.enum is not None:
+            return tuple(self.parameter.enum)
+        return (True, False) if self.parameter.type is bool else ()
+
     def runtime_spec(self) -> dict[str, Any]:
         """What the script needs to read and check this value from Galaxy's JSON."""
         p = self.parameter
@@ -139,8 +146,8 @@ def param_kind(parameter: Parameter) -> str:
         return "data"
     if parameter.role == "url" and parameter.type is str:
         return "url"
-    if parameter.type is bool:
-        return "boolean"
+    if parameter.type is bool:  # None is not a checkbox state: an optional boolean is a select
+        return "select" if parameter.default is None else "boolean"
     if parameter.enum is not None:
         return "select"
     if parameter.type is float:

@@ -77,6 +77,15 @@ def notebook_script(workflow: Workflow, plan: ToolPlan, *, header: str) -> Galax
     return GalaxyScript(text=text, needs_ipython=needs_ipython, imports=frozenset(imports))
 
 
+def notebook_imports(workflow: Workflow) -> frozenset[str]:
+    """Top-level modules the notebook's code cells import (magics blanked out)."""
+    found: set[str] = set()
+    for cell in cells_of(workflow.notebook):
+        if cell.cell_type == "code":
+            found |= {m.split(".")[0] for m in imported_modules(cell.source)}
+    return frozenset(found)
+
+
 def python_source(source: str) -> tuple[str, bool]:
     """A cell's code as plain Python, and whether it still needs an IPython shell."""
     lines = []
@@ -87,7 +96,7 @@ def python_source(source: str) -> tuple[str, bool]:
             lines.append(line)
     code = "\n".join(lines)
     if _is_python(code):
-        return code, False
+        return code, "get_ipython()" in code
     from IPython.core.inputtransformer2 import TransformerManager
 
     transformed = TransformerManager().transform_cell(code)

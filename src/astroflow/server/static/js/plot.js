@@ -35,8 +35,8 @@ function styled(layout, { image }) {
   out.font = { family: FONT, size: 13, color: '#1d2733', ...(out.font || {}) };
   out.paper_bgcolor = 'rgba(0,0,0,0)';
   out.plot_bgcolor = image ? '#ffffff' : '#fbfcfe';
-  out.margin = { l: 64, r: 24, t: out.title && out.title.text ? 44 : 16, b: 56, ...(out.margin || {}) };
-  if (out.title && out.title.text) out.title = { x: 0.01, xanchor: 'left', font: { size: 15 }, ...out.title };
+  delete out.title;  // the product card already carries the title
+  out.margin = { l: 64, r: 24, t: 16, b: 56, ...(out.margin || {}) };
   out.hovermode = out.hovermode || 'closest';
   out.legend = { orientation: 'h', y: -0.22, ...(out.legend || {}) };
   for (const key of ['xaxis', 'yaxis']) {

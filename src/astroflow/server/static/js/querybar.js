@@ -192,7 +192,7 @@ export class QueryBar {
       return found;
     } catch (error) {
       if (error instanceof ApiError && error.status === 404 && error.structured) {
-        this.setNote(`“${name}” was not found: ${error.message}`, 'error');
+        this.setNote(error.message || `“${name}” was not found`, 'error');
       } else if (error instanceof ApiError && error.status === 404) {
         this.setNote('This server has no name resolver; type RA and Dec instead.', 'error');
       } else {

@@ -6,17 +6,34 @@ import { h, replace, uid } from './dom.js';
 
 const PAGE_SIZES = [25, 50, 100, 250];
 
-/** A cell as text: numbers with sensible precision, blanks as an em dash. */
-export function cellText(value) {
+/** A cell as text: blanks as an em dash, numbers with `decimals` fixed places if given. */
+export function cellText(value, decimals = null) {
   if (value === null || value === undefined) return '—';
   if (typeof value === 'number') {
-    if (Number.isInteger(value)) return String(value);
+    if (Number.isInteger(value) && decimals === null) return String(value);
     const abs = Math.abs(value);
     if (abs !== 0 && (abs < 1e-4 || abs >= 1e9)) return value.toExponential(5);
-    return String(Number(value.toPrecision(10)));
+    return decimals === null ? String(Number(value.toPrecision(10))) : value.toFixed(decimals);
   }
   if (typeof value === 'object') return JSON.stringify(value);
   return String(value);
+}
+
+/**
+ * Decimal places that show every float of a column on this page (10 significant digits at
+ * most), so that the numbers of a column line up on the decimal point.
+ */
+export function columnDecimals(values) {
+  let decimals = null;
+  for (const v of values) {
+    if (typeof v !== 'number' || Number.isInteger(v)) continue;
+    const abs = Math.abs(v);
+    if (abs < 1e-4 || abs >= 1e9) return null;
+    const text = String(Number(v.toPrecision(10)));
+    const places = text.includes('.') ? text.length - text.indexOf('.') - 1 : 0;
+    decimals = Math.min(8, Math.max(decimals ?? 0, places));
+  }
+  return decimals;
 }
 
 export class TableView {
@@ -113,12 +130,14 @@ export class TableView {
         .find((b) => b.querySelector('.col-name').textContent === refocus)?.focus();
     }
     const numericCols = page.columns.map(numeric);
+    const decimals = page.columns.map((col, i) => (/^float/.test(col.dtype || '')
+      ? columnDecimals(page.rows.map((row) => row[i])) : null));
     const fragment = document.createDocumentFragment();
     for (const row of page.rows) {
       const tr = document.createElement('tr');
       row.forEach((value, i) => {
         const td = document.createElement('td');
-        td.textContent = cellText(value);
+        td.textContent = cellText(value, decimals[i]);
         if (numericCols[i]) td.className = 'num';
         if (value === null) td.classList.add('blank');
         tr.append(td);
