@@ -178,7 +178,7 @@ def test_progress_bar_on_a_terminal_only(server, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASTROFLOW_")}
     env["ASTROFLOW_URL"] = server.url
     args = [sys.executable, "-m", "astroflow.client.cli", "submit", "slow", "-p",
-            "seconds=0.6", "-p", "tag=tty", "--wait"]
+            "seconds=1.0", "-p", "tag=tty", "--wait"]
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     process = subprocess.Popen(args, stdin=follower, stdout=follower, stderr=follower, env=env)

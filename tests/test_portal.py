@@ -8,6 +8,7 @@ docs/ images are made with ``ASTROFLOW_SCREENSHOTS=docs``), else to a temporary 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import textwrap
@@ -396,6 +397,9 @@ def test_shared_links_restore_form_and_results(page, browser, server):
     assert page.input_value(".field[data-param='n_bins'] input") == "12"
     assert page.input_value("#qb-ra") == "10.5"
     assert page.input_value("#qb-start").startswith("2024-03-01T00:00:00")
+    # Editing the form rewrites the link, so it can be shared at any moment.
+    page.fill(".field[data-param='seed'] input", "9")
+    page.wait_for_function("location.hash.includes('seed=9') && location.hash.includes('n_bins=12')")
     # Times typed in MJD reach an ISOT parameter as ISOT; the job link reopens everything.
     page.fill("#qb-object", "Vela")
     page.fill("#qb-dec", "-45d10m35s")
@@ -480,8 +484,12 @@ def test_sign_in_shows_restricted_services(page, server):
     wait_state(page, "done")
     page.wait_for_selector("[data-product='y'] .scalar .value")
     assert page.inner_text("[data-product='y'] .scalar .value") == "2"
-    # Restricted jobs are private: anonymous requests do not see them.
+    # Restricted jobs are private: anonymous requests do not see them, the signed-in page
+    # downloads them with its token.
     assert httpx.get(f"{server.url}{API}/jobs/{job_id}").status_code == 404
+    with page.expect_download() as info:
+        page.click("[data-product='y'] a[data-format='json']")
+    assert json.loads(Path(info.value.path()).read_text())["value"] == 2
 
 
 def test_file_parameter_is_uploaded(page, server, tmp_path):

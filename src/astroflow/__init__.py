@@ -12,10 +12,11 @@ from astroflow.errors import AnalysisError, AnnotationError, AstroflowError, Not
 from astroflow.execution.progress import progress
 
 __version__ = "0.1.0"
-__all__ = ["AnalysisError", "AnnotationError", "AstroflowError", "NotebookError", "ValidationError",
-           "Workflow", "progress", "__version__"]
+__all__ = ["AnalysisError", "AnnotationError", "AstroflowError", "Client", "NotebookError",
+           "ValidationError", "Workflow", "progress", "__version__"]
 
 if TYPE_CHECKING:
+    from astroflow.client import Client
     from astroflow.workflow import ValidationError, Workflow
 
 
@@ -24,4 +25,8 @@ def __getattr__(name: str):
         import astroflow.workflow as workflow
 
         return getattr(workflow, name)
+    if name == "Client":
+        from astroflow.client import Client
+
+        return Client
     raise AttributeError(f"module 'astroflow' has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""The ``astroflow`` command: inspect and run workflow notebooks.
+"""The ``astroflow`` command: workflows, the server, the registry and the client.
 
 Exit codes: 0 success, 1 the run failed, 2 invalid input (bad notebook, annotation or
 parameter values), 3 the analysis itself said no (``AnalysisError``).
@@ -16,10 +16,14 @@ from typing import Any
 from astroflow.errors import AstroflowError
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_ANALYSIS = 0, 1, 2, 3
+EXIT_CODES_HELP = """exit codes: 0 ok · 1 job failed or cancelled · 2 invalid input · 3 analysis error ·
+4 not found · 5 authentication refused · 6 server unreachable · 7 timeout"""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="astroflow", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="astroflow", description=__doc__.splitlines()[0],
+                                     epilog=EXIT_CODES_HELP,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
     inspect = sub.add_parser("inspect", help="show a notebook's parameters and outputs")
@@ -68,11 +72,20 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--sub", required=True, help="the user the token is for")
     create.add_argument("--roles", default="", help="comma-separated roles")
     create.add_argument("--ttl", default="30d", help="lifetime: 30d, 12h, 15m, 3600s")
+
+    from astroflow.client.cli import add_commands
+
+    add_commands(sub)  # services, describe, submit, jobs, job, cancel, download
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from astroflow.client.cli import dispatch
+
+    code = dispatch(args)
+    if code is not None:
+        return code
     try:
         commands = {"inspect": cmd_inspect, "run": cmd_run, "serve": cmd_serve, "token": cmd_token,
                     "bot": cmd_bot, "registry": cmd_registry}

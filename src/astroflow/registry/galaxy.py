@@ -31,8 +31,8 @@ from astroflow.registry.galaxy_script import RUNTIME_MODULE, notebook_imports, n
 from astroflow.registry.galaxy_version import git_state, tool_version
 from astroflow.registry.galaxy_xml import (
     ToolHead,
+    datasets_for_test,
     runnable_with_defaults,
-    test_files,
     tool_xml,
 )
 from astroflow.workflow import Workflow
@@ -138,9 +138,9 @@ def build_tool(notebook: Path, *, root: Path | None = None,
     if tool_id in imports or tool_id in KNOWN_PACKAGES or tool_id in sys.stdlib_module_names:
         script_name = f"{tool_id}_tool.py"  # the script's folder comes first on sys.path
     draft = notebook_script(workflow, plan, header=_script_header(tool_id, script_name, origin))
-    local = local_modules(draft.imports, notebook.parent)
+    local = local_modules(imports, notebook.parent)
     extra = _runtime_packages(plan) + (["ipython"] if draft.needs_ipython else [])
-    requirements = tool_requirements(root, draft.imports, extra=extra, local=local)
+    requirements = tool_requirements(root, imports, extra=extra, local=local)
     with_test = runnable_with_defaults(plan)
     warnings = []
     if requirements.unresolved_imports:
@@ -155,7 +155,7 @@ def build_tool(notebook: Path, *, root: Path | None = None,
     xml = tool_xml(head, plan, requirements.packages,
                    tool_help(root, workflow.description, workflow.title),
                    tool_citations(root, references(workflow), tool_id), with_test=with_test)
-    files = {f"test-data/{name}": source for name, source in test_files(plan).items()}
+    files = {f"test-data/{name}": source for name, source in datasets_for_test(plan).items()}
     for module, source in local.items():
         files[module] = source
     return GalaxyTool(id=tool_id, version=tool_ver, workflow=workflow, xml=xml,

@@ -187,16 +187,14 @@ def _as_type(value: Any, kind: str) -> Any:
 
 
 def dataset_path(name: str, path: str) -> str:
-    """The typed link the tool's command made for an input dataset, else its plain path.
+    """The link the tool's command made for an input dataset, else its plain path.
 
     Galaxy stores datasets as ``dataset_N.dat``; readers that choose a format by file
-    suffix (``Table.read``) need the link ``datasets/<name>.<datatype>`` instead.
+    suffix (``Table.read``) need the link ``datasets/<name>/<dataset name>`` instead.
     """
-    folder = Path(DATASETS_DIR)
-    if folder.is_dir():
-        for candidate in sorted(folder.glob(f"{name}.*")):
-            return str(candidate)
-    return path
+    folder = Path(DATASETS_DIR) / name
+    links = sorted(folder.iterdir()) if folder.is_dir() else []
+    return str(links[0]) if len(links) == 1 else path
 
 
 # -- outputs ---------------------------------------------------------------------------------

@@ -47,22 +47,23 @@ def notebook_script(workflow: Workflow, plan: ToolPlan, *, header: str) -> Galax
     body: list[str] = []
     futures: set[str] = set()
     needs_ipython = False
-    imports: set[str] = set()
+    imports = notebook_imports(workflow)
     for cell in cells_of(workflow.notebook):
         if cell.cell_type == "markdown":
             body.append(_comment_block(cell.source))
             continue
-        if cell.cell_type != "code" or "injected-parameters" in cell.tags or not cell.source.strip():
+        is_parameters = cell.index == workflow.parameters_cell
+        if cell.cell_type != "code" or "injected-parameters" in cell.tags or (
+                not cell.source.strip() and not is_parameters):
             continue
         source, magic = python_source(cell.source)
         needs_ipython |= magic
         for line in _FUTURE.findall(source):
             futures.add(line.strip())
         source = _FUTURE.sub("", source).strip("\n")
-        imports |= {m.split(".")[0] for m in imported_modules(cell.source)}
         tags = f" tags={json.dumps(list(cell.tags))}" if cell.tags else ""
         body.append(f"# %% cell {cell.index}{tags}\n{source}\n")
-        if cell.index == workflow.parameters_cell:
+        if is_parameters:
             body.append(_inputs_block(plan))
     body.append(_outputs_block(plan))
     preamble = [header.rstrip("\n"), *sorted(futures), "import sys as _galaxy_sys", "",
@@ -74,7 +75,7 @@ def notebook_script(workflow: Workflow, plan: ToolPlan, *, header: str) -> Galax
         preamble.append("_galaxy.start_ipython(globals())")
     preamble.append("display = _galaxy.display  # notebooks call display() without importing it")
     text = "\n".join(preamble) + "\n\n" + "\n".join(body)
-    return GalaxyScript(text=text, needs_ipython=needs_ipython, imports=frozenset(imports))
+    return GalaxyScript(text=text, needs_ipython=needs_ipython, imports=imports)
 
 
 def notebook_imports(workflow: Workflow) -> frozenset[str]:

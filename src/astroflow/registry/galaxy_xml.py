@@ -12,7 +12,7 @@ import json
 import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
 
 from astroflow.registry.galaxy_docs import Citation
 from astroflow.registry.galaxy_plan import OUTPUT_DIR, GalaxyInput, GalaxyOutput, ToolPlan
@@ -20,6 +20,9 @@ from astroflow.registry.galaxy_requirements import CondaRequirement
 from astroflow.registry.galaxy_runtime import DATASETS_DIR
 
 PROFILE = "23.0"
+# Roles whose ontology label tells more than the parameter's name ("Start time (ISOT)").
+DESCRIBED_ROLES = {"ra", "dec", "start_time", "end_time", "time", "object_name", "radius",
+                   "energy"}
 URL_PATTERN = r"(https?|ftp)://\S+"
 # Minimum sizes a correct file of each format has; FITS files come in 2880-byte blocks.
 MIN_SIZE = {"fits": 2880}
@@ -33,7 +36,6 @@ class ToolHead:
     name: str
     version: str
     script: str                 # file name next to the XML
-    description: str | None = None
     comment: str | None = None  # provenance, written as an XML comment
 
 
@@ -45,8 +47,6 @@ def tool_xml(head: ToolHead, plan: ToolPlan, requirements: list[CondaRequirement
                                "profile": PROFILE})
     if head.comment:
         tool.append(ET.Comment(f" {head.comment} "))
-    if head.description:
-        ET.SubElement(tool, "description").text = head.description
     needs = ET.SubElement(tool, "requirements")
     for requirement in requirements:
         attrs = {"type": "package"}
@@ -79,17 +79,28 @@ def tool_xml(head: ToolHead, plan: ToolPlan, requirements: list[CondaRequirement
 
 
 def command_text(script: str, plan: ToolPlan) -> str:
-    """Link input datasets under typed names, then run the script on the inputs JSON."""
+    """Link input datasets under their own names, then run the script on the inputs JSON.
+
+    Galaxy stores datasets as ``dataset_N.dat``; the link ``datasets/<param>/<name>`` keeps
+    the name the user gave the dataset (``sources.ecsv``), made shell-safe the way IUC tools
+    do, with the datatype as suffix when the name has none: readers that pick a format by
+    suffix (``Table.read``) then work as they did in the notebook.
+    """
     lines = []
     if plan.data_inputs:
-        lines.append(f"mkdir -p {DATASETS_DIR} &&")
+        lines.append("#import re")
     for item in plan.data_inputs:
         ref = cheetah_ref(item)
-        link = f"ln -s '${ref}' '{DATASETS_DIR}/{item.name}.${{{ref}.ext}}' &&"
-        if item.optional:
-            lines += [f"#if ${ref}", link, "#end if"]
-        else:
-            lines.append(link)
+        name = f"astroflow_name_{item.name}"
+        folder = f"{DATASETS_DIR}/{item.name}"
+        link = [
+            f"#set ${name} = re.sub(r'[^\\w.-]', '_', str(${ref}.element_identifier))",
+            f"#if '.' not in ${name}",
+            f"#set ${name} = ${name} + '.' + str(${ref}.ext)",
+            "#end if",
+            f"mkdir -p '{folder}' && ln -s '${ref}' '{folder}/${name}' &&",
+        ]
+        lines += [f"#if ${ref}", *link, "#end if"] if item.optional else link
     lines.append(f"python '$__tool_directory__/{script}' '${plan.inputs_file}' '{OUTPUT_DIR}'")
     return "\n".join(lines)
 
@@ -162,8 +173,8 @@ def param_help(item: GalaxyInput) -> str:
     info = p.ontology
     if p.description:
         parts.append(p.description.rstrip("."))
-    elif info is not None and info.role and info.label and info.label.lower() not in (
-            p.name.lower(), (p.label or "").lower()):
+    elif info is not None and info.role in DESCRIBED_ROLES and info.label and info.label.lower() \
+            not in (p.name.lower(), (p.label or "").lower()):
         parts.append(info.label)  # what a role-bearing class means ("Start time (ISOT)")
     if p.unit:
         parts.append(f"unit: {p.unit}")
@@ -214,7 +225,7 @@ def _tests(parent: ET.Element, plan: ToolPlan) -> None:
             ET.SubElement(asserts, "has_image_width", {"min": "1"})
 
 
-def test_files(plan: ToolPlan) -> dict[str, Any]:
+def datasets_for_test(plan: ToolPlan) -> dict[str, Path]:
     """``test-data`` file name → repository file, for the test's dataset inputs."""
     return {i.test_file.name: i.test_file for i in plan.inputs if i.test_file is not None}
 

@@ -57,6 +57,7 @@ def create_app(config: ServerConfig | None = None, platform: Platform | None = N
     _error_handlers(app)
 
     from astroflow.server import (
+        routes_code,
         routes_jobs,
         routes_products,
         routes_registry,
@@ -72,7 +73,11 @@ def create_app(config: ServerConfig | None = None, platform: Platform | None = N
     app.include_router(routes_uploads.router)
     app.include_router(routes_registry.router)
     app.include_router(routes_resolve.router)
+    app.include_router(routes_code.router)
     app.include_router(routes_system.router)
+    from astroflow.compat import dispatcher  # the MMODA dispatcher facade, /dispatch-data
+
+    app.include_router(dispatcher.router)
     return app
 
 

@@ -25,6 +25,7 @@ VENDOR_CACHE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 COMPRESSIBLE = {".js", ".mjs", ".css", ".html", ".svg", ".json", ".md", ".txt", ".map"}
 MIN_GZIP_BYTES = 1024
+PLAIN_TEXT = {".md", ".txt", ""}
 
 router = APIRouter(include_in_schema=False)
 
@@ -66,6 +67,9 @@ class PortalFiles(StaticFiles):
     def file_response(self, full_path: os.PathLike | str, stat_result: os.stat_result,
                       scope: Scope, status_code: int = 200) -> Response:
         response = super().file_response(full_path, stat_result, scope, status_code)
+        if Path(full_path).suffix in PLAIN_TEXT:  # licences and notes open in the browser
+            response.headers["content-type"] = "text/plain; charset=utf-8"
+            response.media_type = "text/plain"
         relative = Path(full_path).resolve().relative_to(Path(self.directory).resolve())
         cache = VENDOR_CACHE if relative.parts[:1] == ("vendor",) else REVALIDATE
         response.headers["Cache-Control"] = cache

@@ -28,6 +28,7 @@ function kindOf(prop) {
   if (type === 'array' || type === 'object') return 'json';
   if (prop['x-time-format']) return 'time';
   if (role === 'url') return 'url';
+  if (typeof prop.default === 'string' && prop.default.includes('\n')) return 'multiline';
   return 'string';
 }
 
@@ -100,8 +101,9 @@ class Field {
       this.input = h('select', { id: this.id, name: this.name, 'aria-describedby': described },
         prop.enum.map((value, i) => h('option', { value: String(i), text: value === null ? '— none —' : String(value) })));
       control = this.input;
-    } else if (this.kind === 'json') {
-      this.input = h('textarea', { id: this.id, name: this.name, rows: 3, spellcheck: 'false', 'aria-describedby': described, class: 'mono' });
+    } else if (this.kind === 'json' || this.kind === 'multiline') {
+      const lines = this.kind === 'multiline' ? String(prop.default).split('\n').length : 3;
+      this.input = h('textarea', { id: this.id, name: this.name, rows: Math.min(8, Math.max(3, lines)), spellcheck: 'false', 'aria-describedby': described, class: 'mono' });
       control = this.input;
     } else if (this.kind === 'file') {
       this.input = h('input', { type: 'file', id: this.id, name: this.name, 'aria-describedby': described });
@@ -362,11 +364,9 @@ export class ServiceForm {
     }
   }
 
+  /** The service's own defaults; the query bar keeps the visitor's object and times. */
   reset() {
     this.setValues({}, { bar: false });
-    for (const { role, prop } of this.bound) {
-      if (prop.default !== undefined && prop.default !== null) this.bar.fill(role, this.toBar(role, prop, prop.default));
-    }
     this.clearErrors();
     this.onChange();
   }

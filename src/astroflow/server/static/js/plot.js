@@ -29,8 +29,20 @@ const AXIS = {
   gridcolor: '#e8ecf1', zeroline: false, automargin: true, exponentformat: 'power',
 };
 
+/**
+ * Whether an axis holds large numbers best written out (MJD 60310, not 6.031×10⁴);
+ * tiny or huge values (fluxes of 1e-12) keep powers of ten.
+ */
+function plainNumbers(data, axis) {
+  let max = 0;
+  for (const trace of data) {
+    for (const v of trace[axis] || []) if (typeof v === 'number' && Math.abs(v) > max) max = Math.abs(v);
+  }
+  return max >= 1e3 && max < 1e9;
+}
+
 /** The server's layout with the portal's fonts, grid and margins (its own settings win). */
-function styled(layout, { image }) {
+function styled(layout, data, { image }) {
   const out = structuredClone(layout || {});
   out.font = { family: FONT, size: 13, color: '#1d2733', ...(out.font || {}) };
   out.paper_bgcolor = 'rgba(0,0,0,0)';
@@ -40,7 +52,8 @@ function styled(layout, { image }) {
   out.hovermode = out.hovermode || 'closest';
   out.legend = { orientation: 'h', y: -0.22, ...(out.legend || {}) };
   for (const key of ['xaxis', 'yaxis']) {
-    out[key] = { ...AXIS, ...(image ? { showgrid: false, mirror: 'ticks' } : {}), ...(out[key] || {}) };
+    const format = plainNumbers(data, key[0]) ? { exponentformat: 'none', separatethousands: false } : {};
+    out[key] = { ...AXIS, ...format, ...(image ? { showgrid: false, mirror: 'ticks' } : {}), ...(out[key] || {}) };
   }
   out.autosize = true;
   return out;
@@ -55,7 +68,7 @@ export async function drawFigure(element, figure, { name, image = false } = {}) 
     modeBarButtonsToRemove: ['lasso2d', 'select2d'],
     toImageButtonOptions: { format: 'png', filename: name || 'astroflow-plot', scale: 2 },
   };
-  await Plotly.react(element, figure.data || [], styled(figure.layout, { image }), config);
+  await Plotly.react(element, figure.data || [], styled(figure.layout, figure.data || [], { image }), config);
   return element;
 }
 

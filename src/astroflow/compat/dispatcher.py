@@ -1,0 +1,328 @@
+"""``/dispatch-data/...``: the MMODA dispatcher protocol, over astroflow's own jobs.
+
+``oda_api.api.DispatcherAPI(url=".../dispatch-data")`` works against this router unchanged:
+each service is an instrument, its outputs one product type. The facade keeps no state: a
+request is validated and submitted through `Platform` (same cache, same auth, same progress),
+polls read the job by its id, and a done job's products are encoded from its files.
+
+Tokens arrive as MMODA sends them, in the ``token`` field (an ``Authorization: Bearer``
+header works too). Refusals use MMODA's status codes, which ``oda_api`` turns into its own
+exceptions: 400 ``RequestNotUnderstood``, 403 ``Unauthorized``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, JSONResponse, Response
+from starlette.background import BackgroundTask
+from starlette.datastructures import UploadFile
+
+from astroflow.compat import encoding, instrument, response
+from astroflow.compat.request import AnalysisRequest, new_session_id, service_values
+from astroflow.compat.snippet import oda_api_snippet
+from astroflow.errors import AstroflowError
+from astroflow.jobs.model import TERMINAL, Job
+from astroflow.jobs.store import QueueFull
+from astroflow.jobs.uploads import CHUNK, UploadTooLarge, store_upload
+from astroflow.products import Product, ProductError
+from astroflow.registry.catalog import Service
+from astroflow.server.auth import ANONYMOUS, AuthError, Caller, caller_from_header
+from astroflow.server.platform import Forbidden, NotFound, Platform
+from astroflow.workflow import ValidationError
+
+router = APIRouter(prefix="/dispatch-data", tags=["mmoda"])
+
+SUBMIT_WAIT = 3.0   # seconds a new request waits for its job, so quick jobs answer at once
+POLL_WAIT = 5.0     # seconds a poll waits for the job to end before answering its state
+
+
+class Refused(Exception):  # noqa: N818 - carries an HTTP status and MMODA's answer
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+# --- run_analysis ---------------------------------------------------------------------------
+
+@router.api_route("/run_analysis", methods=["GET", "POST"])
+async def run_analysis(request: Request) -> JSONResponse:
+    """Submit (``query_status=new``) or poll (``job_id`` and the last status) one analysis."""
+    p: Platform = request.app.state.platform
+    try:
+        raw = await _fields(request, p)
+        query = AnalysisRequest.parse(raw)
+    except (ValidationError, UploadTooLarge) as exc:
+        return _refusal(_refused(exc), new_session_id())
+    try:
+        who = _caller(request, query.token)
+        service = _service(p, query.instrument, query.product_type, who)
+        comment = ""
+        if query.is_new:
+            values, unused = service_values(service, query)
+            job, _ = await run_in_threadpool(p.submit, service.name, values, who)
+            comment = _unused_comment(unused)
+            job = await _settle(p, job, who, SUBMIT_WAIT)
+        else:
+            job = await run_in_threadpool(p.job, query.job_id, who)
+            if job.service != service.name:
+                raise Refused(400, f"job {job.id} belongs to instrument {job.service!r}, "
+                                   f"not {service.name!r}")
+            job = await _settle(p, job, who, POLL_WAIT)
+        body = await run_in_threadpool(_answer, p, job, query, service, str(request.base_url),
+                                       comment)
+    except (Refused, AuthError, NotFound, Forbidden, ValidationError, QueueFull,
+            AstroflowError) as exc:
+        return _refusal(_refused(exc), query.session_id, query.job_id)
+    return JSONResponse(body)
+
+
+def _answer(p: Platform, job: Job, query: AnalysisRequest, service: Service, base_url: str,
+            comment: str) -> dict[str, Any]:
+    products = None
+    if job.state == "done":
+        try:
+            products = _encoded_products(p, job)
+        except (ProductError, OSError) as exc:
+            failed = response.failed_answer(f"the products of job {job.id} could not be "
+                                            f"encoded: {exc}", query.session_id, job.id)
+            return failed
+        parameters = {**job.parameters, **query.echo(), "job_id": job.id}
+        products["analysis_parameters"] = parameters
+        products["api_code"] = oda_api_snippet(
+            service.name, job.parameters, (p.config.base_url or base_url),
+            product=instrument.product_name(service),
+            needs_token=bool(service.roles) or service.workflow.token_access)
+    return response.job_answer(job, query.session_id, products=products, comment=comment)
+
+
+def _encoded_products(p: Platform, job: Job) -> dict[str, Any]:
+    products = [Product.from_dict(entry) for entry in job.products]
+    for product in products:
+        for filename in product.files.values():
+            p.artifacts.path(job.id, f"products/{filename}")  # fetched from a remote store
+    return encoding.encode_products(products, p.artifacts.job_dir(job.id) / "products")
+
+
+async def _settle(p: Platform, job: Job, who: Caller, seconds: float) -> Job:
+    """The job once it ended, or as it is after ``seconds``."""
+    if job.state in TERMINAL or seconds <= 0:
+        return job
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    async with p.runner.events.subscribe(job.id) as sub:
+        job = await run_in_threadpool(p.job, job.id, who)
+        while job.state not in TERMINAL:
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            await sub.next(min(left, 1.0))
+            job = await run_in_threadpool(p.job, job.id, who)
+    return job
+
+
+def _unused_comment(unused: list[str]) -> str:
+    if not unused:
+        return ""
+    if len(unused) == 1:
+        return f"Please note that argument {unused[0]} is not used"
+    return f"Please note that arguments {', '.join(unused)} are not used"
+
+
+# --- instruments ----------------------------------------------------------------------------
+
+@router.get("/instr-list")
+@router.get("/api/instr-list")
+def instrument_list(request: Request, token: str | None = Query(None)) -> Response:
+    """The instruments (services) this caller may use."""
+    p: Platform = request.app.state.platform
+    try:
+        who = _caller(request, token)
+    except AuthError as exc:
+        return _refusal(_refused(exc), new_session_id())
+    return JSONResponse([s.name for s in p.catalog.visible_to(who.roles)])
+
+
+@router.get("/api/par-names")
+def parameter_names(request: Request, instrument_name: str | None = Query(None, alias="instrument"),
+                    product_type: str | None = Query(None),
+                    token: str | None = Query(None)) -> Response:
+    """The names ``run_analysis`` accepts for an instrument and product type."""
+    return _describe(request, instrument_name, product_type, token, instrument.par_names)
+
+
+@router.get("/api/meta-data")
+@router.get("/meta-data")
+def meta_data(request: Request, instrument_name: str | None = Query(None, alias="instrument"),
+              product_type: str | None = Query(None), token: str | None = Query(None)) -> Response:
+    """MMODA's description of an instrument: source query, instrument query, product query."""
+    return _describe(request, instrument_name, product_type, token, instrument.meta_data)
+
+
+def _describe(request: Request, name: str | None, product_type: str | None, token: str | None,
+              describe: Any) -> Response:
+    p: Platform = request.app.state.platform
+    try:
+        service = _service(p, name, product_type, _caller(request, token))
+    except (Refused, AuthError) as exc:
+        return _refusal(_refused(exc), new_session_id())
+    return JSONResponse(response.strict(describe(service)))
+
+
+# --- download_products ----------------------------------------------------------------------
+
+@router.api_route("/download_products", methods=["GET", "POST"])
+async def download_products(request: Request) -> Response:
+    """A done job's product files: one file, or a ``.tar.gz`` of several (``file_list``)."""
+    p: Platform = request.app.state.platform
+    raw = await _fields(request, p, uploads=False)
+    session = str(raw.get("session_id") or new_session_id())
+    try:
+        who = _caller(request, _text(raw.get("token")))
+        job_id = _text(raw.get("job_id"))
+        if not job_id:
+            raise Refused(400, "job_id is required")
+        job = await run_in_threadpool(p.job, job_id, who)
+        if job.state != "done":
+            raise Refused(400, f"job {job.id} is {job.state}; its products exist once it is done")
+        files = await run_in_threadpool(_job_files, p, job, _text(raw.get("file_list")))
+    except (Refused, AuthError, NotFound, Forbidden, ProductError) as exc:
+        return _refusal(_refused(exc), session, _text(raw.get("job_id")))
+    archive = str(raw.get("return_archive", "True")).lower() not in ("false", "0", "no")
+    name = _text(raw.get("download_file_name"))
+    if len(files) == 1 and not archive:
+        arcname, path = files[0]
+        return FileResponse(path, filename=name or arcname,
+                            media_type="application/octet-stream")
+    packed, default = await run_in_threadpool(_pack, files, f"{job.service}-{job.id[:8]}")
+    return FileResponse(packed, filename=name or default, media_type="application/gzip",
+                        background=BackgroundTask(packed.unlink, missing_ok=True))
+
+
+def _job_files(p: Platform, job: Job, file_list: str | None) -> list[tuple[str, Path]]:
+    """``(name in the archive, local path)`` of the requested products (all by default)."""
+    wanted = [w.strip() for w in (file_list or "").split(",") if w.strip()]
+    files: list[tuple[str, Path]] = []
+    found: set[str] = set()
+    for entry in job.products:
+        product = Product.from_dict(entry)
+        for filename in product.files.values():
+            if not wanted or product.name in wanted or filename in wanted:
+                path = p.artifacts.path(job.id, f"products/{filename}")
+                if not path.is_file():
+                    raise ProductError(f"product {product.name!r}: file {filename} is missing")
+                files.append((filename, path))
+                found.update({product.name, filename})
+    missing = [w for w in wanted if w not in found]
+    if missing or not files:
+        raise Refused(400, f"job {job.id} has no product or file {', '.join(missing) or ''} "
+                           f"(it has: {', '.join(e['name'] for e in job.products) or 'none'})")
+    return files
+
+
+def _pack(files: list[tuple[str, Path]], stem: str) -> tuple[Path, str]:
+    """One file gzipped, several in a tar.gz; a temporary file removed once sent."""
+    with tempfile.NamedTemporaryFile(prefix="astroflow-download-", suffix=".gz",
+                                     delete=False) as handle:
+        if len(files) == 1:
+            arcname, path = files[0]
+            with gzip.GzipFile(fileobj=handle, mode="wb", filename=arcname) as out, \
+                    path.open("rb") as source:
+                shutil.copyfileobj(source, out)
+            return Path(handle.name), f"{arcname}.gz"
+        with tarfile.open(fileobj=handle, mode="w:gz") as tar:
+            for arcname, path in files:
+                tar.add(path, arcname=f"{stem}/{arcname}")
+    return Path(handle.name), f"{stem}.tar.gz"
+
+
+# --- shared ---------------------------------------------------------------------------------
+
+async def _fields(request: Request, p: Platform, uploads: bool = True) -> dict[str, Any]:
+    """Query fields, then form fields (or a JSON object) of a POST; uploaded files are
+    stored and become their ``upload://`` reference, as for the astroflow API."""
+    fields: dict[str, Any] = dict(request.query_params)
+    if request.method != "POST":
+        return fields
+    kind = request.headers.get("content-type", "")
+    if kind.startswith("application/json"):
+        body = await request.json()
+        if isinstance(body, dict):
+            fields.update(body)
+        return fields
+    form = await request.form()
+    for key, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            if uploads:
+                stored = await run_in_threadpool(store_upload, p.artifacts, _chunks(value),
+                                                 value.filename, p.config.upload_limit)
+                fields[key] = stored.ref
+        else:
+            fields[key] = value
+    return fields
+
+
+def _chunks(upload: UploadFile) -> Any:
+    while data := upload.file.read(CHUNK):
+        yield data
+
+
+def _caller(request: Request, token: str | None) -> Caller:
+    """The caller of a ``token`` field, else of the ``Authorization`` header.
+
+    A server that verifies no tokens serves everyone anonymously, as if none had been sent
+    (``oda_api`` sends the ``ODA_TOKEN`` it finds to every server).
+    """
+    config = request.app.state.config.auth
+    header = f"Bearer {token}" if token else request.headers.get("authorization")
+    if header and not config.can_verify:
+        return ANONYMOUS
+    return caller_from_header(header, config)
+
+
+def _service(p: Platform, name: str | None, product_type: str | None, who: Caller) -> Service:
+    if not name:
+        raise Refused(400, "instrument is required (GET /dispatch-data/instr-list lists them)")
+    try:
+        service = p.service(name, who)
+    except NotFound:
+        known = ", ".join(s.name for s in p.catalog.visible_to(who.roles))
+        raise Refused(400, f"instrument: {name!r} is not known here; known: {known}") from None
+    if not instrument.is_product(service, product_type):
+        raise Refused(400, f"instrument {service.name!r} has no product {product_type!r}; "
+                           f"its product is {instrument.product_name(service)!r}")
+    return service
+
+
+def _refused(exc: Exception) -> Refused:
+    if isinstance(exc, Refused):
+        return exc
+    if isinstance(exc, AuthError):
+        return Refused(403, f"invalid token: {exc.reason}")
+    if isinstance(exc, Forbidden):
+        return Refused(403, str(exc))
+    if isinstance(exc, QueueFull):
+        return Refused(429, str(exc))
+    if isinstance(exc, UploadTooLarge):
+        return Refused(413, str(exc))
+    return Refused(400, str(exc))
+
+
+def _refusal(refused: Refused, session_id: str, job_id: str | None = None) -> JSONResponse:
+    return JSONResponse(response.failed_answer(refused.message, session_id, job_id),
+                        status_code=refused.status)
+
+
+def _text(value: Any) -> str | None:
+    if value is None or value == "\x00":
+        return None
+    return str(value).strip() or None
