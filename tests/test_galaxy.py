@@ -484,12 +484,15 @@ def test_versions_follow_git_tags_and_commits(tmp_path):
     assert build_tools(repo)[0].version == "1.2.0.post1+galaxy0"
     assert build_tools(repo, version="2.0")[0].version == "2.0+galaxy0"
     assert build_tools(repo, version="2.0+galaxy3")[0].version == "2.0+galaxy3"
+    # A commit id is no orderable version: the Git-derived one is kept.
+    assert build_tools(repo, version=head[:12])[0].version == "1.2.0.post1+galaxy0"
     # Outside Git: the notebook's content version.
     loose = tmp_path / "loose"
     loose.mkdir()
     shutil.copyfile(SERVICES / "basics" / "quick.py", loose / "quick.py")
     [plain] = build_tools(loose / "quick.py")
     assert re.fullmatch(r"0\.0\.0\+[0-9a-f]{12}\.galaxy0", plain.version)
+    assert build_tools(loose, version="abc123def456")[0].version == "0.0.0+abc123def456.galaxy0"
 
 
 def test_magics_run_in_a_shell_sharing_the_script_namespace(tmp_path):

@@ -242,6 +242,39 @@ def test_first_paint_is_fast_and_everything_is_served_locally(page, server, shot
     assert page.evaluate("document.documentElement.scrollWidth") <= 1024
 
 
+def test_coordinate_and_time_conversions_in_the_browser(page, server):
+    goto(page, server)
+    results = page.evaluate("""async () => {
+        const c = await import('./static/js/coords.js');
+        const safe = (fn) => { try { return fn(); } catch (e) { return 'error: ' + e.message; } };
+        return {
+            raHours: c.parseRA('05:34:31.94'), raDegSign: c.parseRA('83d37m59s'),
+            decNegZero: c.parseDec('-00 30 00'), decPlain: c.parseDec('-45.5'),
+            raWrap: c.formatRA(359.99999999), decText: c.formatDec(-0.5),
+            raBad: safe(() => c.parseRA('400')), minutesBad: safe(() => c.parseDec('10:75:00')),
+            mjd: c.parseTime('2024-01-01T12:00:00'), isot: c.showTime(60310.25, 'isot'),
+            zone: c.parseTime('2024-01-01T01:00:00+01:00'),
+            leapDay: c.parseTime('2024-02-29'), badDay: safe(() => c.parseTime('2023-02-29')),
+            jd: c.timeForParameter(60310, 'jd', 'number'),
+            unix: c.timeForParameter(40587.5, 'unix', 'number'),
+            roundTrip: c.timeFromParameter(c.timeForParameter(60310.123456789, 'isot', 'string'), 'isot'),
+            arcmin: c.angleTo(1.5, 'arcmin'),
+        };
+    }""")
+    assert abs(results["raHours"] - 83.633083) < 1e-6
+    assert abs(results["raDegSign"] - (83 + 37 / 60 + 59 / 3600)) < 1e-9
+    assert results["decNegZero"] == -0.5 and results["decPlain"] == -45.5
+    assert results["raWrap"] == "00h00m00.00s" and results["decText"] == "−00°30′00.0″"
+    assert results["raBad"].startswith("error: RA must lie between")
+    assert results["minutesBad"].startswith("error:")
+    assert results["mjd"] == 60310.5 and results["isot"] == "2024-01-01T06:00:00.000"
+    assert results["zone"] == 60310 and results["leapDay"] == 60369
+    assert results["badDay"].startswith("error:")
+    assert results["jd"] == 2460310.5 and results["unix"] == 43200
+    assert abs(results["roundTrip"] - 60310.123456789) < 1e-8   # a millisecond is 1.2e-8 d
+    assert results["arcmin"] == 90
+
+
 def test_resolve_fills_ra_dec_and_times_convert(page, server):
     open_service(page, server, "sky-position")
     page.fill("#qb-object", "Crab")
@@ -308,8 +341,8 @@ def test_light_curve_plot_log_axes_and_fits_download(page, server, shots):
     table = Table.read(path, format="fits")
     assert len(table) == 37 and "rate" in table.colnames
     page.click("[data-product='light_curve'] .switch:has-text('log y')")
-    page.wait_for_timeout(400)
-    page.screenshot(path=str(shots / "portal-overview.png"), full_page=True)
+    page.wait_for_function(f"document.querySelector(\"{plot}\").layout.yaxis.type === 'linear'")
+    page.screenshot(path=str(shots / "portal-light-curve.png"), full_page=True)
 
 
 def test_spectrum_upper_limits_and_image_colour_scale(page, server, shots):
@@ -337,7 +370,12 @@ def test_spectrum_upper_limits_and_image_colour_scale(page, server, shots):
     page.wait_for_selector("[data-product='image'] .plot[data-scale='log']")
     log_max = page.evaluate(f"Math.max(...document.querySelector(\"{image}\").data[0].z.flat())")
     assert abs(log_max - __import__("math").log10(linear_max)) < 0.01
-    page.locator("[data-product='image']").screenshot(path=str(shots / "portal-image.png"))
+    page.select_option("[data-product='image'] select", "sqrt")
+    page.wait_for_selector("[data-product='image'] .plot[data-scale='sqrt']")
+    page.set_viewport_size({"width": 1280, "height": 1640})
+    page.evaluate("window.scrollTo(0, 0)")
+    page.wait_for_timeout(500)   # plots follow the new size
+    page.screenshot(path=str(shots / "portal-overview.png"))
 
 
 def test_invalid_values_show_at_their_fields_and_send_nothing(page, server):

@@ -122,3 +122,19 @@ def test_private_topic_needs_the_developer_role(repo, tmp_path):
             assert greeting["messenger"] == "neutrinos"
     finally:
         server.stop()
+
+
+def test_galaxy_tool_repository_gets_a_tool_committed(repo, tmp_path):
+    tools = new_repo(tmp_path / "galaxy-tools")
+    (tools / "README.md").write_text("tools\n")
+    git(tools, "add", "-A")
+    git(tools, "commit", "-q", "-m", "start")
+    config = tmp_path / "astroflow.toml"
+    config.write_text(f'[registry]\ngalaxy_out = "{tools}"\n\n'
+                      f'[[sources]]\nkind = "git"\npath = "{repo}"\n')
+    commit(repo, "tool", topics=("galaxy-tool",))
+    code, outcomes = bot(config, tmp_path / "data")
+    assert code == 0 and outcomes[0]["status"] == "succeeded", outcomes
+    xml = tools / "greeting-repo" / "greeting.xml"
+    assert xml.is_file() and "<tool" in xml.read_text()
+    assert "greeting-repo" in git(tools, "log", "-1", "--format=%s")

@@ -74,8 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--ttl", default="30d", help="lifetime: 30d, 12h, 15m, 3600s")
 
     from astroflow.client.cli import add_commands
+    from astroflow.registry import galaxy
 
     add_commands(sub)  # services, describe, submit, jobs, job, cancel, download
+    galaxy.add_command(sub)
     return parser
 
 
@@ -88,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     try:
         commands = {"inspect": cmd_inspect, "run": cmd_run, "serve": cmd_serve, "token": cmd_token,
-                    "bot": cmd_bot, "registry": cmd_registry}
+                    "bot": cmd_bot, "registry": cmd_registry, "galaxy": cmd_galaxy}
         return commands[args.command](args)
     except AstroflowError as exc:
         return _invalid(exc, getattr(args, "json", False))
@@ -219,6 +221,12 @@ def cmd_bot(args: argparse.Namespace) -> int:
 
     return run_bot(config_from_args(args), once=args.once, interval=args.interval or 60.0,
                    as_json=args.json)
+
+
+def cmd_galaxy(args: argparse.Namespace) -> int:
+    from astroflow.registry import galaxy
+
+    return galaxy.run_command(args)
 
 
 def cmd_registry(args: argparse.Namespace) -> int:

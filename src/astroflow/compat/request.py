@@ -110,12 +110,11 @@ def service_values(service: Service, request: AnalysisRequest) -> tuple[dict[str
 def read_time(value: Any, time_format: str | None, target: Parameter) -> Any:
     """``T1``/``T2`` given in ``T_format`` (``isot`` by default), as ``target`` takes times.
 
-    A parameter with a declared time format converts by itself; one without takes ISOT text,
-    or an MJD number when it is a float.
+    A parameter with a declared time format converts by itself; one without takes ISOT text
+    (written the same way however the request spelled it, so that it caches alike), or an MJD
+    number when it is a float. ISOT text that does not parse is left to the notebook.
     """
     fmt = (time_format or "isot").lower()
-    if fmt == "isot":
-        return str(value).strip()
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -125,9 +124,11 @@ def read_time(value: Any, time_format: str | None, target: Parameter) -> Any:
     from astropy.time import Time
 
     try:
-        time = Time(number if number is not None else str(value).strip(), format=fmt,
-                    scale="utc")
+        time = Time(str(value).strip() if fmt == "isot" or number is None else number,
+                    format=fmt, scale="utc")
     except (TypeError, ValueError) as exc:
+        if fmt == "isot":
+            return str(value).strip()
         raise ValueError(f"{value!r} is not a time in format {fmt!r} ({exc})") from None
     wanted = target.format or ("mjd" if target.type is float else "isot")
     converted = getattr(time, wanted)

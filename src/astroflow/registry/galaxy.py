@@ -10,7 +10,6 @@ server or the Tool Shed takes as a tool repository.
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from pathlib import Path
 import astroflow
 from astroflow.errors import AstroflowError
 from astroflow.registry import galaxy_runtime
-from astroflow.registry.catalog import _notebooks, repository_config
+from astroflow.registry.catalog import repository_config, service_notebooks
 from astroflow.registry.galaxy_docs import tool_citations, tool_help
 from astroflow.registry.galaxy_plan import ToolPlan, identifier, plan_tool
 from astroflow.registry.galaxy_requirements import (
@@ -94,17 +93,6 @@ def build_tools(path: Path, *, version: str | None = None) -> list[GalaxyTool]:
     if len(set(ids)) != len(ids):
         raise AstroflowError(f"two notebooks give the same tool id: {sorted(ids)}")
     return tools
-
-
-def service_notebooks(repo: Path) -> list[Path]:
-    """The repository's service notebooks, as MMODA's ``notebook_path`` and
-    ``filename_pattern`` (in ``astroflow.yaml`` or ``mmoda.yaml``) select them."""
-    config = repository_config(repo)
-    found = _notebooks(repo, config.get("notebook_path"))
-    pattern = config.get("filename_pattern")
-    if isinstance(pattern, str) and pattern.strip():
-        found = [p for p in found if fnmatch.fnmatch(p.name, pattern.strip())]
-    return found
 
 
 def repository_root(notebook: Path) -> Path:

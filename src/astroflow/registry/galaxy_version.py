@@ -18,6 +18,8 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 GALAXY_SUFFIX = "+galaxy0"
+# A commit id (some, like ``1234567c8901``, even parse as PEP 440 versions).
+COMMIT_ID = re.compile(r"[0-9a-f]{7,40}")
 
 
 @dataclass(frozen=True)
@@ -31,9 +33,18 @@ class GitState:
 
 
 def tool_version(*, explicit: str | None, declared: object, root: Path, content: str) -> str:
-    """The ``version`` attribute of the tool."""
-    if explicit:
-        return _with_suffix(explicit.strip())
+    """The ``version`` attribute of the tool.
+
+    An ``explicit`` version is used when it is a PEP 440 version; anything else, and any
+    commit id, cannot be ordered by Galaxy, so the version is derived as usual and the
+    explicit text only replaces the content hash as the last resort's label.
+    """
+    label = content
+    if explicit and explicit.strip():
+        normalised = _normalise(explicit)
+        if _is_pep440(normalised) and not COMMIT_ID.fullmatch(explicit.strip()):
+            return _with_suffix(normalised)
+        label = re.sub(r"[^A-Za-z0-9]+", ".", explicit.strip()).strip(".").lower() or content
     if isinstance(declared, (str, int, float)) and str(declared).strip():
         return _with_suffix(_normalise(str(declared)))
     state = git_state(root)
@@ -41,7 +52,7 @@ def tool_version(*, explicit: str | None, declared: object, root: Path, content:
         base = _from_git(state)
         if base is not None:
             return base + GALAXY_SUFFIX
-    return f"0.0.0+{content}.galaxy0"
+    return f"0.0.0+{label}.galaxy0"
 
 
 def _from_git(state: GitState) -> str | None:

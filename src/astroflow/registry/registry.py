@@ -138,10 +138,14 @@ class Registry:
     def _write_galaxy_tools(self, deployment: Any) -> None:
         from astroflow.registry.galaxy import galaxy_command
 
-        out = Path(self.config.galaxy_out) / deployment.repository.name.replace("/", "__")
+        root = Path(self.config.galaxy_out)
+        out = root / deployment.repository.name.replace("/", "__")
         try:
-            galaxy_command(deployment.path, out, version=deployment.version[:12])
+            galaxy_command(deployment.path, out)
             deployment.log.append(f"galaxy tools written to {out}")
+            if (root / ".git").exists():  # a Git repository of tools: one commit per deployment
+                _git_commit(root, f"{deployment.repository.name} {deployment.version[:12]}")
+                deployment.log.append(f"galaxy tools committed in {root}")
         except Exception as exc:  # a tool problem must not undo a working deployment
             deployment.log.append(f"galaxy tools could not be written: {exc}")
 
@@ -225,6 +229,18 @@ class Registry:
                         "started": last.started, "finished": last.finished},
                 })
             return result
+
+
+def _git_commit(repo: Path, message: str) -> None:
+    import subprocess
+
+    env = {**os.environ, "GIT_AUTHOR_NAME": "astroflow", "GIT_AUTHOR_EMAIL": "astroflow@localhost",
+           "GIT_COMMITTER_NAME": "astroflow", "GIT_COMMITTER_EMAIL": "astroflow@localhost"}
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True, capture_output=True, env=env)
+    staged = subprocess.run(["git", "diff", "--cached", "--quiet"], cwd=repo, env=env)
+    if staged.returncode:
+        subprocess.run(["git", "commit", "-q", "-m", message], cwd=repo, check=True,
+                       capture_output=True, env=env)
 
 
 def describe_repositories(config: RegistryConfig, mirrors: Path) -> list[dict[str, Any]]:

@@ -50,6 +50,7 @@ function styled(layout, data, { image }) {
   delete out.title;  // the product card already carries the title
   out.margin = { l: 64, r: 24, t: 16, b: 56, ...(out.margin || {}) };
   out.hovermode = out.hovermode || 'closest';
+  out.separators = out.separators || '.';  // MJD 60310, not 60,310
   out.legend = { orientation: 'h', y: -0.22, ...(out.legend || {}) };
   for (const key of ['xaxis', 'yaxis']) {
     const format = plainNumbers(data, key[0]) ? { exponentformat: 'none', separatethousands: false } : {};

@@ -41,6 +41,15 @@ function scalarText(preview) {
   return typeof value === 'object' ? JSON.stringify(value) : String(value);
 }
 
+/** Structured values (or JSON held in a string) indented; other text as it is. */
+function pretty(value) {
+  let data = value;
+  if (typeof value === 'string' && /^\s*[[{]/.test(value)) {
+    try { data = JSON.parse(value); } catch { return value; }
+  }
+  return typeof data === 'string' ? data : JSON.stringify(data, null, 2);
+}
+
 /** A switch (checkbox) with its label, calling `onToggle(checked)`. */
 function toggle(text, checked, onToggle) {
   const id = uid('toggle');
@@ -92,11 +101,19 @@ async function previewBody(body, tools, product) {
     case 'table':
       replace(body, new TableView(product.preview, first, { caption: product.title || product.name }).element);
       break;
-    case 'scalar':
-      replace(body, h('p', { class: 'scalar' },
-        h('span', { class: 'value', text: scalarText(first) }),
-        first.unit ? h('span', { class: 'unit', text: ` ${first.unit}` }) : null));
+    case 'scalar': {
+      const text = scalarText(first);
+      if (typeof first.value !== 'object' && text.length <= 32 && !text.includes('\n')) {
+        replace(body, h('p', { class: 'scalar' },
+          h('span', { class: 'value', text }),
+          first.unit ? h('span', { class: 'unit', text: ` ${first.unit}` }) : null));
+      } else {
+        // Long strings and structures read better as a block, across the whole row.
+        body.closest('.product')?.classList.add('wide');
+        replace(body, h('pre', { class: 'text-product value', tabindex: '0', text: pretty(first.value) }));
+      }
       break;
+    }
     case 'text':
       replace(body, h('pre', { class: 'text-product', tabindex: '0' }, first.text),
         first.truncated ? h('p', { class: 'muted small', text: 'Shortened here; download the whole text below.' }) : null);
