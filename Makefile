@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 serve: $(STAMP)
+	$(VENV)/bin/astroflow data fetch icecube --data-dir data || echo "IceCube data unavailable: the service will say so"
 	$(VENV)/bin/astroflow serve --data-dir data --services workflows
 
 test: $(STAMP)

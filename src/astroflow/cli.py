@@ -73,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--roles", default="", help="comma-separated roles")
     create.add_argument("--ttl", default="30d", help="lifetime: 30d, 12h, 15m, 3600s")
 
+    data = sub.add_parser("data", help="prepare the data a bundled workflow needs")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    fetch = data_sub.add_parser("fetch", help="fetch (or convert) a workflow's data")
+    fetch.add_argument("name", help="workflow repository, e.g. icecube")
+    fetch.add_argument("--services", type=Path, action="append", default=[], metavar="DIR")
+    fetch.add_argument("--data-dir", type=Path, default=None)
+
     from astroflow.client.cli import add_commands
     from astroflow.registry import galaxy
 
@@ -90,7 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     try:
         commands = {"inspect": cmd_inspect, "run": cmd_run, "serve": cmd_serve, "token": cmd_token,
-                    "bot": cmd_bot, "registry": cmd_registry, "galaxy": cmd_galaxy}
+                    "bot": cmd_bot, "registry": cmd_registry, "galaxy": cmd_galaxy,
+                    "data": cmd_data}
         return commands[args.command](args)
     except AstroflowError as exc:
         return _invalid(exc, getattr(args, "json", False))
@@ -221,6 +229,16 @@ def cmd_bot(args: argparse.Namespace) -> int:
 
     return run_bot(config_from_args(args), once=args.once, interval=args.interval or 60.0,
                    as_json=args.json)
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from astroflow.registry.data import fetch_data
+    from astroflow.server.config import BUNDLED_WORKFLOWS, default_data_dir
+
+    data_dir = (args.data_dir or default_data_dir()).resolve()
+    path = fetch_data(args.name, args.services or [BUNDLED_WORKFLOWS], data_dir)
+    print(f"{args.name}: data ready at {path}")
+    return EXIT_OK
 
 
 def cmd_galaxy(args: argparse.Namespace) -> int:

@@ -66,11 +66,10 @@ async def run_analysis(request: Request) -> JSONResponse:
     try:
         who = _caller(request, query.token)
         service = _service(p, query.instrument, query.product_type, who)
-        comment = ""
+        values, unused = service_values(service, query)  # polls resend every field too
+        comment = _unused_comment(unused)
         if query.is_new:
-            values, unused = service_values(service, query)
             job, _ = await run_in_threadpool(p.submit, service.name, values, who)
-            comment = _unused_comment(unused)
             job = await _settle(p, job, who, SUBMIT_WAIT)
         else:
             job = await run_in_threadpool(p.job, query.job_id, who)
@@ -93,9 +92,8 @@ def _answer(p: Platform, job: Job, query: AnalysisRequest, service: Service, bas
         try:
             products = _encoded_products(p, job)
         except (ProductError, OSError) as exc:
-            failed = response.failed_answer(f"the products of job {job.id} could not be "
-                                            f"encoded: {exc}", query.session_id, job.id)
-            return failed
+            return response.failed_answer(f"the products of job {job.id} could not be "
+                                          f"encoded: {exc}", query.session_id, job.id)
         parameters = {**job.parameters, **query.echo(), "job_id": job.id}
         products["analysis_parameters"] = parameters
         products["api_code"] = oda_api_snippet(

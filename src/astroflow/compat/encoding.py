@@ -276,4 +276,6 @@ def _python(value: Any) -> str:
         return repr(value).replace("null", "nu\\x6cl")
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_python(v) for v in value) + "]"
+    if callable(getattr(value, "tolist", None)):  # a sub-array cell, a numpy scalar
+        return _python(value.tolist())
     raise ProductError(f"cannot write a {type(value).__name__} cell for oda_api")

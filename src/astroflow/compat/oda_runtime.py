@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import select
+import selectors
 import sys
 import threading
 from collections.abc import Iterator, Mapping
@@ -46,10 +46,10 @@ def uses_oda_api(notebook: Mapping[str, Any]) -> bool:
     return False
 
 
-def run_token(environ: Mapping[str, str] = os.environ) -> str | None:
-    """The caller's token the platform gave this run, if any."""
+def run_token(run_env: Mapping[str, str]) -> str | None:
+    """The caller's token the platform gave this run (``RunSpec.env``), if any."""
     for name in TOKEN_VARIABLES:
-        value = environ.get(name, "").strip()
+        value = str(run_env.get(name, "")).strip()
         if value:
             return value
     return None
@@ -57,12 +57,16 @@ def run_token(environ: Mapping[str, str] = os.environ) -> str | None:
 
 @contextlib.contextmanager
 def oda_context(work: Path, notebook: Mapping[str, Any],
-                environ: Mapping[str, str] = os.environ) -> Iterator[OdaRuntime | None]:
-    """Provide ``oda_api``'s context for the duration of a run (nothing if it does not use it)."""
+                run_env: Mapping[str, str]) -> Iterator[OdaRuntime | None]:
+    """Provide ``oda_api``'s context for the duration of a run (nothing if it does not use it).
+
+    The token comes from ``run_env``, the variables given to this very run, never from the
+    environment the run inherited (the server's own).
+    """
     if not uses_oda_api(notebook):
         yield None
         return
-    runtime = OdaRuntime(Path(work), run_token(environ))
+    runtime = OdaRuntime(Path(work), run_token(run_env))
     runtime.open()
     try:
         yield runtime
@@ -77,7 +81,6 @@ class OdaRuntime:
         self.context_path = work / CONTEXT_FILE
         self.fifo_path = work / PROGRESS_FIFO
         self.token = token
-        self.relayed = 0
         self._fd: int | None = None
         self._wake: tuple[int, int] | None = None
         self._pending = b""
@@ -94,7 +97,9 @@ class OdaRuntime:
             self._open_fifo()
         except OSError as exc:  # no FIFOs here: the run goes on without progress reports
             print(f"astroflow: oda_api progress reports are unavailable: {exc}", file=sys.stderr)
-            self._fd = None
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
         context: dict[str, Any] = {}
         if self.callback:
             context["callback"] = self.callback
@@ -132,14 +137,17 @@ class OdaRuntime:
 
     def _serve(self) -> None:
         assert self._fd is not None and self._wake is not None
-        while True:
-            try:
-                ready, _, _ = select.select([self._fd, self._wake[0]], [], [])
-            except (OSError, ValueError):
-                return
-            if self._wake[0] in ready:
-                return
-            self.pump()
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._fd, selectors.EVENT_READ)
+            selector.register(self._wake[0], selectors.EVENT_READ)
+            while True:
+                try:
+                    ready = {key.fd for key, _ in selector.select()}
+                except OSError:
+                    return
+                if self._wake[0] in ready:
+                    return
+                self.pump()
 
     def pump(self) -> int:
         """Read what the FIFO holds and report each complete report; returns how many."""
@@ -157,7 +165,6 @@ class OdaRuntime:
             reports, self._pending = split_reports(self._pending)
             for report in reports:
                 forward(report)
-            self.relayed += len(reports)
             return len(reports)
 
 

@@ -110,9 +110,9 @@ def service_values(service: Service, request: AnalysisRequest) -> tuple[dict[str
 def read_time(value: Any, time_format: str | None, target: Parameter) -> Any:
     """``T1``/``T2`` given in ``T_format`` (``isot`` by default), as ``target`` takes times.
 
-    A parameter with a declared time format converts by itself; one without takes ISOT text
+    The time goes in the parameter's declared format; a parameter without one takes ISOT text
     (written the same way however the request spelled it, so that it caches alike), or an MJD
-    number when it is a float. ISOT text that does not parse is left to the notebook.
+    number when it is a float. ISOT text that does not parse is left to the validator.
     """
     fmt = (time_format or "isot").lower()
     try:

@@ -59,7 +59,7 @@ def run_forked(spec_path: Path, job_id: str, progress_fd: int, parent_fds: tuple
         _enter(work, spec, job_id, progress_fd)
         shell = prepare()
         shell.user_ns["_dh"] = [work]
-        with oda_context(work, spec.notebook):  # oda_api's ProgressReporter and get_context
+        with oda_context(work, spec.notebook, spec.env):  # oda_api's ProgressReporter, get_context
             outcome = NotebookRun(spec, shell, job_dir).execute(work)
         outcome["duration"] = time.perf_counter() - started
         write_json(job_dir / RESULT_FILE, outcome)

@@ -14,6 +14,7 @@ import os
 import threading
 from pathlib import Path
 
+import anyio
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse, Response
 from starlette.datastructures import Headers
@@ -58,7 +59,11 @@ class _GzipCache:
 
 
 class PortalFiles(StaticFiles):
-    """Static files with the portal's cache policy and on-the-fly gzip for text files."""
+    """Static files with the portal's cache policy and gzip for text files.
+
+    Compression runs in a worker thread (Plotly takes a few hundred milliseconds, once per
+    process), never on the event loop.
+    """
 
     def __init__(self, directory: Path) -> None:
         super().__init__(directory=directory)
@@ -67,36 +72,45 @@ class PortalFiles(StaticFiles):
     def file_response(self, full_path: os.PathLike | str, stat_result: os.stat_result,
                       scope: Scope, status_code: int = 200) -> Response:
         response = super().file_response(full_path, stat_result, scope, status_code)
+        response.headers["Cache-Control"] = self._cache_policy(full_path)
         if Path(full_path).suffix in PLAIN_TEXT:  # licences and notes open in the browser
             response.headers["content-type"] = "text/plain; charset=utf-8"
             response.media_type = "text/plain"
-        relative = Path(full_path).resolve().relative_to(Path(self.directory).resolve())
-        cache = VENDOR_CACHE if relative.parts[:1] == ("vendor",) else REVALIDATE
-        response.headers["Cache-Control"] = cache
-        request = Headers(scope=scope)
-        if (response.status_code != 200 or Path(full_path).suffix not in COMPRESSIBLE
-                or stat_result.st_size < MIN_GZIP_BYTES
-                or "gzip" not in request.get("accept-encoding", "").lower()):
+        return response
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        if not isinstance(response, FileResponse) or response.status_code != 200:
             return response
-        body = self._gzip.get(str(full_path), stat_result)
+        stat_result = response.stat_result
+        full_path = str(response.path)
+        accepted = Headers(scope=scope).get("accept-encoding", "").lower()
+        if (stat_result is None or Path(full_path).suffix not in COMPRESSIBLE
+                or stat_result.st_size < MIN_GZIP_BYTES or "gzip" not in accepted):
+            return response
+        body = await anyio.to_thread.run_sync(self._gzip.get, full_path, stat_result)
         headers = {
-            "Cache-Control": cache,
+            "Cache-Control": response.headers["cache-control"],
             "Content-Encoding": "gzip",
             "Vary": "Accept-Encoding",
             "ETag": response.headers["etag"].rstrip('"') + '-gz"',
             "Last-Modified": response.headers["last-modified"],
+            "Content-Type": response.headers["content-type"],
         }
-        return Response(body, status_code=200, media_type=response.media_type, headers=headers)
+        return Response(body, status_code=200, headers=headers)
 
     def is_not_modified(self, response_headers: Headers, request_headers: Headers) -> bool:
         # A browser that holds the gzip copy sends its ETag back: it matches the plain one.
         tags = request_headers.get("if-none-match")
         if tags and "-gz" in tags:
-            tags = tags.replace('-gz"', '"')
-            scope_headers = {k: v for k, v in request_headers.items() if k != "if-none-match"}
-            scope_headers["if-none-match"] = tags
-            request_headers = Headers(scope_headers)
+            plain = {k: v for k, v in request_headers.items() if k != "if-none-match"}
+            plain["if-none-match"] = tags.replace('-gz"', '"')
+            request_headers = Headers(plain)
         return super().is_not_modified(response_headers, request_headers)
+
+    def _cache_policy(self, full_path: os.PathLike | str) -> str:
+        relative = Path(full_path).resolve().relative_to(Path(self.directory).resolve())
+        return VENDOR_CACHE if relative.parts[:1] == ("vendor",) else REVALIDATE
 
 
 def mount_portal(app: FastAPI) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -17,6 +18,8 @@ def serve(**flags: Any) -> int:
 
     logs.configure()
     config = ServerConfig.from_env(**flags)
+    # Workflows find their data (e.g. `astroflow data fetch icecube`) under the same folder.
+    os.environ["ASTROFLOW_DATA_DIR"] = str(config.data_dir.resolve())
     platform = Platform.build(config)
     url = f"http://{config.host}:{config.port}"
     print(f"astroflow {_version()} serving {len(platform.catalog)} services at {url}", file=sys.stderr)

@@ -122,7 +122,7 @@ class Field {
         attrs.type = 'text';
         if (this.kind === 'time') attrs.placeholder = 'e.g. 2024-01-01T00:00:00';
       }
-      if (!this.optional) attrs['aria-required'] = 'true';
+      if (!this.optional && (this.kind === 'number' || this.kind === 'time')) attrs['aria-required'] = 'true';
       this.input = h('input', attrs);
       control = this.input;
     }
