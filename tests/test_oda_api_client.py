@@ -299,3 +299,47 @@ def test_snippet_runs_as_shown(server):
     exec(compile(code, "<snippet>", "exec"), namespace)  # noqa: S102 - our own rendered code
     lc = by_name(namespace["data_collection"])["lc"]
     assert len(lc.data_unit[1].data) == 3
+    odd = oda_api_snippet("x", {"class": 1, "product": 2, "ok": [1, None]}, "http://h/",
+                          needs_token=True)
+    compile(odd, "<snippet>", "exec")
+    assert "url='http://h/dispatch-data'" in odd and "**{'class': 1}" in odd
+    assert "ok=[1, None]" in odd and "ODA_TOKEN" in odd and "product=2" not in odd
+
+
+# --- encodings, decoded by oda_api itself ---------------------------------------------------
+
+def _as_oda_api_reads_it(encoded: dict) -> dict:
+    """What ``DispatcherAPI._decode_res_json`` does to an answer before decoding products."""
+    import ast
+
+    return ast.literal_eval(str(json.loads(json.dumps(encoded, allow_nan=False)))
+                            .replace("null", "None"))
+
+
+def test_array_encodings_survive_oda_api_decoding():
+    from astropy.io import fits
+    from oda_api.data_products import NumpyDataUnit
+
+    from astroflow.compat.encoding import data_unit
+
+    image = np.array([[1.0, np.nan], [np.inf, -np.inf]], dtype=">f4")
+    events = np.array([(1, 2.5, b"null", True, [1.0, 2.0]), (2, -0.0, b"x", False, [3.0, 4.0])],
+                      dtype=[("ID", ">i4"), ("E", ">f8"), ("TAG", "S4"), ("OK", "?"),
+                             ("VEC", ">f8", (2,))])
+    table = fits.BinTableHDU(events, name="EVENTS")
+    table.columns["E"].unit = "keV"
+    profile = fits.ImageHDU(np.arange(4.0), name="PROFILE")  # 1-D: the one case pickled
+    for hdu in (fits.PrimaryHDU(image), table, profile):
+        encoded = data_unit(hdu)
+        decoded = NumpyDataUnit.decode(_as_oda_api_reads_it(encoded))
+        assert decoded.hdu_type == encoded["hdu_type"]
+        assert (encoded["binarys"] is None) == (hdu is not profile)
+        if hdu is table:
+            assert [str(t, "ascii") if isinstance(t, bytes) else t for t in decoded.data["TAG"]] == ["null", "x"]
+            assert decoded.data["OK"].tolist() == [True, False]
+            assert decoded.data["VEC"].tolist() == [[1.0, 2.0], [3.0, 4.0]]
+            assert decoded.units_dict == {"E": "keV"}
+            rebuilt = decoded.to_fits_hdu()
+            assert rebuilt.name == "EVENTS" and rebuilt.columns["E"].unit == "keV"
+        else:
+            np.testing.assert_array_equal(decoded.data, hdu.data)

@@ -215,14 +215,27 @@ def plot_points(page, product: str, trace: int = 0) -> int:
 
 # --- tests --------------------------------------------------------------------------------
 
-def test_first_paint_is_fast_and_everything_is_served_locally(page, server, shots):
+def first_paint(browser, server) -> float:
+    """First contentful paint (ms) of the portal for a new visitor (empty cache)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        visitor = context.new_page()
+        goto(visitor, server)
+        return visitor.evaluate(
+            "performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? 1e9")
+    finally:
+        context.close()
+
+
+def test_first_paint_is_fast_and_everything_is_served_locally(page, browser, server):
+    # The best of three fresh visits: other processes on a loaded test machine only ever
+    # make a visit slower, never faster.
+    paints = [first_paint(browser, server) for _ in range(3)]
+    print(f"\nportal first contentful paint: {', '.join(f'{p:.0f}' for p in paints)} ms")
+    assert min(paints) < 1000
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
     goto(page, server)
-    paint = page.evaluate(
-        "performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? null")
-    print(f"\nportal first contentful paint: {paint:.0f} ms")
-    assert paint is not None and paint < 1000
     assert requests and all(u.startswith(server.url) or u.startswith(("data:", "blob:"))
                             for u in requests), [u for u in requests if server.url not in u]
     tabs = page.eval_on_selector_all("[role=tab]", "tabs => tabs.map(t => t.dataset.messenger)")
@@ -240,6 +253,26 @@ def test_first_paint_is_fast_and_everything_is_served_locally(page, server, shot
     assert unlabelled == []
     page.set_viewport_size({"width": 1024, "height": 800})
     assert page.evaluate("document.documentElement.scrollWidth") <= 1024
+
+
+def test_static_files_cache_and_compression(server):
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        page = http.get("/")
+        assert page.headers["cache-control"] == "no-cache"
+        vendor = http.get("/static/vendor/plotly/plotly.min.js", headers={"Accept-Encoding": "gzip"})
+        assert vendor.status_code == 200
+        assert vendor.headers["content-encoding"] == "gzip"
+        assert "immutable" in vendor.headers["cache-control"]
+        assert int(vendor.headers["content-length"]) < 2_000_000 < len(vendor.content)
+        again = http.get("/static/vendor/plotly/plotly.min.js",
+                         headers={"Accept-Encoding": "gzip", "If-None-Match": vendor.headers["etag"]})
+        assert again.status_code == 304
+        module = http.get("/static/app.js", headers={"Accept-Encoding": "identity"})
+        assert module.headers["cache-control"] == "no-cache"
+        assert "javascript" in module.headers["content-type"] and "content-encoding" not in module.headers
+        licence = http.get("/static/vendor/plotly/LICENSE")
+        assert licence.headers["content-type"].startswith("text/plain") and "MIT" in licence.text
+        assert http.get("/static/%2e%2e/routes_portal.py").status_code == 404  # no way out
 
 
 def test_coordinate_and_time_conversions_in_the_browser(page, server):
@@ -503,7 +536,17 @@ def test_ten_thousand_row_table_pages_quickly(page, server, shots):
 
 
 def test_sign_in_shows_restricted_services(page, server):
+    # A saved token that has expired: the page says so and offers to sign out.
+    expired = jwt.encode({"sub": "vera", "roles": ["secret-team"], "exp": int(time.time()) - 60},
+                         SECRET, algorithm="HS256")
     goto(page, server)
+    page.evaluate("token => localStorage.setItem('astroflow.token', token)", expired)
+    page.reload()
+    page.wait_for_selector("#banner:not([hidden])")
+    assert "refused" in page.inner_text("#banner")
+    page.click("#banner button:has-text('Sign out')")
+    page.wait_for_selector("#banner", state="hidden")
+    page.wait_for_selector("[data-service]")
     assert page.locator("[data-service='hidden']").count() == 0
     page.click("#signin-btn")
     page.fill("#token-input", "not-a-token")
@@ -544,7 +587,7 @@ def test_file_parameter_is_uploaded(page, server, tmp_path):
     assert page.inner_text("[data-product='n_bytes'] .scalar .value") == str(len(upload.read_bytes()))
 
 
-def test_python_api_code_panel(page, server):
+def test_python_api_code_panel(page, server, shots):
     open_service(page, server, "quick", x=1.5, n=4)
     run(page)
     wait_state(page, "done")
@@ -552,6 +595,7 @@ def test_python_api_code_panel(page, server):
     page.wait_for_selector(".card.job .api-code pre.code")
     code = page.inner_text(".card.job .api-code pre.code")
     assert "astroflow" in code and "quick" in code
+    page.locator(".card.job").screenshot(path=str(shots / "portal-code.png"))
     page.click(".service-form button:has-text('Python API code')")
     page.wait_for_selector(".service-form .code-panel pre.code")
     assert "quick" in page.inner_text(".service-form .code-panel pre.code")

@@ -191,6 +191,8 @@ def test_token_reaches_only_declaring_workflow_and_is_part_of_cache_key(http):
     assert (seen(a), seen(b)) == ("alice", "bob")
     nosy = wait_done(http, submit(http, "nosy", headers=alice).json()["id"], headers=alice)
     assert seen(nosy) == ""
+    secret = http.get(f"{API}/jobs/{nosy['id']}/products/secret_seen", params={"format": "json"})
+    assert secret.json()["value"] == ""  # the server's signing key never reaches a notebook
     # Without token access the identity is not in the key: bob gets alice's cached job.
     assert submit(http, "nosy", headers=bob).json()["id"] == nosy["id"]
 

@@ -16,7 +16,7 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
-LANGS = ("python", "shell")
+LANGS = ("python", "shell", "oda_api")
 _SAFE_ID = re.compile(r"[^A-Za-z0-9_.:-]")
 _SAFE_DIR = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -113,4 +113,8 @@ def snippet(lang: str, service: str, parameters: Mapping[str, Any], url: str, **
         return python_snippet(service, parameters, url, **kw)
     if lang == "shell":
         return shell_snippet(service, parameters, url, **kw)
+    if lang == "oda_api":  # MMODA's client, through astroflow's dispatcher facade
+        from astroflow.compat.snippet import oda_api_snippet
+
+        return oda_api_snippet(service, parameters, url, needs_token=kw.get("needs_token", False))
     raise ValueError(f"no snippet for {lang!r}; choose one of {', '.join(LANGS)}")

@@ -124,6 +124,10 @@ def _enter(work: Path, spec: RunSpec, job_id: str, progress_fd: int) -> None:
         paths.insert(0, str(Path(spec.source_dir).resolve()))
     sys.path[:0] = paths
     sys.argv = [""]
+    # The server's own credentials never reach a notebook; a caller's token arrives only
+    # through spec.env, for workflows that declare token access.
+    for secret in ("ASTROFLOW_TOKEN", "ODA_TOKEN", "ASTROFLOW_JWT_SECRET", "ASTROFLOW_JWT_PRIVATE_KEY"):
+        os.environ.pop(secret, None)
     os.environ.update({
         FD_VARIABLE: str(progress_fd),
         PID_VARIABLE: str(os.getpid()),

@@ -189,9 +189,11 @@ class JobRunner:
         job = running.job
         try:
             result = running.handle.wait()
+            # The run's scratch folder goes whatever the outcome: it may hold a context
+            # file with the caller's token (MMODA's get_context).
+            self.artifacts.discard_scratch(job_id)
+            self.artifacts.commit(job_id)  # the executed notebook of a failed run is kept too
             if result.status == "done":
-                self.artifacts.commit(job_id)
-                self.artifacts.discard_scratch(job_id)
                 self.store.finish(job_id, "done", products=[p.to_dict() for p in result.products])
                 self._transition(job_id, "done", job)
             elif result.status == "cancelled" or running.cancelled:

@@ -20,7 +20,8 @@ from astroflow.server.platform import Platform
 router = APIRouter(prefix="/api/v1", tags=["code"])
 
 _LANG = Query("python", pattern="^(" + "|".join(LANGS) + ")$",
-              description="python (the astroflow client) or shell (the astroflow command)")
+              description="python (the astroflow client), shell (the astroflow command) or "
+                          "oda_api (MMODA's client, through the dispatcher facade)")
 
 
 def server_url(request: Request, p: Platform) -> str:
