@@ -595,6 +595,12 @@ def test_python_api_code_panel(page, server, shots):
     page.wait_for_selector(".card.job .api-code pre.code")
     code = page.inner_text(".card.job .api-code pre.code")
     assert "astroflow" in code and "quick" in code
+    # MMODA users get the oda_api snippet beside it, through the dispatcher facade.
+    page.click(".card.job .code-tab[data-lang='oda_api']")
+    page.wait_for_function("document.querySelector('.card.job .api-code pre.code')"
+                           ".innerText.includes('DispatcherAPI')")
+    assert "/dispatch-data" in page.inner_text(".card.job .api-code pre.code")
+    page.click(".card.job .code-tab[data-lang='python']")
     page.locator(".card.job").screenshot(path=str(shots / "portal-code.png"))
     page.click(".service-form button:has-text('Python API code')")
     page.wait_for_selector(".service-form .code-panel pre.code")

@@ -74,6 +74,10 @@ def create_app(config: ServerConfig | None = None, platform: Platform | None = N
     app.include_router(routes_registry.router)
     app.include_router(routes_resolve.router)
     app.include_router(routes_code.router)
+
+    from astroflow.server.routes_portal import mount_portal
+
+    mount_portal(app)  # "/" and /static: the portal talks only to the public API above
     app.include_router(routes_system.router)
     from astroflow.compat import dispatcher  # the MMODA dispatcher facade, /dispatch-data
 

@@ -11,6 +11,7 @@ export function typeOf(prop) {
   return { type: types.find((t) => t !== 'null') || 'string', optional: types.includes('null') };
 }
 
+/** Which control a property gets: select, switch, upload, number, JSON, time, URL or text. */
 export function kindOf(prop) {
   const { type } = typeOf(prop);
   const role = prop['x-role'];
