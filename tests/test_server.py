@@ -250,3 +250,11 @@ def test_file_parameter_takes_an_upload(http):
     refused = submit(http, "filestat", catalogue="/etc/passwd")
     assert refused.status_code == 422
     assert "upload the file first" in refused.json()["error"]["errors"][0]["reason"]
+
+
+def test_api_docs_work_offline(http):
+    page = http.get("/docs").text
+    assert "cdn" not in page.lower()
+    for asset in ("/static/vendor/swagger-ui/swagger-ui-bundle.js",
+                  "/static/vendor/swagger-ui/swagger-ui.css"):
+        assert asset in page and http.get(asset).status_code == 200

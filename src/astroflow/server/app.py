@@ -50,8 +50,9 @@ def create_app(config: ServerConfig | None = None, platform: Platform | None = N
         finally:
             platform.close()
 
-    app = FastAPI(title="astroflow", version=_version(), lifespan=lifespan,
+    app = FastAPI(title="astroflow", version=_version(), lifespan=lifespan, docs_url=None,
                   description="Annotated analysis notebooks as online services.")
+    _offline_docs(app)
     app.state.config = config
     app.add_middleware(ServerTiming)
     _error_handlers(app)
@@ -83,6 +84,19 @@ def create_app(config: ServerConfig | None = None, platform: Platform | None = N
 
     app.include_router(dispatcher.router)
     return app
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """``/docs`` with Swagger UI served from the vendored copy (FastAPI's default uses a CDN)."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Any:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json", title="astroflow API",
+            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg")
 
 
 def _version() -> str:
