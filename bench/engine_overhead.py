@@ -38,7 +38,9 @@ def write(folder: Path, name: str, parameters: str, compute: str) -> Path:
         nbformat.v4.new_code_cell(compute),
         nbformat.v4.new_code_cell("y  # oda:Float", metadata={"tags": ["outputs"]}),
     ]
-    path = folder / f"{name.replace('.', '_')}.ipynb"
+    repo = folder / name.replace(".", "_")  # the notebook in a folder of its own, as in a repo
+    repo.mkdir()
+    path = repo / f"{repo.name}.ipynb"
     nbformat.write(nb, path)
     return path
 
@@ -73,9 +75,10 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, LocalExecutor() as executor:
         scratch = Path(tmp)
+        (scratch / "repos").mkdir()
         print(f"{'notebook':<22}{'astroflow median':>18}{'papermill median':>18}{'ratio':>9}")
         for name, (parameters, compute) in NOTEBOOKS.items():
-            path = write(scratch, name, parameters, compute)
+            path = write(scratch / "repos", name, parameters, compute)
             ours = time_astroflow(path, args.runs, executor, scratch)
             theirs = time_papermill(path, args.runs, scratch)
             a, p = statistics.median(ours), statistics.median(theirs)
