@@ -1,0 +1,161 @@
+"""From a fit to physics: flux normalisation, upper limits, p-values.
+
+Upper limits are on n_s with the spectral index fixed at the assumed value, converted to
+the flux normalisation at 1 TeV with the same index.
+
+* profile likelihood (default): q(n) = 2 [log L(n_hat) - log L(n)] for n >= n_hat, with
+  n_hat >= 0; the limit is where q = z_CL^2 (one-sided, z = Phi^-1(CL): 1.64 for 90%).
+  Costs ~20 likelihood evaluations on the selected events: milliseconds.
+* Neyman (option): for a grid of true n_s, inject Poisson(n_s) signal events drawn from
+  the irfs into RA-scrambled data; the limit is the n_s for which a fraction CL of the
+  trials give TS above the observed one. Costs n_grid x n_trials fits (~2-4 ms each on
+  the full 10-year release, so ~10 s for 8 x 500).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .likelihood import PointSourceAnalysis, Selection, log_likelihood, solve_ns
+from .solvers import brentq, chi2_sf, norm_isf, norm_ppf
+
+FLAVOURS_ALL = 3.0  # nu_mu + nubar_mu -> all flavours at equal flavour ratios
+
+
+@dataclass
+class Interval:
+    lower: float
+    upper: float
+
+
+def _upper_crossing(fun, lo: float, n_cap: float) -> float:
+    hi = max(2.0 * lo, 5.0)
+    while fun(min(hi, n_cap)) < 0.0:
+        if hi >= n_cap:
+            return n_cap
+        hi *= 2.0
+    hi = min(hi, n_cap)
+    return float(brentq(fun, lo, hi, xtol=1e-7))
+
+
+def _cap(a: np.ndarray, c: np.ndarray) -> float:
+    bounds = [1.0 / c[c > 0].max()] if np.any(c > 0) else [1e9]
+    if np.any(a < 0):
+        bounds.append(-1.0 / a[a < 0].min())
+    return (1.0 - 1e-9) * min(bounds)
+
+
+def ns_upper_limit(ana: PointSourceAnalysis, sel: Selection, dec: float, gamma: float,
+                   confidence_level: float = 0.9, only_season: int | None = None) -> float:
+    """Profile-likelihood upper limit on n_s at fixed gamma."""
+    a, rest, c = ana.terms(sel, ana.season_yields(dec, only_season), gamma)
+    n_hat = solve_ns(a, rest, c)
+    l_hat = log_likelihood(n_hat, a, rest, c)
+    z2 = norm_ppf(confidence_level) ** 2
+    return _upper_crossing(lambda n: 2.0 * (l_hat - log_likelihood(n, a, rest, c)) - z2,
+                           n_hat, _cap(a, c))
+
+
+def ns_interval(ana: PointSourceAnalysis, sel: Selection, dec: float, gamma: float,
+                only_season: int | None = None) -> Interval:
+    """68% profile-likelihood interval on n_s at fixed gamma (Delta 2 log L = 1)."""
+    a, rest, c = ana.terms(sel, ana.season_yields(dec, only_season), gamma)
+    n_hat = solve_ns(a, rest, c)
+    l_hat = log_likelihood(n_hat, a, rest, c)
+
+    def q(n: float) -> float:
+        return 2.0 * (l_hat - log_likelihood(n, a, rest, c)) - 1.0
+
+    lower = 0.0 if n_hat <= 0 or q(0.0) <= 0 else float(brentq(q, 0.0, n_hat))
+    return Interval(lower, _upper_crossing(q, n_hat, _cap(a, c)))
+
+
+def isotonic(y: np.ndarray) -> np.ndarray:
+    """Non-decreasing least-squares fit (pool adjacent violators).
+
+    A running maximum would ride the upward trial noise and give limits that are too low.
+    """
+    blocks: list[list[float]] = []  # [mean, weight]
+    for v in np.asarray(y, dtype=float):
+        blocks.append([v, 1.0])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            m2, w2 = blocks.pop()
+            m1, w1 = blocks.pop()
+            blocks.append([(m1 * w1 + m2 * w2) / (w1 + w2), w1 + w2])
+    return np.concatenate([np.full(int(w), m) for m, w in blocks])
+
+
+@dataclass
+class NeymanBelt:
+    """TS distributions of signal trials on a grid of true n_s, at one position and gamma.
+
+    Built once (cost: len(grid) x n_trials fits, reported in `cost`), it turns any observed
+    TS into an upper limit by lookup: the smallest n_s for which a fraction CL of the
+    trials give TS above the observed one (interpolated on the grid).
+    """
+
+    grid: np.ndarray
+    ts: np.ndarray        # (len(grid), n_trials)
+    cost: dict
+
+    @classmethod
+    def build(cls, ana: PointSourceAnalysis, ra: float, dec: float, gamma: float,
+              n_max: float, n_trials: int = 200, n_grid: int = 12,
+              rng: np.random.Generator | None = None) -> NeymanBelt:
+        rng = rng or np.random.default_rng()
+        t0 = time.perf_counter()
+        grid = np.linspace(0.0, n_max, n_grid + 1)
+        ts = np.array([[ana.trial(ra, dec, rng, gamma, inject=int(rng.poisson(n)),
+                                  gamma_inj=gamma).ts for _ in range(n_trials)]
+                       for n in grid])
+        cost = {"fits": int(ts.size), "seconds": time.perf_counter() - t0}
+        return cls(grid, ts, cost)
+
+    def upper_limit(self, ts_observed: float, confidence_level: float = 0.9) -> float:
+        frac = isotonic(np.mean(self.ts > ts_observed, axis=1))
+        if frac[-1] < confidence_level:
+            return float(self.grid[-1])
+        return float(np.interp(confidence_level, frac + 1e-12 * np.arange(frac.size),
+                               self.grid))
+
+
+def ns_upper_limit_neyman(ana: PointSourceAnalysis, ra: float, dec: float, gamma: float,
+                          ts_observed: float, confidence_level: float = 0.9,
+                          n_trials: int = 200, n_grid: int = 12,
+                          rng: np.random.Generator | None = None) -> tuple[float, dict]:
+    """Neyman upper limit on n_s from signal trials; returns (limit, cost report)."""
+    guess = ns_upper_limit(ana, ana.select(ra, dec), dec, gamma, confidence_level)
+    belt = NeymanBelt.build(ana, ra, dec, gamma, 2.5 * guess + 5.0, n_trials, n_grid, rng)
+    return belt.upper_limit(ts_observed, confidence_level), belt.cost
+
+
+def p_value(ts: float, gamma_free: bool, background_ts: np.ndarray | None = None) -> float:
+    """P(TS >= ts | background).
+
+    From background trials when given; else asymptotic: 1/2 chi2_1 for fixed gamma, and
+    the 1/2 chi2_1 + 1/2 chi2_2 mixture for free gamma (gamma is undefined under the null
+    hypothesis). With the energy term the measured distributions differ from these (more
+    zeros; on the full 10-year release the tail is lighter, on small releases heavier), so
+    the asymptotic value is a quick estimate and trials give the calibrated one.
+    """
+    if background_ts is not None and len(background_ts):
+        return float((np.sum(np.asarray(background_ts) >= ts) + 1) / (len(background_ts) + 1))
+    if ts <= 0:
+        return 1.0
+    if gamma_free:
+        return 0.5 * chi2_sf(ts, 1) + 0.5 * chi2_sf(ts, 2)
+    return 0.5 * chi2_sf(ts, 1)
+
+
+def significance(p: float) -> float:
+    """One-sided Gaussian equivalent of a p-value."""
+    return float(norm_isf(min(max(p, 1e-300), 0.5))) if p < 0.5 else 0.0
+
+
+def e2_flux(phi0: float, gamma: float, energy_gev: np.ndarray) -> np.ndarray:
+    """E^2 dN/dE [TeV cm^-2 s^-1] of phi0 (E / 1 TeV)^-gamma, phi0 in TeV^-1 cm^-2 s^-1."""
+    e_tev = np.asarray(energy_gev) / 1e3
+    return phi0 * e_tev ** (2.0 - gamma)

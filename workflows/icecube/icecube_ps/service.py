@@ -1,0 +1,244 @@
+"""The `icecube` service: one call from parameters to the five products of the notebook."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from astropy import units as u
+from astropy.io import fits
+from astropy.table import Table
+from astropy.time import Time
+from astropy.wcs import WCS
+
+from . import limits
+from .errors import AnalysisError
+from .likelihood import PointSourceAnalysis, interpolate_gamma
+from .release import Release
+from .sky import angular_distance
+
+FLUX_UNIT = u.Unit("TeV-1 cm-2 s-1")
+Progress = Callable[..., None]
+_ANALYSES: dict[tuple, PointSourceAnalysis] = {}
+
+
+@dataclass
+class Products:
+    summary: Table
+    figure: object
+    ts_map: fits.PrimaryHDU
+    light_curve: Table
+    events: Table
+
+
+def analysis_for(release: Release, mjd_range: tuple[float, float]) -> PointSourceAnalysis:
+    """Reuse the position-independent part across requests in a warm process."""
+    key = (id(release), release.name, release.n_events, mjd_range)
+    if key not in _ANALYSES:
+        if len(_ANALYSES) > 4:
+            _ANALYSES.clear()
+        _ANALYSES[key] = PointSourceAnalysis(release, mjd_range)
+    return _ANALYSES[key]
+
+
+def mjd_window(t1: str, t2: str) -> tuple[float, float]:
+    try:
+        m1, m2 = Time(t1, format="isot", scale="utc").mjd, Time(t2, format="isot", scale="utc").mjd
+    except ValueError as exc:
+        raise AnalysisError(f"cannot read the time range: {exc}") from exc
+    if m2 <= m1:
+        raise AnalysisError(f"the end time {t2} is not after the start time {t1}")
+    return float(m1), float(m2)
+
+
+def signal_energy_range(ana: PointSourceAnalysis, dec: float, gamma: float,
+                        containment: float = 0.9) -> tuple[float, float]:
+    """Central E_nu range [GeV] holding `containment` of the expected signal (all seasons)."""
+    grid = np.linspace(1.0, 10.0, 901)
+    w = np.zeros(grid.size - 1)
+    mid = 0.5 * (grid[1:] + grid[:-1])
+    for lt, a in zip(ana.livetime_s, ana.aeff, strict=True):
+        row = a.row(dec)
+        i = np.searchsorted(a.log_e_edges, mid, side="right") - 1
+        inside = (i >= 0) & (i < row.size)
+        w[inside] += lt * row[i[inside]] * 10.0 ** ((1.0 - gamma) * mid[inside])
+    cdf = np.concatenate([[0.0], np.cumsum(w)])
+    if cdf[-1] <= 0:
+        raise AnalysisError("no effective area at this declination")
+    tail = 0.5 * (1.0 - containment)
+    lo, hi = np.interp([tail, 1.0 - tail], cdf / cdf[-1], grid)
+    return float(10**lo), float(10**hi)
+
+
+def ts_map(ana: PointSourceAnalysis, ra: float, dec: float, radius: float, gamma: float,
+           n_pix: int = 41, progress: Progress | None = None) -> fits.PrimaryHDU:
+    """TS map (gamma fixed) on a TAN grid centred on the source, as a FITS image with WCS."""
+    w = WCS(naxis=2)
+    w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    w.wcs.crval = [ra, dec]
+    w.wcs.crpix = [(n_pix + 1) / 2, (n_pix + 1) / 2]
+    step = 2.0 * radius / (n_pix - 1)
+    w.wcs.cdelt = [-step, step]
+    yy, xx = np.mgrid[0:n_pix, 0:n_pix]
+    pra, pdec = w.wcs_pix2world(xx, yy, 0)
+    image = np.zeros((n_pix, n_pix), dtype=np.float32)
+    for j in range(n_pix):
+        for i in range(n_pix):
+            image[j, i] = ana.fit(float(pra[j, i]) % 360.0, float(pdec[j, i]), gamma).ts
+        if progress is not None and j % 5 == 0:
+            progress(stage="ts_map", fraction=(j + 1) / n_pix,
+                     message=f"TS map row {j + 1}/{n_pix}")
+    header = w.to_header()
+    header["BUNIT"] = ("", "test statistic")
+    header["GAMMA"] = (gamma, "spectral index of the TS map fits")
+    return fits.PrimaryHDU(image, header=header)
+
+
+def season_light_curve(ana: PointSourceAnalysis, ra: float, dec: float, gamma: float,
+                       cl: float, flavour_factor: float) -> Table:
+    sel = ana.select(ra, dec)
+    rows = []
+    for k, s in enumerate(ana.seasons):
+        if ana.livetime_s[k] <= 0 or ana.n_window[k] == 0:
+            continue
+        t_lo = max(float(s.uptime[0, 0]), ana.mjd_range[0])
+        t_hi = min(float(s.uptime[-1, 1]), ana.mjd_range[1])
+        res = ana.fit_selection(sel, dec, gamma, only_season=k)
+        per_ns = ana.flux_per_ns(dec, gamma, only_season=k) * flavour_factor
+        ul = limits.ns_upper_limit(ana, sel, dec, gamma, cl, only_season=k)
+        iv = limits.ns_interval(ana, sel, dec, gamma, only_season=k)
+        rows.append((s.name, 0.5 * (t_lo + t_hi), t_lo, t_hi, ana.livetime_s[k] / 86400.0,
+                     res.ts, res.ns, res.ns * per_ns, 0.5 * (iv.upper - iv.lower) * per_ns,
+                     ul * per_ns))
+    names = ("season", "time", "time_min", "time_max", "livetime", "ts", "ns", "flux",
+             "flux_err", "flux_ul")
+    t = Table(rows=rows, names=names) if rows else Table(names=names)
+    for c in ("time", "time_min", "time_max"):
+        t[c].unit = u.d
+    t["livetime"].unit = u.d
+    for c in ("flux", "flux_err", "flux_ul"):
+        t[c].unit = FLUX_UNIT
+    t.meta["TIMESYS"] = "MJD (UTC)"
+    t.meta["GAMMA"] = gamma
+    return t
+
+
+def near_events(ana: PointSourceAnalysis, ra: float, dec: float, gamma: float,
+                max_rows: int = 500) -> Table:
+    sel = ana.select(ra, dec)
+    idx = sel.index[sel.index >= 0]
+    keep = sel.index >= 0
+    log_r = interpolate_gamma(sel.log_energy_ratio[keep], gamma)
+    sob = sel.spatial_ratio[keep] * np.exp(log_r)
+    order = np.argsort(-sob)[:max_rows]
+    idx, sob = idx[order], sob[order]
+    t = Table({
+        "mjd": ana.mjd[idx], "ra": ana.ra[idx], "dec": ana.dec[idx],
+        "distance": angular_distance(ana.ra[idx], ana.dec[idx], ra, dec),
+        "ang_err": ana.ang_err[idx].astype(float), "sigma_psf": ana.sigma[idx].astype(float),
+        "log10_energy": ana.log_e[idx].astype(float),
+        "season": [ana.seasons[k].name for k in ana.season[idx]],
+        "signal_over_background": sob})
+    for c in ("ra", "dec", "distance", "ang_err", "sigma_psf"):
+        t[c].unit = u.deg
+    t["mjd"].unit = u.d
+    return t
+
+
+def spectrum_figure(src_name: str, gamma: float, e_range: tuple[float, float],
+                    flux_ul: float, flux: float, flux_band: tuple[float, float] | None,
+                    cl: float, all_flavour: bool, gamma_fit: float | None = None,
+                    e_range_fit: tuple[float, float] | None = None):
+    """E^2 dN/dE: the upper limit (index `gamma`) and, if given, the best-fit butterfly,
+    each over the energy range holding 90% of its expected signal."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    e = np.geomspace(e_range[0], e_range[1], 50)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    label = "all flavours" if all_flavour else r"$\nu_\mu+\bar\nu_\mu$"
+    g_fit = gamma if gamma_fit is None else gamma_fit
+    if flux_band is not None and flux > 0:
+        ef = np.geomspace(*(e_range_fit or e_range), 50)
+        lo, hi = (limits.e2_flux(f, g_fit, ef) for f in flux_band)
+        ax.fill_between(ef / 1e3, lo, hi, alpha=0.35, color="C0", label="68% interval (n_s)")
+        ax.plot(ef / 1e3, limits.e2_flux(flux, g_fit, ef), color="C0",
+                label=f"best fit, $\\gamma$ = {g_fit:.2f}")
+    ul = limits.e2_flux(flux_ul, gamma, e)
+    ax.plot(e / 1e3, ul, color="C3", label=f"{100 * cl:g}% upper limit, $\\gamma$ = {gamma:.2f}")
+    for x in np.geomspace(e[0], e[-1], 5):
+        y = limits.e2_flux(flux_ul, gamma, x)
+        ax.annotate("", (x / 1e3, 0.6 * y), (x / 1e3, y),
+                    arrowprops={"arrowstyle": "->", "color": "C3"})
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("E [TeV]")
+    ax.set_ylabel(r"$E^2\,dN/dE$ [TeV cm$^{-2}$ s$^{-1}$]")
+    ax.set_title(f"{src_name}: IceCube {label} (90% signal energy range)")
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def run(release: Release, src_name: str, ra: float, dec: float, t1: str, t2: str,
+        index: float = 2.0, fit_index: bool = False, confidence_level: float = 0.9,
+        ts_map_radius: float = 2.0, all_flavour: bool = False, ts_map_pixels: int = 41,
+        progress: Progress | None = None) -> Products:
+    """Fit, limit, TS map, per-season light curve and nearby events for one source."""
+    def report(stage: str, fraction: float, message: str) -> None:
+        if progress is not None:
+            progress(stage=stage, fraction=fraction, message=message)
+
+    if not -90.0 <= dec <= 90.0:
+        raise AnalysisError(f"declination {dec} is outside [-90, 90]")
+    ra = ra % 360.0
+    report("prepare", 0.05, f"{release.name} release: building the analysis")
+    ana = analysis_for(release, mjd_window(t1, t2))
+    if ana.livetime_s.sum() <= 0 or ana.n_window.sum() == 0:
+        raise AnalysisError("no events in this time range")
+    report("fit", 0.2, "fitting the source")
+    flavour = limits.FLAVOURS_ALL if all_flavour else 1.0
+    sel = ana.select(ra, dec)
+    fixed = ana.fit_selection(sel, dec, index)
+    best = ana.fit_selection(sel, dec, None, default_gamma=index) if fit_index else fixed
+    per_ns = ana.flux_per_ns(dec, index) * flavour
+    ns_ul = limits.ns_upper_limit(ana, sel, dec, index, confidence_level)
+    iv = limits.ns_interval(ana, sel, dec, best.gamma)
+    per_ns_best = ana.flux_per_ns(dec, best.gamma) * flavour
+    p = limits.p_value(best.ts, best.gamma_free)
+    e_range = signal_energy_range(ana, dec, index)
+    summary = Table(rows=[(
+        src_name, ra, dec, t1, t2, release.name, float(ana.livetime_s.sum() / 86400.0),
+        int(ana.n_window.sum()), best.n_selected, index, bool(fit_index), best.ts, best.ns,
+        best.gamma, p, limits.significance(p), best.ns * per_ns_best,
+        iv.lower * per_ns_best, iv.upper * per_ns_best, ns_ul, ns_ul * per_ns,
+        confidence_level, e_range[0], e_range[1],
+        "all flavours" if all_flavour else "numu+numubar")],
+        names=("source", "ra", "dec", "t_start", "t_stop", "data_release", "livetime",
+               "n_events", "n_events_near", "gamma_assumed", "gamma_free", "ts", "ns",
+               "gamma", "p_value", "significance", "flux_norm", "flux_norm_lo",
+               "flux_norm_hi", "ns_upper_limit", "flux_upper_limit", "confidence_level",
+               "e_min", "e_max", "flavours"))
+    for c in ("ra", "dec"):
+        summary[c].unit = u.deg
+    summary["livetime"].unit = u.d
+    for c in ("flux_norm", "flux_norm_lo", "flux_norm_hi", "flux_upper_limit"):
+        summary[c].unit = FLUX_UNIT
+    for c in ("e_min", "e_max"):
+        summary[c].unit = u.GeV
+    summary.meta["E_PIVOT"] = "1 TeV"
+    summary.meta["FLUX"] = "dN/dE = flux_norm (E / 1 TeV)^-gamma"
+    report("spectrum", 0.3, "spectrum plot")
+    band = (iv.lower * per_ns_best, iv.upper * per_ns_best) if best.ts >= 1.0 else None
+    fig = spectrum_figure(src_name, index, e_range, ns_ul * per_ns, best.ns * per_ns_best,
+                          band, confidence_level, all_flavour, gamma_fit=best.gamma,
+                          e_range_fit=signal_energy_range(ana, dec, best.gamma))
+    report("ts_map", 0.35, "TS map")
+    hdu = ts_map(ana, ra, dec, ts_map_radius, index, ts_map_pixels, progress)
+    report("light_curve", 0.9, "per-season fits")
+    lc = season_light_curve(ana, ra, dec, index, confidence_level, flavour)
+    events = near_events(ana, ra, dec, index)
+    report("done", 1.0, "done")
+    return Products(summary, fig, hdu, lc, events)

@@ -1,0 +1,96 @@
+"""Build `icecube.ipynb` (run: python make_notebook.py). The notebook is committed too."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+INTRO = """\
+# IceCube neutrino point source: flux upper limit or measurement
+
+Unbinned point-source likelihood on IceCube's public muon-track releases (the real 3-year
+all-sky release, the 10-year release when available locally, or a synthetic release in the
+10-year layout). For a position, time range and power-law index it gives TS, n_s, the flux
+normalisation at 1 TeV (nu_mu + nubar_mu) or its upper limit, the p-value, a TS map, a
+per-season light curve and the events near the source. Method: `README.md` and
+`icecube_ps/likelihood.py`."""
+
+PARAMETERS = """\
+src_name = "TXS 0506+056"  # oda:AstrophysicalObject
+RA = 77.358  # oda:PointOfInterestRA
+DEC = 5.693  # oda:PointOfInterestDEC
+T1 = "2008-04-06T00:00:00"  # oda:StartTimeISOT
+T2 = "2018-07-10T00:00:00"  # oda:EndTimeISOT
+index = 2.0  # oda:Float ; oda:lower_limit 1.0 ; oda:upper_limit 4.0
+fit_index = False  # oda:Boolean
+confidence_level = 0.9  # oda:Float ; oda:lower_limit 0.5 ; oda:upper_limit 0.9999
+ts_map_radius = 2.0  # oda:AngleDegrees
+data_release = "3year"  # oda:String ; oda:allowed_value "3year", "10year", "synthetic\""""
+
+SETUP = """\
+import sys
+from pathlib import Path
+
+try:
+    import icecube_ps  # noqa: F401
+except ImportError:  # run from elsewhere than the workflow folder
+    for candidate in (Path.cwd(), Path.cwd() / "workflows" / "icecube"):
+        if (candidate / "icecube_ps").is_dir():
+            sys.path.insert(0, str(candidate))
+            break
+    import icecube_ps  # noqa: F401
+
+from icecube_ps import AnalysisError, data, service
+
+try:
+    from astroflow import progress
+except ImportError:
+    progress = lambda **k: None  # noqa: E731"""
+
+RUN = """\
+progress(stage="data", fraction=0.0, message=f"loading the {data_release} release")
+if not 1.0 <= index <= 4.0:
+    raise AnalysisError(f"index {index} is outside the tabulated range [1, 4]")
+release = data.load(data_release, fetch_missing=True, log=lambda m: progress(
+    stage="data", fraction=0.0, message=m))
+products = service.run(release, src_name, RA, DEC, T1, T2, index=index, fit_index=fit_index,
+                       confidence_level=confidence_level, ts_map_radius=ts_map_radius,
+                       progress=progress)
+summary_table = products.summary
+fig = products.figure
+ts_hdu = products.ts_map
+lc_table = products.light_curve
+near_events = products.events
+summary_table"""
+
+OUTPUTS = """\
+summary = summary_table  # oda:ODAAstropyTable
+spectrum_plot = fig  # oda:ODAPictureProduct
+ts_map = ts_hdu  # oda:Image
+season_lc = lc_table  # oda:LightCurve
+events = near_events  # oda:ODAAstropyTable"""
+
+
+def build() -> nbformat.NotebookNode:
+    nb = new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    nb.cells = [
+        new_markdown_cell(INTRO),
+        new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]}),
+        new_code_cell(SETUP),
+        new_code_cell(RUN),
+        new_code_cell(OUTPUTS, metadata={"tags": ["outputs"]}),
+    ]
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"icecube-{i}"
+    return nb
+
+
+if __name__ == "__main__":
+    out = Path(__file__).with_name("icecube.ipynb")
+    nbformat.write(build(), out)
+    print(f"wrote {out}")

@@ -1,0 +1,101 @@
+"""Synthetic releases follow the 10-year layout; readers and the cache round-trip."""
+
+from __future__ import annotations
+
+import numpy as np
+from icecube_ps import layout, release, synthetic, threeyear
+
+
+def test_layout_and_headers(small_release_dir):
+    for s in layout.SEASONS_10YEAR:
+        first = (small_release_dir / layout.events_path(s)).read_text().splitlines()[0]
+        assert first == "# " + layout.EVENTS_HEADER
+        up = (small_release_dir / layout.uptime_path(s)).read_text().splitlines()[0]
+        assert up == "# " + layout.UPTIME_HEADER
+    irfs = sorted(p.name for p in (small_release_dir / "irfs").iterdir())
+    # IC86_III-VII reuse IC86_II's irfs: five sets of two files.
+    assert irfs == sorted(f"{s}_{k}.csv" for s in ("IC40", "IC59", "IC79", "IC86_I", "IC86_II")
+                          for k in ("effectiveArea", "smearing"))
+    head = (small_release_dir / "irfs/IC86_II_smearing.csv").read_text().splitlines()[0]
+    assert head == "# " + layout.SMEARING_HEADER
+
+
+def test_text_and_cache_round_trip(small_release_dir, small_release):
+    text = release.read_10year(small_release_dir, "synthetic")
+    assert text.n_events == small_release.n_events
+    assert [s.irf for s in text.seasons][5:] == ["IC86_II"] * 5
+    for col in ("mjd", "ra", "dec", "log_e", "ang_err"):
+        np.testing.assert_allclose(np.sort(text.events[col]), np.sort(small_release.events[col]))
+    a, b = text.aeff["IC59"], small_release.aeff["IC59"]
+    np.testing.assert_allclose(a.values, b.values)
+    np.testing.assert_allclose(text.smearing["IC86_II"], small_release.smearing["IC86_II"])
+    # Fractional counts of each (E_nu, Dec) cell sum to one, as in the real files.
+    t = text.smearing["IC86_I"]
+    cells = np.unique(t[:, [0, 2]], axis=0, return_inverse=True)[1].ravel()
+    np.testing.assert_allclose(np.bincount(cells, t[:, 10]), 1.0, atol=1e-3)
+
+
+def test_livetime_and_counts(small_release):
+    for s in small_release.seasons:
+        span = synthetic.SEASON_SPANS[s.name]
+        assert 0.85 < s.livetime_days / (span[1] - span[0]) < 1.0
+        assert s.livetime_in(span[0], span[0] + 10) <= 10.0
+    n40 = np.sum(small_release.events["season"] == 0)
+    assert abs(n40 - 0.05 * synthetic.FULL_COUNTS["IC40"]) < 10
+
+
+def test_effective_area_reader_recovers_model(small_release):
+    a = small_release.aeff["IC86_II"]
+    i = np.searchsorted(a.log_e_edges, 5.0)
+    model = synthetic.detector.effective_area(np.array([5.05]), np.array([20.0]))
+    assert abs(a.row(20.0)[i] / model[0] - 1) < 0.1
+
+
+def _write_3year(root, rel):
+    """The same events and irfs in the 3-year release format."""
+    d = root / "3year-data-release"
+    d.mkdir()
+    ev = rel.events
+    for k, name in enumerate(threeyear.SEASONS):
+        m = ev["season"] == k
+        cols = [ev["mjd"][m], ev["log_e"][m], ev["ang_err"][m], ev["ra"][m], ev["dec"][m],
+                np.zeros(m.sum()), ev["dec"][m] + 90]
+        np.savetxt(d / f"{name}-events.txt", np.column_stack(cols), fmt="%.8f",
+                   header="MJD[days] log10(E/GeV) AngErr[deg] RA[deg] Dec[deg] Azimuth Zenith")
+        a = rel.aeff[rel.seasons[k].irf]
+        rows = []
+        cz = np.linspace(-1, 1, 201)
+        for j, (lo, hi) in enumerate(zip(a.log_e_edges[:-1], a.log_e_edges[1:], strict=True)):
+            for c0, c1 in zip(cz[:-1], cz[1:], strict=True):
+                dec = np.degrees(np.arcsin(-0.5 * (c0 + c1)))
+                rows.append((10**lo, 10**hi, c0, c1, a.row(dec)[j] / 1e4))
+        np.savetxt(d / f"{name}-TabulatedAeff.txt", np.array(rows), fmt="%.4e",
+                   header="E_min[GeV] E_max[GeV] cos(zenith)_min cos(zenith)_max Aeff[m^2]")
+        np.savetxt(d / f"{name}-AngRes.txt",
+                   np.array([[10**e, 10 ** (e + 1), r] for e, r in
+                             zip(range(2, 9), (1.3, 0.73, 0.49, 0.38, 0.33, 0.33, 0.36),
+                                 strict=True)]),
+                   fmt="%.3e", header="E_min[GeV] E_max[GeV] Med.Resolution[deg]")
+    return d
+
+
+def test_three_year_reader(tmp_path, small_release):
+    d = _write_3year(tmp_path, small_release)
+    rel = threeyear.read_3year(d)
+    assert [s.name for s in rel.seasons] == list(threeyear.SEASONS)
+    m = small_release.events["season"] < 3
+    assert rel.n_events == int(m.sum())
+    # Effective area converted from (E, cos zenith, m^2) to (dec, cm^2).
+    a3, a10 = rel.aeff["IC86-2011"], small_release.aeff["IC59"]
+    assert a3.values.shape == (200, a10.values.shape[1])
+    i = np.searchsorted(a3.dec_edges, 30.0) - 1
+    centre = np.degrees(np.arcsin(0.5 * np.sum(np.sin(np.radians(a3.dec_edges[i:i + 2])))))
+    np.testing.assert_allclose(a3.row(30.0), a10.row(centre), rtol=2e-3, atol=1e-3)
+    # Uptime from event times: close to the true livetime.
+    true = small_release.seasons[1].livetime_days
+    assert abs(rel.seasons[1].livetime_days / true - 1) < 0.1
+    assert rel.meta["psf_correction"] is False
+    t = rel.smearing["IC79-2010"]
+    cells = np.unique(t[:, [0, 2]], axis=0, return_inverse=True)[1].ravel()
+    sums = np.bincount(cells, t[:, 10])
+    np.testing.assert_allclose(sums[sums > 0], 1.0, atol=1e-3)

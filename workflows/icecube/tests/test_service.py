@@ -1,0 +1,69 @@
+"""The service products and the notebook, on the small synthetic release."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.wcs import WCS
+from icecube_ps import data, release, service
+from icecube_ps.errors import AnalysisError
+
+HERE = Path(__file__).resolve().parents[1]
+
+
+def test_products(small_release, source):
+    stages = []
+    p = service.run(small_release, "test source", source.ra, source.dec,
+                    "2008-01-01T00:00:00", "2019-01-01T00:00:00", index=2.0, fit_index=True,
+                    ts_map_radius=1.0, ts_map_pixels=11,
+                    progress=lambda **k: stages.append(k["stage"]))
+    row = p.summary[0]
+    assert row["ts"] > 50 and 1.5 < row["gamma"] < 2.6 and row["p_value"] < 1e-10
+    assert row["flux_norm_lo"] < row["flux_norm"] < row["flux_norm_hi"]
+    assert row["e_min"] < 1e4 < row["e_max"]
+    assert p.summary["flux_norm"].unit == service.FLUX_UNIT
+    w = WCS(p.ts_map.header)
+    assert p.ts_map.data.shape == (11, 11)
+    ra_c, dec_c = w.wcs_pix2world(5, 5, 0)
+    assert np.isclose(ra_c, source.ra) and np.isclose(dec_c, source.dec)
+    assert p.ts_map.data[5, 5] == pytest.approx(p.ts_map.data.max(), rel=0.3)
+    assert len(p.light_curve) == 10 and np.all(p.light_curve["flux_ul"] > 0)
+    assert p.events["distance"].max() < 5.0 and len(p.events) > 0
+    assert {"prepare", "fit", "ts_map", "done"} <= set(stages)
+
+
+def test_time_window_selects_seasons_and_livetime(small_release, source):
+    p = service.run(small_release, "s", source.ra, source.dec, "2012-01-01T00:00:00",
+                    "2013-01-01T00:00:00", ts_map_radius=0.5, ts_map_pixels=3)
+    assert 300 < p.summary[0]["livetime"] < 366
+    assert set(p.light_curve["season"]) <= {"IC86_I", "IC86_II"}
+
+
+def test_no_events_is_an_analysis_error(small_release):
+    with pytest.raises(AnalysisError, match="no events"):
+        service.run(small_release, "s", 10.0, 10.0, "2001-01-01T00:00:00",
+                    "2002-01-01T00:00:00")
+    with pytest.raises(AnalysisError, match="not after"):
+        service.mjd_window("2010-01-01T00:00:00", "2009-01-01T00:00:00")
+
+
+def test_notebook_runs(tmp_path, small_release_dir, monkeypatch, source):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    store = tmp_path / "icecube"
+    (store / "synthetic").mkdir(parents=True)
+    shutil.copy(small_release_dir / release.CACHE_NAME, data.cache_path(store, "synthetic"))
+    monkeypatch.setenv("ASTROFLOW_DATA_DIR", str(tmp_path))
+    nb = nbformat.read(HERE / "icecube.ipynb", as_version=4)
+    params = nb.cells[1]
+    assert params.metadata["tags"] == ["parameters"]
+    params.source += (f"\nRA = {source.ra}\nDEC = {source.dec}\nts_map_radius = 0.5"
+                      "\ndata_release = 'synthetic'")
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "assert summary['ts'][0] > 50\nassert ts_map.data.ndim == 2\n"
+        "assert len(season_lc) == 10 and len(events) > 0"))
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+                            resources={"metadata": {"path": str(HERE)}}).execute()
