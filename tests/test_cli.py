@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO
+REPO = Path(__file__).resolve().parents[1]
 
 EXAMPLE = REPO / "workflows" / "sky-position" / "sky_position.py"
 
