@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import JSON, Boolean, Float, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 State = Literal["queued", "running", "done", "failed", "cancelled"]
@@ -22,6 +22,7 @@ class JobRow(Base):
     """One request of one service version with one set of canonical values."""
 
     __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_state_owner", "state", "owner"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     service: Mapped[str] = mapped_column(String(200), index=True)

@@ -15,13 +15,15 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, func, select, update
+from sqlalchemy import create_engine, event, func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from astroflow.errors import AstroflowError
 from astroflow.jobs.model import TERMINAL, Job, JobRow
+
+JOBS = JobRow.__table__
 
 # A running job whose worker has not been heard of for this long is taken as interrupted.
 STALE_AFTER = 30.0
@@ -76,27 +78,33 @@ class JobStore:
             if queue_limit is not None and self.queued_count(owner) >= queue_limit:
                 raise QueueFull(f"you already have {queue_limit} queued jobs; wait for some to "
                                 "finish or cancel them")
-            row = JobRow(id=uuid.uuid4().hex, service=service, version=version,
-                         cache_key=cache_key, live_key=cache_key, state="queued", owner=owner,
-                         parameters=parameters, created=time.time(), time_limit=time_limit,
-                         attempts=0, cancel_requested=False)
+            job = Job(id=uuid.uuid4().hex, service=service, version=version, cache_key=cache_key,
+                      state="queued", owner=owner, parameters=parameters, created=time.time(),
+                      time_limit=time_limit)
             try:
-                with self._session.begin() as s:
-                    s.add(row)
-                return Job.from_row(row), True
+                with self.engine.begin() as connection:  # one INSERT, no ORM unit of work
+                    connection.execute(insert(JOBS).values(
+                        id=job.id, service=service, version=version, cache_key=cache_key,
+                        live_key=cache_key, state="queued", owner=owner, parameters=parameters,
+                        created=job.created, time_limit=time_limit, attempts=0,
+                        cancel_requested=False))
+                return job, True
             except IntegrityError:
                 continue  # another request created it between our read and our insert
         raise AstroflowError("could not create or join the job; please retry")
 
+    # The hot paths (submit, status, finish) use Core statements on the table: the ORM's
+    # unit of work costs more than the query itself for one-row reads and writes.
+
     def _live(self, cache_key: str) -> Job | None:
-        with self._session() as s:
-            row = s.scalars(select(JobRow).where(JobRow.live_key == cache_key)).first()
-            return Job.from_row(row) if row else None
+        with self.engine.connect() as connection:
+            row = connection.execute(select(JOBS).where(JOBS.c.live_key == cache_key)).mappings().first()
+            return _job_from_mapping(row) if row else None
 
     def get(self, job_id: str) -> Job | None:
-        with self._session() as s:
-            row = s.get(JobRow, job_id)
-            return Job.from_row(row) if row else None
+        with self.engine.connect() as connection:
+            row = connection.execute(select(JOBS).where(JOBS.c.id == job_id)).mappings().first()
+            return _job_from_mapping(row) if row else None
 
     def list(self, *, owner: str | None = None, service: str | None = None,
              states: Iterable[str] | None = None, limit: int = 100) -> list[Job]:
@@ -111,10 +119,10 @@ class JobStore:
             return [Job.from_row(r) for r in s.scalars(query)]
 
     def queued_count(self, owner: str | None) -> int:
-        query = select(func.count()).select_from(JobRow).where(JobRow.state == "queued")
-        query = query.where(JobRow.owner.is_(None) if owner is None else JobRow.owner == owner)
-        with self._session() as s:
-            return int(s.scalar(query) or 0)
+        query = select(func.count()).select_from(JOBS).where(JOBS.c.state == "queued")
+        query = query.where(JOBS.c.owner.is_(None) if owner is None else JOBS.c.owner == owner)
+        with self.engine.connect() as connection:
+            return int(connection.execute(query).scalar() or 0)
 
     def counts(self) -> dict[str, int]:
         with self._session() as s:
@@ -134,27 +142,36 @@ class JobStore:
                    job_dir: Callable[[str], str] | None = None) -> Job | None:
         """Take the oldest queued job (FIFO) and mark it running for this worker.
 
-        ``job_dir(id)`` names the job's folder, recorded in the same UPDATE.
+        One ``UPDATE … WHERE id = (oldest queued) AND state = 'queued' RETURNING *``: a job
+        is never claimed twice, even by several replicas (PostgreSQL skips rows another
+        transaction holds). ``job_dir(id)`` names the job's folder, set in the same statement.
         """
+        oldest = (select(JobRow.id).where(JobRow.state == "queued")
+                  .order_by(JobRow.created, JobRow.id).limit(1))
+        if services is not None:
+            oldest = oldest.where(JobRow.service.in_(list(services)))
+        if self.engine.dialect.name == "postgresql":
+            oldest = oldest.with_for_update(skip_locked=True)
+        oldest = oldest.scalar_subquery()
         for _ in range(10):
-            query = (select(JobRow.id).where(JobRow.state == "queued")
-                     .order_by(JobRow.created, JobRow.id).limit(1))
-            if services is not None:
-                query = query.where(JobRow.service.in_(list(services)))
-            with self._session() as s:
-                job_id = s.scalar(query)
-            if job_id is None:
-                return None
             now = time.time()
-            with self._session.begin() as s:
-                claimed = s.execute(
-                    update(JobRow).where(JobRow.id == job_id, JobRow.state == "queued")
-                    .values(state="running", started=now, worker=worker, heartbeat=now,
-                            attempts=JobRow.attempts + 1,
-                            job_dir=job_dir(job_id) if job_dir else None)
-                ).rowcount
-            if claimed:
-                return self.get(job_id)
+            values: dict[str, Any] = {"state": "running", "started": now, "worker": worker,
+                                      "heartbeat": now, "attempts": JobRow.attempts + 1}
+            statement = (update(JobRow).where(JobRow.id == oldest, JobRow.state == "queued")
+                         .values(**values).returning(*JobRow.__table__.c))
+            with self.engine.begin() as connection:
+                row = connection.execute(statement).mappings().first()
+                if row is None:
+                    if connection.execute(select(func.count()).select_from(JobRow)
+                                          .where(JobRow.state == "queued")).scalar():
+                        continue  # lost a race for that row: try the next oldest
+                    return None
+                if job_dir is not None:
+                    folder = job_dir(row["id"])
+                    connection.execute(update(JobRow).where(JobRow.id == row["id"])
+                                       .values(job_dir=folder))
+                    row = {**row, "job_dir": folder}
+            return _job_from_mapping(row)
         return None
 
     def report_progress(self, job_id: str, progress: dict[str, Any]) -> None:
@@ -175,10 +192,10 @@ class JobStore:
                                   "products": products or [], "error": error}
         if state != "done":
             values["live_key"] = None
-        with self._session.begin() as s:
-            return bool(s.execute(update(JobRow).where(JobRow.id == job_id,
-                                                       JobRow.state.in_(["queued", "running"]))
-                                  .values(**values)).rowcount)
+        with self.engine.begin() as connection:
+            return bool(connection.execute(
+                update(JOBS).where(JOBS.c.id == job_id, JOBS.c.state.in_(["queued", "running"]))
+                .values(**values)).rowcount)
 
     def cancel(self, job_id: str) -> Job | None:
         """Cancel a queued job at once; flag a running one for its runner to kill."""
@@ -240,6 +257,16 @@ class JobStore:
         return self._session()
 
 
+def _job_from_mapping(row: Any) -> Job:
+    return Job(id=row["id"], service=row["service"], version=row["version"],
+               cache_key=row["cache_key"], state=row["state"], owner=row["owner"],
+               parameters=row["parameters"], created=row["created"], progress=row["progress"],
+               error=row["error"], products=row["products"] or [], attempts=row["attempts"],
+               time_limit=row["time_limit"], started=row["started"], finished=row["finished"],
+               worker=row["worker"], cancel_requested=row["cancel_requested"],
+               job_dir=row["job_dir"])
+
+
 def _interrupted(row: JobRow, host: str, me: str) -> bool:
     if row.worker == me:
         return False
@@ -261,7 +288,11 @@ def _alive(pid: int) -> bool:
 
 def _engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        # One connection, handed from thread to thread: SQLite allows one writer at a time,
+        # and waiting in the pool is a wake-up, where SQLite's own busy handler sleeps in
+        # steps of up to 100 ms. Every use of the store is short, so one connection serves.
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                               pool_size=1, max_overflow=0, pool_timeout=60)
 
         @event.listens_for(engine, "connect")
         def _pragmas(connection: Any, _record: Any) -> None:

@@ -24,10 +24,9 @@ DB_POLL = 1.0          # subscribers re-read the store this often (jobs of other
 SSE_KEEPALIVE = 15.0
 
 
-@router.post("/services/{name}/jobs", status_code=201)
-def submit_job(name: str, response: Response,
-               body: dict[str, Any] = Body(..., examples=[{"parameters": {"RA": 83.63}}]),
-               p: Platform = Depends(platform), who: Caller = Depends(caller)) -> dict[str, Any]:
+@router.post("/services/{name}/jobs", status_code=201, response_model=None)
+def submit_job(name: str, body: dict[str, Any] = Body(..., examples=[{"parameters": {"RA": 83.63}}]),
+               p: Platform = Depends(platform), who: Caller = Depends(caller)) -> Response:
     """Queue a job; an identical request joins the live job or returns the done one (200)."""
     parameters = body.get("parameters", {})
     if not isinstance(parameters, dict):
@@ -35,9 +34,9 @@ def submit_job(name: str, response: Response,
 
         raise ValidationError([FieldError("parameters", parameters, "must be a JSON object")])
     job, created = p.submit(name, parameters, who)
-    if not created:
-        response.status_code = 200
-    return job_record(job, cached=not created and job.state == "done")
+    record = job_record(job, cached=not created and job.state == "done")
+    return Response(json.dumps(record).encode(), media_type="application/json",
+                    status_code=201 if created else 200)
 
 
 @router.get("/jobs")
