@@ -40,6 +40,7 @@ def prepare() -> NotebookShell:
     """Build the shell once in the warm parent (and make figures inline) before any fork."""
     global _shell
     os.environ["MPLBACKEND"] = INLINE_BACKEND
+    _load_libc()
     if _shell is None:
         _shell = build_shell()
     return _shell
@@ -84,20 +85,30 @@ def _isolate(parent_fds: tuple[int, ...], parent_pid: int) -> None:
             os.close(fd)
 
 
+_libc = None
+
+
+def _load_libc() -> None:
+    """Load libc once in the warm parent, so each run's prctl costs a call, not a dlopen."""
+    global _libc
+    if _libc is None and sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            _libc = ctypes.CDLL(None, use_errno=True)
+        except OSError:
+            _libc = False
+
+
 def _die_with_parent(parent_pid: int) -> None:
     """Linux: if the warm parent dies, the kernel kills this run too."""
-    if not sys.platform.startswith("linux"):
+    _load_libc()
+    if not _libc:
         return
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent_pid:  # the parent died before prctl took effect
-            os._exit(1)
-    except (OSError, AttributeError):
-        pass
+    pr_set_pdeathsig = 1
+    _libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 def _redirect_output(log: Path) -> None:
