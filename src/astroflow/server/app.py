@@ -119,39 +119,13 @@ def _error_handlers(app: FastAPI) -> None:
         message = "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
         return JSONResponse(error_body("invalid_request", message, errors), status_code=422)
 
-    @app.exception_handler(NotFound)
-    async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
-        return JSONResponse(error_body("not_found", str(exc)), status_code=404)
-
-    @app.exception_handler(Forbidden)
-    async def _forbidden(_: Request, exc: Forbidden) -> JSONResponse:
-        return JSONResponse(error_body("forbidden", str(exc)), status_code=403)
-
     @app.exception_handler(AuthError)
     async def _unauthorized(_: Request, exc: AuthError) -> JSONResponse:
         return JSONResponse(error_body("unauthorized", exc.reason), status_code=401,
                             headers={"WWW-Authenticate": "Bearer"})
 
-    @app.exception_handler(QueueFull)
-    async def _queue_full(_: Request, exc: QueueFull) -> JSONResponse:
-        return JSONResponse(error_body("too_many_jobs", str(exc)), status_code=429,
-                            headers={"Retry-After": "5"})
-
-    @app.exception_handler(ProductError)
-    async def _product(_: Request, exc: ProductError) -> JSONResponse:
-        return JSONResponse(error_body("product_unavailable", str(exc)), status_code=404)
-
-    @app.exception_handler(FormatError)
-    async def _format(_: Request, exc: FormatError) -> JSONResponse:
-        return JSONResponse(error_body("format_unavailable", str(exc)), status_code=404)
-
-    @app.exception_handler(UploadTooLarge)
-    async def _too_large(_: Request, exc: UploadTooLarge) -> JSONResponse:
-        return JSONResponse(error_body("upload_too_large", str(exc)), status_code=413)
-
-    @app.exception_handler(AstroflowError)
-    async def _astroflow(_: Request, exc: AstroflowError) -> JSONResponse:
-        return JSONResponse(error_body("bad_request", str(exc)), status_code=400)
+    for error, (code, status, headers) in _SIMPLE_ERRORS.items():
+        app.add_exception_handler(error, _simple_handler(code, status, headers))
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:
@@ -159,6 +133,26 @@ def _error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body("internal_error", "the server failed on this request; "
                                        "the operators have the details in the log"),
                             status_code=500)
+
+
+# Errors whose message says it all: exception class → (code, HTTP status, extra headers).
+# Starlette picks the most specific class, so AstroflowError only catches the rest.
+_SIMPLE_ERRORS: dict[type[Exception], tuple[str, int, dict[str, str]]] = {
+    NotFound: ("not_found", 404, {}),
+    Forbidden: ("forbidden", 403, {}),
+    QueueFull: ("too_many_jobs", 429, {"Retry-After": "5"}),
+    ProductError: ("product_unavailable", 404, {}),
+    FormatError: ("format_unavailable", 404, {}),
+    UploadTooLarge: ("upload_too_large", 413, {}),
+    AstroflowError: ("bad_request", 400, {}),
+}
+
+
+def _simple_handler(code: str, status: int, headers: dict[str, str]):
+    async def handle(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(error_body(code, str(exc)), status_code=status, headers=headers or None)
+
+    return handle
 
 
 def _short(value: Any) -> Any:
