@@ -15,7 +15,7 @@ LIVE: frozenset[str] = frozenset({"queued", "running", "done"})
 
 
 class Base(DeclarativeBase):
-    pass
+    """The metadata every astroflow table (jobs, registry) is declared on."""
 
 
 class JobRow(Base):

@@ -25,11 +25,11 @@ CHUNK = 1 << 20
 
 
 class UploadError(AstroflowError):
-    pass
+    """An upload reference that cannot be used."""
 
 
 class UploadTooLarge(UploadError):
-    pass
+    """A file over the server's upload limit (413)."""
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ TOPICS = ("live-workflow", "live-workflow-public", "galaxy-tool")
 
 
 class SourceError(AstroflowError):
-    pass
+    """A source that cannot be listed or a repository that cannot be fetched."""
 
 
 @dataclass(frozen=True)

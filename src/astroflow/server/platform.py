@@ -31,11 +31,11 @@ REGISTRY_SYNC_SECONDS = 5.0
 
 
 class NotFound(LookupError):
-    pass
+    """No such service or job, or not one this caller may see (404)."""
 
 
 class Forbidden(PermissionError):
-    pass
+    """The caller is known but lacks the role this needs (403)."""
 
 
 @dataclass
