@@ -80,19 +80,28 @@ class RawHTTP:
         self.host, port = url.removeprefix("http://").split(":")
         self.port = int(port)
 
-    async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        return await asyncio.open_connection(self.host, self.port)
+    async def connect(self) -> list:
+        return list(await asyncio.open_connection(self.host, self.port))
 
-    async def request(self, conn, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
-        reader, writer = conn
+    async def request(self, conn: list, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+        """One request; a connection the server closed while idle is opened again."""
         head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n"
         if body:
             head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-        writer.write(head.encode() + b"\r\n" + body)
-        raw = await reader.readuntil(b"\r\n\r\n")
-        status = int(raw[9:12])
-        length = int(raw.lower().split(b"content-length:")[1].split(b"\r\n")[0])
-        return status, await reader.readexactly(length)
+        for attempt in range(2):
+            reader, writer = conn
+            try:
+                writer.write(head.encode() + b"\r\n" + body)
+                raw = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                if attempt:
+                    raise
+                conn[:] = await self.connect()
+                continue
+            status = int(raw[9:12])
+            length = int(raw.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            return status, await reader.readexactly(length)
+        raise AssertionError("unreachable")
 
 
 async def status_reads(url: str, job_id: str, clients: int, seconds: float) -> float:

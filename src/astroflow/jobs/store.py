@@ -7,6 +7,7 @@ identical requests rests on a unique index rather than on a lock held in memory.
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import time
@@ -15,7 +16,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, func, insert, select, update
+from sqlalchemy import bindparam, create_engine, event, func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -144,35 +145,33 @@ class JobStore:
 
         One ``UPDATE … WHERE id = (oldest queued) AND state = 'queued' RETURNING *``: a job
         is never claimed twice, even by several replicas (PostgreSQL skips rows another
-        transaction holds). ``job_dir(id)`` names the job's folder, set in the same statement.
+        transaction holds). ``job_dir(id)`` names the job's folder, set in the same transaction.
         """
+        statement = self._claim_statement(tuple(services) if services is not None else None)
+        with self.engine.begin() as connection:
+            row = connection.execute(statement, {"now": time.time(), "worker": worker}).mappings().first()
+            if row is None:
+                return None  # nothing queued (PostgreSQL skips rows being claimed)
+            if job_dir is not None:
+                folder = job_dir(row["id"])
+                connection.execute(update(JOBS).where(JOBS.c.id == row["id"]).values(job_dir=folder))
+                row = {**row, "job_dir": folder}
+        return _job_from_mapping(row)
+
+    @functools.lru_cache(maxsize=32)  # noqa: B019 - one store per process, few service sets
+    def _claim_statement(self, services: tuple[str, ...] | None) -> Any:
+        """The claim UPDATE, built once: constructing SQL costs more than running it."""
         oldest = (select(JobRow.id).where(JobRow.state == "queued")
                   .order_by(JobRow.created, JobRow.id).limit(1))
         if services is not None:
             oldest = oldest.where(JobRow.service.in_(list(services)))
         if self.engine.dialect.name == "postgresql":
             oldest = oldest.with_for_update(skip_locked=True)
-        oldest = oldest.scalar_subquery()
-        for _ in range(10):
-            now = time.time()
-            values: dict[str, Any] = {"state": "running", "started": now, "worker": worker,
-                                      "heartbeat": now, "attempts": JobRow.attempts + 1}
-            statement = (update(JobRow).where(JobRow.id == oldest, JobRow.state == "queued")
-                         .values(**values).returning(*JobRow.__table__.c))
-            with self.engine.begin() as connection:
-                row = connection.execute(statement).mappings().first()
-                if row is None:
-                    if connection.execute(select(func.count()).select_from(JobRow)
-                                          .where(JobRow.state == "queued")).scalar():
-                        continue  # lost a race for that row: try the next oldest
-                    return None
-                if job_dir is not None:
-                    folder = job_dir(row["id"])
-                    connection.execute(update(JobRow).where(JobRow.id == row["id"])
-                                       .values(job_dir=folder))
-                    row = {**row, "job_dir": folder}
-            return _job_from_mapping(row)
-        return None
+        now = bindparam("now")
+        return (update(JOBS).where(JOBS.c.id == oldest.scalar_subquery(), JOBS.c.state == "queued")
+                .values(state="running", started=now, heartbeat=now, worker=bindparam("worker"),
+                        attempts=JOBS.c.attempts + 1)
+                .returning(*JOBS.c))
 
     def report_progress(self, job_id: str, progress: dict[str, Any]) -> None:
         self._update(job_id, progress=progress, heartbeat=time.time(), only_state="running")

@@ -8,7 +8,6 @@ back with ``ast.literal_eval`` as a guard. Nothing a caller sends can become cod
 from __future__ import annotations
 
 import ast
-import copy
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -64,8 +63,12 @@ def _same_list(value: Any, literal: str) -> bool:
 
 
 def inject(notebook: dict, parameters_cell: int, source: str) -> dict:
-    """A copy of the notebook with the injected cell right after the parameters cell."""
-    result = copy.deepcopy(notebook)
+    """A new notebook with the injected cell right after the parameters cell.
+
+    The cells themselves are shared with the original, not copied: the notebook is read-only
+    here, and the run that fills in outputs gets its own copy in its own process.
+    """
+    result = {**notebook, "cells": list(notebook["cells"])}
     cell = {
         "cell_type": "code",
         "execution_count": None,
