@@ -6,6 +6,7 @@ import numpy as np
 
 SIN_DEC_EDGES = np.linspace(-1.0, 1.0, 31)    # energy PDFs: 30 bins in sin(dec)
 LOG_E_EDGES = np.arange(1.0, 9.5001, 0.25)     # energy proxy: 0.25 dex
+LOG_ANG_ERR_EDGES = np.linspace(-0.8, 1.2, 9)  # log10(AngErr / deg), 0.25 dex, clipped
 SPATIAL_SIN_DEC_EDGES = np.linspace(-1.0, 1.0, 51)
 GAMMA_GRID = np.round(np.arange(1.0, 4.0001, 0.05), 4)
 GAMMA_MIN, GAMMA_MAX = float(GAMMA_GRID[0]), float(GAMMA_GRID[-1])

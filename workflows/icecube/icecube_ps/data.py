@@ -203,4 +203,4 @@ def load(release: str = "3year", dest: Path | None = None, fetch_missing: bool =
         else:
             raise AnalysisError(f"no {release} IceCube data under {dest}; run "
                                 "`astroflow data fetch icecube` first")
-    return rel.load_cache(path)
+    return rel.load_current(path)

@@ -5,12 +5,16 @@ For events i in season s (N_s events in the time window), source at x_src:
     L(n_s, gamma) = prod_s prod_i [ (n_s f_s(gamma) / N_s) S_i + (1 - n_s f_s(gamma) / N_s) B_i ]
 
 * S_i / B_i = [exp(-psi^2 / 2 sigma_i^2) / (2 pi sigma_i^2)] / [B_s(sin dec_i) / 2 pi]
-  x S_E(log E_i | sin dec_i, gamma) / B_E,s(log E_i | sin dec_i), with sigma_i the
-  event's AngErr widened by the PSF correction (`response.PsfCorrection`),
+  x S_E(E_i, AngErr_i | sin dec_i, gamma) / B_E,s(E_i, AngErr_i | sin dec_i), with sigma_i
+  the event's AngErr widened by the PSF correction (`response.PsfCorrection`); the energy
+  term is taken on groups of (log E, AngErr) bins holding enough data events
+  (`background.grouped_log_ratio`), so that E_B[S/B] = 1 and the TS is regular, and its
+  AngErr axis keeps the spatial PDF's conditioning on AngErr unbiased (Punzi effect),
 * f_s(gamma): the share of the expected signal in season s (livetime x A_eff x E^-gamma
   at the source declination): one n_s for all seasons,
 * B_s and B_E,s: histograms of the data (`background.py`); S_E: the smearing matrix folded
   with A_eff E^-gamma (`response.py`), tabulated on a gamma grid and interpolated.
+  Seasons sharing irfs share one table.
 
 TS = 2 log[L(n_s_hat, gamma_hat) / L(0)], n_s >= 0. Events whose S/B is negligible
 (< 1e-4 for every gamma, or beyond `radius_deg`) enter only through the product of
@@ -24,12 +28,27 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .background import BackgroundModel, density_table, per_season
-from .binning import GAMMA_GRID, GAMMA_MAX, GAMMA_MIN, LOG_E_EDGES, SIN_DEC_EDGES, bin_index
+from .background import (
+    MIN_ANGERR_COUNTS,
+    MIN_GROUP_COUNTS,
+    BackgroundModel,
+    density_table,
+    grouped_log_ratio,
+    per_season,
+)
+from .binning import (
+    GAMMA_GRID,
+    GAMMA_MAX,
+    GAMMA_MIN,
+    LOG_ANG_ERR_EDGES,
+    LOG_E_EDGES,
+    SIN_DEC_EDGES,
+    bin_index,
+)
 from .errors import AnalysisError
 from .inject import SmearingSampler, place
 from .release import Release
-from .response import irf_products, signal_energy_pdf, yield_per_flux
+from .response import irf_products, signal_energy_angerr_pdf, yield_per_flux
 from .sky import angular_distance
 from .skyindex import SkyIndex
 from .solvers import maximize_bounded
@@ -119,8 +138,46 @@ def solve_ns(a: np.ndarray, rest: np.ndarray, c: np.ndarray) -> float:
     return n
 
 
+def ang_err_bin(ang_err: np.ndarray) -> np.ndarray:
+    """LOG_ANG_ERR_EDGES bin of each AngErr [deg] (the energy term's second axis)."""
+    return bin_index(np.log10(np.maximum(np.asarray(ang_err, dtype=np.float64), 1e-3)),
+                     LOG_ANG_ERR_EDGES)
+
+
 def log_likelihood(n: float, a: np.ndarray, rest: np.ndarray, c: np.ndarray) -> float:
     return float(np.log1p(n * a).sum() + (rest * np.log1p(-n * c)).sum())
+
+
+# Name of the precomputed energy term in a release's cache; change the suffix whenever the
+# energy model changes, so that older caches recompute it.
+ENERGY_TABLE_KEY = f"energy_table:{MIN_GROUP_COUNTS}:{MIN_ANGERR_COUNTS}:v1"
+
+
+def energy_tables(release: Release, pooled: list[BackgroundModel], irf_names: list[str],
+                  smear: dict, joint: dict, group_counts: int = MIN_GROUP_COUNTS,
+                  angerr_counts: int = MIN_ANGERR_COUNTS) -> np.ndarray:
+    """log(S_E/B_E) per irf set, (n_irf, n_sin_dec, n_log_e, n_ang_err, n_gamma), float32."""
+    sd_centres = 0.5 * (SIN_DEC_EDGES[1:] + SIN_DEC_EDGES[:-1])
+    table = np.zeros((len(irf_names), sd_centres.size, LOG_E_EDGES.size - 1,
+                      LOG_ANG_ERR_EDGES.size - 1, GAMMA_GRID.size), dtype=np.float32)
+    for g, irf in enumerate(irf_names):
+        sig = signal_energy_angerr_pdf(release.aeff[irf], smear[irf], joint[irf], sd_centres,
+                                       GAMMA_GRID)
+        table[g] = grouped_log_ratio(sig, pooled[g].angerr_counts, LOG_RATIO_CLIP,
+                                     group_counts, angerr_counts)
+    return table
+
+
+def precompute_energy_table(release: Release) -> np.ndarray:
+    """The default energy term of a release, for its binary cache (`release.prepare`)."""
+    irf_names = sorted({s.irf for s in release.seasons})
+    group = np.array([irf_names.index(s.irf) for s in release.seasons])
+    ev = release.events
+    pooled = per_season(group[ev["season"]], np.sin(np.radians(ev["dec"])), ev["log_e"],
+                        len(irf_names), ang_err_bin(ev["ang_err"]))
+    products = {irf: irf_products(release, irf, False) for irf in irf_names}
+    return energy_tables(release, pooled, irf_names, {i: p[0] for i, p in products.items()},
+                         {i: p[2] for i, p in products.items()})
 
 
 class PointSourceAnalysis:
@@ -128,7 +185,8 @@ class PointSourceAnalysis:
 
     def __init__(self, release: Release, mjd_range: tuple[float, float] | None = None,
                  radius_deg: float = 5.0, psf_correction: bool | None = None,
-                 energy: bool = True) -> None:
+                 energy: bool = True, energy_group_counts: int = MIN_GROUP_COUNTS,
+                 angerr_group_counts: int = MIN_ANGERR_COUNTS) -> None:
         self.release_name = release.name
         self.seasons = release.seasons
         self.radius_deg = float(radius_deg)
@@ -143,43 +201,53 @@ class PointSourceAnalysis:
         self.background: list[BackgroundModel] = []
         self.aeff = [release.aeff[s.irf] for s in self.seasons]
         products = {irf: irf_products(release, irf, psf_correction) for irf in release.smearing}
-        smear = {irf: p[0] for irf, p in products.items()}
         psf = {irf: p[1] for irf, p in products.items()}
         self._smearing_tables = release.smearing
         self._samplers: dict[str, SmearingSampler] = {}
-        sig_pdf = {irf: signal_energy_pdf(release.aeff[irf], smear[irf], sd_centres, GAMMA_GRID)
-                   for irf in release.smearing}
-        table = np.zeros((n_seasons, sd_centres.size, LOG_E_EDGES.size - 1, GAMMA_GRID.size),
-                         dtype=np.float32)
         # Seasons that share irfs (IC86_II-VII) share one detector and event selection:
-        # their background PDFs are pooled, which fills the sparse high-energy bins.
+        # their background PDFs are pooled, which fills the sparse high-energy bins, and
+        # they share one table of log(S/B).
         irf_names = sorted({s.irf for s in self.seasons})
         group = np.array([irf_names.index(s.irf) for s in self.seasons])
-        pooled = per_season(group[ev["season"]], sin_all, ev["log_e"], len(irf_names))
+        self._table_of_season = group
+        # Per-event bins, computed once for the background histograms and the window.
+        sd_all = bin_index(sin_all, SIN_DEC_EDGES)
+        le_all = bin_index(ev["log_e"], LOG_E_EDGES)
+        ae_all = ang_err_bin(ev["ang_err"])
+        pooled = per_season(group[ev["season"]], sin_all, ev["log_e"], len(irf_names), ae_all,
+                            sd_bin=sd_all, le_bin=le_all)
         self.background = [pooled[g] for g in group]
-        for k, s in enumerate(self.seasons):
-            bg = self.background[k]
-            ratio = sig_pdf[s.irf] / bg.energy_pdf[..., None]
-            with np.errstate(divide="ignore"):
-                table[k] = np.clip(np.log(ratio), -LOG_RATIO_CLIP, LOG_RATIO_CLIP)
+        if not energy:
+            table = np.zeros((len(irf_names), sd_centres.size, LOG_E_EDGES.size - 1,
+                              LOG_ANG_ERR_EDGES.size - 1, GAMMA_GRID.size), dtype=np.float32)
+        elif (energy_group_counts, angerr_group_counts) == (MIN_GROUP_COUNTS, MIN_ANGERR_COUNTS) \
+                and ENERGY_TABLE_KEY in release.derived:
+            table = release.derived[ENERGY_TABLE_KEY]    # precomputed in the binary cache
+        else:
+            table = energy_tables(release, [pooled[g] for g in range(len(irf_names))],
+                                  irf_names, {irf: p[0] for irf, p in products.items()},
+                                  {irf: p[2] for irf, p in products.items()},
+                                  energy_group_counts, angerr_group_counts)
         # energy=False: spatial-only likelihood (S_E / B_E = 1), for checks and comparisons.
-        self.log_ratio_table = table if energy else np.zeros_like(table)
+        self.log_ratio_table = table
         self.psf = psf
         # Events of the window, sorted for cone queries.
         win = (ev["mjd"] >= t1) & (ev["mjd"] <= t2)
         if not np.any(win):
             raise AnalysisError("no events in this time range")
         every = bool(np.all(win))
-        cols = {c: (v if every else v[win]) for c, v in ev.items()}
+        cols = {**ev, "sin_dec": sin_all, "sd_bin": sd_all, "le_bin": le_all, "ae_bin": ae_all}
+        if not every:
+            cols = {c: v[win] for c, v in cols.items()}
         self.index = SkyIndex(cols["ra"], cols["dec"])
         if self.index.order is not None:
             cols = {c: v[self.index.order] for c, v in cols.items()}
         self.ra, self.dec, self.mjd = cols["ra"], cols["dec"], cols["mjd"]
         self.log_e, self.ang_err, self.season = cols["log_e"], cols["ang_err"], cols["season"]
-        sin_dec = np.sin(np.radians(self.dec))
-        self.sd_bin = bin_index(sin_dec, SIN_DEC_EDGES)
-        self.le_bin = bin_index(self.log_e, LOG_E_EDGES)
-        self.sigma = self._psf_sigma(self.season, self.dec, self.log_e, self.ang_err)
+        sin_dec = cols["sin_dec"]
+        self.sd_bin, self.le_bin, self.ae_bin = cols["sd_bin"], cols["le_bin"], cols["ae_bin"]
+        self.sigma = self._psf_sigma(self.season, self.dec, self.log_e, self.ang_err,
+                                     self.le_bin)
         grid, dens = density_table(self.background)
         step = grid[1] - grid[0]
         cell = np.clip(np.rint((sin_dec + 1.0) / step).astype(np.int64), 0, grid.size - 1)
@@ -191,7 +259,7 @@ class PointSourceAnalysis:
         self._yield_cache: dict[float, np.ndarray] = {}
 
     def _psf_sigma(self, season: np.ndarray, dec: np.ndarray, log_e: np.ndarray,
-                   ang_err: np.ndarray) -> np.ndarray:
+                   ang_err: np.ndarray, le_bin: np.ndarray | None = None) -> np.ndarray:
         """Per-event PSF width [deg]: AngErr widened by its irf set's correction."""
         irfs = sorted({s.irf for s in self.seasons})
         tables = [self.psf[i] for i in irfs]
@@ -202,8 +270,9 @@ class PointSourceAnalysis:
             irf_of_season = np.array([irfs.index(s.irf) for s in self.seasons])
             t0 = tables[0]
             stack = np.stack([t.extra_var for t in tables])
-            var = stack[irf_of_season[season], bin_index(dec, t0.dec_edges),
-                        bin_index(log_e, LOG_E_EDGES), bin_index(ang_err, t0.ang_err_edges)]
+            le = le_bin if le_bin is not None else bin_index(log_e, LOG_E_EDGES)
+            var = stack[irf_of_season[season], bin_index(dec, t0.dec_edges), le,
+                        bin_index(ang_err, t0.ang_err_edges)]
             return np.sqrt(ang_err.astype(np.float64) ** 2 + var).astype(np.float32)
         out = np.empty(season.size, dtype=np.float32)
         for k, s in enumerate(self.seasons):
@@ -259,6 +328,7 @@ class PointSourceAnalysis:
                          extra: dict[str, np.ndarray] | None = None) -> Selection:
         sigma, dens = self.sigma[idx], self.bg_density[idx]
         season, sd, le = self.season[idx], self.sd_bin[idx], self.le_bin[idx]
+        ae = self.ae_bin[idx]
         if extra is not None:
             psi = np.concatenate([psi, extra["psi"]])
             sigma = np.concatenate([sigma, extra["sigma"]])
@@ -266,9 +336,10 @@ class PointSourceAnalysis:
             season = np.concatenate([season, extra["season"]])
             sd = np.concatenate([sd, extra["sd_bin"]])
             le = np.concatenate([le, extra["le_bin"]])
+            ae = np.concatenate([ae, extra["ae_bin"]])
             idx = np.concatenate([idx, np.full(extra["psi"].size, -1)])
         r = self._spatial_ratio(psi, sigma, dens)
-        rows = self.log_ratio_table[season, sd, le]
+        rows = self.log_ratio_table[self._table_of_season[season], sd, le, ae]
         keep = r * np.exp(rows.max(axis=1)) > PRUNE_RATIO
         season = season[keep]
         rest = n_window - np.bincount(season, minlength=len(self.seasons))
@@ -382,6 +453,7 @@ class PointSourceAnalysis:
         sin_dec = np.sin(np.radians(d))
         out["sd_bin"] = bin_index(sin_dec, SIN_DEC_EDGES)
         out["le_bin"] = bin_index(log_e, LOG_E_EDGES)
+        out["ae_bin"] = ang_err_bin(ang)
         out["sigma"] = np.empty(season.size)
         out["density"] = np.empty(season.size)
         for k in np.unique(season):

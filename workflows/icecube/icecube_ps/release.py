@@ -10,7 +10,9 @@ an energy-proxy model (see there), so that one analysis path serves both release
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,6 +60,27 @@ class Season:
         return float(np.sum(hi - lo))
 
 
+class LazyArrays(Mapping[str, np.ndarray]):
+    """Arrays of an .npz read on first access: the smearing tables (tens of MB in a full
+    release) are only needed to derive irf products or draw signal events, not to answer
+    a request from a complete cache."""
+
+    def __init__(self, path: Path, keys: dict[str, str]) -> None:
+        self._path, self._keys, self._values = Path(path), keys, {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._values:
+            with np.load(self._path) as z:
+                self._values[name] = z[self._keys[name]]
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
 @dataclass
 class Release:
     """Events of all seasons (columns of equal length, `season` indexes `seasons`) and irfs."""
@@ -66,7 +89,7 @@ class Release:
     seasons: list[Season]
     events: dict[str, np.ndarray]
     aeff: dict[str, EffectiveArea]
-    smearing: dict[str, np.ndarray]  # irf name -> (n_rows, 11) table as in the files
+    smearing: Mapping[str, np.ndarray]  # irf name -> (n_rows, 11) table as in the files
     meta: dict = field(default_factory=dict)
     derived: dict[str, np.ndarray] = field(default_factory=dict)  # cached irf products
 
@@ -187,7 +210,7 @@ def load_cache(path: Path) -> Release:
                    for i, (n, irf) in enumerate(header["seasons"])]
         aeff = {irf: EffectiveArea(z[f"aeff_e_{irf}"], z[f"aeff_d_{irf}"], z[f"aeff_v_{irf}"])
                 for irf in header["irfs"]}
-        smear = {irf: z[f"smear_{irf}"] for irf in header["irfs"]}
+        smear = LazyArrays(path, {irf: f"smear_{irf}" for irf in header["irfs"]})
         derived = {k[4:]: z[k] for k in z.files if k.startswith("drv_")}
     return Release(header["name"], seasons, events, aeff, smear, header.get("meta", {}),
                    derived)
@@ -199,12 +222,14 @@ def prepare(release: Release) -> Release:
     Both depend only on the release, and together they are most of the cost of a cold
     start: done once here, loaded from the cache afterwards.
     """
+    from .likelihood import ENERGY_TABLE_KEY, precompute_energy_table
     from .response import derive_irf_products
     from .skyindex import sort_key
 
     order = np.argsort(sort_key(release.events["ra"], release.events["dec"]), kind="stable")
     release.events = {c: v[order] for c, v in release.events.items()}
     release.derived = derive_irf_products(release)
+    release.derived[ENERGY_TABLE_KEY] = precompute_energy_table(release)
     return release
 
 
@@ -217,12 +242,28 @@ def cache_is_current(path: Path) -> bool:
         return False
 
 
+def load_current(path: Path) -> Release:
+    """`load_cache`, completing (once, in place) a cache that lacks newer irf products."""
+    from .likelihood import ENERGY_TABLE_KEY, precompute_energy_table
+    from .response import derive_irf_products
+
+    release = load_cache(path)
+    if any(f"{irf}:sm_joint" not in release.derived for irf in release.smearing) \
+            or ENERGY_TABLE_KEY not in release.derived:
+        release.derived = derive_irf_products(release)
+        release.derived[ENERGY_TABLE_KEY] = precompute_energy_table(release)
+        # A read-only data directory: computed again at each start instead.
+        with contextlib.suppress(OSError):
+            save_cache(release, path)
+    return release
+
+
 def open_release(root: Path, name: str = "10year") -> Release:
     """The release under `root`, through its binary cache (built on first use)."""
     root = Path(root)
     cache = root / CACHE_NAME
     if cache.is_file() and cache_is_current(cache):
-        return load_cache(cache)
+        return load_current(cache)
     release = prepare(read_10year(root, name))
     save_cache(release, cache)
     return release

@@ -17,7 +17,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .binning import LOG_E_EDGES, bin_index, overlap_fractions, power_law_integrals
+from .binning import (
+    LOG_ANG_ERR_EDGES,
+    LOG_E_EDGES,
+    bin_index,
+    overlap_fractions,
+    power_law_integrals,
+)
 from .release import EffectiveArea, Release
 
 # E[ln psi] = ln(sigma) + (ln 2 - Euler gamma) / 2 for a 2-D Gaussian of width sigma.
@@ -50,6 +56,28 @@ class SmearingMatrix:
         return bin_index(np.asarray(dec_deg), self.dec_edges)
 
 
+def joint_smearing(table: np.ndarray) -> np.ndarray:
+    """Fractions of (log E_reco bin, log AngErr bin) per (dec band, E_nu cell).
+
+    Shape (n_dec_band, n_e_nu, n_log_e, n_ang_err), same cell order as `SmearingMatrix`.
+    The AngErr axis lets the energy term carry P(AngErr | signal) / P(AngErr | background):
+    the spatial PDF is conditional on each event's AngErr, and without that ratio the fit
+    is biased (Punzi effect) wherever energy bins are merged (`background.energy_groups`).
+    Each table row goes to the AngErr bin of its log-centre.
+    """
+    e_keys = np.unique(table[:, 0:2].round(6), axis=0)
+    d_edges = np.unique(table[:, 2:4].round(6))
+    ie = np.searchsorted(e_keys[:, 0], table[:, 0].round(6))
+    idd = np.searchsorted(d_edges, table[:, 2].round(6))
+    frac = overlap_fractions(table[:, 4], table[:, 5], LOG_E_EDGES) * table[:, 10, None]
+    ae_mid = 0.5 * (np.log10(np.maximum(table[:, 8], 1e-2)) + np.log10(table[:, 9]))
+    ae = bin_index(ae_mid, LOG_ANG_ERR_EDGES)
+    n_ae = LOG_ANG_ERR_EDGES.size - 1
+    m = np.zeros((d_edges.size - 1, len(e_keys), n_ae, LOG_E_EDGES.size - 1))
+    np.add.at(m, (idd, ie, ae), frac)
+    return np.ascontiguousarray(m.transpose(0, 1, 3, 2))
+
+
 def aeff_on_smearing_bins(aeff: EffectiveArea, smear: SmearingMatrix, dec_deg: float,
                           gammas: np.ndarray) -> np.ndarray:
     """A_eff * ∫E^-gamma per smearing E_nu bin at `dec_deg`: shape (n_e_nu, n_gamma)."""
@@ -78,6 +106,22 @@ def signal_energy_pdf(aeff: EffectiveArea, smear: SmearingMatrix, sin_dec_centre
         pdf = m.T @ w                                               # (n_le, n_g)
         norm = pdf.sum(axis=0, keepdims=True)
         out[k] = np.divide(pdf, norm, out=np.zeros_like(pdf), where=norm > 0)
+    return out
+
+
+def signal_energy_angerr_pdf(aeff: EffectiveArea, smear: SmearingMatrix, joint: np.ndarray,
+                             sin_dec_centres: np.ndarray, gammas: np.ndarray) -> np.ndarray:
+    """P(log E bin, log AngErr bin | sin dec bin, gamma): (n_sin_dec, n_log_e, n_ae, n_gamma)."""
+    n_le, n_ae = joint.shape[2], joint.shape[3]
+    out = np.zeros((sin_dec_centres.size, n_le, n_ae, gammas.size))
+    for k, s in enumerate(sin_dec_centres):
+        dec = float(np.degrees(np.arcsin(s)))
+        w = aeff_on_smearing_bins(aeff, smear, dec, gammas)          # (n_e, n_g)
+        m = joint[int(smear.band(dec))].reshape(w.shape[0], -1)     # (n_e, n_le * n_ae)
+        pdf = m.T @ w
+        norm = pdf.sum(axis=0, keepdims=True)
+        out[k] = np.divide(pdf, norm, out=np.zeros_like(pdf),
+                           where=norm > 0).reshape(n_le, n_ae, -1)
     return out
 
 
@@ -159,6 +203,7 @@ def derive_irf_products(release: Release) -> dict[str, np.ndarray]:
         sm = SmearingMatrix.from_table(table)
         out[f"{irf}:sm_e_lo"], out[f"{irf}:sm_e_hi"] = sm.e_nu_lo, sm.e_nu_hi
         out[f"{irf}:sm_dec"], out[f"{irf}:sm_m"] = sm.dec_edges, sm.matrix
+        out[f"{irf}:sm_joint"] = joint_smearing(table)
         pc = (PsfCorrection.from_table(release.aeff[irf], table) if psf_on
               else PsfCorrection.none())
         out[f"{irf}:pc_dec"], out[f"{irf}:pc_ae"] = pc.dec_edges, pc.ang_err_edges
@@ -167,13 +212,16 @@ def derive_irf_products(release: Release) -> dict[str, np.ndarray]:
 
 
 def irf_products(release: Release, irf: str, psf_correction: bool
-                 ) -> tuple[SmearingMatrix, PsfCorrection]:
-    """The cached products of one irf set, computed now if the cache lacks them."""
+                 ) -> tuple[SmearingMatrix, PsfCorrection, np.ndarray]:
+    """The cached products of one irf set (smearing matrix, PSF correction, joint E_reco x
+    AngErr smearing), computed now if the cache lacks them."""
     d = release.derived
     if f"{irf}:sm_m" not in d:
         d.update(derive_irf_products(release))
+    if f"{irf}:sm_joint" not in d:   # caches written before the AngErr axis existed
+        d[f"{irf}:sm_joint"] = joint_smearing(release.smearing[irf])
     sm = SmearingMatrix(d[f"{irf}:sm_e_lo"], d[f"{irf}:sm_e_hi"], d[f"{irf}:sm_dec"],
                         d[f"{irf}:sm_m"])
     pc = (PsfCorrection(d[f"{irf}:pc_dec"], d[f"{irf}:pc_ae"], d[f"{irf}:pc_var"])
           if psf_correction else PsfCorrection.none())
-    return sm, pc
+    return sm, pc, d[f"{irf}:sm_joint"]
