@@ -34,6 +34,9 @@ from astroflow.execution.spec import RunError, RunSpec
 from astroflow.execution.workdir import scratch_dir, write_json
 
 _shell: NotebookShell | None = None
+# Between cells the executed notebook is saved when a cell showed something, or when this
+# long has passed: quiet, quick cells (parameters, imports) cost no write.
+SAVE_INTERVAL = 0.25
 
 
 def prepare() -> NotebookShell:
@@ -182,6 +185,7 @@ class NotebookRun:
         self.shell = shell
         self.job_dir = job_dir
         self.notebook = spec.notebook
+        self._saved_at = time.monotonic()
 
     def execute(self, work: Path) -> dict[str, Any]:
         error = self._run_cells()
@@ -214,13 +218,15 @@ class NotebookRun:
                 shell.cell = CellOutputs(cell["outputs"], display_ids)
                 result = shell.run_cell(source, store_history=True, cell_id=cell.get("id"))
                 cell["execution_count"] = result.execution_count
-                self._save_notebook()
                 exc = result.error_before_exec or result.error_in_exec
                 if exc is not None:
                     return self._error(exc, cell, index)
+                if cell["outputs"] or time.monotonic() - self._saved_at >= SAVE_INTERVAL:
+                    self._save_notebook()  # something worth keeping should the run be killed
         finally:
             shell.cell = None
             sys.stdout, sys.stderr = saved
+            self._save_notebook()
         return None
 
     def _error(self, exc: BaseException, cell: dict[str, Any], index: int) -> RunError:
@@ -261,7 +267,9 @@ class NotebookRun:
         return json.loads(manifest.read_text(encoding="utf-8"))["products"], None
 
     def _save_notebook(self) -> None:
+        """The executed notebook as it stands, so a killed run leaves what ran."""
         write_json(self.job_dir / NOTEBOOK_FILE, self.notebook)
+        self._saved_at = time.monotonic()
 
 
 def _source(cell: dict[str, Any]) -> str:
