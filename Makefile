@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint bench clean
+.PHONY: serve test lint bench bench-icecube clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/engine_overhead.py
+	$(PY) bench/server_latency.py
+
+bench-icecube: $(STAMP)   # builds SkyLLH in its own venv on first use; minutes, not seconds
+	$(PY) bench/icecube_speed.py
+	$(PY) bench/icecube_validation.py
 
 clean:
 	rm -rf $(VENV)
