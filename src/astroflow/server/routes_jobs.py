@@ -56,15 +56,15 @@ async def get_job(job_id: str, wait: float = Query(0, ge=0, description="long-po
     body = p.ended_record(job_id, who)
     if body is not None:
         return Response(body, media_type="application/json")
-    job = await run_in_threadpool(p.job, job_id, who)
-    if wait and job.state not in TERMINAL:
-        deadline = asyncio.get_running_loop().time() + min(wait, MAX_WAIT)
+    if not wait:
+        job = await run_in_threadpool(p.job, job_id, who)
+    else:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + min(wait, MAX_WAIT)
+        # Subscribe before reading, so an end that happens in between is not missed.
         async with p.runner.events.subscribe(job_id) as sub:
-            job = await run_in_threadpool(p.job, job_id, who)  # it may have ended meanwhile
-            while job.state not in TERMINAL:
-                left = deadline - asyncio.get_running_loop().time()
-                if left <= 0:
-                    break
+            job = await run_in_threadpool(p.job, job_id, who)
+            while job.state not in TERMINAL and (left := deadline - loop.time()) > 0:
                 await sub.next(min(left, DB_POLL))
                 job = await run_in_threadpool(p.job, job_id, who)
     body = json.dumps(job_record(job)).encode()
