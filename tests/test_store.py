@@ -36,7 +36,7 @@ def _submit(store: JobStore, key: str = "k1", owner: str | None = "alice", **kw)
 
 def test_migrations_are_idempotent(store):
     store.migrate()
-    assert current(store.engine) == "0003"
+    assert current(store.engine) == "0004"
 
 
 def test_identical_requests_join_then_hit_cache(store):
@@ -145,3 +145,12 @@ def test_recovery_requeues_once_then_fails(store):
     store.claim_next(f"{host}:{os.getpid()}")
     assert store.recover(f"{host}:{os.getpid()}") == ([], [])
     assert store.get(live.id).state == "running"
+
+
+def test_anonymous_callers_have_an_allowance_per_address(store):
+    for i in range(2):
+        _submit(store, key=f"a{i}", owner=None, requester="anon:10.0.0.1", queue_limit=2)
+    with pytest.raises(QueueFull):
+        _submit(store, key="a2", owner=None, requester="anon:10.0.0.1", queue_limit=2)
+    job, created = _submit(store, key="b0", owner=None, requester="anon:10.0.0.2", queue_limit=2)
+    assert created and job.owner is None

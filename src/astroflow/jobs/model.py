@@ -22,7 +22,8 @@ class JobRow(Base):
     """One request of one service version with one set of canonical values."""
 
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_state_owner", "state", "owner"),)
+    __table_args__ = (Index("ix_jobs_state_owner", "state", "owner"),
+                      Index("ix_jobs_state_requester", "state", "requester"))
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     service: Mapped[str] = mapped_column(String(200), index=True)
@@ -33,6 +34,9 @@ class JobRow(Base):
     live_key: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     state: Mapped[str] = mapped_column(String(16), index=True)
     owner: Mapped[str | None] = mapped_column(String(200), index=True, nullable=True)
+    # Who asked, for the per-caller queue limit: the user, or "anon:<address>" for anonymous
+    # callers, so that one anonymous visitor cannot use up everyone else's allowance.
+    requester: Mapped[str | None] = mapped_column(String(200), nullable=True)
     parameters: Mapped[dict] = mapped_column(JSON)
     progress: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     error: Mapped[dict | None] = mapped_column(JSON, nullable=True)

@@ -66,7 +66,7 @@ class JobStore:
 
     def submit(self, *, service: str, version: str, cache_key: str, parameters: dict[str, Any],
                owner: str | None, time_limit: float | None = None,
-               queue_limit: int | None = None) -> tuple[Job, bool]:
+               queue_limit: int | None = None, requester: str | None = None) -> tuple[Job, bool]:
         """Join the live job with this cache key, or create a queued one.
 
         Returns the job and whether it was created. A done job answers at once; a failed or
@@ -76,7 +76,8 @@ class JobStore:
             existing = self._live(cache_key)
             if existing is not None:
                 return existing, False
-            if queue_limit is not None and self.queued_count(owner) >= queue_limit:
+            asking = requester if requester is not None else owner
+            if queue_limit is not None and self.queued_count(asking) >= queue_limit:
                 raise QueueFull(f"you already have {queue_limit} queued jobs; wait for some to "
                                 "finish or cancel them")
             job = Job(id=uuid.uuid4().hex, service=service, version=version, cache_key=cache_key,
@@ -86,7 +87,8 @@ class JobStore:
                 with self.engine.begin() as connection:  # one INSERT, no ORM unit of work
                     connection.execute(insert(JOBS).values(
                         id=job.id, service=service, version=version, cache_key=cache_key,
-                        live_key=cache_key, state="queued", owner=owner, parameters=parameters,
+                        live_key=cache_key, state="queued", owner=owner, requester=asking,
+                        parameters=parameters,
                         created=job.created, time_limit=time_limit, attempts=0,
                         cancel_requested=False))
                 return job, True
@@ -119,9 +121,11 @@ class JobStore:
         with self._session() as s:
             return [Job.from_row(r) for r in s.scalars(query)]
 
-    def queued_count(self, owner: str | None) -> int:
+    def queued_count(self, requester: str | None) -> int:
+        """Queued jobs asked for by this requester (a user, or an anonymous address)."""
+        column = JOBS.c.requester
         query = select(func.count()).select_from(JOBS).where(JOBS.c.state == "queued")
-        query = query.where(JOBS.c.owner.is_(None) if owner is None else JOBS.c.owner == owner)
+        query = query.where(column.is_(None) if requester is None else column == requester)
         with self.engine.connect() as connection:
             return int(connection.execute(query).scalar() or 0)
 

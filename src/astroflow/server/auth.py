@@ -35,6 +35,7 @@ class Caller:
     sub: str | None
     roles: frozenset[str]
     token: str | None
+    address: str | None = None  # the client's network address, set per request
 
     @property
     def anonymous(self) -> bool:

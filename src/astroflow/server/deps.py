@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from fastapi import Request
 
 from astroflow.server.auth import Caller, caller_from_header
@@ -14,4 +16,5 @@ def platform(request: Request) -> Platform:
 
 def caller(request: Request) -> Caller:
     """The caller from ``Authorization: Bearer``; anonymous without it, 401 if it is bad."""
-    return caller_from_header(request.headers.get("authorization"), request.app.state.config.auth)
+    who = caller_from_header(request.headers.get("authorization"), request.app.state.config.auth)
+    return replace(who, address=request.client.host) if request.client else who

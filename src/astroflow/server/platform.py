@@ -133,7 +133,7 @@ class Platform:
         job, created = self.store.submit(
             service=service.name, version=service.version, cache_key=key, parameters=values,
             owner=owner_of(caller), time_limit=service.workflow.time_limit,
-            queue_limit=self.config.queue_limit)
+            queue_limit=self.config.queue_limit, requester=requester_of(caller))
         if created:
             if service.workflow.token_access and caller.token:
                 self.runner.secrets[job.id] = {"ASTROFLOW_TOKEN": caller.token,
@@ -212,3 +212,10 @@ def is_web_url(value: Any) -> bool:
 
 def owner_of(caller: Caller) -> str | None:
     return caller.sub
+
+
+def requester_of(caller: Caller) -> str | None:
+    """Whose queue allowance a request uses: the user's, or its network address's."""
+    if caller.sub is not None:
+        return caller.sub
+    return f"anon:{caller.address}" if caller.address else None
