@@ -31,7 +31,7 @@ class ServerConfig:
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     data_dir: Path = field(default_factory=default_data_dir)
     time_limit: float = 3600.0            # default per-job limit, seconds
-    queue_limit: int = 1000               # queued jobs per caller (anonymous callers share one)
+    queue_limit: int = 1000               # queued jobs per caller (anonymous: per address)
     upload_limit: int = 100 * 1024 * 1024  # bytes per uploaded file
     base_url: str = ""
     auth: AuthConfig = field(default_factory=AuthConfig)
