@@ -258,3 +258,15 @@ def test_api_docs_work_offline(http):
     for asset in ("/static/vendor/swagger-ui/swagger-ui-bundle.js",
                   "/static/vendor/swagger-ui/swagger-ui.css"):
         assert asset in page and http.get(asset).status_code == 200
+
+
+def test_mine_lists_only_the_callers_jobs(http):
+    alices = submit(http, "quick", headers=bearer("alice"), x=7.25, n=2).json()
+    anonymous = submit(http, "quick", x=7.5, n=2).json()
+    mine = [j["id"] for j in http.get(f"{API}/jobs", params={"mine": True}).json()]
+    assert anonymous["id"] in mine and alices["id"] not in mine
+    hers = [j["id"] for j in http.get(f"{API}/jobs", params={"mine": True},
+                                      headers=bearer("alice")).json()]
+    assert alices["id"] in hers and anonymous["id"] not in hers
+    everyone = [j["id"] for j in http.get(f"{API}/jobs", params={"mine": False}).json()]
+    assert {alices["id"], anonymous["id"]} <= set(everyone)  # public service: shared

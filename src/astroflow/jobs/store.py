@@ -109,11 +109,14 @@ class JobStore:
             row = connection.execute(select(JOBS).where(JOBS.c.id == job_id)).mappings().first()
             return _job_from_mapping(row) if row else None
 
-    def list(self, *, owner: str | None = None, service: str | None = None,
-             states: Iterable[str] | None = None, limit: int = 100) -> list[Job]:
+    def list(self, *, owner: str | None = None, requester: str | None = None,
+             service: str | None = None, states: Iterable[str] | None = None,
+             limit: int = 100) -> list[Job]:
         query = select(JobRow).order_by(JobRow.created.desc()).limit(limit)
         if owner is not None:
             query = query.where(JobRow.owner == owner)
+        if requester is not None:
+            query = query.where(JobRow.requester == requester)
         if service is not None:
             query = query.where(JobRow.service == service)
         if states is not None:

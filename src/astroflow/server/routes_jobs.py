@@ -14,7 +14,7 @@ from fastapi.responses import StreamingResponse
 from astroflow.jobs.model import TERMINAL
 from astroflow.server.auth import Caller
 from astroflow.server.deps import caller, platform
-from astroflow.server.platform import Platform, owner_of
+from astroflow.server.platform import Platform, owner_of, requester_of
 from astroflow.server.records import job_record
 
 router = APIRouter(prefix="/api/v1", tags=["jobs"])
@@ -43,9 +43,15 @@ def submit_job(name: str, body: dict[str, Any] = Body(..., examples=[{"parameter
 def list_jobs(mine: bool = True, service: str | None = None, state: str | None = None,
               limit: int = Query(50, ge=1, le=500), p: Platform = Depends(platform),
               who: Caller = Depends(caller)) -> list[dict[str, Any]]:
-    """The caller's jobs, newest first (anonymous callers see anonymous jobs)."""
-    jobs = p.store.list(owner=owner_of(who) if mine else None, service=service,
-                        states=[state] if state else None, limit=limit)
+    """The caller's jobs, newest first; an anonymous caller's are those its address asked for.
+
+    With ``mine=false``: every job the caller may see (public services' jobs are shared).
+    """
+    if mine and who.sub is None and requester_of(who) is None:
+        return []
+    jobs = p.store.list(owner=owner_of(who) if mine and who.sub else None,
+                        requester=requester_of(who) if mine and who.sub is None else None,
+                        service=service, states=[state] if state else None, limit=limit)
     return [job_record(j) for j in jobs if p.may_see(j, who)]
 
 
