@@ -221,7 +221,8 @@ class NotebookRun:
                 exc = result.error_before_exec or result.error_in_exec
                 if exc is not None:
                     return self._error(exc, cell, index)
-                if cell["outputs"] or time.monotonic() - self._saved_at >= SAVE_INTERVAL:
+                last = index == len(cells) - 1  # the final save follows at once
+                if not last and (cell["outputs"] or time.monotonic() - self._saved_at >= SAVE_INTERVAL):
                     self._save_notebook()  # something worth keeping should the run be killed
         finally:
             shell.cell = None
