@@ -73,7 +73,7 @@ def stream_records(http: Http, job_id: str, read_timeout: float,
                 if on_record(record):
                     break
     except (httpx.TransportError, httpx.StreamError):
-        pass
+        pass  # the stream broke: the caller falls back to long polling
     return count
 
 

@@ -72,7 +72,7 @@ class Callback:
             self.fn(job)
 
     def close(self) -> None:
-        pass
+        """Nothing to close: the callback holds no display of its own."""
 
 
 class JobBar:

@@ -135,7 +135,7 @@ class CellDisplayHook(DisplayHook):
     """The value of a cell's last expression becomes its ``execute_result``."""
 
     def write_output_prompt(self) -> None:
-        pass
+        """No ``Out[n]:`` prompt: the result goes into the notebook, not onto a terminal."""
 
     def write_format_data(self, format_dict: dict, md_dict: dict | None = None) -> None:
         cell = self.shell.cell

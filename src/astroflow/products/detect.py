@@ -153,20 +153,22 @@ def _as_table(value: Any, ctx: _Ctx) -> Plan:
     return Plan("table", table, source=source)
 
 
-def _as_lightcurve(value: Any, ctx: _Ctx) -> Plan:
+def _as_series(kind: str, what: str, find_roles: Callable[..., Any], value: Any,
+               ctx: _Ctx) -> Plan:
+    """A table whose columns play the roles of a light curve or a spectrum."""
     table, source = _table_of(value, ctx)
-    found = columns.lightcurve_roles(table, by_unit=True)
+    found = find_roles(table, by_unit=True)
     if isinstance(found, str):
-        raise Mismatch(f"the table is not a light curve: {found}")
-    return Plan("lightcurve", table, source=source, roles=found)
+        raise Mismatch(f"the table is not {what}: {found}")
+    return Plan(kind, table, source=source, roles=found)
+
+
+def _as_lightcurve(value: Any, ctx: _Ctx) -> Plan:
+    return _as_series("lightcurve", "a light curve", columns.lightcurve_roles, value, ctx)
 
 
 def _as_spectrum(value: Any, ctx: _Ctx) -> Plan:
-    table, source = _table_of(value, ctx)
-    found = columns.spectrum_roles(table, by_unit=True)
-    if isinstance(found, str):
-        raise Mismatch(f"the table is not a spectrum: {found}")
-    return Plan("spectrum", table, source=source, roles=found)
+    return _as_series("spectrum", "a spectrum", columns.spectrum_roles, value, ctx)
 
 
 def _as_image(value: Any, ctx: _Ctx) -> Plan:
