@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -51,7 +52,6 @@ from .release import Release
 from .response import irf_products, signal_energy_angerr_pdf, yield_per_flux
 from .sky import angular_distance
 from .skyindex import SkyIndex
-from .solvers import maximize_bounded
 
 SECONDS_PER_DAY = 86400.0
 Injector = Callable[[int, np.random.Generator], tuple[np.ndarray, ...]]
@@ -59,6 +59,10 @@ _GAMMA_STEP = float(GAMMA_GRID[1] - GAMMA_GRID[0])
 _N_GAMMA = int(GAMMA_GRID.size)
 PRUNE_RATIO = 1e-4
 LOG_RATIO_CLIP = 30.0
+# gamma fit: coarse scan on every 10th node of GAMMA_GRID (step 0.5), then Newton steps on
+# the profile until one is shorter than _NEWTON_LAST_STEP (the golden section had 2e-3).
+_COARSE_NODES = np.arange(0, _N_GAMMA, int(round(0.5 / _GAMMA_STEP)))
+_NEWTON_LAST_STEP = 1e-3
 
 
 @dataclass
@@ -84,19 +88,47 @@ class FitResult:
     log_likelihood: float = 0.0
 
 
+def _stencil_position(gamma: float, side: int = 0) -> tuple[np.ndarray, float]:
+    """GAMMA_GRID indices of the four nodes around `gamma` and the position t in [0, 1].
+
+    `side` (+1 / -1): at a node, take the cell above / below it (the cubic is C1, so
+    only its second derivative depends on the choice).
+    """
+    x = (min(max(gamma, GAMMA_MIN), GAMMA_MAX) - GAMMA_MIN) / _GAMMA_STEP
+    j = min(int(x), _N_GAMMA - 2)
+    node = round(x)
+    if side and abs(x - node) < 1e-9:
+        j = min(max(node if side > 0 else node - 1, 0), _N_GAMMA - 2)
+    return np.clip(np.arange(j - 1, j + 3), 0, _N_GAMMA - 1), x - j
+
+
 def gamma_stencil(gamma: float) -> tuple[np.ndarray, np.ndarray]:
     """Indices and weights of a Catmull-Rom (C1 cubic) interpolation on GAMMA_GRID.
 
     Linear interpolation would make the likelihood piecewise smooth in gamma with kinks at
     the nodes, where the maximum then tends to sit; the cubic keeps gamma_hat continuous.
     """
-    x = (min(max(gamma, GAMMA_MIN), GAMMA_MAX) - GAMMA_MIN) / _GAMMA_STEP
-    j = min(int(x), _N_GAMMA - 2)
-    t = x - j
-    idx = [min(max(k, 0), _N_GAMMA - 1) for k in (j - 1, j, j + 1, j + 2)]
+    idx, t = _stencil_position(gamma)
     t2, t3 = t * t, t * t * t
     w = np.array([-t3 + 2 * t2 - t, 3 * t3 - 5 * t2 + 2, -3 * t3 + 4 * t2 + t, t3 - t2])
-    return np.array(idx), 0.5 * w
+    return idx, 0.5 * w
+
+
+def gamma_stencil_derivatives(gamma: float, side: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and (3, 4) weights giving the interpolant and its first two gamma-derivatives.
+
+    The analytic derivatives of the cubic let the gamma fit take Newton steps on the
+    profile likelihood instead of bracketing it by function values alone. `side`: see
+    `_stencil_position`.
+    """
+    idx, t = _stencil_position(gamma, side)
+    t2, t3, h = t * t, t * t * t, _GAMMA_STEP
+    w = np.array([[-t3 + 2 * t2 - t, 3 * t3 - 5 * t2 + 2, -3 * t3 + 4 * t2 + t, t3 - t2],
+                  [(-3 * t2 + 4 * t - 1) / h, (9 * t2 - 10 * t) / h,
+                   (-9 * t2 + 8 * t + 1) / h, (3 * t2 - 2 * t) / h],
+                  [(-6 * t + 4) / h**2, (18 * t - 10) / h**2, (-18 * t + 8) / h**2,
+                   (6 * t - 2) / h**2]])
+    return idx, 0.5 * w
 
 
 def interpolate_gamma(rows: np.ndarray, gamma: float) -> np.ndarray:
@@ -105,8 +137,12 @@ def interpolate_gamma(rows: np.ndarray, gamma: float) -> np.ndarray:
     return rows[..., idx] @ w
 
 
-def solve_ns(a: np.ndarray, rest: np.ndarray, c: np.ndarray) -> float:
-    """Maximise sum log(1 + n a_i) + sum_s rest_s log(1 - n c_s) over n >= 0 (concave)."""
+def solve_ns(a: np.ndarray, rest: np.ndarray, c: np.ndarray, start: float | None = None
+             ) -> float:
+    """Maximise sum log(1 + n a_i) + sum_s rest_s log(1 - n c_s) over n >= 0 (concave).
+
+    `start`: a first guess (e.g. the solution at a nearby gamma), used if inside the bracket.
+    """
     g0 = a.sum() - (rest * c).sum()
     if g0 <= 0.0:
         return 0.0
@@ -116,9 +152,12 @@ def solve_ns(a: np.ndarray, rest: np.ndarray, c: np.ndarray) -> float:
         bounds.append(-1.0 / neg.min())
     hi = (1.0 - 1e-9) * min(bounds) if bounds else 1e9
     lo = 0.0
-    h0 = (a * a).sum() + (rest * c * c).sum()
-    n = min(g0 / h0, 0.5 * hi) if h0 > 0 else 0.5 * hi
     rc, rc2 = rest * c, rest * c * c
+    if start is not None and 0.0 < start < hi:
+        n = start
+    else:
+        h0 = (a * a).sum() + rc2.sum()
+        n = min(g0 / h0, 0.5 * hi) if h0 > 0 else 0.5 * hi
     for _ in range(100):
         t = 1.0 / (1.0 + n * a)
         u = 1.0 / (1.0 - n * c)
@@ -136,6 +175,56 @@ def solve_ns(a: np.ndarray, rest: np.ndarray, c: np.ndarray) -> float:
             return new
         n = new
     return n
+
+
+def solve_ns_rows(a: np.ndarray, rest: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """`solve_ns` for every row of a (m, n_events) and c (m, n_seasons) at once.
+
+    The coarse gamma scan solves seven independent problems on the same events: one
+    Newton iteration over a (7, n) array costs little more than one over n events, where
+    a Python loop would pay numpy's per-call overhead seven times.
+    """
+    out = np.zeros(a.shape[0])
+    rc = c * rest
+    g0 = a.sum(axis=1) - rc.sum(axis=1)
+    act = np.flatnonzero(g0 > 0.0)
+    if act.size == 0:
+        return out
+    a, c, rc, g0 = a[act], c[act], rc[act], g0[act]
+    rc2 = rc * c
+    cmax, amin = c.max(axis=1), a.min(axis=1)
+    with np.errstate(divide="ignore"):
+        hi = np.minimum(np.where(cmax > 0, 1.0 / cmax, np.inf),
+                        np.where(amin < 0, -1.0 / amin, np.inf))
+    hi = np.where(np.isfinite(hi), (1.0 - 1e-9) * hi, 1e9)
+    lo = np.zeros(act.size)
+    h0 = np.einsum("ij,ij->i", a, a) + rc2.sum(axis=1)
+    n = np.where(h0 > 0, np.minimum(g0 / np.where(h0 > 0, h0, 1.0), 0.5 * hi), 0.5 * hi)
+    buf = np.empty_like(a)
+    for _ in range(100):
+        # at = a / (1 + n a), in place; rows drop out of the arrays once converged.
+        np.multiply(n[:, None], a, out=buf)
+        buf += 1.0
+        np.divide(a, buf, out=buf)
+        u = 1.0 / (1.0 - n[:, None] * c)
+        g = buf.sum(axis=1) - (rc * u).sum(axis=1)
+        h = np.einsum("ij,ij->i", buf, buf) + (rc2 * u * u).sum(axis=1)
+        up = g > 0
+        lo = np.where(up, n, lo)
+        hi = np.where(up, hi, n)
+        new = np.where(h > 0, n + g / np.where(h > 0, h, 1.0), 0.5 * (lo + hi))
+        new = np.where((lo < new) & (new < hi), new, 0.5 * (lo + hi))
+        converged = np.abs(new - n) <= 1e-8 * (1.0 + n)
+        n = new
+        if converged.any():
+            out[act[converged]] = n[converged]
+            if converged.all():
+                return out
+            keep = ~converged
+            act, a, c, rc, rc2 = act[keep], a[keep], c[keep], rc[keep], rc2[keep]
+            n, lo, hi, buf = n[keep], lo[keep], hi[keep], buf[keep]
+    out[act] = n
+    return out
 
 
 def ang_err_bin(ang_err: np.ndarray) -> np.ndarray:
@@ -178,6 +267,133 @@ def precompute_energy_table(release: Release) -> np.ndarray:
     products = {irf: irf_products(release, irf, False) for irf in irf_names}
     return energy_tables(release, pooled, irf_names, {i: p[0] for i, p in products.items()},
                          {i: p[2] for i, p in products.items()})
+
+
+class ProfilePoint(NamedTuple):
+    """The profile log-likelihood ratio at one gamma, with what a Newton step needs."""
+
+    llh: float              # P = max_n log L(n, gamma) / L(0)
+    slope: float            # P'
+    curvature_below: float  # P'' on the side of lower gamma (the cubic is only C1 at nodes)
+    curvature_above: float  # P'' on the side of higher gamma
+    ns: float               # n_hat (0: P = 0 and flat)
+    ns_slope: float         # dn_hat / dgamma
+
+    def curvature(self, direction: float) -> float:
+        """P'' on the side of `direction` (> 0: towards higher gamma)."""
+        return self.curvature_above if direction > 0 else self.curvature_below
+
+
+_FLAT = ProfilePoint(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+class GammaProfile:
+    """Profile log-likelihood ratio P(gamma) = max_n log L(n, gamma) of one selection.
+
+    With L(n, gamma) = sum_i log(1 + n a_i) + sum_s rest_s log(1 - n c_s), a_i = c_s(i)
+    (x_i - 1), x_i = S/B of event i: P' = dL/dgamma at n_hat (envelope theorem) and
+    P'' = L_gg - L_ng^2 / L_nn, from the gamma-derivatives of the cubic interpolation of
+    log(S_E/B_E) and of the season shares. Newton steps on P then need a handful of
+    evaluations where bracketing by values alone (golden section) needs ~14.
+    """
+
+    def __init__(self, sel: Selection, yields: np.ndarray) -> None:
+        self.sel = sel
+        self.positive = yields.max(axis=1) > 0
+        self.log_yields = np.log(np.maximum(yields, 1e-300))
+        nw = sel.n_window
+        self.per_event = np.divide(1.0, nw, out=np.zeros_like(nw), where=nw > 0)
+
+    def evaluate(self, gamma: float, n_start: float | None, solved: bool = False
+                 ) -> ProfilePoint:
+        """P and its derivatives at gamma (all zero where n_hat = 0).
+
+        `n_start`: first guess for n_hat, or n_hat itself when `solved`.
+        """
+        sel = self.sel
+        idx, w = gamma_stencil_derivatives(gamma, +1)
+        lam = self.log_yields[:, idx] @ w.T                       # (n_seasons, 3)
+        y = np.where(self.positive, np.exp(lam[:, 0]), 0.0)
+        total = y.sum()
+        f = y / total if total > 0 else y
+        dev = lam[:, 1] - f @ lam[:, 1]
+        f1 = f * dev
+        c, c1 = f * self.per_event, f1 * self.per_event
+        ell, ell1, ell2 = w @ sel.log_energy_ratio[:, idx].T     # (3, n_events)
+        x = sel.spatial_ratio * np.exp(ell)
+        season, rest = sel.season, sel.n_rest
+        cs, cs1 = c[season], c1[season]
+        xm1 = x - 1.0
+        a = cs * xm1
+        n = float(n_start) if solved and n_start else solve_ns(a, rest, c, n_start)
+        if n <= 0.0:
+            return _FLAT
+        xl1 = x * ell1
+        a1 = cs1 * xm1 + cs * xl1
+        t = 1.0 / (1.0 + n * a)
+        at = a * t
+        a1t = a1 * t
+        u = 1.0 / (1.0 - n * c)
+        ru, ru2 = rest * u, rest * u * u
+        llh = float(np.log1p(n * a).sum() + rest @ np.log1p(-n * c))
+        d1 = n * (a1t.sum() - ru @ c1)
+        l_nn = -(at @ at + ru2 @ (c * c))
+        l_ng = a1t @ t - ru2 @ c1
+        first_order = n * n * (a1t @ a1t + ru2 @ (c1 * c1)) + l_ng * l_ng / l_nn
+
+        def curvature(lam2: np.ndarray, ell2: np.ndarray) -> float:
+            # Only the second derivatives of the cubic differ between the cells of a node.
+            f2 = f1 * dev + f * (lam2 - f @ (dev * dev) - f @ lam2)
+            c2 = f2 * self.per_event
+            a2 = c2[season] * xm1 + 2.0 * cs1 * xl1 + cs * (xl1 * ell1 + x * ell2)
+            return float(n * (a2 @ t - ru @ c2) - first_order)
+
+        above = curvature(lam[:, 2], ell2)
+        below = above
+        idx_b, w_b = gamma_stencil_derivatives(gamma, -1)
+        if not np.array_equal(idx_b, idx):
+            below = curvature(self.log_yields[:, idx_b] @ w_b[2],
+                              w_b[2] @ sel.log_energy_ratio[:, idx_b].T)
+        return ProfilePoint(llh, float(d1), below, above, n, float(-l_ng / l_nn))
+
+    def maximise(self, gamma: float, start: ProfilePoint, far: float
+                 ) -> tuple[float, float, float]:
+        """(gamma_hat, n_hat, P) climbing from `gamma` (evaluated: `start`) towards `far`.
+
+        Safeguarded Newton: the bracket [near, far] keeps P' > 0 (in the climbing
+        direction) at `near` and P' < 0 or n_hat = 0 at `far` once seen; steps outside it,
+        or where P is not concave, bisect. Returns the best point.
+        """
+        pt = start
+        best = (gamma, pt.ns, pt.llh)
+        sign = 1.0 if pt.slope > 0 else -1.0
+        near = g = gamma
+        for _ in range(60):
+            d2 = pt.curvature(pt.slope)
+            newton = -pt.slope / d2 if (pt.ns > 0.0 and d2 < 0.0) else np.inf
+            target = g + newton
+            inside = min(near, far) < target < max(near, far)
+            if inside and abs(newton) <= _NEWTON_LAST_STEP:
+                # The last step is taken on the quadratic model, not evaluated: gamma and
+                # n_s are then off by O(step^2) and P by O(step^3).
+                llh = pt.llh + 0.5 * pt.slope * newton
+                if llh > best[2]:
+                    best = (target, pt.ns + pt.ns_slope * newton, llh)
+                break
+            if not inside:
+                target = 0.5 * (near + far)
+            if abs(far - near) <= _NEWTON_LAST_STEP:
+                break
+            guess = pt.ns + pt.ns_slope * (target - g) if pt.ns > 0.0 else None
+            pt = self.evaluate(target, guess)
+            g = target
+            if pt.ns <= 0.0 or pt.slope * sign < 0.0:
+                far = g
+            else:
+                near = g
+            if pt.llh > best[2]:
+                best = (g, pt.ns, pt.llh)
+        return best
 
 
 class PointSourceAnalysis:
@@ -230,6 +446,11 @@ class PointSourceAnalysis:
                                   energy_group_counts, angerr_group_counts)
         # energy=False: spatial-only likelihood (S_E / B_E = 1), for checks and comparisons.
         self.log_ratio_table = table
+        # Rows of the table by flat cell index, and per cell exp(max over gamma) (computed
+        # in float32 like the table) for the pruning test, so that a selection gathers
+        # (n, n_gamma) rows only for the events it keeps.
+        self._table_rows = table.reshape(-1, table.shape[-1])
+        self._ratio_max = np.exp(self._table_rows.max(axis=1)).astype(np.float64)
         self.psf = psf
         # Events of the window, sorted for cone queries.
         win = (ev["mjd"] >= t1) & (ev["mjd"] <= t2)
@@ -246,6 +467,7 @@ class PointSourceAnalysis:
         self.log_e, self.ang_err, self.season = cols["log_e"], cols["ang_err"], cols["season"]
         sin_dec = cols["sin_dec"]
         self.sd_bin, self.le_bin, self.ae_bin = cols["sd_bin"], cols["le_bin"], cols["ae_bin"]
+        self.cell = self._cell_index(self.season, self.sd_bin, self.le_bin, self.ae_bin)
         self.sigma = self._psf_sigma(self.season, self.dec, self.log_e, self.ang_err,
                                      self.le_bin)
         grid, dens = density_table(self.background)
@@ -257,6 +479,12 @@ class PointSourceAnalysis:
         if self.livetime_s.sum() <= 0:
             raise AnalysisError("no detector livetime in this time range")
         self._yield_cache: dict[float, np.ndarray] = {}
+
+    def _cell_index(self, season: np.ndarray, sd: np.ndarray, le: np.ndarray,
+                    ae: np.ndarray) -> np.ndarray:
+        """Flat index into `_table_rows` of events with these seasons and bins."""
+        return np.ravel_multi_index((self._table_of_season[season], sd, le, ae),
+                                    self.log_ratio_table.shape[:4])
 
     def _psf_sigma(self, season: np.ndarray, dec: np.ndarray, log_e: np.ndarray,
                    ang_err: np.ndarray, le_bin: np.ndarray | None = None) -> np.ndarray:
@@ -327,23 +555,21 @@ class PointSourceAnalysis:
     def _build_selection(self, idx: np.ndarray, psi: np.ndarray, n_window: np.ndarray,
                          extra: dict[str, np.ndarray] | None = None) -> Selection:
         sigma, dens = self.sigma[idx], self.bg_density[idx]
-        season, sd, le = self.season[idx], self.sd_bin[idx], self.le_bin[idx]
-        ae = self.ae_bin[idx]
+        season, cell = self.season[idx], self.cell[idx]
         if extra is not None:
             psi = np.concatenate([psi, extra["psi"]])
             sigma = np.concatenate([sigma, extra["sigma"]])
             dens = np.concatenate([dens, extra["density"]])
+            cell = np.concatenate([cell, self._cell_index(extra["season"], extra["sd_bin"],
+                                                          extra["le_bin"], extra["ae_bin"])])
             season = np.concatenate([season, extra["season"]])
-            sd = np.concatenate([sd, extra["sd_bin"]])
-            le = np.concatenate([le, extra["le_bin"]])
-            ae = np.concatenate([ae, extra["ae_bin"]])
             idx = np.concatenate([idx, np.full(extra["psi"].size, -1)])
         r = self._spatial_ratio(psi, sigma, dens)
-        rows = self.log_ratio_table[self._table_of_season[season], sd, le, ae]
-        keep = r * np.exp(rows.max(axis=1)) > PRUNE_RATIO
+        keep = r * self._ratio_max[cell] > PRUNE_RATIO
         season = season[keep]
+        rows = np.take(self._table_rows, cell[keep], axis=0)
         rest = n_window - np.bincount(season, minlength=len(self.seasons))
-        return Selection(r[keep], rows[keep], season, n_window, rest, idx[keep])
+        return Selection(r[keep], rows, season, n_window, rest, idx[keep])
 
     # ----- fitting -----------------------------------------------------------------------
     def terms(self, sel: Selection, yields: np.ndarray, gamma: float
@@ -370,19 +596,75 @@ class PointSourceAnalysis:
             n, llh = self.profile(sel, yields, gamma)
             f, _ = self._fractions(yields, gamma)
             return FitResult(2.0 * llh, n, gamma, False, sel.season.size, f, llh)
-        coarse = np.arange(GAMMA_MIN, GAMMA_MAX + 1e-9, 0.5)
-        vals = [self.profile(sel, yields, g)[1] for g in coarse]
+        return self._fit_gamma_free(sel, yields, default_gamma)
+
+    def _fit_gamma_free(self, sel: Selection, yields: np.ndarray, default_gamma: float
+                        ) -> FitResult:
+        """(n_s, gamma) fit: coarse scan at the grid nodes, then Newton on the profile.
+
+        The scan points (step 0.5) are nodes of GAMMA_GRID, where the interpolated energy
+        term is the table itself, so all of them come from one array operation and one
+        vectorised n_s solve. If the score at n_s = 0 is <= 0 at every scan gamma, TS = 0
+        exactly. Otherwise the best node is refined by safeguarded Newton steps on the
+        profile log-likelihood P(gamma) = max_n log L(n, gamma) (`GammaProfile`: P' and P''
+        from the analytic gamma-derivatives of the cubic), towards the neighbouring node
+        on the side where P rises: P is no higher there, so a maximum lies in between.
+        """
+        positive = yields.max(axis=1) > 0
+        n_hat, vals = self._scan_nodes(sel, yields, positive, _COARSE_NODES)
         k = int(np.argmax(vals))
         if vals[k] <= 0.0:
-            f, _ = self._fractions(yields, default_gamma)
-            return FitResult(0.0, 0.0, default_gamma, True, sel.season.size, f, 0.0)
-        lo, hi = coarse[max(k - 1, 0)], coarse[min(k + 1, coarse.size - 1)]
-        g_opt, l_opt = maximize_bounded(lambda g: self.profile(sel, yields, g)[1], lo, hi,
-                                        xtol=2e-3)
-        g_best = float(g_opt) if l_opt >= vals[k] else float(coarse[k])
-        n, llh = self.profile(sel, yields, g_best)
-        f, _ = self._fractions(yields, g_best)
-        return FitResult(2.0 * llh, n, g_best, True, sel.season.size, f, llh)
+            f0, _ = self._fractions(yields, default_gamma)
+            return FitResult(0.0, 0.0, default_gamma, True, sel.season.size, f0, 0.0)
+        prof = GammaProfile(sel, yields)
+        g = float(GAMMA_GRID[_COARSE_NODES[k]])
+        start = prof.evaluate(g, float(n_hat[k]), solved=True)
+        llh, n = start.llh, start.ns
+        rising = 1 if start.slope > 0 else -1
+        last = _COARSE_NODES.size - 1
+        if n <= 0.0 or start.slope == 0.0:
+            pass
+        elif 0 <= k + rising <= last:
+            g, n, llh = prof.maximise(g, start, float(GAMMA_GRID[_COARSE_NODES[k + rising]]))
+        else:
+            # P rises into an end of the gamma range. In the last grid cell the cubic's
+            # clamped end tangent can bend P up past a maximum: look at the cell's inner
+            # node; if P falls towards the end there, climb inwards from it; if P rises
+            # there with a Newton step that stays in the cell, climb to that maximum.
+            g_in = float(GAMMA_GRID[_COARSE_NODES[k] - rising])
+            inner = prof.evaluate(g_in, n - rising * _GAMMA_STEP * start.ns_slope)
+            d2 = inner.curvature(rising)
+            far = None
+            if inner.ns > 0.0 and inner.slope * rising < 0.0:
+                far = float(GAMMA_GRID[_COARSE_NODES[k - rising]])
+            elif inner.ns > 0.0 and d2 < 0.0 and 0.0 < -rising * inner.slope / d2 < _GAMMA_STEP:
+                far = g
+            if far is not None:
+                g2, n2, llh2 = prof.maximise(g_in, inner, far)
+                if llh2 > llh:
+                    g, n, llh = g2, n2, llh2
+        f, _ = self._fractions(yields, g)
+        return FitResult(2.0 * llh, n, g, True, sel.season.size, f, llh)
+
+    def _scan_nodes(self, sel: Selection, yields: np.ndarray, positive: np.ndarray,
+                    nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(n_hat, log L ratio) at GAMMA_GRID[nodes], all nodes in one array operation.
+
+        At a node the interpolated energy term is the table column itself.
+        """
+        y = np.where(positive[:, None], yields[:, nodes], 0.0)
+        total = y.sum(axis=0)
+        f = y / np.where(total > 0, total, 1.0)
+        c = np.divide(f.T, sel.n_window, out=np.zeros((nodes.size, f.shape[0])),
+                      where=sel.n_window > 0)                       # (n_nodes, n_seasons)
+        x = sel.spatial_ratio * np.exp(sel.log_energy_ratio[:, nodes].T)
+        a = np.take(c, sel.season, axis=1) * (x - 1.0)              # (n_nodes, n_events)
+        n_hat = solve_ns_rows(a, sel.n_rest, c)
+        vals = np.zeros(nodes.size)
+        act = n_hat > 0
+        vals[act] = np.log1p(n_hat[act, None] * a[act]).sum(axis=1) \
+            + np.log1p(-n_hat[act, None] * c[act]) @ sel.n_rest
+        return n_hat, vals
 
     def fit(self, ra: float, dec: float, gamma: float | None = 2.0) -> FitResult:
         """Best fit at (ra, dec): gamma fixed at `gamma`, or free when `gamma` is None."""

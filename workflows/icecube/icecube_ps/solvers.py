@@ -1,7 +1,7 @@
 """Small scalar solvers and distribution functions without scipy.
 
 The service's cold path imports only numpy: scipy's import alone costs ~0.3 s, a third of
-the cold-request budget, for a root finder, a bounded maximiser and two tail functions.
+the cold-request budget, for a root finder and two tail functions.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from collections.abc import Callable
 from statistics import NormalDist
 
 _NORMAL = NormalDist()
-_GOLDEN = 0.5 * (3.0 - math.sqrt(5.0))
 
 
 def brentq(f: Callable[[float], float], a: float, b: float, xtol: float = 1e-8,
@@ -60,24 +59,6 @@ def brentq(f: Callable[[float], float], a: float, b: float, xtol: float = 1e-8,
         b += d if abs(d) > tol else math.copysign(tol, m)
         fb = f(b)
     return b
-
-
-def maximize_bounded(f: Callable[[float], float], lo: float, hi: float,
-                     xtol: float = 1e-3) -> tuple[float, float]:
-    """(x, f(x)) maximising a unimodal f on [lo, hi]: golden-section search."""
-    a, b = lo, hi
-    x1, x2 = a + _GOLDEN * (b - a), b - _GOLDEN * (b - a)
-    f1, f2 = f(x1), f(x2)
-    while b - a > xtol:
-        if f1 >= f2:
-            b, x2, f2 = x2, x1, f1
-            x1 = a + _GOLDEN * (b - a)
-            f1 = f(x1)
-        else:
-            a, x1, f1 = x1, x2, f2
-            x2 = b - _GOLDEN * (b - a)
-            f2 = f(x2)
-    return (x1, f1) if f1 >= f2 else (x2, f2)
 
 
 def norm_ppf(p: float) -> float:
