@@ -88,18 +88,23 @@ class FitResult:
     log_likelihood: float = 0.0
 
 
-def _stencil_position(gamma: float, side: int = 0) -> tuple[np.ndarray, float]:
-    """GAMMA_GRID indices of the four nodes around `gamma` and the position t in [0, 1].
+# GAMMA_GRID indices of the four nodes of each cell's cubic (clamped at the ends).
+_STENCIL_INDEX = [np.clip(np.arange(j - 1, j + 3), 0, _N_GAMMA - 1) for j in range(_N_GAMMA - 1)]
+
+
+def _stencil_cell(gamma: float, side: int = 0) -> tuple[int, float]:
+    """Cell j of GAMMA_GRID holding `gamma` and the position t in [0, 1] within it.
 
     `side` (+1 / -1): at a node, take the cell above / below it (the cubic is C1, so
     only its second derivative depends on the choice).
     """
     x = (min(max(gamma, GAMMA_MIN), GAMMA_MAX) - GAMMA_MIN) / _GAMMA_STEP
     j = min(int(x), _N_GAMMA - 2)
-    node = round(x)
-    if side and abs(x - node) < 1e-9:
-        j = min(max(node if side > 0 else node - 1, 0), _N_GAMMA - 2)
-    return np.clip(np.arange(j - 1, j + 3), 0, _N_GAMMA - 1), x - j
+    if side:
+        node = round(x)
+        if abs(x - node) < 1e-9:
+            j = min(max(node if side > 0 else node - 1, 0), _N_GAMMA - 2)
+    return j, x - j
 
 
 def gamma_stencil(gamma: float) -> tuple[np.ndarray, np.ndarray]:
@@ -108,10 +113,21 @@ def gamma_stencil(gamma: float) -> tuple[np.ndarray, np.ndarray]:
     Linear interpolation would make the likelihood piecewise smooth in gamma with kinks at
     the nodes, where the maximum then tends to sit; the cubic keeps gamma_hat continuous.
     """
-    idx, t = _stencil_position(gamma)
+    j, t = _stencil_cell(gamma)
     t2, t3 = t * t, t * t * t
     w = np.array([-t3 + 2 * t2 - t, 3 * t3 - 5 * t2 + 2, -3 * t3 + 4 * t2 + t, t3 - t2])
-    return idx, 0.5 * w
+    return _STENCIL_INDEX[j], 0.5 * w
+
+
+def _derivative_weights(t: float) -> np.ndarray:
+    """(3, 4) weights of the cubic, its first and its second gamma-derivative at t."""
+    t2, t3, h = t * t, t * t * t, _GAMMA_STEP
+    return np.array([[-0.5 * t3 + t2 - 0.5 * t, 1.5 * t3 - 2.5 * t2 + 1.0,
+                      -1.5 * t3 + 2.0 * t2 + 0.5 * t, 0.5 * t3 - 0.5 * t2],
+                     [(-1.5 * t2 + 2.0 * t - 0.5) / h, (4.5 * t2 - 5.0 * t) / h,
+                      (-4.5 * t2 + 4.0 * t + 0.5) / h, (1.5 * t2 - t) / h],
+                     [(-3.0 * t + 2.0) / h**2, (9.0 * t - 5.0) / h**2,
+                      (-9.0 * t + 4.0) / h**2, (3.0 * t - 1.0) / h**2]])
 
 
 def gamma_stencil_derivatives(gamma: float, side: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -119,16 +135,10 @@ def gamma_stencil_derivatives(gamma: float, side: int = 0) -> tuple[np.ndarray, 
 
     The analytic derivatives of the cubic let the gamma fit take Newton steps on the
     profile likelihood instead of bracketing it by function values alone. `side`: see
-    `_stencil_position`.
+    `_stencil_cell`.
     """
-    idx, t = _stencil_position(gamma, side)
-    t2, t3, h = t * t, t * t * t, _GAMMA_STEP
-    w = np.array([[-t3 + 2 * t2 - t, 3 * t3 - 5 * t2 + 2, -3 * t3 + 4 * t2 + t, t3 - t2],
-                  [(-3 * t2 + 4 * t - 1) / h, (9 * t2 - 10 * t) / h,
-                   (-9 * t2 + 8 * t + 1) / h, (3 * t2 - 2 * t) / h],
-                  [(-6 * t + 4) / h**2, (18 * t - 10) / h**2, (-18 * t + 8) / h**2,
-                   (6 * t - 2) / h**2]])
-    return idx, 0.5 * w
+    j, t = _stencil_cell(gamma, side)
+    return _STENCIL_INDEX[j], _derivative_weights(t)
 
 
 def interpolate_gamma(rows: np.ndarray, gamma: float) -> np.ndarray:
@@ -311,7 +321,8 @@ class GammaProfile:
         `n_start`: first guess for n_hat, or n_hat itself when `solved`.
         """
         sel = self.sel
-        idx, w = gamma_stencil_derivatives(gamma, +1)
+        j, t_cell = _stencil_cell(gamma, +1)
+        idx, w = _STENCIL_INDEX[j], _derivative_weights(t_cell)
         lam = self.log_yields[:, idx] @ w.T                       # (n_seasons, 3)
         y = np.where(self.positive, np.exp(lam[:, 0]), 0.0)
         total = y.sum()
@@ -348,23 +359,25 @@ class GammaProfile:
             a2 = c2[season] * xm1 + 2.0 * cs1 * xl1 + cs * (xl1 * ell1 + x * ell2)
             return float(n * (a2 @ t - ru @ c2) - first_order)
 
-        above = curvature(lam[:, 2], ell2)
-        below = above
-        idx_b, w_b = gamma_stencil_derivatives(gamma, -1)
-        if not np.array_equal(idx_b, idx):
-            below = curvature(self.log_yields[:, idx_b] @ w_b[2],
-                              w_b[2] @ sel.log_energy_ratio[:, idx_b].T)
+        above = below = curvature(lam[:, 2], ell2)
+        j_below, t_below = _stencil_cell(gamma, -1)
+        if j_below != j:                                          # at a node
+            idx_b, w_b = _STENCIL_INDEX[j_below], _derivative_weights(t_below)[2]
+            below = curvature(self.log_yields[:, idx_b] @ w_b,
+                              w_b @ sel.log_energy_ratio[:, idx_b].T)
         return ProfilePoint(llh, float(d1), below, above, n, float(-l_ng / l_nn))
 
-    def maximise(self, gamma: float, start: ProfilePoint, far: float
+    def maximise(self, gamma: float, start: ProfilePoint, far: float, far_llh: float
                  ) -> tuple[float, float, float]:
         """(gamma_hat, n_hat, P) climbing from `gamma` (evaluated: `start`) towards `far`.
 
         Safeguarded Newton: the bracket [near, far] keeps P' > 0 (in the climbing
-        direction) at `near` and P' < 0 or n_hat = 0 at `far` once seen; steps outside it,
-        or where P is not concave, bisect. Returns the best point.
+        direction) at `near` and P no higher than the maximum at `far` (P(far) =
+        `far_llh`); where a Newton step leaves it or P is not concave, the step goes to
+        the top of the parabola through P(near), P'(near) and P(far), kept within the
+        inner 80% of the bracket. Returns the best point.
         """
-        pt = start
+        pt = near_pt = start
         best = (gamma, pt.ns, pt.llh)
         sign = 1.0 if pt.slope > 0 else -1.0
         near = g = gamma
@@ -380,17 +393,20 @@ class GammaProfile:
                 if llh > best[2]:
                     best = (target, pt.ns + pt.ns_slope * newton, llh)
                 break
-            if not inside:
-                target = 0.5 * (near + far)
             if abs(far - near) <= _NEWTON_LAST_STEP:
                 break
+            if not inside:
+                width = far - near
+                curv = (far_llh - near_pt.llh - near_pt.slope * width) / width**2
+                frac = -near_pt.slope / (2.0 * curv * width) if curv < 0.0 else 0.5
+                target = near + min(max(frac, 0.1), 0.9) * width
             guess = pt.ns + pt.ns_slope * (target - g) if pt.ns > 0.0 else None
             pt = self.evaluate(target, guess)
             g = target
             if pt.ns <= 0.0 or pt.slope * sign < 0.0:
-                far = g
+                far, far_llh = g, pt.llh
             else:
-                near = g
+                near, near_pt = g, pt
             if pt.llh > best[2]:
                 best = (g, pt.ns, pt.llh)
         return best
@@ -625,7 +641,8 @@ class PointSourceAnalysis:
         if n <= 0.0 or start.slope == 0.0:
             pass
         elif 0 <= k + rising <= last:
-            g, n, llh = prof.maximise(g, start, float(GAMMA_GRID[_COARSE_NODES[k + rising]]))
+            g, n, llh = prof.maximise(g, start, float(GAMMA_GRID[_COARSE_NODES[k + rising]]),
+                                      float(vals[k + rising]))
         else:
             # P rises into an end of the gamma range. In the last grid cell the cubic's
             # clamped end tangent can bend P up past a maximum: look at the cell's inner
@@ -636,11 +653,11 @@ class PointSourceAnalysis:
             d2 = inner.curvature(rising)
             far = None
             if inner.ns > 0.0 and inner.slope * rising < 0.0:
-                far = float(GAMMA_GRID[_COARSE_NODES[k - rising]])
+                far, far_llh = float(GAMMA_GRID[_COARSE_NODES[k - rising]]), vals[k - rising]
             elif inner.ns > 0.0 and d2 < 0.0 and 0.0 < -rising * inner.slope / d2 < _GAMMA_STEP:
-                far = g
+                far, far_llh = g, llh
             if far is not None:
-                g2, n2, llh2 = prof.maximise(g_in, inner, far)
+                g2, n2, llh2 = prof.maximise(g_in, inner, far, float(far_llh))
                 if llh2 > llh:
                     g, n, llh = g2, n2, llh2
         f, _ = self._fractions(yields, g)
@@ -657,7 +674,7 @@ class PointSourceAnalysis:
         f = y / np.where(total > 0, total, 1.0)
         c = np.divide(f.T, sel.n_window, out=np.zeros((nodes.size, f.shape[0])),
                       where=sel.n_window > 0)                       # (n_nodes, n_seasons)
-        x = sel.spatial_ratio * np.exp(sel.log_energy_ratio[:, nodes].T)
+        x = sel.spatial_ratio * np.exp(sel.log_energy_ratio[:, nodes].T.astype(np.float64))
         a = np.take(c, sel.season, axis=1) * (x - 1.0)              # (n_nodes, n_events)
         n_hat = solve_ns_rows(a, sel.n_rest, c)
         vals = np.zeros(nodes.size)
