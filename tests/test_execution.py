@@ -342,14 +342,14 @@ def test_executor_survives_its_warm_parent_dying(job, tmp_path):
         first = ex.submit(RunSpec(notebook(
             f"open({str(flag)!r}, 'w').close()\nimport time\ntime.sleep(60)"), [], job()))
         assert wait_until(flag.exists)
-        zygote = ex._zygote
-        os.kill(zygote.pid, signal.SIGKILL)
+        zygote_pid = ex.warm_parents()[()]
+        os.kill(zygote_pid, signal.SIGKILL)
         result = first.wait(10)
         assert result.status == "failed" and result.error.kind == "crashed"
         assert wait_until(lambda: gone(first.pid))
         again = ex.run(RunSpec(notebook("print('again')"), [], job()))
         assert again.status == "done", again.error
-        assert ex._zygote is not zygote
+        assert ex.warm_parents()[()] != zygote_pid
 
 
 def test_close_cancels_what_is_still_going(job, tmp_path):
@@ -429,3 +429,77 @@ def test_notebook_html(executor, job):
     assert page == result.notebook_path.with_suffix(".html")
     assert "to the page" in page.read_text()
 
+
+
+LEAN_CELLS = [
+    "x = 1.0\nn = 3", "y = x * n", "y", "y;", "print('hi')\nz = 5\nz",
+    "def f():\n    return 1/0\nf()", "In[-1], _", "import sys\nsys.exit(3)",
+    "from __future__ import annotations\ndef g(a: Undefined): pass\ng.__annotations__",
+    "g.__annotations__", "1 +", "for i in range(2):\n    i",
+    "from IPython.display import display\ndisplay({'a': 1}, raw=True)\n2",
+    "raise ValueError('bad')", "%time w = 1", "q = !echo hi\nq",
+]
+
+COMPARE = """
+import json, sys
+from astroflow.execution.shell import CellOutputs, build_shell
+cells = json.loads(sys.argv[1])
+shell = build_shell()
+def run(how):
+    shell.execution_count = 1
+    shell.user_ns["Out"].clear()
+    seen = []
+    for source in cells:
+        outputs = []
+        shell.cell = CellOutputs(outputs, {})
+        result = how(source)
+        error = result.error_in_exec or result.error_before_exec
+        seen.append([result.execution_count, type(error).__name__ if error else None, outputs])
+    return seen
+full = run(lambda s: shell.run_cell(s, store_history=True))
+lean = run(shell.run_notebook_cell)
+print(json.dumps({"full": full, "lean": lean}, default=str))
+"""
+
+
+def test_plain_cells_take_a_shorter_road_to_the_same_outputs():
+    """`run_notebook_cell` gives what `run_cell` gives: counts, errors, displays, tracebacks."""
+    done = subprocess.run([sys.executable, "-c", COMPARE, json.dumps(LEAN_CELLS)],
+                          capture_output=True, text=True, timeout=60, check=True)
+    seen = json.loads(done.stdout.splitlines()[-1])
+    for source, full, lean in zip(LEAN_CELLS, seen["full"], seen["lean"], strict=True):
+        for run in (full, lean):  # %time prints its timing: not comparable text
+            for output in run[2]:
+                if output.get("name") == "stdout" and "Wall time" in output.get("text", ""):
+                    output["text"] = "<timing>"
+        assert lean == full, source
+    assert seen["lean"][5][2][0]["traceback"][2].startswith("Cell In[6], line 3")
+
+
+def test_runs_fork_from_a_warm_parent_holding_their_imports(job):
+    """A run that imports nothing heavy forks from a small parent; one importing yaml from a
+    parent that has it; past the limit the least recently used idle parent is retired."""
+    probe = "import sys\nprint(sorted(m for m in ('yaml', 'packaging') if m in sys.modules))"
+    with LocalExecutor(preload=FAST_PRELOAD, max_warm_parents=2) as ex:
+        plain = ex.run(RunSpec(notebook(probe), [], job()))
+        with_yaml = ex.run(RunSpec(notebook(probe), [], job(), preload=("yaml", "os")))
+        assert outputs(plain, 0)[0]["text"] == "[]\n"
+        assert outputs(with_yaml, 0)[0]["text"] == "['yaml']\n"
+        assert set(ex.warm_parents()) == {(), ("yaml",)}
+        ex.run(RunSpec(notebook(probe), [], job(), preload=("packaging.version",)))
+        assert wait_until(lambda: set(ex.warm_parents()) == {("yaml",), ("packaging",)})
+
+
+def test_a_workflow_preloads_what_its_own_modules_import(tmp_path):
+    from astroflow.workflow import Workflow
+
+    (tmp_path / "helpers").mkdir()
+    (tmp_path / "helpers" / "__init__.py").write_text("import yaml\nfrom . import inner\n")
+    (tmp_path / "helpers" / "inner.py").write_text("from packaging.version import Version\n")
+    nb = v4.new_notebook(cells=[v4.new_code_cell("x = 1  # oda:Integer",
+                                                 metadata={"tags": ["parameters"]}),
+                                v4.new_code_cell("import helpers\nimport json")])
+    nbformat.write(nb, tmp_path / "flow.ipynb")
+    imports = Workflow.from_path(tmp_path / "flow.ipynb").imports
+    assert {"yaml", "packaging.version", "json"} <= set(imports)
+    assert not {"helpers", "helpers.inner"} & set(imports)

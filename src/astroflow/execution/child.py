@@ -216,7 +216,7 @@ class NotebookRun:
                 if not source.strip():
                     continue
                 shell.cell = CellOutputs(cell["outputs"], display_ids)
-                result = shell.run_cell(source, store_history=True, cell_id=cell.get("id"))
+                result = shell.run_notebook_cell(source, cell_id=cell.get("id"))
                 cell["execution_count"] = result.execution_count
                 exc = result.error_before_exec or result.error_in_exec
                 if exc is not None:

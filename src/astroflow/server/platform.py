@@ -6,6 +6,7 @@ can start several servers in one process.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -24,6 +25,7 @@ from astroflow.registry.catalog import Service, ServiceCatalog
 from astroflow.registry.registry import Registry
 from astroflow.server.auth import Caller
 from astroflow.server.config import ServerConfig
+from astroflow.server.records import job_record
 from astroflow.workflow import FieldError, ValidationError, cache_key
 
 log = logging.getLogger("astroflow.server")
@@ -53,6 +55,7 @@ class Platform:
     _ended: OrderedDict[str, tuple[Job, bytes]] = field(default_factory=OrderedDict)
     ended_cache_size: int = 10_000
     _closing: threading.Event = field(default_factory=threading.Event)
+    _ended_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def build(cls, config: ServerConfig) -> Platform:
@@ -61,9 +64,9 @@ class Platform:
         store = JobStore(config.db_url)
         store.migrate()
         artifacts = ArtifactStore(config.store_root, cache=config.data_dir / "cache")
-        preload = sorted({m for s in catalog.services.values() for m in s.workflow.imports})
-        executors = ExecutorPool(max_parallel=config.workers,
-                                 preload=tuple(DEFAULT_PRELOAD) + tuple(preload))
+        executors = ExecutorPool(max_parallel=config.workers, preload=DEFAULT_PRELOAD)
+        for service in catalog.services.values():  # first requests find their imports loaded
+            executors.get(service.python).warm(service.workflow.imports)
         # Twice as many claimed jobs as processes: the next job is prepared and waiting in the
         # executor's queue while the current ones run, so no slot idles between jobs.
         runner = JobRunner(store=store, catalog=catalog, executor=executors.get(None),
@@ -78,6 +81,7 @@ class Platform:
                    runner=runner, executors=executors, registry=registry)
 
     def start(self) -> None:
+        self.runner.on_transition = self._on_transition
         threading.Thread(target=_warm_resolver, daemon=True, name="astroflow-resolve").start()
         if self.registry is not None:
             self.registry.sync()
@@ -156,11 +160,19 @@ class Platform:
             return None
         return entry[1]
 
-    def remember_ended(self, job: Job, body: bytes) -> None:
+    def remember_ended(self, job: Job, body: bytes | None = None) -> None:
         if job.state in TERMINAL:
-            self._ended[job.id] = (job, body)
-            while len(self._ended) > self.ended_cache_size:
-                self._ended.popitem(last=False)
+            if body is None:
+                body = json.dumps(job_record(job)).encode()
+            with self._ended_lock:
+                self._ended[job.id] = (job, body)
+                while len(self._ended) > self.ended_cache_size:
+                    self._ended.popitem(last=False)
+
+    def _on_transition(self, job: Job, state: str) -> None:
+        """The runner recorded an end: waiting clients get it without reading the store."""
+        if job.state == state and state in TERMINAL and job.finished is not None:
+            self.remember_ended(job)
 
     def may_see(self, job: Job, caller: Caller) -> bool:
         """Jobs of public services are shareable by id; restricted ones only their owner's."""

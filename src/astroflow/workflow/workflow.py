@@ -152,18 +152,41 @@ class Workflow:
 
 
 def _third_party(modules: set[str], source_dir: Path) -> set[str]:
-    """Modules worth preloading in the warm parent: not the workflow's own local code.
+    """Modules worth preloading in the warm parent: not the workflow's own local code, but
+    what that code imports (``icecube_ps`` brings numpy, scipy and astropy).
 
     Local modules must not be preloaded: the warm parent outlives versions of the workflow,
     and a stale copy would run instead of the new one.
     """
-    keep = set()
+    keep: set[str] = set()
+    local: set[str] = set()
     for module in modules:
         top = module.split(".")[0]
-        if (source_dir / f"{top}.py").exists() or (source_dir / top).is_dir():
-            continue
-        keep.add(module)
+        if _local_sources(source_dir, top):
+            local.add(top)
+        else:
+            keep.add(module)
+    for top in sorted(local):
+        for path in _local_sources(source_dir, top)[:MAX_LOCAL_FILES]:
+            try:
+                found = decl.imported_modules(path.read_text(encoding="utf-8", errors="replace"))
+            except OSError:
+                continue
+            keep |= {m for m in found if not _local_sources(source_dir, m.split(".")[0])}
     return keep
+
+
+MAX_LOCAL_FILES = 200  # a workflow's own package; a vendored tree beyond that is not scanned
+
+
+def _local_sources(source_dir: Path, top: str) -> list[Path]:
+    """The Python files of a module that lives beside the notebook ([] if it does not)."""
+    if (source_dir / f"{top}.py").is_file():
+        return [source_dir / f"{top}.py"]
+    package = source_dir / top
+    if package.is_dir():
+        return sorted(package.rglob("*.py"))
+    return []
 
 
 _shared: LocalExecutor | None = None
