@@ -8,6 +8,7 @@ files are fetched back into a local cache when served.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -34,6 +35,11 @@ class ArtifactStore:
     def job_dir(self, job_id: str) -> Path:
         """The local folder a job's process writes into."""
         return self.cache / "jobs" / job_id
+
+    @property
+    def jobs_prefix(self) -> str:
+        """``job_dir(id)`` is this string followed by the id (the store builds it in SQL)."""
+        return f"{self.cache / 'jobs'}{os.sep}"
 
     def commit(self, job_id: str) -> None:
         """Make the job's files durable in the store (upload them when the store is remote)."""

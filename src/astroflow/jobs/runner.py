@@ -1,17 +1,19 @@
 """The runner: takes queued jobs from the store in FIFO order and runs them on the executor.
 
-One dispatcher thread claims jobs while slots are free; one waiter thread per running job
-waits for its result, makes its files durable, and only then records it as done. The store
-is the truth: a job's progress, its cancellation and its outcome all go through it, so a
-server that dies loses nothing that was recorded and `JobStore.recover` picks up the rest.
+One dispatcher thread claims jobs while slots are free; a small pool of recorder threads
+takes each run as it ends, makes its files durable, and only then records it as done. The store is the
+truth: a job's progress, its cancellation and its outcome all go through it, so a server
+that dies loses nothing that was recorded and `JobStore.recover` picks up the rest.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +35,7 @@ class _Running:
     job: Job
     handle: Any
     cancelled: bool = False
+    progress: dict[str, Any] | None = None  # the last reported, as stored
 
 
 @dataclass
@@ -53,6 +56,9 @@ class JobRunner:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Threads that outlive jobs: one per job would cost a thread start per job.
+        self._recorders = ThreadPoolExecutor(max_workers=max(2, self.slots),
+                                             thread_name_prefix="astroflow-record")
         self.on_transition: Callable[[Job, str], None] | None = None
         # Services from a registry repository run in their own environment's warm parent.
         self.executor_for: Callable[[str | None], Any] = lambda python: self.executor
@@ -128,7 +134,7 @@ class JobRunner:
         launched = False
         while self.running < self.slots and not self._stop.is_set():
             job = self.store.claim_next(self.worker, services=list(self.catalog.services),
-                                        job_dir=lambda i: str(self.artifacts.job_dir(i)))
+                                        job_dir_prefix=self.artifacts.jobs_prefix)
             if job is None:
                 break
             launched = True
@@ -165,8 +171,7 @@ class JobRunner:
             return
         with self._lock:
             self._running[job.id] = _Running(job, handle)
-        threading.Thread(target=self._wait, args=(job.id,), name=f"job-{job.id[:8]}",
-                         daemon=True).start()
+        handle.add_done_callback(lambda _handle, job_id=job.id: self._ended(job_id))
 
     def _inputs(self, workflow: Any, values: dict[str, Any], job_dir: Any) -> dict[str, Any]:
         """Upload references become paths of copies in the job's folder."""
@@ -181,9 +186,20 @@ class JobRunner:
                   "message": progress.message, "substage": progress.substage,
                   "subfraction": progress.subfraction, "time": progress.time}
         self.store.report_progress(job_id, record)
+        with self._lock:
+            running = self._running.get(job_id)
+            if running is not None:
+                running.progress = record
         self.events.publish(job_id, {"type": "progress", "progress": record})
 
-    def _wait(self, job_id: str) -> None:
+    def _ended(self, job_id: str) -> None:
+        """A run is over (called on the executor's thread): record it on a recorder thread."""
+        try:
+            self._recorders.submit(self._record, job_id)
+        except RuntimeError:  # the interpreter is exiting: recovery at the next start
+            log.warning("job %s ended while the server stopped; not recorded", job_id)
+
+    def _record(self, job_id: str) -> None:
         with self._lock:
             running = self._running[job_id]
         job = running.job
@@ -193,15 +209,20 @@ class JobRunner:
             # file with the caller's token (MMODA's get_context).
             self.artifacts.discard_scratch(job_id)
             self.artifacts.commit(job_id)  # the executed notebook of a failed run is kept too
+            products: list[dict[str, Any]] = []
+            error = None
             if result.status == "done":
-                self.store.finish(job_id, "done", products=[p.to_dict() for p in result.products])
-                self._transition(job_id, "done", job)
+                state = "done"
+                products = [p.to_dict() for p in result.products]
             elif result.status == "cancelled" or running.cancelled:
-                self.store.finish(job_id, "cancelled", error=_error(result.error, "cancelled"))
-                self._transition(job_id, "cancelled", job)
+                state, error = "cancelled", _error(result.error, "cancelled")
             else:
-                self.store.finish(job_id, "failed", error=_error(result.error, "failed"))
-                self._transition(job_id, "failed", job)
+                state, error = "failed", _error(result.error, "failed")
+            finished = time.time()
+            if self.store.finish(job_id, state, products=products, error=error, at=finished):
+                job = dataclasses.replace(job, state=state, products=products, error=error,
+                                          finished=finished, progress=running.progress or job.progress)
+            self._transition(job_id, state, job)
         except Exception as exc:
             log.exception("job %s: could not record its result", job_id)
             self._fail(job, "bug", f"could not record the result: {exc}")
@@ -220,11 +241,11 @@ class JobRunner:
         job = job or self.store.get(job_id)
         if job is None:
             return
+        if self.on_transition is not None:  # before waiters wake, so they find what it keeps
+            self.on_transition(job, state)
         self.events.publish(job_id, {"type": "state", "state": state})
         log.info("job %s %s", job_id, state, extra={"job_id": job_id, "service": job.service,
                                                      "state": state, "owner": job.owner})
-        if self.on_transition is not None:
-            self.on_transition(job, state)
 
 
 def _error(error: Any, fallback: str) -> dict[str, Any]:

@@ -12,11 +12,11 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, create_engine, event, func, insert, select, update
+from sqlalchemy import String, bindparam, case, create_engine, event, func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -72,25 +72,30 @@ class JobStore:
         Returns the job and whether it was created. A done job answers at once; a failed or
         cancelled one has no live key and so never answers.
         """
+        asking = requester if requester is not None else owner
+        sql = self._sql
         for _ in range(5):
-            existing = self._live(cache_key)
-            if existing is not None:
-                return existing, False
-            asking = requester if requester is not None else owner
-            if queue_limit is not None and self.queued_count(asking) >= queue_limit:
-                raise QueueFull(f"you already have {queue_limit} queued jobs; wait for some to "
-                                "finish or cancel them")
             job = Job(id=uuid.uuid4().hex, service=service, version=version, cache_key=cache_key,
                       state="queued", owner=owner, parameters=parameters, created=time.time(),
                       time_limit=time_limit)
             try:
-                with self.engine.begin() as connection:  # one INSERT, no ORM unit of work
-                    connection.execute(insert(JOBS).values(
-                        id=job.id, service=service, version=version, cache_key=cache_key,
-                        live_key=cache_key, state="queued", owner=owner, requester=asking,
-                        parameters=parameters,
-                        created=job.created, time_limit=time_limit, attempts=0,
-                        cancel_requested=False))
+                with self.engine.begin() as connection:  # read, count and insert: one transaction
+                    row = connection.execute(sql.live, {"b_key": cache_key}).mappings().first()
+                    if row is not None:
+                        return _job_from_mapping(row), False
+                    if queue_limit is not None:
+                        count = connection.execute(
+                            sql.queued_anonymous if asking is None else sql.queued_by,
+                            {"b_requester": asking}).scalar()
+                        if int(count or 0) >= queue_limit:
+                            raise QueueFull(f"you already have {queue_limit} queued jobs; wait for "
+                                            "some to finish or cancel them")
+                    connection.execute(sql.insert, {
+                        "id": job.id, "service": service, "version": version,
+                        "cache_key": cache_key, "live_key": cache_key, "state": "queued",
+                        "owner": owner, "requester": asking, "parameters": parameters,
+                        "created": job.created, "time_limit": time_limit, "attempts": 0,
+                        "cancel_requested": False})
                 return job, True
             except IntegrityError:
                 continue  # another request created it between our read and our insert
@@ -99,14 +104,13 @@ class JobStore:
     # The hot paths (submit, status, finish) use Core statements on the table: the ORM's
     # unit of work costs more than the query itself for one-row reads and writes.
 
-    def _live(self, cache_key: str) -> Job | None:
-        with self.engine.connect() as connection:
-            row = connection.execute(select(JOBS).where(JOBS.c.live_key == cache_key)).mappings().first()
-            return _job_from_mapping(row) if row else None
+    @functools.cached_property
+    def _sql(self) -> _Statements:
+        return _Statements()
 
     def get(self, job_id: str) -> Job | None:
         with self.engine.connect() as connection:
-            row = connection.execute(select(JOBS).where(JOBS.c.id == job_id)).mappings().first()
+            row = connection.execute(self._sql.get, {"b_id": job_id}).mappings().first()
             return _job_from_mapping(row) if row else None
 
     def list(self, *, owner: str | None = None, requester: str | None = None,
@@ -147,23 +151,19 @@ class JobStore:
     # -- the runner's side ----------------------------------------------------------------
 
     def claim_next(self, worker: str, services: Iterable[str] | None = None,
-                   job_dir: Callable[[str], str] | None = None) -> Job | None:
+                   job_dir_prefix: str | None = None) -> Job | None:
         """Take the oldest queued job (FIFO) and mark it running for this worker.
 
         One ``UPDATE … WHERE id = (oldest queued) AND state = 'queued' RETURNING *``: a job
         is never claimed twice, even by several replicas (PostgreSQL skips rows another
-        transaction holds). ``job_dir(id)`` names the job's folder, set in the same transaction.
+        transaction holds). The job's folder, ``job_dir_prefix`` + id, is set by the same
+        statement.
         """
         statement = self._claim_statement(tuple(services) if services is not None else None)
         with self.engine.begin() as connection:
-            row = connection.execute(statement, {"now": time.time(), "worker": worker}).mappings().first()
-            if row is None:
-                return None  # nothing queued (PostgreSQL skips rows being claimed)
-            if job_dir is not None:
-                folder = job_dir(row["id"])
-                connection.execute(update(JOBS).where(JOBS.c.id == row["id"]).values(job_dir=folder))
-                row = {**row, "job_dir": folder}
-        return _job_from_mapping(row)
+            row = connection.execute(statement, {"now": time.time(), "worker": worker,
+                                                 "dir_prefix": job_dir_prefix}).mappings().first()
+        return _job_from_mapping(row) if row is not None else None
 
     @functools.lru_cache(maxsize=32)  # noqa: B019 - one store per process, few service sets
     def _claim_statement(self, services: tuple[str, ...] | None) -> Any:
@@ -175,9 +175,11 @@ class JobStore:
         if self.engine.dialect.name == "postgresql":
             oldest = oldest.with_for_update(skip_locked=True)
         now = bindparam("now")
+        prefix = bindparam("dir_prefix", type_=String)
+        job_dir = case((prefix.is_(None), JOBS.c.job_dir), else_=prefix + JOBS.c.id)
         return (update(JOBS).where(JOBS.c.id == oldest.scalar_subquery(), JOBS.c.state == "queued")
                 .values(state="running", started=now, heartbeat=now, worker=bindparam("worker"),
-                        attempts=JOBS.c.attempts + 1)
+                        attempts=JOBS.c.attempts + 1, job_dir=job_dir)
                 .returning(*JOBS.c))
 
     def report_progress(self, job_id: str, progress: dict[str, Any]) -> None:
@@ -190,18 +192,15 @@ class JobStore:
                 s.execute(update(JobRow).where(JobRow.id.in_(ids)).values(heartbeat=time.time()))
 
     def finish(self, job_id: str, state: str, *, products: list[dict] | None = None,
-               error: dict[str, Any] | None = None) -> bool:
+               error: dict[str, Any] | None = None, at: float | None = None) -> bool:
         """Record the outcome of a running job; failed and cancelled jobs leave the cache."""
         if state not in TERMINAL:
             raise ValueError(f"{state!r} is not a terminal state")
-        values: dict[str, Any] = {"state": state, "finished": time.time(),
-                                  "products": products or [], "error": error}
-        if state != "done":
-            values["live_key"] = None
+        statement = self._sql.finish_done if state == "done" else self._sql.finish_dropped
         with self.engine.begin() as connection:
-            return bool(connection.execute(
-                update(JOBS).where(JOBS.c.id == job_id, JOBS.c.state.in_(["queued", "running"]))
-                .values(**values)).rowcount)
+            return bool(connection.execute(statement, {
+                "b_id": job_id, "b_state": state, "b_finished": at or time.time(),
+                "b_products": products or [], "b_error": error}).rowcount)
 
     def cancel(self, job_id: str) -> Job | None:
         """Cancel a queued job at once; flag a running one for its runner to kill."""
@@ -261,6 +260,27 @@ class JobStore:
 
     def session(self) -> Session:
         return self._session()
+
+
+class _Statements:
+    """The hot paths' statements, built once with bound parameters: building a SQLAlchemy
+    statement costs more than running it on SQLite."""
+
+    def __init__(self) -> None:
+        c = JOBS.c
+        self.get = select(JOBS).where(c.id == bindparam("b_id"))
+        self.live = select(JOBS).where(c.live_key == bindparam("b_key"))
+        queued = select(func.count()).select_from(JOBS).where(c.state == "queued")
+        self.queued_by = queued.where(c.requester == bindparam("b_requester"))
+        self.queued_anonymous = queued.where(c.requester.is_(None))
+        self.insert = insert(JOBS)
+        open_job = update(JOBS).where(c.id == bindparam("b_id"), c.state.in_(["queued", "running"]))
+        outcome = {"state": bindparam("b_state"), "finished": bindparam("b_finished"),
+                   "products": bindparam("b_products", type_=c.products.type),
+                   "error": bindparam("b_error", type_=c.error.type)}
+        self.finish_done = open_job.values(**outcome)
+        # Failed and cancelled jobs leave the cache: their key is live no more.
+        self.finish_dropped = open_job.values(**outcome, live_key=None)
 
 
 def _job_from_mapping(row: Any) -> Job:

@@ -71,7 +71,9 @@ async def get_job(job_id: str, wait: float = Query(0, ge=0, description="long-po
         async with p.runner.events.subscribe(job_id) as sub:
             job = await run_in_threadpool(p.job, job_id, who)
             while job.state not in TERMINAL and (left := deadline - loop.time()) > 0:
-                await sub.next(min(left, DB_POLL))
+                event = await sub.next(min(left, DB_POLL))
+                if event is not None and (body := p.ended_record(job_id, who)) is not None:
+                    return Response(body, media_type="application/json")  # recorded just now
                 job = await run_in_threadpool(p.job, job_id, who)
     body = json.dumps(job_record(job)).encode()
     p.remember_ended(job, body)
