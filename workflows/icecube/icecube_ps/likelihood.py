@@ -237,6 +237,32 @@ def solve_ns_rows(a: np.ndarray, rest: np.ndarray, c: np.ndarray) -> np.ndarray:
     return out
 
 
+def bernoulli_subset(n: int, p: float, rng: np.random.Generator) -> np.ndarray:
+    """Indices of 0 .. n-1, each kept independently with probability p (sorted).
+
+    Drawn as geometric gaps between kept indices, floor(E / -ln(1 - p)) + 1 with E
+    standard exponential: O(kept) where a uniform subset of binomial size
+    (`Generator.choice` without replacement) permutes all n once the subset exceeds n / 50,
+    e.g. 2,800 of 104,000 events for a 5 deg cone: 0.15 ms per trial.
+    """
+    if n <= 0 or p <= 0.0:
+        return np.zeros(0, dtype=np.int64)
+    if p >= 1.0:
+        return np.arange(n)
+    scale = -1.0 / np.log1p(-p)
+    mean = n * p
+    chunks = []
+    last = -1
+    while last < n - 1:
+        size = int(mean + 6.0 * np.sqrt(mean) + 16) if not chunks else int(mean / 4 + 16)
+        gaps = np.floor(rng.standard_exponential(size) * scale).astype(np.int64) + 1
+        pos = last + np.cumsum(gaps)
+        chunks.append(pos)
+        last = int(pos[-1])
+    pos = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
+    return pos[:np.searchsorted(pos, n)]
+
+
 def ang_err_bin(ang_err: np.ndarray) -> np.ndarray:
     """LOG_ANG_ERR_EDGES bin of each AngErr [deg] (the energy term's second axis)."""
     return bin_index(np.log10(np.maximum(np.asarray(ang_err, dtype=np.float64), 1e-3)),
@@ -495,6 +521,7 @@ class PointSourceAnalysis:
         if self.livetime_s.sum() <= 0:
             raise AnalysisError("no detector livetime in this time range")
         self._yield_cache: dict[float, np.ndarray] = {}
+        self._strips: dict[tuple[float, float], tuple[int, int, float]] = {}
 
     def _cell_index(self, season: np.ndarray, sd: np.ndarray, le: np.ndarray,
                     ae: np.ndarray) -> np.ndarray:
@@ -701,16 +728,27 @@ class PointSourceAnalysis:
                             injector: Injector | None = None) -> Selection:
         """Selection for a background trial (RA scrambled) plus `inject` signal events.
 
-        RA is uniform for background, so the events of the declination strips that fall in
-        the RA window are a random subset of binomial size with fresh uniform RAs.
+        RA is uniform for background, so each event of the declination strips falls in the
+        RA window independently with probability (window width) / 360 deg, at a fresh
+        uniform RA within it.
         """
-        start, stop = self.index.strip_range(dec, self.radius_deg)
-        n_pool = stop - start
-        half = self.index.ra_half_width(dec, self.radius_deg)
-        k = rng.binomial(n_pool, min(2.0 * half / 360.0, 1.0)) if n_pool else 0
-        idx = start + rng.choice(n_pool, k, replace=False) if k else np.zeros(0, np.int64)
-        new_ra = (ra + rng.uniform(-half, half, k)) % 360.0
-        psi = angular_distance(new_ra, self.dec[idx], ra, dec)
+        key = (float(dec), self.radius_deg)
+        if key not in self._strips:           # trials repeat one position: ask the index once
+            if len(self._strips) > 64:
+                self._strips.clear()
+            self._strips[key] = (*self.index.strip_range(dec, self.radius_deg),
+                                 self.index.ra_half_width(dec, self.radius_deg))
+        start, stop, half = self._strips[key]
+        idx = start + bernoulli_subset(stop - start, min(2.0 * half / 360.0, 1.0), rng)
+        # Haversine on the RA offsets drawn (the new RA = ra + offset, mod 360).
+        half_dra = np.radians(0.5) * rng.uniform(-half, half, idx.size)
+        dec_i = np.radians(self.dec[idx])
+        dec_0 = np.radians(dec)
+        hav = np.sin(0.5 * (dec_i - dec_0)) ** 2 + np.cos(dec_i) * (np.cos(dec_0)
+                                                                    * np.sin(half_dra) ** 2)
+        keep = hav < np.sin(np.radians(0.5 * self.radius_deg)) ** 2
+        idx = idx[keep]
+        psi = np.degrees(2.0 * np.arcsin(np.sqrt(hav[keep])))
         keep = psi < self.radius_deg
         if not inject:
             extra = None

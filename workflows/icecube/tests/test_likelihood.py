@@ -37,12 +37,13 @@ def test_injection_recovery_is_unbiased(analysis):
 
 
 def test_psf_correction_reduces_the_bias(small_release):
-    """Events drawn from the binned irfs: the corrected PSF recovers n_s better."""
+    """Events drawn from the binned irfs: the corrected PSF recovers n_s better (400 trials:
+    30.1-30.3 against 29.0-29.2 for 30, +-0.15; 300 here keep the two apart)."""
     out = {}
     for psf in (True, False):
         ana = PointSourceAnalysis(small_release, psf_correction=psf)
         rng = np.random.default_rng(5)
-        out[psf] = np.mean([ana.trial(250.0, 10.0, rng, 2.0, inject=30).ns for _ in range(60)])
+        out[psf] = np.mean([ana.trial(250.0, 10.0, rng, 2.0, inject=30).ns for _ in range(300)])
     assert abs(out[True] - 30) < abs(out[False] - 30)
 
 
