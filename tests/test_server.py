@@ -178,7 +178,7 @@ def test_auth_matrix(http):
     assert job["id"] in [j["id"] for j in mine]
 
 
-def test_token_reaches_only_declaring_workflow_and_is_part_of_cache_key(http):
+def test_token_reaches_only_declaring_workflow_and_is_part_of_cache_key(http, server):
     alice, bob = bearer("alice"), bearer("bob")
     a = wait_done(http, submit(http, "whoami", headers=alice).json()["id"], headers=alice)
     b = wait_done(http, submit(http, "whoami", headers=bob).json()["id"], headers=bob)
@@ -189,6 +189,10 @@ def test_token_reaches_only_declaring_workflow_and_is_part_of_cache_key(http):
         return http.get(url, params={"format": "json"}).json()["value"]
 
     assert (seen(a), seen(b)) == ("alice", "bob")
+    # The run's scratch folder (where MMODA's context file with the token lives) is gone.
+    job_dirs = [p for p in server.data_dir.rglob(a["id"]) if p.is_dir()]
+    assert job_dirs and all((d / "executed.ipynb").exists() for d in job_dirs)
+    assert not any((d / "work").exists() for d in job_dirs)
     nosy = wait_done(http, submit(http, "nosy", headers=alice).json()["id"], headers=alice)
     assert seen(nosy) == ""
     secret = http.get(f"{API}/jobs/{nosy['id']}/products/secret_seen", params={"format": "json"})

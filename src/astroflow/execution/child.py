@@ -31,7 +31,7 @@ from astroflow.execution.protocol import (
 )
 from astroflow.execution.shell import CellOutputs, CellStream, NotebookShell, build_shell
 from astroflow.execution.spec import RunError, RunSpec
-from astroflow.execution.workdir import scratch_dir, write_json
+from astroflow.execution.workdir import discard, scratch_dir, write_json
 
 _shell: NotebookShell | None = None
 # Between cells the executed notebook is saved when a cell showed something, or when this
@@ -65,6 +65,9 @@ def run_forked(spec_path: Path, job_id: str, progress_fd: int, parent_fds: tuple
         shell.user_ns["_dh"] = [work]
         with oda_context(work, spec.notebook, spec.env):  # oda_api's ProgressReporter, get_context
             outcome = NotebookRun(spec, shell, job_dir).execute(work)
+        if not spec.keep_scratch:
+            os.chdir(job_dir)
+            discard(work)  # here, beside the run, rather than in the server after it
         outcome["duration"] = time.perf_counter() - started
         write_json(job_dir / RESULT_FILE, outcome)
     except BaseException as exc:  # noqa: BLE001 - a child must always leave a result

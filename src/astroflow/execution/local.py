@@ -177,9 +177,11 @@ class LocalExecutor:
         source_dir = Path(spec.source_dir).resolve() if spec.source_dir is not None else None
         # The warm parent's working directory is not the caller's: only absolute paths travel.
         spec = dataclasses.replace(spec, job_dir=job_dir, source_dir=source_dir)
-        job_dir.mkdir(parents=True, exist_ok=True)
-        for stale in (RESULT_FILE, NOTEBOOK_FILE):
-            (job_dir / stale).unlink(missing_ok=True)
+        try:
+            job_dir.mkdir(parents=True)
+        except FileExistsError:  # a folder used before: what an earlier run left must go
+            for stale in (RESULT_FILE, NOTEBOOK_FILE):
+                (job_dir / stale).unlink(missing_ok=True)
         spec_path = job_dir / SPEC_FILE
         spec_path.write_bytes(pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL))
         handle = RunHandle(self, uuid.uuid4().hex, spec, spec_path, on_progress)

@@ -40,6 +40,7 @@ class RunSpec:
     time_limit: float | None = None
     preload: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+    keep_scratch: bool = True  # False: the run removes its working folder when it ends
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,13 @@ def scratch_dir(job_dir: Path, source_dir: Path | None) -> Path:
 def write_json(path: Path, data: Any) -> None:
     """Write JSON so that readers see the old file or the new one, never half of one."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # dumps, not dump: only the one-shot encoder is the C one.
+    text = json.dumps(data, default=str)
     with open(tmp, "w", encoding="utf-8") as stream:
-        json.dump(data, stream, default=str)
+        stream.write(text)
     os.replace(tmp, path)
+
+
+def discard(work: Path) -> None:
+    """Remove a scratch folder (it may hold a context file with the caller's token)."""
+    shutil.rmtree(work, ignore_errors=True)

@@ -80,5 +80,7 @@ class ArtifactStore:
         return local
 
     def discard_scratch(self, job_id: str) -> None:
-        """Remove the run's scratch folder once the results are safe."""
-        shutil.rmtree(self.job_dir(job_id) / "work", ignore_errors=True)
+        """Remove the run's scratch folder if the run could not (it was killed)."""
+        work = self.job_dir(job_id) / "work"
+        if os.path.lexists(work):
+            shutil.rmtree(work, ignore_errors=True)

@@ -163,6 +163,7 @@ class JobRunner:
             values = self._inputs(service.workflow, job.parameters, job_dir)
             spec = service.workflow.run_spec(values, job_dir=job_dir, time_limit=time_limit,
                                              env=self.secrets.get(job.id, {}))
+            spec.keep_scratch = False  # served jobs keep products and notebook, not scratch
             executor = self.executor_for(service.python)
             handle = executor.submit(spec, on_progress=lambda p: self._progress(job.id, p))
         except Exception as exc:

@@ -25,9 +25,14 @@ SSE_KEEPALIVE = 15.0
 
 
 @router.post("/services/{name}/jobs", status_code=201, response_model=None)
-def submit_job(name: str, body: dict[str, Any] = Body(..., examples=[{"parameters": {"RA": 83.63}}]),
-               p: Platform = Depends(platform), who: Caller = Depends(caller)) -> Response:
-    """Queue a job; an identical request joins the live job or returns the done one (200)."""
+async def submit_job(name: str,
+                     body: dict[str, Any] = Body(..., examples=[{"parameters": {"RA": 83.63}}]),
+                     p: Platform = Depends(platform), who: Caller = Depends(caller)) -> Response:
+    """Queue a job; an identical request joins the live job or returns the done one (200).
+
+    Runs on the event loop, not in the thread pool: validation and the store's one short
+    transaction take less time than the hand-over to a thread and back would.
+    """
     parameters = body.get("parameters", {})
     if not isinstance(parameters, dict):
         from astroflow.workflow import FieldError, ValidationError
