@@ -178,6 +178,23 @@ def test_auth_matrix(http):
     assert job["id"] in [j["id"] for j in mine]
 
 
+def test_reads_of_ended_jobs_answer_as_the_api_does(http):
+    """Anonymous reads of an ended public job take the fast path; the answer is the API's."""
+    job = wait_done(http, submit(http, "quick", x=7.25, n=2).json()["id"])
+    fast = http.get(f"{API}/jobs/{job['id']}")
+    slow = http.get(f"{API}/jobs/{job['id']}", headers=bearer("carol"))  # a token: the full API
+    assert fast.status_code == slow.status_code == 200
+    assert fast.json() == slow.json() == job
+    assert fast.headers["content-type"] == "application/json"
+    assert "server-timing" in fast.headers
+    assert http.get(f"{API}/jobs/{job['id']}", params={"wait": 5}).json() == job
+    bad = http.get(f"{API}/jobs/{job['id']}", params={"wait": "soon"})
+    assert bad.status_code == 422 and bad.json()["error"]["errors"][0]["field"] == "query.wait"
+    expired = http.get(f"{API}/jobs/{job['id']}", headers=bearer(ttl=-100))
+    assert expired.status_code == 401
+    assert http.get(f"{API}/jobs/{'0' * 32}").status_code == 404
+
+
 def test_token_reaches_only_declaring_workflow_and_is_part_of_cache_key(http, server):
     alice, bob = bearer("alice"), bearer("bob")
     a = wait_done(http, submit(http, "whoami", headers=alice).json()["id"], headers=alice)

@@ -21,6 +21,7 @@ from astroflow.jobs.uploads import UploadTooLarge
 from astroflow.products import ProductError
 from astroflow.server.auth import AuthError
 from astroflow.server.config import ServerConfig
+from astroflow.server.fastpath import EndedJobReads
 from astroflow.server.formats import FormatError
 from astroflow.server.platform import Forbidden, NotFound, Platform
 from astroflow.server.timing import ServerTiming
@@ -54,7 +55,8 @@ def create_app(config: ServerConfig | None = None, platform: Platform | None = N
                   description="Annotated analysis notebooks as online services.")
     _offline_docs(app)
     app.state.config = config
-    app.add_middleware(ServerTiming)
+    app.add_middleware(EndedJobReads, state=app.state)
+    app.add_middleware(ServerTiming)  # added last: outermost, so it times the fast path too
     _error_handlers(app)
 
     from astroflow.server import (
