@@ -147,19 +147,21 @@ def interpolate_gamma(rows: np.ndarray, gamma: float) -> np.ndarray:
     return rows[..., idx] @ w
 
 
-def solve_ns(a: np.ndarray, rest: np.ndarray, c: np.ndarray, start: float | None = None
-             ) -> float:
+def solve_ns(a: np.ndarray, rest: np.ndarray, c: np.ndarray, start: float | None = None,
+             rtol: float = 1e-8) -> float:
     """Maximise sum log(1 + n a_i) + sum_s rest_s log(1 - n c_s) over n >= 0 (concave).
 
     `start`: a first guess (e.g. the solution at a nearby gamma), used if inside the bracket.
+    Stops when a Newton step is below rtol (1 + n) and returns the point after it (with
+    quadratic convergence, accurate to ~rtol^2).
     """
     g0 = a.sum() - (rest * c).sum()
     if g0 <= 0.0:
         return 0.0
-    neg = a[a < 0]
-    bounds = [1.0 / c[c > 0].max()] if np.any(c > 0) else []
-    if neg.size:
-        bounds.append(-1.0 / neg.min())
+    a_min, c_max = a.min(), c.max()          # c >= 0: season shares over counts
+    bounds = [1.0 / c_max] if c_max > 0 else []
+    if a_min < 0:
+        bounds.append(-1.0 / a_min)
     hi = (1.0 - 1e-9) * min(bounds) if bounds else 1e9
     lo = 0.0
     rc, rc2 = rest * c, rest * c * c
@@ -181,13 +183,14 @@ def solve_ns(a: np.ndarray, rest: np.ndarray, c: np.ndarray, start: float | None
         new = n + g / h if h > 0 else 0.5 * (lo + hi)
         if not lo < new < hi:
             new = 0.5 * (lo + hi)
-        if abs(new - n) <= 1e-8 * (1.0 + n):
+        if abs(new - n) <= rtol * (1.0 + n):
             return new
         n = new
     return n
 
 
-def solve_ns_rows(a: np.ndarray, rest: np.ndarray, c: np.ndarray) -> np.ndarray:
+def solve_ns_rows(a: np.ndarray, rest: np.ndarray, c: np.ndarray, rtol: float = 1e-6
+                  ) -> np.ndarray:
     """`solve_ns` for every row of a (m, n_events) and c (m, n_seasons) at once.
 
     The coarse gamma scan solves seven independent problems on the same events: one
@@ -224,7 +227,7 @@ def solve_ns_rows(a: np.ndarray, rest: np.ndarray, c: np.ndarray) -> np.ndarray:
         hi = np.where(up, hi, n)
         new = np.where(h > 0, n + g / np.where(h > 0, h, 1.0), 0.5 * (lo + hi))
         new = np.where((lo < new) & (new < hi), new, 0.5 * (lo + hi))
-        converged = np.abs(new - n) <= 1e-8 * (1.0 + n)
+        converged = np.abs(new - n) <= rtol * (1.0 + n)
         n = new
         if converged.any():
             out[act[converged]] = n[converged]
@@ -362,7 +365,7 @@ class GammaProfile:
         cs, cs1 = c[season], c1[season]
         xm1 = x - 1.0
         a = cs * xm1
-        n = float(n_start) if solved and n_start else solve_ns(a, rest, c, n_start)
+        n = float(n_start) if solved and n_start else solve_ns(a, rest, c, n_start, 1e-6)
         if n <= 0.0:
             return _FLAT
         xl1 = x * ell1
@@ -509,7 +512,6 @@ class PointSourceAnalysis:
         self.log_e, self.ang_err, self.season = cols["log_e"], cols["ang_err"], cols["season"]
         sin_dec = cols["sin_dec"]
         self.sd_bin, self.le_bin, self.ae_bin = cols["sd_bin"], cols["le_bin"], cols["ae_bin"]
-        self.cell = self._cell_index(self.season, self.sd_bin, self.le_bin, self.ae_bin)
         self.sigma = self._psf_sigma(self.season, self.dec, self.log_e, self.ang_err,
                                      self.le_bin)
         grid, dens = density_table(self.background)
@@ -598,7 +600,8 @@ class PointSourceAnalysis:
     def _build_selection(self, idx: np.ndarray, psi: np.ndarray, n_window: np.ndarray,
                          extra: dict[str, np.ndarray] | None = None) -> Selection:
         sigma, dens = self.sigma[idx], self.bg_density[idx]
-        season, cell = self.season[idx], self.cell[idx]
+        season = self.season[idx]
+        cell = self._cell_index(season, self.sd_bin[idx], self.le_bin[idx], self.ae_bin[idx])
         if extra is not None:
             psi = np.concatenate([psi, extra["psi"]])
             sigma = np.concatenate([sigma, extra["sigma"]])
