@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import nbformat
+from scratch import default_scratch
 
 from astroflow import Workflow
 from astroflow.execution import LocalExecutor
@@ -72,8 +73,10 @@ def time_papermill(path: Path, runs: int, scratch: Path) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--scratch", type=Path, default=default_scratch(),
+                        help="folder for the run's files (see bench/scratch.py)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, LocalExecutor() as executor:
+    with tempfile.TemporaryDirectory(dir=args.scratch) as tmp, LocalExecutor() as executor:
         scratch = Path(tmp)
         (scratch / "repos").mkdir()
         print(f"{'notebook':<22}{'astroflow median':>18}{'papermill median':>18}{'ratio':>9}")

@@ -27,6 +27,7 @@ import httpx
 import nbformat
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from scratch import default_scratch  # noqa: E402
 from server_process import ServerProcess  # noqa: E402
 
 API = "/api/v1"
@@ -174,8 +175,10 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=50)
     parser.add_argument("--burst", type=int, default=500)
     parser.add_argument("--papermill-runs", type=int, default=5)
+    parser.add_argument("--scratch", type=Path, default=default_scratch(),
+                        help="folder for the run's files (see bench/scratch.py)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(dir=args.scratch) as tmp:
         scratch = Path(tmp)
         notebook = write_service(scratch)
         server = ServerProcess(scratch / "data", services=[scratch / "services"], workers=2).start()
@@ -193,7 +196,8 @@ def main() -> None:
         pm = papermill_times(notebook, args.papermill_runs, scratch)
 
     a, p = statistics.median(ours), statistics.median(pm)
-    print("astroflow server, trivial notebook, real HTTP, SQLite store, 2 workers")
+    print(f"astroflow server, trivial notebook, real HTTP, SQLite store, 2 workers "
+          f"(files under {args.scratch})")
     print(f"  uncached submit→done, median of {len(ours)}: {a * 1e3:7.1f} ms   (goal ≤ 50 ms)")
     print(f"  papermill execution of the same notebook, median of {len(pm)}: {p * 1e3:7.1f} ms"
           f"   → astroflow {p / a:.0f}× faster (MMODA nb2workflow: 8.5–9 s, ≈{8.7 / a:.0f}×)")
