@@ -189,13 +189,14 @@ def solve_ns(a: np.ndarray, rest: np.ndarray, c: np.ndarray, start: float | None
     return n
 
 
-def solve_ns_rows(a: np.ndarray, rest: np.ndarray, c: np.ndarray, rtol: float = 1e-6
-                  ) -> np.ndarray:
+def solve_ns_rows(a: np.ndarray, rest: np.ndarray, c: np.ndarray, rtol: float = 1e-6,
+                  start: np.ndarray | None = None) -> np.ndarray:
     """`solve_ns` for every row of a (m, n_events) and c (m, n_seasons) at once.
 
-    The coarse gamma scan solves seven independent problems on the same events: one
-    Newton iteration over a (7, n) array costs little more than one over n events, where
-    a Python loop would pay numpy's per-call overhead seven times.
+    The gamma scans solve independent problems on the same events: one Newton iteration
+    over a (m, n) array costs far less than m over n events, where a Python loop would pay
+    numpy's per-call overhead m times. `start`: first guesses per row (used if inside the
+    bracket).
     """
     out = np.zeros(a.shape[0])
     rc = c * rest
@@ -213,6 +214,9 @@ def solve_ns_rows(a: np.ndarray, rest: np.ndarray, c: np.ndarray, rtol: float = 
     lo = np.zeros(act.size)
     h0 = np.einsum("ij,ij->i", a, a) + rc2.sum(axis=1)
     n = np.where(h0 > 0, np.minimum(g0 / np.where(h0 > 0, h0, 1.0), 0.5 * hi), 0.5 * hi)
+    if start is not None:
+        guess = start[act]
+        n = np.where((guess > 0) & (guess < hi), guess, n)
     buf = np.empty_like(a)
     for _ in range(100):
         # at = a / (1 + n a), in place; rows drop out of the arrays once converged.
@@ -646,15 +650,18 @@ class PointSourceAnalysis:
 
     def _fit_gamma_free(self, sel: Selection, yields: np.ndarray, default_gamma: float
                         ) -> FitResult:
-        """(n_s, gamma) fit: coarse scan at the grid nodes, then Newton on the profile.
+        """(n_s, gamma) fit: node scans of the profile, then Newton steps within one cell.
 
-        The scan points (step 0.5) are nodes of GAMMA_GRID, where the interpolated energy
-        term is the table itself, so all of them come from one array operation and one
-        vectorised n_s solve. If the score at n_s = 0 is <= 0 at every scan gamma, TS = 0
-        exactly. Otherwise the best node is refined by safeguarded Newton steps on the
-        profile log-likelihood P(gamma) = max_n log L(n, gamma) (`GammaProfile`: P' and P''
-        from the analytic gamma-derivatives of the cubic), towards the neighbouring node
-        on the side where P rises: P is no higher there, so a maximum lies in between.
+        The profile log-likelihood P(gamma) = max_n log L(n, gamma) is taken at nodes of
+        GAMMA_GRID, where the interpolated energy term is the table itself, so a scan is
+        one array operation and one vectorised n_s solve: first every 0.5 in gamma (if
+        the score at n_s = 0 is <= 0 at all of them, TS = 0 exactly), then at the 0.05
+        nodes of the half step into which P rises from the best one (P', like P'', comes
+        from the analytic gamma-derivatives of the cubic: `GammaProfile`). From the best
+        fine node, safeguarded Newton steps on P climb into the cell where P rises; the
+        neighbouring node is no higher, so a maximum lies in that cell. The fine scan
+        matters: the C1 cubic puts wiggles of ~1e-4 in TS on flat profiles, and a climb
+        from the coarse node alone stops on the nearest one.
         """
         positive = yields.max(axis=1) > 0
         n_hat, vals = self._scan_nodes(sel, yields, positive, _COARSE_NODES)
@@ -662,42 +669,68 @@ class PointSourceAnalysis:
         if vals[k] <= 0.0:
             f0, _ = self._fractions(yields, default_gamma)
             return FitResult(0.0, 0.0, default_gamma, True, sel.season.size, f0, 0.0)
+        # P rises from node k into one half step (the inner one at an end of the range,
+        # where the cubic's clamped end tangent can bend P up): scan it on the fine nodes.
         prof = GammaProfile(sel, yields)
-        g = float(GAMMA_GRID[_COARSE_NODES[k]])
-        start = prof.evaluate(g, float(n_hat[k]), solved=True)
+        node_k = int(_COARSE_NODES[k])
+        at_k = prof.evaluate(float(GAMMA_GRID[node_k]), float(n_hat[k]), solved=True)
+        if at_k.ns <= 0.0 or at_k.slope == 0.0:
+            f, _ = self._fractions(yields, float(GAMMA_GRID[node_k]))
+            return FitResult(2.0 * at_k.llh, at_k.ns, float(GAMMA_GRID[node_k]), True,
+                             sel.season.size, f, at_k.llh)
+        half = 1 if at_k.slope > 0 else -1
+        if not 0 <= k + half < _COARSE_NODES.size:
+            half = -half
+        lo, hi = sorted((node_k, int(_COARSE_NODES[k + half])))
+        nodes = np.arange(lo, hi + 1)
+        n_nodes = np.interp(nodes, _COARSE_NODES, n_hat)
+        v_nodes = np.interp(nodes, _COARSE_NODES, vals)      # exact at the coarse nodes
+        n_nodes[1:-1], v_nodes[1:-1] = self._scan_nodes(sel, yields, positive, nodes[1:-1],
+                                                        n_nodes[1:-1])
+        j = int(np.argmax(v_nodes))
+        node = lo + j
+        g = float(GAMMA_GRID[node])
+        start = at_k if node == node_k else prof.evaluate(g, float(n_nodes[j]), solved=True)
         llh, n = start.llh, start.ns
         rising = 1 if start.slope > 0 else -1
-        last = _COARSE_NODES.size - 1
-        if n <= 0.0 or start.slope == 0.0:
-            pass
-        elif 0 <= k + rising <= last:
-            g, n, llh = prof.maximise(g, start, float(GAMMA_GRID[_COARSE_NODES[k + rising]]),
-                                      float(vals[k + rising]))
-        else:
-            # P rises into an end of the gamma range. In the last grid cell the cubic's
-            # clamped end tangent can bend P up past a maximum: look at the cell's inner
-            # node; if P falls towards the end there, climb inwards from it; if P rises
-            # there with a Newton step that stays in the cell, climb to that maximum.
-            g_in = float(GAMMA_GRID[_COARSE_NODES[k] - rising])
-            inner = prof.evaluate(g_in, n - rising * _GAMMA_STEP * start.ns_slope)
-            d2 = inner.curvature(rising)
-            far = None
-            if inner.ns > 0.0 and inner.slope * rising < 0.0:
-                far, far_llh = float(GAMMA_GRID[_COARSE_NODES[k - rising]]), vals[k - rising]
-            elif inner.ns > 0.0 and d2 < 0.0 and 0.0 < -rising * inner.slope / d2 < _GAMMA_STEP:
-                far, far_llh = g, llh
-            if far is not None:
-                g2, n2, llh2 = prof.maximise(g_in, inner, far, float(far_llh))
-                if llh2 > llh:
-                    g, n, llh = g2, n2, llh2
+        if n > 0.0 and start.slope != 0.0 and 0 <= node + rising < _N_GAMMA:
+            if lo <= node + rising <= hi:
+                far_llh = float(v_nodes[j + rising])
+            else:                              # next node outside the scan: P there
+                far_llh = float(self._scan_nodes(sel, yields, positive,
+                                                 np.array([node + rising]))[1][0])
+            if far_llh <= llh:
+                g, n, llh = prof.maximise(g, start, float(GAMMA_GRID[node + rising]),
+                                          far_llh)
+        if 0 < j < nodes.size - 1 and n > 0.0:
+            # The parabola through the three best nodes follows P's trend, not the
+            # cubic's wiggles: if its top lies in the other cell, a wiggle at the node
+            # may hide a higher maximum there; climb from that top too.
+            p_lo, p_0, p_hi = v_nodes[j - 1], v_nodes[j], v_nodes[j + 1]
+            curv = p_hi - 2.0 * p_0 + p_lo
+            top = 0.5 * (p_lo - p_hi) / curv if curv < 0.0 else 0.0
+            if top * rising < 0.0 and abs(top) < 1.0:
+                side = -rising
+                g_top = float(GAMMA_GRID[node]) + top * _GAMMA_STEP
+                pt = prof.evaluate(g_top, float(n_nodes[j] + top * (n_nodes[j + side]
+                                                                   - n_nodes[j]) * side))
+                if pt.ns > 0.0 and pt.slope != 0.0:
+                    up = 1 if pt.slope > 0 else -1
+                    end = node + (side if up == side else 0)
+                    g2, n2, llh2 = prof.maximise(g_top, pt, float(GAMMA_GRID[end]),
+                                                 float(v_nodes[end - lo]))
+                    if llh2 > llh:
+                        g, n, llh = g2, n2, llh2
         f, _ = self._fractions(yields, g)
         return FitResult(2.0 * llh, n, g, True, sel.season.size, f, llh)
 
     def _scan_nodes(self, sel: Selection, yields: np.ndarray, positive: np.ndarray,
-                    nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                    nodes: np.ndarray, start: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
         """(n_hat, log L ratio) at GAMMA_GRID[nodes], all nodes in one array operation.
 
-        At a node the interpolated energy term is the table column itself.
+        At a node the interpolated energy term is the table column itself. `start`: first
+        guesses for n_hat.
         """
         y = np.where(positive[:, None], yields[:, nodes], 0.0)
         total = y.sum(axis=0)
@@ -706,7 +739,7 @@ class PointSourceAnalysis:
                       where=sel.n_window > 0)                       # (n_nodes, n_seasons)
         x = sel.spatial_ratio * np.exp(sel.log_energy_ratio[:, nodes].T.astype(np.float64))
         a = np.take(c, sel.season, axis=1) * (x - 1.0)              # (n_nodes, n_events)
-        n_hat = solve_ns_rows(a, sel.n_rest, c)
+        n_hat = solve_ns_rows(a, sel.n_rest, c, start=start)
         vals = np.zeros(nodes.size)
         act = n_hat > 0
         vals[act] = np.log1p(n_hat[act, None] * a[act]).sum(axis=1) \
