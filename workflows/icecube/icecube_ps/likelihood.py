@@ -152,8 +152,9 @@ def solve_ns(a: np.ndarray, rest: np.ndarray, c: np.ndarray, start: float | None
     """Maximise sum log(1 + n a_i) + sum_s rest_s log(1 - n c_s) over n >= 0 (concave).
 
     `start`: a first guess (e.g. the solution at a nearby gamma), used if inside the bracket.
-    Stops when a Newton step is below rtol (1 + n) and returns the point after it (with
-    quadratic convergence, accurate to ~rtol^2).
+    Returns the point after the last step once it is within ~rtol n: a step below
+    rtol (1 + n), or a Newton step below sqrt(rtol) n (its error is ~ step^2 / n, the
+    curvature of log(1 + n a) varying on the scale n).
     """
     g0 = a.sum() - (rest * c).sum()
     if g0 <= 0.0:
@@ -181,9 +182,11 @@ def solve_ns(a: np.ndarray, rest: np.ndarray, c: np.ndarray, start: float | None
         else:
             hi = n
         new = n + g / h if h > 0 else 0.5 * (lo + hi)
-        if not lo < new < hi:
+        took = lo < new < hi
+        if not took:
             new = 0.5 * (lo + hi)
-        if abs(new - n) <= rtol * (1.0 + n):
+        step = abs(new - n)
+        if step <= rtol * (1.0 + n) or (took and step <= np.sqrt(rtol) * n):
             return new
         n = new
     return n
@@ -229,9 +232,12 @@ def solve_ns_rows(a: np.ndarray, rest: np.ndarray, c: np.ndarray, rtol: float = 
         up = g > 0
         lo = np.where(up, n, lo)
         hi = np.where(up, hi, n)
-        new = np.where(h > 0, n + g / np.where(h > 0, h, 1.0), 0.5 * (lo + hi))
-        new = np.where((lo < new) & (new < hi), new, 0.5 * (lo + hi))
-        converged = np.abs(new - n) <= rtol * (1.0 + n)
+        newton = np.where(h > 0, n + g / np.where(h > 0, h, 1.0), np.inf)
+        took = (lo < newton) & (newton < hi)
+        new = np.where(took, newton, 0.5 * (lo + hi))
+        # Convergence as in `solve_ns`.
+        step = np.abs(new - n)
+        converged = (step <= rtol * (1.0 + n)) | (took & (step <= np.sqrt(rtol) * n))
         n = new
         if converged.any():
             out[act[converged]] = n[converged]
