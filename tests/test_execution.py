@@ -503,3 +503,19 @@ def test_a_workflow_preloads_what_its_own_modules_import(tmp_path):
     imports = Workflow.from_path(tmp_path / "flow.ipynb").imports
     assert {"yaml", "packaging.version", "json"} <= set(imports)
     assert not {"helpers", "helpers.inner"} & set(imports)
+
+
+def test_runs_waiting_in_a_dead_warm_parent_run_again(job, tmp_path):
+    """With one slot the next run already waits inside the warm parent; if that parent dies
+    the run going fails as crashed, and the waiting one runs in the new parent."""
+    flag = tmp_path / "running"
+    with LocalExecutor(preload=FAST_PRELOAD, max_parallel=1) as ex:
+        first = ex.submit(RunSpec(notebook(
+            f"open({str(flag)!r}, 'w').close()\nimport time\ntime.sleep(60)"), [], job()))
+        second = ex.submit(RunSpec(notebook("print('second')"), [], job()))
+        assert wait_until(flag.exists)
+        os.kill(ex.warm_parents()[()], signal.SIGKILL)
+        assert first.wait(10).error.kind == "crashed"
+        result = second.wait(20)
+        assert result.status == "done", result.error
+        assert outputs(result, 0)[0]["text"] == "second\n"

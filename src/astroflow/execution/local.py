@@ -81,6 +81,7 @@ class RunHandle:
         self._on_progress = on_progress
         self._zygote: Zygote | None = None
         self._dispatched_at: float | None = None
+        self._started_at: float | None = None
         self._stop_reason: str | None = None  # "cancelled" or "time_limit"
         self._done = threading.Event()
         self._result: RunResult | None = None
@@ -245,24 +246,40 @@ class LocalExecutor:
                              name=f"astroflow-retire-{zygote.pid}").start()
 
     def _dispatch(self) -> None:
-        while self._waiting and len(self._active) < self.max_parallel and not self._closed:
+        while self._waiting and not self._closed and self._may_send(self._waiting[0]):
             handle = self._waiting.popleft()
             handle._dispatched_at = time.monotonic()
             self._active[handle.job_id] = handle
-            profile = warm_profile(handle.spec.preload)
             for _attempt in range(2):
-                zygote = self._zygote_for(profile)
+                zygote = self._zygote_for(warm_profile(handle.spec.preload))
                 handle._zygote = zygote
                 missing = [name for name in handle.spec.preload if name not in zygote.preloaded]
                 try:
                     if missing:
                         zygote.preload(missing)
-                    zygote.run(handle.job_id, handle._spec_path)
+                    zygote.run(handle.job_id, handle._spec_path, limit=self.max_parallel)
                     break
                 except OSError as exc:
                     # Died since we last heard from it: nothing was delivered, start afresh.
                     log.warning("warm parent %s unreachable (%s); restarting it", zygote.pid, exc)
                     zygote.alive = False
+
+    def _may_send(self, handle: RunHandle) -> bool:
+        """Whether the next run may go to its warm parent now.
+
+        Below ``max_parallel`` runs out, always. Beyond it (up to twice as many) only when
+        every run out is with that same warm parent: it keeps the extra ones waiting and forks
+        one the moment one of its own ends, at most ``max_parallel`` going at once, so the next
+        run does not wait for word to travel to this process and back. Runs of two parents
+        never add up to more than ``max_parallel`` that way.
+        """
+        if len(self._active) < self.max_parallel:
+            return True
+        if len(self._active) >= 2 * self.max_parallel:
+            return False
+        zygote = self._zygotes.get(warm_profile(handle.spec.preload))
+        return zygote is not None and zygote.alive and all(
+            h._zygote is zygote for h in self._active.values())
 
     def _stop(self, handle: RunHandle, reason: str) -> None:
         with self._lock:
@@ -273,7 +290,11 @@ class LocalExecutor:
                 handle._finish(self._stopped_result(handle, reason))
                 return
             handle._stop_reason = handle._stop_reason or reason
-            _kill_group(handle.pid)
+            if handle.pid is not None:
+                _kill_group(handle.pid)
+            elif handle._zygote is not None:  # waiting in the warm parent (or being forked)
+                with contextlib.suppress(OSError):
+                    handle._zygote.drop(handle.job_id)
 
     # -- what the warm parent reports (listening thread) ----------------------------------
 
@@ -283,6 +304,7 @@ class LocalExecutor:
             if handle is None:
                 return
             handle.pid = pid
+            handle._started_at = time.monotonic()
             if handle._stop_reason is not None:
                 _kill_group(pid)
             elif handle.spec.time_limit is not None:
@@ -311,6 +333,10 @@ class LocalExecutor:
             for handle in orphans:
                 del self._active[handle.job_id]
                 _kill_group(handle.pid)
+            # Runs that were still waiting in it never started: they go first again.
+            unstarted = [h for h in orphans if h.pid is None and h._stop_reason is None]
+            orphans = [h for h in orphans if h not in unstarted]
+            self._waiting.extendleft(reversed(unstarted))
             for profile, current in list(self._zygotes.items()):
                 if current is zygote:
                     del self._zygotes[profile]
@@ -326,7 +352,8 @@ class LocalExecutor:
     def _result(self, handle: RunHandle, how_it_ended: str) -> RunResult:
         """Read what the run left; if it left nothing, say why it stopped and record that."""
         job_dir = Path(handle.spec.job_dir).resolve()
-        duration = time.monotonic() - (handle._dispatched_at or time.monotonic())
+        duration = time.monotonic() - (handle._started_at or handle._dispatched_at
+                                       or time.monotonic())
         outcome = _read_outcome(job_dir / RESULT_FILE)
         if outcome is None:
             return self._stopped_result(handle, handle._stop_reason, how_it_ended, duration)

@@ -89,8 +89,13 @@ class Zygote:
         self.preloaded.update(modules)
         self._send("preload", modules=list(modules))
 
-    def run(self, job: str, spec: Path) -> None:
-        self._send("run", job_id=job, spec=str(spec))
+    def run(self, job: str, spec: Path, limit: int | None = None) -> None:
+        """Fork a run now, or once fewer than ``limit`` of this parent's runs are going."""
+        self._send("run", job_id=job, spec=str(spec), limit=limit)
+
+    def drop(self, job: str) -> None:
+        """Forget a run still waiting in the warm parent (it answers ``exited``, no pid)."""
+        self._send("drop", job_id=job)
 
     def set_deadline(self, job: str, when: float) -> None:
         """Call `on_deadline(job)` at monotonic time ``when`` unless cleared first."""

@@ -5,9 +5,12 @@ with three inherited pipe ends. It stays single-threaded (fork and threads do no
 sleeps in a selector on the control pipe and on the signal wake-up pipe, so a finished child
 is reported as soon as ``SIGCHLD`` arrives, without polling.
 
-Messages in: ``preload {modules}``, ``run {job_id, spec}``, ``exit``.
+Messages in: ``preload {modules}``, ``run {job_id, spec, limit}``, ``drop {job_id}``, ``exit``.
 Messages out: ``ready``, ``preloaded {modules, errors}``, ``started {job_id, pid}``,
 ``exited {job_id, pid, returncode, signal}``.
+
+A ``run`` with a ``limit`` waits here while that many runs are going, and is forked the
+moment one of them is reaped: the next run starts without a round trip to the controller.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import os
 import selectors
 import signal
 import sys
+from collections import deque
 from pathlib import Path
 
 from astroflow.execution.protocol import LineReader, send
@@ -32,6 +36,8 @@ class WarmParent:
         self.reply = reply
         self.progress = progress
         self.children: dict[int, str] = {}
+        self.waiting: deque[tuple[str, Path]] = deque()
+        self.limit: int | None = None
         self.selector = selectors.DefaultSelector()
         self.wake_read, self.wake_write = os.pipe()
         for fd in (self.control, self.wake_read, self.wake_write):
@@ -77,10 +83,25 @@ class WarmParent:
             modules = [str(m) for m in message.get("modules", [])]
             send(self.reply, "preloaded", modules=modules, errors=self.preload(modules))
         elif kind == "run":
-            self.fork(str(message["job_id"]), Path(message["spec"]))
+            self.limit = message.get("limit")
+            self.waiting.append((str(message["job_id"]), Path(message["spec"])))
+            self.start_waiting()
+        elif kind == "drop":
+            self.drop(str(message["job_id"]))
         elif kind == "exit":
             return False
         return True
+
+    def start_waiting(self) -> None:
+        while self.waiting and (self.limit is None or len(self.children) < self.limit):
+            self.fork(*self.waiting.popleft())
+
+    def drop(self, job: str) -> None:
+        for entry in list(self.waiting):
+            if entry[0] == job:
+                self.waiting.remove(entry)
+                send(self.reply, "exited", job_id=job, pid=None, returncode=None, signal=None,
+                     error="dropped before it started")
 
     def fork(self, job: str, spec: Path) -> None:
         me = os.getpid()
@@ -112,8 +133,10 @@ class WarmParent:
                 # so killing its process group reaches only what the run left behind.
                 info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
             except ChildProcessError:
+                self.start_waiting()
                 return
             if info is None or info.si_pid == 0:
+                self.start_waiting()
                 return
             pid = info.si_pid
             job = self.children.pop(pid, None)
