@@ -31,7 +31,7 @@ from astroflow.execution.protocol import (
 )
 from astroflow.execution.shell import CellOutputs, CellStream, NotebookShell, build_shell
 from astroflow.execution.spec import RunError, RunSpec
-from astroflow.execution.workdir import discard, scratch_dir, write_json
+from astroflow.execution.workdir import clear_outputs, discard, scratch_dir, write_json
 
 _shell: NotebookShell | None = None
 # Between cells the executed notebook is saved when a cell showed something, or when this
@@ -201,13 +201,10 @@ class NotebookRun:
 
     def _run_cells(self) -> RunError | None:
         shell = self.shell
-        cells = self.notebook.get("cells", [])
-        for cell in cells:
-            if cell.get("cell_type") == "code":
-                cell["outputs"] = []
-                cell["execution_count"] = None
+        cells = clear_outputs(self.notebook).get("cells", [])
         display_ids: dict[str, list[dict]] = {}
-        self._save_notebook()
+        # No save yet: if the run is killed before anything worth keeping, the executor
+        # writes the notebook as it stood at the start.
         saved = sys.stdout, sys.stderr
         sys.stdout = CellStream(shell, "stdout", sys.__stdout__)
         sys.stderr = CellStream(shell, "stderr", sys.__stderr__)

@@ -8,6 +8,7 @@ parent reports arrives on its listening thread and is turned into handle state h
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import json
 import logging
@@ -26,7 +27,7 @@ from typing import Any
 from astroflow.execution.protocol import NOTEBOOK_FILE, RESULT_FILE, SPEC_FILE
 from astroflow.execution.spec import Progress, RunError, RunResult, RunSpec
 from astroflow.execution.warm import Zygote
-from astroflow.execution.workdir import write_json
+from astroflow.execution.workdir import clear_outputs, write_json
 
 log = logging.getLogger("astroflow.execution")
 
@@ -381,6 +382,8 @@ class LocalExecutor:
         with contextlib.suppress(OSError):
             write_json(job_dir / RESULT_FILE, {"status": status, "error": error.to_dict(),
                                                "products": [], "duration": duration})
+            if not (job_dir / NOTEBOOK_FILE).exists():  # stopped before its first save
+                write_json(job_dir / NOTEBOOK_FILE, clear_outputs(copy.deepcopy(handle.spec.notebook)))
         return RunResult(status, error, [], job_dir / NOTEBOOK_FILE, duration, job_dir)
 
 

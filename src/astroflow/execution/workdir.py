@@ -42,3 +42,12 @@ def write_json(path: Path, data: Any) -> None:
 def discard(work: Path) -> None:
     """Remove a scratch folder (it may hold a context file with the caller's token)."""
     shutil.rmtree(work, ignore_errors=True)
+
+
+def clear_outputs(notebook: dict[str, Any]) -> dict[str, Any]:
+    """Empty every code cell's outputs and count, in place: the notebook as a run starts it."""
+    for cell in notebook.get("cells", []):
+        if cell.get("cell_type") == "code":
+            cell["outputs"] = []
+            cell["execution_count"] = None
+    return notebook
