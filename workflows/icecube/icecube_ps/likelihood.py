@@ -120,7 +120,11 @@ def gamma_stencil(gamma: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _derivative_weights(t: float) -> np.ndarray:
-    """(3, 4) weights of the cubic, its first and its second gamma-derivative at t."""
+    """(3, 4) weights of the cubic, its first and its second gamma-derivative at t.
+
+    The analytic derivatives let the gamma fit take Newton steps on the profile
+    likelihood instead of bracketing it by function values alone.
+    """
     t2, t3, h = t * t, t * t * t, _GAMMA_STEP
     return np.array([[-0.5 * t3 + t2 - 0.5 * t, 1.5 * t3 - 2.5 * t2 + 1.0,
                       -1.5 * t3 + 2.0 * t2 + 0.5 * t, 0.5 * t3 - 0.5 * t2],
@@ -128,17 +132,6 @@ def _derivative_weights(t: float) -> np.ndarray:
                       (-4.5 * t2 + 4.0 * t + 0.5) / h, (1.5 * t2 - t) / h],
                      [(-3.0 * t + 2.0) / h**2, (9.0 * t - 5.0) / h**2,
                       (-9.0 * t + 4.0) / h**2, (3.0 * t - 1.0) / h**2]])
-
-
-def gamma_stencil_derivatives(gamma: float, side: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Indices and (3, 4) weights giving the interpolant and its first two gamma-derivatives.
-
-    The analytic derivatives of the cubic let the gamma fit take Newton steps on the
-    profile likelihood instead of bracketing it by function values alone. `side`: see
-    `_stencil_cell`.
-    """
-    j, t = _stencil_cell(gamma, side)
-    return _STENCIL_INDEX[j], _derivative_weights(t)
 
 
 def interpolate_gamma(rows: np.ndarray, gamma: float) -> np.ndarray:
