@@ -7,9 +7,11 @@ notebook. Measured in the same run:
    execution of the same notebook (MMODA's nb2workflow answers this in 8.5–9 s);
 2. cache hit: server time (``Server-Timing`` header) and client round trip, median;
    status reads per second with 16 concurrent clients;
-3. throughput: 500 distinct jobs submitted at once, jobs per second to completion.
+3. throughput: 500 distinct jobs submitted at once, jobs per second to completion; three
+   such bursts (each of new jobs), all printed with their median, since one burst on a
+   shared 2-core machine moves with whatever else runs.
 
-    .venv/bin/python bench/server_latency.py [--requests 50] [--burst 500]
+    .venv/bin/python bench/server_latency.py [--requests 50] [--burst 500] [--bursts 3]
 """
 
 from __future__ import annotations
@@ -124,11 +126,11 @@ async def status_reads(url: str, job_id: str, clients: int, seconds: float) -> f
     return done / (time.perf_counter() - start)
 
 
-async def burst(url: str, n: int, connections: int = 32) -> float:
+async def burst(url: str, n: int, first: int = 0, connections: int = 32) -> float:
     """Submit n distinct jobs at once over `connections` connections, then wait for all."""
     http = RawHTTP(url)
     conns = [await http.connect() for _ in range(connections)]
-    bodies = [json.dumps({"parameters": {"x": 5000.0 + i}}).encode() for i in range(n)]
+    bodies = [json.dumps({"parameters": {"x": 5000.0 + first + i}}).encode() for i in range(n)]
     start = time.perf_counter()
 
     async def submit(conn, chunk):
@@ -174,6 +176,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=50)
     parser.add_argument("--burst", type=int, default=500)
+    parser.add_argument("--bursts", type=int, default=3)
     parser.add_argument("--papermill-runs", type=int, default=5)
     parser.add_argument("--scratch", type=Path, default=default_scratch(),
                         help="folder for the run's files (see bench/scratch.py)")
@@ -190,7 +193,8 @@ def main() -> None:
                 job_id = client.post(f"{API}/services/trivial/jobs",
                                      json={"parameters": {"x": 1000.0}}).json()["id"]
             reads = asyncio.run(status_reads(server.url, job_id, 16, 5.0))
-            throughput = asyncio.run(burst(server.url, args.burst))
+            rates = [asyncio.run(burst(server.url, args.burst, first=k * args.burst))
+                     for k in range(args.bursts)]
         finally:
             server.stop()
         pm = papermill_times(notebook, args.papermill_runs, scratch)
@@ -204,8 +208,9 @@ def main() -> None:
     print(f"  cache hit, server time median: {statistics.median(hit_server) * 1e3:7.2f} ms   "
           f"(goal ≤ 2 ms); round trip median {statistics.median(hit_wall) * 1e3:.2f} ms")
     print(f"  status reads, 16 concurrent clients: {reads:7.0f} /s   (goal ≥ 2000 /s)")
-    print(f"  burst of {args.burst} distinct jobs: {throughput:7.1f} jobs/s to completion   "
-          f"(goal ≥ 100 /s)")
+    each = ", ".join(f"{r:.1f}" for r in rates)
+    print(f"  burst of {args.burst} distinct jobs: {statistics.median(rates):7.1f} jobs/s to "
+          f"completion, median of {len(rates)} bursts ({each})   (goal ≥ 100 /s)")
 
 
 if __name__ == "__main__":
