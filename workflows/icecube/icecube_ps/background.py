@@ -62,6 +62,20 @@ def per_season(season: np.ndarray, sin_dec: np.ndarray, log_e: np.ndarray,
     `ang_err_bin` (the events' LOG_ANG_ERR_EDGES bins) adds the (sin dec, log E, AngErr)
     counts the grouped energy term needs; `sd_bin`, `le_bin`: the events' bins if known.
     """
+    return models_from_histograms(*histograms(season, sin_dec, log_e, n_seasons, ang_err_bin,
+                                              sd_bin, le_bin))
+
+
+def histograms(season: np.ndarray, sin_dec: np.ndarray, log_e: np.ndarray, n_seasons: int,
+               ang_err_bin: np.ndarray | None = None, sd_bin: np.ndarray | None = None,
+               le_bin: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The counts `per_season` builds its models from: fine sin(dec) (n_seasons,
+    FINE_SPATIAL_BINS), (sin dec, log E) and, with `ang_err_bin`, (sin dec, log E, AngErr).
+
+    They depend on the whole release only, so the binary cache keeps them and a cold
+    start skips this pass over every event.
+    """
     from .binning import LOG_ANG_ERR_EDGES, bin_index
 
     fine = np.clip(((sin_dec + 1.0) * (0.5 * FINE_SPATIAL_BINS)).astype(np.int64), 0,
@@ -75,11 +89,20 @@ def per_season(season: np.ndarray, sin_dec: np.ndarray, log_e: np.ndarray,
     cell = (s64 * n_sd + sd) * n_le + le
     energy = np.bincount(cell, minlength=n_seasons * n_sd * n_le).reshape(n_seasons, n_sd, n_le)
     spatial = spatial.reshape(n_seasons, FINE_SPATIAL_BINS)
-    models = [BackgroundModel.from_histograms(spatial[k], energy[k]) for k in range(n_seasons)]
+    joint = None
     if ang_err_bin is not None:
         n_ae = LOG_ANG_ERR_EDGES.size - 1
         joint = np.bincount(cell * n_ae + ang_err_bin, minlength=n_seasons * n_sd * n_le * n_ae)
         joint = joint.reshape(n_seasons, n_sd, n_le, n_ae).astype(float)
+    return spatial, energy, joint
+
+
+def models_from_histograms(spatial: np.ndarray, energy: np.ndarray,
+                           joint: np.ndarray | None = None) -> list[BackgroundModel]:
+    """One `BackgroundModel` per season from the counts of `histograms`."""
+    models = [BackgroundModel.from_histograms(spatial[k], energy[k])
+              for k in range(spatial.shape[0])]
+    if joint is not None:
         for k, m in enumerate(models):
             m.angerr_counts = joint[k]
     return models

@@ -35,7 +35,8 @@ from .background import (
     BackgroundModel,
     density_table,
     grouped_log_ratio,
-    per_season,
+    histograms,
+    models_from_histograms,
 )
 from .binning import (
     GAMMA_GRID,
@@ -48,10 +49,10 @@ from .binning import (
 )
 from .errors import AnalysisError
 from .inject import SmearingSampler, place
-from .release import Release
-from .response import irf_products, signal_energy_angerr_pdf, yield_per_flux
+from .release import Release, Season
+from .response import PsfCorrection, irf_products, signal_energy_angerr_pdf, yield_per_flux
 from .sky import angular_distance
-from .skyindex import SkyIndex
+from .skyindex import SkyIndex, sort_key
 
 SECONDS_PER_DAY = 86400.0
 Injector = Callable[[int, np.random.Generator], tuple[np.ndarray, ...]]
@@ -302,13 +303,115 @@ def energy_tables(release: Release, pooled: list[BackgroundModel], irf_names: li
 def precompute_energy_table(release: Release) -> np.ndarray:
     """The default energy term of a release, for its binary cache (`release.prepare`)."""
     irf_names = sorted({s.irf for s in release.seasons})
-    group = np.array([irf_names.index(s.irf) for s in release.seasons])
-    ev = release.events
-    pooled = per_season(group[ev["season"]], np.sin(np.radians(ev["dec"])), ev["log_e"],
-                        len(irf_names), ang_err_bin(ev["ang_err"]))
+    ev = event_products(release)
+    pooled = models_from_histograms(ev["bg_spatial"], ev["bg_energy"], ev["bg_angerr"])
     products = {irf: irf_products(release, irf, False) for irf in irf_names}
     return energy_tables(release, pooled, irf_names, {i: p[0] for i, p in products.items()},
                          {i: p[2] for i, p in products.items()})
+
+
+# What the analysis derives from every event of a release, whatever the time window and
+# the source: the events' bins, PSF widths, background densities and sky-index key, the
+# background histograms (per irf set), the counts per season and the time span. Computed
+# once when a release is converted (`release.prepare`) and stored in its binary cache, so a
+# cold start passes over none of the 1.1 M events. Bump the version whenever a binning,
+# the PSF correction or the background model changes: caches then recompute them.
+EVENT_PRODUCTS_VERSION = "v1"
+_EVENT_PRODUCTS = ("sd_bin", "le_bin", "ae_bin", "bg_density", "sky_key", "sky_key_sorted",
+                   "bg_spatial", "bg_energy", "bg_angerr", "season_counts", "mjd_span")
+
+
+def event_product_key(name: str) -> str:
+    """Key of a per-event product in `Release.derived` (and the binary cache)."""
+    return f"events:{name}:{EVENT_PRODUCTS_VERSION}"
+
+
+def _sigma_name(psf_correction: bool) -> str:
+    return f"sigma_psf{int(psf_correction)}"
+
+
+def event_products(release: Release, psf_correction: bool | None = None
+                   ) -> dict[str, np.ndarray]:
+    """The per-event products of `release`, from `release.derived` when there, else
+    computed and kept there. The PSF widths (`sigma`) kept are those of the release's own
+    setting (`meta["psf_correction"]`, else on); another `psf_correction` computes them."""
+    own = bool(release.meta.get("psf_correction", True))
+    names = (*_EVENT_PRODUCTS, _sigma_name(own))
+    d = release.derived
+    if not (all(event_product_key(n) in d for n in names)
+            and d[event_product_key("sd_bin")].size == release.n_events):
+        d.update({event_product_key(n): v for n, v in _compute_event_products(release).items()})
+    out = {n: d[event_product_key(n)] for n in _EVENT_PRODUCTS}
+    if psf_correction is None or psf_correction == own:
+        out["sigma"] = d[event_product_key(_sigma_name(own))]
+    else:
+        out["sigma"] = _event_sigma(release, psf_correction, out["le_bin"])
+    return out
+
+
+def _event_sigma(release: Release, psf_correction: bool, le_bin: np.ndarray) -> np.ndarray:
+    ev = release.events
+    psf = {irf: irf_products(release, irf, psf_correction)[1] for irf in release.smearing}
+    return psf_sigma(release.seasons, psf, ev["season"], ev["dec"], ev["log_e"], ev["ang_err"],
+                     le_bin)
+
+
+def _compute_event_products(release: Release) -> dict[str, np.ndarray]:
+    ev = release.events
+    seasons = release.seasons
+    irf_names = sorted({s.irf for s in seasons})
+    group = np.array([irf_names.index(s.irf) for s in seasons], dtype=np.int64)
+    sin_dec = np.sin(np.radians(ev["dec"]))
+    sd = bin_index(sin_dec, SIN_DEC_EDGES)
+    le = bin_index(ev["log_e"], LOG_E_EDGES)
+    ae = ang_err_bin(ev["ang_err"])
+    # Seasons that share irfs (IC86_II-VII) share one detector and event selection: their
+    # background PDFs are pooled, which fills the sparse high-energy bins.
+    spatial, energy, joint = histograms(group[ev["season"]], sin_dec, ev["log_e"],
+                                        len(irf_names), ae, sd_bin=sd, le_bin=le)
+    pooled = models_from_histograms(spatial, energy, joint)
+    grid, dens = density_table([pooled[g] for g in group])
+    step = grid[1] - grid[0]
+    cell = np.clip(np.rint((sin_dec + 1.0) / step).astype(np.int64), 0, grid.size - 1)
+    key = sort_key(ev["ra"], ev["dec"])
+    mjd = ev["mjd"]
+    own = bool(release.meta.get("psf_correction", True))
+    return {
+        "sd_bin": sd, "le_bin": le, "ae_bin": ae,
+        _sigma_name(own): _event_sigma(release, own, le),
+        "bg_density": dens[ev["season"], cell].astype(np.float32),
+        "sky_key": key,
+        "sky_key_sorted": np.array([key.size < 2 or bool(np.all(key[1:] >= key[:-1]))]),
+        "bg_spatial": spatial, "bg_energy": energy, "bg_angerr": joint,
+        "season_counts": np.bincount(ev["season"], minlength=len(seasons)),
+        # [min, max] MJD (NaN if any time is NaN: windows then test every event).
+        "mjd_span": (np.array([mjd.min(), mjd.max()]) if mjd.size
+                     else np.array([np.inf, -np.inf])),
+    }
+
+
+def psf_sigma(seasons: list[Season], psf: dict[str, PsfCorrection], season: np.ndarray,
+              dec: np.ndarray, log_e: np.ndarray, ang_err: np.ndarray,
+              le_bin: np.ndarray | None = None) -> np.ndarray:
+    """Per-event PSF width [deg]: AngErr widened by its irf set's correction."""
+    irfs = sorted({s.irf for s in seasons})
+    tables = [psf[i] for i in irfs]
+    same = all(t.extra_var.shape == tables[0].extra_var.shape
+               and np.array_equal(t.dec_edges, tables[0].dec_edges)
+               and np.array_equal(t.ang_err_edges, tables[0].ang_err_edges) for t in tables)
+    if same:
+        irf_of_season = np.array([irfs.index(s.irf) for s in seasons])
+        t0 = tables[0]
+        stack = np.stack([t.extra_var for t in tables])
+        le = le_bin if le_bin is not None else bin_index(log_e, LOG_E_EDGES)
+        var = stack[irf_of_season[season], bin_index(dec, t0.dec_edges), le,
+                    bin_index(ang_err, t0.ang_err_edges)]
+        return np.sqrt(ang_err.astype(np.float64) ** 2 + var).astype(np.float32)
+    out = np.empty(season.size, dtype=np.float32)
+    for k, s in enumerate(seasons):
+        m = season == k
+        out[m] = psf[s.irf].sigma(dec[m], log_e[m], ang_err[m])
+    return out
 
 
 class ProfilePoint(NamedTuple):
@@ -460,36 +563,31 @@ class PointSourceAnalysis:
         if psf_correction is None:
             psf_correction = bool(release.meta.get("psf_correction", True))
         n_seasons = len(self.seasons)
-        sin_all = np.sin(np.radians(ev["dec"]))
-        sd_centres = 0.5 * (SIN_DEC_EDGES[1:] + SIN_DEC_EDGES[:-1])
-        self.background: list[BackgroundModel] = []
         self.aeff = [release.aeff[s.irf] for s in self.seasons]
         products = {irf: irf_products(release, irf, psf_correction) for irf in release.smearing}
-        psf = {irf: p[1] for irf, p in products.items()}
+        self.psf = {irf: p[1] for irf, p in products.items()}
         self._smearing_tables = release.smearing
         self._samplers: dict[str, SmearingSampler] = {}
-        # Seasons that share irfs (IC86_II-VII) share one detector and event selection:
-        # their background PDFs are pooled, which fills the sparse high-energy bins, and
-        # they share one table of log(S/B).
+        # Per-event bins, PSF widths and background densities, and the background
+        # histograms: read from the binary cache (computed if it lacks them).
+        prod = event_products(release, psf_correction)
+        # Seasons that share irfs (IC86_II-VII) share one background model and one table
+        # of log(S/B) (`event_products`).
         irf_names = sorted({s.irf for s in self.seasons})
         group = np.array([irf_names.index(s.irf) for s in self.seasons])
         self._table_of_season = group
-        # Per-event bins, computed once for the background histograms and the window.
-        sd_all = bin_index(sin_all, SIN_DEC_EDGES)
-        le_all = bin_index(ev["log_e"], LOG_E_EDGES)
-        ae_all = ang_err_bin(ev["ang_err"])
-        pooled = per_season(group[ev["season"]], sin_all, ev["log_e"], len(irf_names), ae_all,
-                            sd_bin=sd_all, le_bin=le_all)
-        self.background = [pooled[g] for g in group]
+        pooled = models_from_histograms(prod["bg_spatial"], prod["bg_energy"],
+                                        prod["bg_angerr"])
+        self.background: list[BackgroundModel] = [pooled[g] for g in group]
         if not energy:
-            table = np.zeros((len(irf_names), sd_centres.size, LOG_E_EDGES.size - 1,
+            table = np.zeros((len(irf_names), SIN_DEC_EDGES.size - 1, LOG_E_EDGES.size - 1,
                               LOG_ANG_ERR_EDGES.size - 1, GAMMA_GRID.size), dtype=np.float32)
         elif (energy_group_counts, angerr_group_counts) == (MIN_GROUP_COUNTS, MIN_ANGERR_COUNTS) \
                 and ENERGY_TABLE_KEY in release.derived:
             table = release.derived[ENERGY_TABLE_KEY]    # precomputed in the binary cache
         else:
-            table = energy_tables(release, [pooled[g] for g in range(len(irf_names))],
-                                  irf_names, {irf: p[0] for irf, p in products.items()},
+            table = energy_tables(release, pooled, irf_names,
+                                  {irf: p[0] for irf, p in products.items()},
                                   {irf: p[2] for irf, p in products.items()},
                                   energy_group_counts, angerr_group_counts)
         # energy=False: spatial-only likelihood (S_E / B_E = 1), for checks and comparisons.
@@ -499,29 +597,29 @@ class PointSourceAnalysis:
         # (n, n_gamma) rows only for the events it keeps.
         self._table_rows = table.reshape(-1, table.shape[-1])
         self._ratio_max = np.exp(self._table_rows.max(axis=1)).astype(np.float64)
-        self.psf = psf
-        # Events of the window, sorted for cone queries.
-        win = (ev["mjd"] >= t1) & (ev["mjd"] <= t2)
-        if not np.any(win):
-            raise AnalysisError("no events in this time range")
-        every = bool(np.all(win))
-        cols = {**ev, "sin_dec": sin_all, "sd_bin": sd_all, "le_bin": le_all, "ae_bin": ae_all}
-        if not every:
+        # Events of the window, sorted for cone queries. A window holding the whole span of
+        # the release takes the arrays as they are (no pass over the events).
+        span = prod["mjd_span"]
+        cols = {**ev, "sd_bin": prod["sd_bin"], "le_bin": prod["le_bin"],
+                "ae_bin": prod["ae_bin"], "sigma": prod["sigma"],
+                "bg_density": prod["bg_density"], "sky_key": prod["sky_key"]}
+        if t1 <= span[0] and span[1] <= t2:
+            n_window = prod["season_counts"]
+        else:
+            win = (ev["mjd"] >= t1) & (ev["mjd"] <= t2)
             cols = {c: v[win] for c, v in cols.items()}
-        self.index = SkyIndex(cols["ra"], cols["dec"])
+            n_window = np.bincount(cols["season"], minlength=n_seasons)
+        if not np.any(n_window):
+            raise AnalysisError("no events in this time range")
+        self.index = SkyIndex(cols["ra"], cols["dec"], cols["sky_key"],
+                              bool(prod["sky_key_sorted"][0]))
         if self.index.order is not None:
             cols = {c: v[self.index.order] for c, v in cols.items()}
         self.ra, self.dec, self.mjd = cols["ra"], cols["dec"], cols["mjd"]
         self.log_e, self.ang_err, self.season = cols["log_e"], cols["ang_err"], cols["season"]
-        sin_dec = cols["sin_dec"]
         self.sd_bin, self.le_bin, self.ae_bin = cols["sd_bin"], cols["le_bin"], cols["ae_bin"]
-        self.sigma = self._psf_sigma(self.season, self.dec, self.log_e, self.ang_err,
-                                     self.le_bin)
-        grid, dens = density_table(self.background)
-        step = grid[1] - grid[0]
-        cell = np.clip(np.rint((sin_dec + 1.0) / step).astype(np.int64), 0, grid.size - 1)
-        self.bg_density = dens[self.season, cell].astype(np.float32)
-        self.n_window = np.bincount(self.season, minlength=n_seasons).astype(float)
+        self.sigma, self.bg_density = cols["sigma"], cols["bg_density"]
+        self.n_window = np.asarray(n_window, dtype=float)
         self.livetime_s = np.array([s.livetime_in(t1, t2) for s in self.seasons]) * SECONDS_PER_DAY
         if self.livetime_s.sum() <= 0:
             raise AnalysisError("no detector livetime in this time range")
@@ -533,28 +631,6 @@ class PointSourceAnalysis:
         """Flat index into `_table_rows` of events with these seasons and bins."""
         return np.ravel_multi_index((self._table_of_season[season], sd, le, ae),
                                     self.log_ratio_table.shape[:4])
-
-    def _psf_sigma(self, season: np.ndarray, dec: np.ndarray, log_e: np.ndarray,
-                   ang_err: np.ndarray, le_bin: np.ndarray | None = None) -> np.ndarray:
-        """Per-event PSF width [deg]: AngErr widened by its irf set's correction."""
-        irfs = sorted({s.irf for s in self.seasons})
-        tables = [self.psf[i] for i in irfs]
-        same = all(t.extra_var.shape == tables[0].extra_var.shape
-                   and np.array_equal(t.dec_edges, tables[0].dec_edges)
-                   and np.array_equal(t.ang_err_edges, tables[0].ang_err_edges) for t in tables)
-        if same:
-            irf_of_season = np.array([irfs.index(s.irf) for s in self.seasons])
-            t0 = tables[0]
-            stack = np.stack([t.extra_var for t in tables])
-            le = le_bin if le_bin is not None else bin_index(log_e, LOG_E_EDGES)
-            var = stack[irf_of_season[season], bin_index(dec, t0.dec_edges), le,
-                        bin_index(ang_err, t0.ang_err_edges)]
-            return np.sqrt(ang_err.astype(np.float64) ** 2 + var).astype(np.float32)
-        out = np.empty(season.size, dtype=np.float32)
-        for k, s in enumerate(self.seasons):
-            m = season == k
-            out[m] = self.psf[s.irf].sigma(dec[m], log_e[m], ang_err[m])
-        return out
 
     # ----- source-dependent pieces -------------------------------------------------------
     def season_yields(self, dec: float, only_season: int | None = None) -> np.ndarray:

@@ -11,8 +11,12 @@ an energy-proxy model (see there), so that one analysis path serves both release
 from __future__ import annotations
 
 import contextlib
+import io
 import json
-from collections.abc import Iterator, Mapping
+import mmap
+import struct
+import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,27 +62,6 @@ class Season:
         lo = np.clip(self.uptime[:, 0], t1, t2)
         hi = np.clip(self.uptime[:, 1], t1, t2)
         return float(np.sum(hi - lo))
-
-
-class LazyArrays(Mapping[str, np.ndarray]):
-    """Arrays of an .npz read on first access: the smearing tables (tens of MB in a full
-    release) are only needed to derive irf products or draw signal events, not to answer
-    a request from a complete cache."""
-
-    def __init__(self, path: Path, keys: dict[str, str]) -> None:
-        self._path, self._keys, self._values = Path(path), keys, {}
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        if name not in self._values:
-            with np.load(self._path) as z:
-                self._values[name] = z[self._keys[name]]
-        return self._values[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._keys)
-
-    def __len__(self) -> int:
-        return len(self._keys)
 
 
 @dataclass
@@ -174,8 +157,74 @@ def _typed(events: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
+# Cache file: an uncompressed .npz (np.load reads it) whose arrays start on 64-byte
+# boundaries, so `read_npz` maps them from the file instead of reading them: a cold start
+# touches only the pages it uses (the events near one source, a few tables).
+_ALIGN = 64
+_PAD_FIELD = 0xD935                     # zip extra-field id of the alignment padding
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)       # fixed: the same release gives the same file
+_LOCAL_HEADER = 30                      # bytes of a zip local file header before its name
+
+
+def write_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write `arrays` as an uncompressed .npz with every array's data 64-byte aligned."""
+    from numpy.lib import format as npy
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        offset = 0
+        for key, value in arrays.items():
+            buf = io.BytesIO()
+            npy.write_array(buf, np.asanyarray(value), allow_pickle=False)
+            data = buf.getvalue()       # .npy: header padded to a multiple of 64 bytes
+            info = zipfile.ZipInfo(f"{key}.npy", _ZIP_DATE)
+            info.external_attr = 0o644 << 16
+            start = offset + _LOCAL_HEADER + len(info.filename.encode())
+            pad = -start % _ALIGN
+            if 0 < pad < 4:             # an extra field needs 4 bytes of id and size
+                pad += _ALIGN
+            if pad:
+                info.extra = struct.pack("<HH", _PAD_FIELD, pad - 4) + bytes(pad - 4)
+            zf.writestr(info, data)
+            offset = start + pad + len(data)
+
+
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    """All arrays of an .npz: views of a private (copy-on-write) memory map of the file
+    where a member is stored uncompressed and aligned (`write_npz`), else read into memory
+    (caches written by np.savez)."""
+    from numpy.lib import format as npy
+
+    headers = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}
+    out: dict[str, np.ndarray] = {}
+    with open(path, "rb") as f, zipfile.ZipFile(f) as zf:
+        try:
+            mapped: mmap.mmap | None = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+        except (OSError, ValueError):
+            mapped = None
+        for info in zf.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            array = None
+            if mapped is not None and info.compress_type == zipfile.ZIP_STORED:
+                f.seek(info.header_offset + 26)
+                n_name, n_extra = struct.unpack("<HH", f.read(4))
+                f.seek(info.header_offset + _LOCAL_HEADER + n_name + n_extra)
+                read_header = headers.get(npy.read_magic(f))
+                if read_header is not None:
+                    shape, fortran, dtype = read_header(f)
+                    start = f.tell()
+                    if not dtype.hasobject and start % _ALIGN == 0:
+                        array = np.ndarray(shape, dtype, buffer=mapped, offset=start,
+                                           order="F" if fortran else "C")
+            if array is None:
+                with zf.open(info) as member:
+                    array = npy.read_array(member, allow_pickle=False)
+            out[info.filename[:-4]] = array
+    return out
+
+
 def save_cache(release: Release, path: Path) -> Path:
-    """Write the release as one uncompressed .npz: loads in tens of ms, no text parsing."""
+    """Write the release as one .npz (`write_npz`): loads in milliseconds, no parsing."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays: dict[str, np.ndarray] = {f"ev_{c}": v for c, v in release.events.items()}
@@ -194,42 +243,67 @@ def save_cache(release: Release, path: Path) -> Path:
         arrays[f"drv_{key}"] = value
     arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
     tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, **arrays)
+    write_npz(tmp, arrays)
     tmp.replace(path)
     return path
 
 
 def load_cache(path: Path) -> Release:
-    """Read a cache written by `save_cache`."""
-    with np.load(Path(path)) as z:
-        header = json.loads(bytes(z["header"]).decode())
-        if header.get("version") != CACHE_VERSION:
-            raise AnalysisError(f"{path}: cache version {header.get('version')} is stale")
-        events = {k[3:]: z[k] for k in z.files if k.startswith("ev_")}
-        seasons = [Season(n, irf, z[f"uptime_{i}"])
-                   for i, (n, irf) in enumerate(header["seasons"])]
-        aeff = {irf: EffectiveArea(z[f"aeff_e_{irf}"], z[f"aeff_d_{irf}"], z[f"aeff_v_{irf}"])
-                for irf in header["irfs"]}
-        smear = LazyArrays(path, {irf: f"smear_{irf}" for irf in header["irfs"]})
-        derived = {k[4:]: z[k] for k in z.files if k.startswith("drv_")}
+    """Read a cache written by `save_cache`; its arrays are mapped, not read (`read_npz`),
+    so the smearing tables (tens of MB) cost nothing unless irf products are derived or
+    signal events drawn."""
+    z = read_npz(Path(path))
+    header = json.loads(bytes(z["header"]).decode())
+    if header.get("version") != CACHE_VERSION:
+        raise AnalysisError(f"{path}: cache version {header.get('version')} is stale")
+    events = {k[3:]: v for k, v in z.items() if k.startswith("ev_")}
+    seasons = [Season(n, irf, z[f"uptime_{i}"]) for i, (n, irf) in enumerate(header["seasons"])]
+    aeff = {irf: EffectiveArea(z[f"aeff_e_{irf}"], z[f"aeff_d_{irf}"], z[f"aeff_v_{irf}"])
+            for irf in header["irfs"]}
+    smear = {irf: z[f"smear_{irf}"] for irf in header["irfs"]}
+    derived = {k[4:]: v for k, v in z.items() if k.startswith("drv_")}
     return Release(header["name"], seasons, events, aeff, smear, header.get("meta", {}),
                    derived)
 
 
-def prepare(release: Release) -> Release:
-    """Sort events for cone queries and precompute the irf products, before caching.
+def complete_products(release: Release) -> bool:
+    """Add the products a cache of this code holds (irf products, the energy term, the
+    per-event products) where `release.derived` lacks them, and drop those of older
+    versions. True if anything changed (the cache should then be written again)."""
+    from .likelihood import (
+        ENERGY_TABLE_KEY,
+        EVENT_PRODUCTS_VERSION,
+        event_products,
+        precompute_energy_table,
+    )
+    from .response import derive_irf_products
 
-    Both depend only on the release, and together they are most of the cost of a cold
+    before = set(release.derived)
+    if any(f"{irf}:sm_joint" not in release.derived for irf in release.smearing):
+        release.derived = derive_irf_products(release)
+    release.derived = {k: v for k, v in release.derived.items()
+                       if not (k.startswith("energy_table:") and k != ENERGY_TABLE_KEY)
+                       and not (k.startswith("events:")
+                                and not k.endswith(f":{EVENT_PRODUCTS_VERSION}"))}
+    event_products(release)
+    if ENERGY_TABLE_KEY not in release.derived:
+        release.derived[ENERGY_TABLE_KEY] = precompute_energy_table(release)
+    return set(release.derived) != before
+
+
+def prepare(release: Release) -> Release:
+    """Sort events for cone queries and precompute the irf products, the energy term and
+    the per-event products, before caching.
+
+    They depend only on the release, and together they are most of the cost of a cold
     start: done once here, loaded from the cache afterwards.
     """
-    from .likelihood import ENERGY_TABLE_KEY, precompute_energy_table
-    from .response import derive_irf_products
     from .skyindex import sort_key
 
     order = np.argsort(sort_key(release.events["ra"], release.events["dec"]), kind="stable")
     release.events = {c: v[order] for c, v in release.events.items()}
-    release.derived = derive_irf_products(release)
-    release.derived[ENERGY_TABLE_KEY] = precompute_energy_table(release)
+    release.derived = {}
+    complete_products(release)
     return release
 
 
@@ -243,15 +317,9 @@ def cache_is_current(path: Path) -> bool:
 
 
 def load_current(path: Path) -> Release:
-    """`load_cache`, completing (once, in place) a cache that lacks newer irf products."""
-    from .likelihood import ENERGY_TABLE_KEY, precompute_energy_table
-    from .response import derive_irf_products
-
+    """`load_cache`, completing (once, in place) a cache that lacks newer products."""
     release = load_cache(path)
-    if any(f"{irf}:sm_joint" not in release.derived for irf in release.smearing) \
-            or ENERGY_TABLE_KEY not in release.derived:
-        release.derived = derive_irf_products(release)
-        release.derived[ENERGY_TABLE_KEY] = precompute_energy_table(release)
+    if complete_products(release):
         # A read-only data directory: computed again at each start instead.
         with contextlib.suppress(OSError):
             save_cache(release, path)

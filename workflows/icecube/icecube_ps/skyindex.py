@@ -21,9 +21,14 @@ def sort_key(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
 class SkyIndex:
     """Holds the sorted key; callers keep their event arrays in the same order."""
 
-    def __init__(self, ra: np.ndarray, dec: np.ndarray) -> None:
-        key = sort_key(ra, dec)
-        if key.size < 2 or bool(np.all(key[1:] >= key[:-1])):
+    def __init__(self, ra: np.ndarray, dec: np.ndarray, key: np.ndarray | None = None,
+                 is_sorted: bool | None = None) -> None:
+        """`key`, `is_sorted`: `sort_key(ra, dec)` and whether it is non-decreasing, if
+        known (the binary cache stores both: a cold start then need not pass over them)."""
+        key = sort_key(ra, dec) if key is None else key
+        if is_sorted is None:
+            is_sorted = key.size < 2 or bool(np.all(key[1:] >= key[:-1]))
+        if is_sorted:
             self.order: np.ndarray | None = None   # already sorted (the binary cache is)
             self.key = key
         else:
