@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -48,14 +48,17 @@ from .binning import (
     bin_index,
 )
 from .errors import AnalysisError
-from .inject import SmearingSampler, place
 from .release import Release, Season
 from .response import PsfCorrection, irf_products, signal_energy_angerr_pdf, yield_per_flux
 from .sky import angular_distance
 from .skyindex import SkyIndex, sort_key
 
+if TYPE_CHECKING:    # signal events are drawn in trials, not on a request's cold path
+    from .inject import SmearingSampler
+
 SECONDS_PER_DAY = 86400.0
-Injector = Callable[[int, np.random.Generator], tuple[np.ndarray, ...]]
+# (a string: numpy.random is imported on first use, not by a cold request)
+Injector = Callable[[int, "np.random.Generator"], tuple[np.ndarray, ...]]
 _GAMMA_STEP = float(GAMMA_GRID[1] - GAMMA_GRID[0])
 _N_GAMMA = int(GAMMA_GRID.size)
 PRUNE_RATIO = 1e-4
@@ -283,6 +286,14 @@ def log_likelihood(n: float, a: np.ndarray, rest: np.ndarray, c: np.ndarray) -> 
 # Name of the precomputed energy term in a release's cache; change the suffix whenever the
 # energy model changes, so that older caches recompute it.
 ENERGY_TABLE_KEY = f"energy_table:{MIN_GROUP_COUNTS}:{MIN_ANGERR_COUNTS}:v1"
+# ... and of its bound per cell (`energy_row_max`), stored with it.
+ENERGY_MAX_KEY = f"{ENERGY_TABLE_KEY}:row_max"
+
+
+def energy_row_max(table: np.ndarray) -> np.ndarray:
+    """exp(max over gamma) of log(S_E/B_E) per table cell (the max taken in float32 like
+    the table): the bound by which a selection prunes events before gathering their rows."""
+    return np.exp(table.reshape(-1, table.shape[-1]).max(axis=1)).astype(np.float64)
 
 
 def energy_tables(release: Release, pooled: list[BackgroundModel], irf_names: list[str],
@@ -579,12 +590,14 @@ class PointSourceAnalysis:
         pooled = models_from_histograms(prod["bg_spatial"], prod["bg_energy"],
                                         prod["bg_angerr"])
         self.background: list[BackgroundModel] = [pooled[g] for g in group]
+        cached = False
         if not energy:
             table = np.zeros((len(irf_names), SIN_DEC_EDGES.size - 1, LOG_E_EDGES.size - 1,
                               LOG_ANG_ERR_EDGES.size - 1, GAMMA_GRID.size), dtype=np.float32)
         elif (energy_group_counts, angerr_group_counts) == (MIN_GROUP_COUNTS, MIN_ANGERR_COUNTS) \
                 and ENERGY_TABLE_KEY in release.derived:
             table = release.derived[ENERGY_TABLE_KEY]    # precomputed in the binary cache
+            cached = True
         else:
             table = energy_tables(release, pooled, irf_names,
                                   {irf: p[0] for irf, p in products.items()},
@@ -592,11 +605,13 @@ class PointSourceAnalysis:
                                   energy_group_counts, angerr_group_counts)
         # energy=False: spatial-only likelihood (S_E / B_E = 1), for checks and comparisons.
         self.log_ratio_table = table
-        # Rows of the table by flat cell index, and per cell exp(max over gamma) (computed
-        # in float32 like the table) for the pruning test, so that a selection gathers
-        # (n, n_gamma) rows only for the events it keeps.
+        # Rows of the table by flat cell index, and per cell exp(max over gamma) for the
+        # pruning test, so that a selection gathers (n, n_gamma) rows only for the events
+        # it keeps.
         self._table_rows = table.reshape(-1, table.shape[-1])
-        self._ratio_max = np.exp(self._table_rows.max(axis=1)).astype(np.float64)
+        self._ratio_max = (release.derived[ENERGY_MAX_KEY]
+                           if cached and ENERGY_MAX_KEY in release.derived
+                           else energy_row_max(table))
         # Events of the window, sorted for cone queries. A window holding the whole span of
         # the release takes the arrays as they are (no pass over the events).
         span = prod["mjd_span"]
@@ -875,6 +890,8 @@ class PointSourceAnalysis:
     def signal_events(self, ra: float, dec: float, n: int, gamma: float,
                       rng: np.random.Generator) -> dict[str, np.ndarray] | None:
         """`n` signal events drawn from the irfs, in the derived form the likelihood uses."""
+        from .inject import SmearingSampler, place
+
         if n <= 0:
             return None
         f, _ = self._fractions(self.season_yields(dec), gamma)

@@ -271,8 +271,10 @@ def complete_products(release: Release) -> bool:
     per-event products) where `release.derived` lacks them, and drop those of older
     versions. True if anything changed (the cache should then be written again)."""
     from .likelihood import (
+        ENERGY_MAX_KEY,
         ENERGY_TABLE_KEY,
         EVENT_PRODUCTS_VERSION,
+        energy_row_max,
         event_products,
         precompute_energy_table,
     )
@@ -281,13 +283,17 @@ def complete_products(release: Release) -> bool:
     before = set(release.derived)
     if any(f"{irf}:sm_joint" not in release.derived for irf in release.smearing):
         release.derived = derive_irf_products(release)
+    energy_keys = (ENERGY_TABLE_KEY, ENERGY_MAX_KEY)
     release.derived = {k: v for k, v in release.derived.items()
-                       if not (k.startswith("energy_table:") and k != ENERGY_TABLE_KEY)
+                       if not (k.startswith("energy_table:") and k not in energy_keys)
                        and not (k.startswith("events:")
                                 and not k.endswith(f":{EVENT_PRODUCTS_VERSION}"))}
     event_products(release)
     if ENERGY_TABLE_KEY not in release.derived:
         release.derived[ENERGY_TABLE_KEY] = precompute_energy_table(release)
+        release.derived.pop(ENERGY_MAX_KEY, None)
+    if ENERGY_MAX_KEY not in release.derived:
+        release.derived[ENERGY_MAX_KEY] = energy_row_max(release.derived[ENERGY_TABLE_KEY])
     return set(release.derived) != before
 
 

@@ -151,3 +151,34 @@ def test_older_cache_is_completed_in_place(tmp_path, small_release):
     for dec in (-30.0, 20.0, 60.0):
         a, b = ana.fit(150.0, dec, None), ref.fit(150.0, dec, None)
         assert (a.ts, a.ns, a.gamma) == (b.ts, b.ns, b.gamma)
+
+
+def test_cold_request_imports_numpy_only(small_release_dir, analysis):
+    """A fresh process answering one request (cache, analysis, gamma-free fit, limit)
+    imports no scipy, astropy, matplotlib or numpy.random and draws no signal events:
+    each costs a cold start milliseconds to a second. Same answer as in this process."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from icecube_ps import limits
+
+    code = (
+        "import json, sys\n"
+        "from icecube_ps import limits, release\n"
+        "from icecube_ps.likelihood import PointSourceAnalysis\n"
+        f"ana = PointSourceAnalysis(release.open_release({str(small_release_dir)!r}))\n"
+        "sel = ana.select(150.0, 20.0)\n"
+        "fit = ana.fit_selection(sel, 20.0, None)\n"
+        "ul = limits.ns_upper_limit(ana, sel, 20.0, 2.0, 0.9)\n"
+        "print(json.dumps([[fit.ts, fit.ns, fit.gamma, ul], sorted(sys.modules)]))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parents[1]).stdout
+    answer, modules = json.loads(out)
+    heavy = [m for m in modules if m.split(".")[0] in ("scipy", "astropy", "matplotlib")
+             or m.startswith(("numpy.random", "icecube_ps.inject"))]
+    assert heavy == []
+    sel = analysis.select(150.0, 20.0)
+    fit = analysis.fit_selection(sel, 20.0, None)
+    assert answer == [fit.ts, fit.ns, fit.gamma,
+                      limits.ns_upper_limit(analysis, sel, 20.0, 2.0, 0.9)]
