@@ -29,8 +29,23 @@ sys.path.insert(0, str(WORKFLOW))
 TXS = (77.358, 5.693)
 SKYLLH_PYTHON = os.environ.get("SKYLLH_PYTHON", "/tmp/skyllh-venv/bin/python")
 
-SKYLLH_WORKER = r"""
-import json, os, resource, sys, time
+# Peak memory of a worker process itself: VmHWM of its own address space. (ru_maxrss is
+# not: Linux carries the parent's peak over the fork and exec into the child's figure.)
+PEAK_MB = r"""
+def peak_mb():
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+"""
+
+SKYLLH_WORKER = PEAK_MB + r"""
+import json, os, sys, time
 t0 = time.perf_counter()
 import numpy as np
 from skyllh.analyses.i3.publicdata_ps.time_integrated_ps import create_analysis
@@ -72,11 +87,11 @@ print(json.dumps({"import": t_import, "build": t_build, "fit": float(np.median(f
                   "answer": t_answer, "trial": t_trial, "trial_first": t_trial_first,
                   "change_source_fit": float(np.median(moves)),
                   "ts": float(ts), "ns": float(params["ns"]), "gamma": float(params["gamma"]),
-                  "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "maxrss_mb": peak_mb()}))
 """
 
-OURS_COLD = r"""
-import json, resource, sys, time
+OURS_COLD = PEAK_MB + r"""
+import json, sys, time
 t0 = time.perf_counter()
 sys.path.insert(0, sys.argv[2])
 from icecube_ps import limits, release
@@ -93,8 +108,7 @@ ul = limits.ns_upper_limit(ana, sel, dec, 2.0, 0.9) * ana.flux_per_ns(dec, 2.0)
 t_fit = time.perf_counter() - t
 print(json.dumps({"import": t_import, "load": t_load, "build": t_build, "fit": t_fit,
                   "answer": time.perf_counter() - t0, "ts": res.ts, "ns": res.ns,
-                  "gamma": res.gamma, "flux_ul": ul,
-                  "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "gamma": res.gamma, "flux_ul": ul, "maxrss_mb": peak_mb()}))
 """
 
 
@@ -238,6 +252,9 @@ def main() -> None:
         ratio = f"{b / a:7.1f}x" if (a and b) else f"{'':>8s}"
         print(f"{name:52s} {fa} {fb} {ratio}")
     print("(SkyLLH TS-map figures: positions x its approximate change_source + fit time.)")
+    print("our cold requests [s]: " + ", ".join(
+        f"{x['wall']:.3f} (import {x['import']:.3f}, load + build {x['load'] + x['build']:.4f}, "
+        f"fit + UL {x['fit']:.4f})" for x in c))
     if sk:
         print(f"\nbackground trial, gamma free (issue 7: <= 5 ms and >= 40x SkyLLH): ours "
               f"{1e3 * ours['trial_free']:.2f} ms (median of {args.trials}), SkyLLH "
