@@ -30,7 +30,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import release as rel
-from . import synthetic, threeyear
 from .errors import AnalysisError
 
 OFFICIAL_URLS = (
@@ -73,6 +72,8 @@ def _convert(release: rel.Release, dest: Path, name: str, provenance: dict) -> P
 
 
 def _from_local(source: Path, dest: Path) -> Path:
+    from . import threeyear  # (scipy: imported only when a release is converted)
+
     source = Path(source).expanduser()
     if source.is_dir() and (source / "events").is_dir():
         return _convert(rel.read_10year(source), dest, "10year", {"local": str(source)})
@@ -131,6 +132,8 @@ def _download_flarestack(dest: Path, timeout: float, log: Log) -> Path:
 
 def _from_wheel(wheel: Path, dest: Path) -> Path:
     """Verify the wheel, keep only the 3-year zip it carries, convert it."""
+    from . import threeyear
+
     digest = sha256(wheel)
     if digest != FLARESTACK_WHEEL_SHA256:
         raise AnalysisError(f"{wheel.name}: sha256 {digest} is not the expected one")
@@ -194,6 +197,8 @@ def load(release: str = "3year", dest: Path | None = None, fetch_missing: bool =
     path = cache_path(dest, release)
     if not (path.is_file() and rel.cache_is_current(path)):
         if release == "synthetic":
+            from . import synthetic
+
             root = dest / "synthetic"
             log("generating the synthetic 10-year-layout release (about 10 s, once)")
             synthetic.generate(root, scale=1.0, seed=2021)
