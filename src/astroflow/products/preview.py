@@ -42,7 +42,7 @@ def render_image(data: Any, header: Any | None, unit: str | None, title: str) ->
     if unit:
         bar.set_label(unit)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight")
+    fig.savefig(buf, format="png")  # no bbox_inches="tight": that draws the figure twice
     return buf.getvalue()
 
 

@@ -638,7 +638,7 @@ class PointSourceAnalysis:
         self.livetime_s = np.array([s.livetime_in(t1, t2) for s in self.seasons]) * SECONDS_PER_DAY
         if self.livetime_s.sum() <= 0:
             raise AnalysisError("no detector livetime in this time range")
-        self._yield_cache: dict[float, np.ndarray] = {}
+        self._yield_cache: dict[tuple[int, ...], np.ndarray] = {}
         self._strips: dict[tuple[float, float], tuple[int, int, float]] = {}
 
     def _cell_index(self, season: np.ndarray, sd: np.ndarray, le: np.ndarray,
@@ -653,7 +653,9 @@ class PointSourceAnalysis:
 
         `only_season`: zero the other seasons, i.e. fit that season alone (light curves).
         """
-        key = round(float(dec), 9)
+        # A_eff is constant within a declination bin: so are the yields (a TS map's pixels,
+        # each at its own declination, share a few dozen of them).
+        key = tuple(a.dec_bin(dec) for a in self.aeff)
         y = self._yield_cache.get(key)
         if y is None:
             if len(self._yield_cache) > 4096:

@@ -40,9 +40,12 @@ class EffectiveArea:
 
     def row(self, dec_deg: float) -> np.ndarray:
         """A_eff versus E_nu in the declination bin holding `dec_deg`."""
-        i = int(np.clip(np.searchsorted(self.dec_edges, dec_deg, "right") - 1,
-                        0, len(self.dec_edges) - 2))
-        return self.values[i]
+        return self.values[self.dec_bin(dec_deg)]
+
+    def dec_bin(self, dec_deg: float) -> int:
+        """Index of the declination bin holding `dec_deg` (A_eff is constant within it)."""
+        return int(np.clip(np.searchsorted(self.dec_edges, dec_deg, "right") - 1,
+                           0, len(self.dec_edges) - 2))
 
 
 @dataclass

@@ -178,7 +178,8 @@ def spectrum_figure(src_name: str, gamma: float, e_range: tuple[float, float],
     ax.set_ylabel(r"$E^2\,dN/dE$ [TeV cm$^{-2}$ s$^{-1}$]")
     ax.set_title(f"{src_name}: IceCube {label} (90% signal energy range)")
     ax.legend(loc="best", fontsize=8)
-    fig.tight_layout()
+    # Fixed margins: tight_layout measured every tick label and took a quarter of a request.
+    fig.subplots_adjust(left=0.13, right=0.97, bottom=0.12, top=0.92)
     return fig
 
 

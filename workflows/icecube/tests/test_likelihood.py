@@ -330,3 +330,17 @@ def test_profile_derivatives_match_finite_differences(analysis, source):
         assert pt.ns_slope == pytest.approx(
             (analysis.profile(sel, yields, gamma + h)[0]
              - analysis.profile(sel, yields, gamma - h)[0]) / (2 * h), rel=1e-3)
+
+
+def test_season_yields_follow_the_effective_area_bins(analysis):
+    """Yields are cached per declination bin: every declination, edges included, gets the
+    yields computed directly from its own effective-area row."""
+    from icecube_ps.likelihood import GAMMA_GRID
+    from icecube_ps.response import yield_per_flux
+
+    edges = analysis.aeff[0].dec_edges
+    decs = list(np.linspace(-89.0, 89.0, 37)) + [float(e) for e in edges[1:-1][:5]]
+    for dec in decs:
+        direct = np.stack([lt * yield_per_flux(a, dec, GAMMA_GRID)
+                           for lt, a in zip(analysis.livetime_s, analysis.aeff, strict=True)])
+        np.testing.assert_array_equal(analysis.season_yields(dec), direct)
