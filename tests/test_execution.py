@@ -519,3 +519,11 @@ def test_runs_waiting_in_a_dead_warm_parent_run_again(job, tmp_path):
         result = second.wait(20)
         assert result.status == "done", result.error
         assert outputs(result, 0)[0]["text"] == "second\n"
+
+
+def test_what_every_warm_parent_has_makes_no_profile_of_its_own():
+    from astroflow.execution.local import warm_profile
+
+    assert warm_profile(["IPython.display", "os.path", "astroflow", "json"]) == ()
+    assert warm_profile(["numpy.linalg", "IPython", "astropy.io.fits", "numpy"]) == (
+        "astropy", "numpy")

@@ -44,6 +44,7 @@ COMPANIONS: dict[str, tuple[str, ...]] = {
     "matplotlib": ("matplotlib.pyplot", "matplotlib_inline.backend_inline"),
 }
 MAX_WARM_PARENTS = 4
+_BASE_PACKAGES = frozenset(name.split(".")[0] for name in DEFAULT_PRELOAD)  # every parent has them
 
 
 def warm_profile(modules: Sequence[str]) -> tuple[str, ...]:
@@ -54,7 +55,8 @@ def warm_profile(modules: Sequence[str]) -> tuple[str, ...]:
     (110 MB) pays 3 ms per run that one holding only IPython (28 MB) does not.
     """
     tops = {name.split(".")[0] for name in modules}
-    return tuple(sorted(t for t in tops if t not in sys.stdlib_module_names and t != "astroflow"))
+    return tuple(sorted(t for t in tops
+                        if t not in sys.stdlib_module_names and t not in _BASE_PACKAGES))
 
 
 def profile_modules(profile: Sequence[str]) -> tuple[str, ...]:
