@@ -14,7 +14,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from astroflow.execution.local import DEFAULT_PRELOAD
+from astroflow.execution.local import DEFAULT_PRELOAD, MAX_WARM_PARENTS, warm_profile
 from astroflow.execution.pool import ExecutorPool
 from astroflow.jobs.artifacts import ArtifactStore
 from astroflow.jobs.model import TERMINAL, Job
@@ -65,8 +65,7 @@ class Platform:
         store.migrate()
         artifacts = ArtifactStore(config.store_root, cache=config.data_dir / "cache")
         executors = ExecutorPool(max_parallel=config.workers, preload=DEFAULT_PRELOAD)
-        for service in catalog.services.values():  # first requests find their imports loaded
-            executors.get(service.python).warm(service.workflow.imports)
+        _warm_services(executors, catalog)
         # Twice as many claimed jobs as processes: the next job is prepared and waiting in the
         # executor's queue while the current ones run, so no slot idles between jobs.
         runner = JobRunner(store=store, catalog=catalog, executor=executors.get(None),
@@ -179,6 +178,19 @@ class Platform:
         service = self.catalog.get(job.service)
         restricted = service is None or bool(service.roles)
         return not restricted or (job.owner is not None and job.owner == owner_of(caller))
+
+
+def _warm_services(executors: ExecutorPool, catalog: ServiceCatalog) -> None:
+    """Start the warm parents the services need, so first requests find their imports
+    loaded; no more per environment than an executor keeps (more would only be retired)."""
+    started: dict[str | None, set[tuple[str, ...]]] = {}
+    for service in catalog.services.values():
+        profiles = started.setdefault(service.python, {()})
+        profile = warm_profile(service.workflow.imports)
+        if profile not in profiles and len(profiles) >= MAX_WARM_PARENTS:
+            continue  # this one starts with its first job
+        profiles.add(profile)
+        executors.get(service.python).warm(service.workflow.imports)
 
 
 def _warm_resolver() -> None:
