@@ -70,3 +70,12 @@ class LineReader:
                 continue
             if isinstance(message, dict):
                 yield message
+
+
+def drain(fd: int) -> None:
+    """Read a non-blocking wake-up pipe empty (its bytes only mean "look again")."""
+    try:
+        while os.read(fd, 4096):
+            continue
+    except BlockingIOError:
+        return

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from astroflow.execution.protocol import INLINE_BACKEND, LineReader, send
+from astroflow.execution.protocol import INLINE_BACKEND, LineReader, drain, send
 
 log = logging.getLogger("astroflow.execution")
 
@@ -140,7 +140,7 @@ class Zygote:
             while not replies.closed:
                 for key, _ in selector.select(self._timeout()):
                     if key.data == "wake":
-                        _drain(self._wake_read)
+                        drain(self._wake_read)
                     elif key.data == "progress":
                         self._dispatch_progress(progress)
                     else:
@@ -197,9 +197,3 @@ class Zygote:
         elif kind in ("ready", "preloaded") and message.get("errors"):
             for module, error in message["errors"].items():
                 log.warning("warm parent %s could not preload %s: %s", self.pid, module, error)
-
-
-def _drain(fd: int) -> None:
-    with contextlib.suppress(BlockingIOError):
-        while os.read(fd, 4096):
-            pass

@@ -25,7 +25,7 @@ import sys
 from collections import deque
 from pathlib import Path
 
-from astroflow.execution.protocol import LineReader, send
+from astroflow.execution.protocol import LineReader, drain, send
 
 
 class WarmParent:
@@ -67,7 +67,7 @@ class WarmParent:
         while True:
             for key, _ in self.selector.select():
                 if key.fd == self.wake_read:
-                    _drain(self.wake_read)
+                    drain(self.wake_read)
                     continue
                 for message in reader.read():
                     if not self.handle(message):
@@ -176,14 +176,6 @@ def _adopt_orphans() -> None:
 def _kill_group(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
-
-
-def _drain(fd: int) -> None:
-    try:
-        while os.read(fd, 4096):
-            pass
-    except BlockingIOError:
-        pass
 
 
 def main(argv: list[str]) -> int:
