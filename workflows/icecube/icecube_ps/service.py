@@ -183,17 +183,36 @@ def spectrum_figure(src_name: str, gamma: float, e_range: tuple[float, float],
     return fig
 
 
+def choose_p_value(calibrated: limits.TrialPValue, p_asymptotic: float) -> tuple[float, str]:
+    """The p-value to report and how it was had.
+
+    Trials when they ran; but when none of them reached the observed TS they only bound p
+    from above by 1 / (n + 1), and a smaller asymptotic value is the better estimate.
+    """
+    if calibrated.trials == 0:
+        return p_asymptotic, "asymptotic" if p_asymptotic < 1.0 else "TS = 0"
+    if calibrated.exceeding == 0 and p_asymptotic < calibrated.p:
+        return p_asymptotic, f"asymptotic (below the reach of {calibrated.trials} trials)"
+    return calibrated.p, f"{calibrated.trials} background trials"
+
+
 def run(release: Release, src_name: str, ra: float, dec: float, t1: str, t2: str,
         index: float = 2.0, fit_index: bool = False, confidence_level: float = 0.9,
         ts_map_radius: float = 2.0, all_flavour: bool = False, ts_map_pixels: int = 41,
-        progress: Progress | None = None) -> Products:
-    """Fit, limit, TS map, per-season light curve and nearby events for one source."""
+        background_trials: int = 1000, progress: Progress | None = None) -> Products:
+    """Fit, limit, TS map, per-season light curve and nearby events for one source.
+
+    `background_trials`: at most this many RA-scrambled trials calibrate the p-value
+    (`limits.trial_p_value`; 0: the asymptotic one only).
+    """
     def report(stage: str, fraction: float, message: str) -> None:
         if progress is not None:
             progress(stage=stage, fraction=fraction, message=message)
 
     if not -90.0 <= dec <= 90.0:
         raise AnalysisError(f"declination {dec} is outside [-90, 90]")
+    if background_trials < 0:
+        raise AnalysisError(f"background_trials {background_trials} is negative")
     ra = ra % 360.0
     report("prepare", 0.05, f"{release.name} release: building the analysis")
     ana = analysis_for(release, mjd_window(t1, t2))
@@ -208,18 +227,26 @@ def run(release: Release, src_name: str, ra: float, dec: float, t1: str, t2: str
     ns_ul = limits.ns_upper_limit(ana, sel, dec, index, confidence_level)
     iv = limits.ns_interval(ana, sel, dec, best.gamma)
     per_ns_best = ana.flux_per_ns(dec, best.gamma) * flavour
-    p = limits.p_value(best.ts, best.gamma_free)
+    p_asymptotic = limits.p_value(best.ts, best.gamma_free)
+    report("p_value", 0.22, "background trials for the p-value")
+    calibrated = limits.trial_p_value(
+        ana, ra, dec, best.ts, None if fit_index else index, background_trials,
+        progress=lambda n: report("p_value", 0.22 + 0.08 * n / background_trials,
+                                  f"{n} background trials"))
+    p, p_method = choose_p_value(calibrated, p_asymptotic)
     e_range = signal_energy_range(ana, dec, index)
     summary = Table(rows=[(
         src_name, ra, dec, t1, t2, release.name, float(ana.livetime_s.sum() / 86400.0),
         int(ana.n_window.sum()), best.n_selected, index, bool(fit_index), best.ts, best.ns,
-        best.gamma, p, limits.significance(p), best.ns * per_ns_best,
+        best.gamma, p, limits.significance(p), p_method, p_asymptotic, calibrated.trials,
+        best.ns * per_ns_best,
         iv.lower * per_ns_best, iv.upper * per_ns_best, ns_ul, ns_ul * per_ns,
         confidence_level, e_range[0], e_range[1],
         "all flavours" if all_flavour else "numu+numubar")],
         names=("source", "ra", "dec", "t_start", "t_stop", "data_release", "livetime",
                "n_events", "n_events_near", "gamma_assumed", "gamma_free", "ts", "ns",
-               "gamma", "p_value", "significance", "flux_norm", "flux_norm_lo",
+               "gamma", "p_value", "significance", "p_value_method", "p_value_asymptotic",
+               "background_trials", "flux_norm", "flux_norm_lo",
                "flux_norm_hi", "ns_upper_limit", "flux_upper_limit", "confidence_level",
                "e_min", "e_max", "flavours"))
     for c in ("ra", "dec"):

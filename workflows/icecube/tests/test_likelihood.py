@@ -72,6 +72,25 @@ def test_background_ts_with_energy(analysis):
     assert np.isclose(limits.p_value(2.71, False), 0.5 * stats.chi2.sf(2.71, 1))
 
 
+def test_trial_p_value_follows_the_background_distribution(analysis):
+    """The sequential p-value agrees with an independent set of background trials, stops
+    early for a background-like TS, and never claims more than its trials show."""
+    ts = np.array([analysis.trial(100.0, 20.0, np.random.default_rng(40 + k), 2.0).ts
+                   for k in range(400)])
+    observed = float(np.quantile(ts, 0.85))   # P(TS >= observed) ~ 0.15
+    assert observed > 0
+    truth = np.mean(ts >= observed)
+    got = limits.trial_p_value(analysis, 100.0, 20.0, observed, 2.0, max_trials=2000,
+                               min_exceeding=40, rng=np.random.default_rng(8))
+    assert got.exceeding == 40 and got.trials < 2000
+    assert abs(got.p - truth) < 3 * np.sqrt(truth * (1 - truth) / 400) + 0.05
+    free = limits.trial_p_value(analysis, 100.0, 20.0, 1.0, None, max_trials=200)
+    assert free.trials < 200 and free.p > 0.1        # gamma free: TS >= 1 is common
+    strong = limits.trial_p_value(analysis, 100.0, 20.0, 400.0, 2.0, max_trials=50)
+    assert (strong.trials, strong.exceeding) == (50, 0) and strong.p == pytest.approx(1 / 51)
+    assert limits.trial_p_value(analysis, 100.0, 20.0, 0.0, 2.0).p == 1.0
+
+
 def test_energy_ratio_has_unit_mean_over_the_data(analysis):
     """E_B[S_E/B_E] = 1 over the data themselves (what RA-scrambled trials draw from), in
     every sin(dec) row and for every gamma: the condition for a regular likelihood. A

@@ -22,6 +22,9 @@ def test_products(small_release, source):
                     progress=lambda **k: stages.append(k["stage"]))
     row = p.summary[0]
     assert row["ts"] > 50 and 1.5 < row["gamma"] < 2.6 and row["p_value"] < 1e-10
+    # No background trial reaches TS > 50: the p-value is the asymptotic one, and says so.
+    assert row["background_trials"] == 1000 and row["p_value"] == row["p_value_asymptotic"]
+    assert "asymptotic" in row["p_value_method"] and "p_value" in stages
     assert row["flux_norm_lo"] < row["flux_norm"] < row["flux_norm_hi"]
     assert row["e_min"] < 1e4 < row["e_max"]
     assert p.summary["flux_norm"].unit == service.FLUX_UNIT
@@ -40,6 +43,29 @@ def test_time_window_selects_seasons_and_livetime(small_release, source):
                     "2013-01-01T00:00:00", ts_map_radius=0.5, ts_map_pixels=3)
     assert 300 < p.summary[0]["livetime"] < 366
     assert set(p.light_curve["season"]) <= {"IC86_I", "IC86_II"}
+
+
+def test_p_value_from_background_trials(small_release):
+    """A background excess (TS ~ 8-11 at (200, -10) on this small release) gets its p-value
+    from the trials: 0.012 / 0.032 for index 2 / 3, where the asymptotic one says 0.0024 /
+    0.0004, so few background events lie near a source on 5% of the events that the
+    asymptotic tail is far too light. The trials stop early once 20 reach the TS."""
+    rows = {}
+    for trials in (1000, 0):
+        rows[trials] = service.run(small_release, "s", 200.0, -10.0, "2008-01-01T00:00:00",
+                                   "2019-01-01T00:00:00", index=3.0, ts_map_radius=0.5,
+                                   ts_map_pixels=3, background_trials=trials).summary[0]
+    row = rows[1000]
+    assert row["ts"] > 4 and 20 < row["background_trials"] < 1000
+    assert row["p_value_method"] == f"{row['background_trials']} background trials"
+    assert row["p_value"] == pytest.approx(20 / row["background_trials"])
+    assert row["p_value"] > 5 * row["p_value_asymptotic"]
+    asym = rows[0]
+    assert asym["background_trials"] == 0 and asym["p_value_method"] == "asymptotic"
+    assert asym["p_value"] == row["p_value_asymptotic"]
+    with pytest.raises(AnalysisError, match="background_trials"):
+        service.run(small_release, "s", 100.0, 20.0, "2008-01-01T00:00:00",
+                    "2019-01-01T00:00:00", background_trials=-1)
 
 
 def test_no_events_is_an_analysis_error(small_release):
