@@ -10,6 +10,11 @@ A. Injection-recovery on files: full-size synthetic releases (10-year layout, 1.
    Between the sources, background-only positions compare TS, n_s and gamma.
 B. Background TS distribution at fixed gamma = 2 (and free), RA-scrambled trials.
 C. Upper-limit coverage, >= 500 trials per true n_s: profile likelihood and Neyman belt.
+D. Background TS versus exposure: background-only releases of 1, 4 and 16 times the
+   events (`--scales`), the energy groups held fixed in energy (counts scaled with the
+   exposure), gamma = 2 and 3. P(TS = 0) is P(score at n_s = 0 <= 0), the score's mean
+   being 0: it is printed with the skewness of that score (which falls as
+   1 / sqrt(exposure)), to show that the excess of zeros is that skew.
 """
 
 from __future__ import annotations
@@ -196,18 +201,67 @@ def part_c(rel, n_trials: int) -> None:
                   f"mean n_s_hat {np.mean(ns):.2f}")
 
 
+def part_d(base: Path, scales: list[float], n_trials: int) -> None:
+    from icecube_ps import release, synthetic
+    from icecube_ps.background import MIN_ANGERR_COUNTS, MIN_GROUP_COUNTS
+    from icecube_ps.likelihood import PointSourceAnalysis
+    from scipy import stats
+
+    ra, dec = CLEAN
+    print(f"\n[D] background TS versus exposure at {CLEAN}, {n_trials} trials per line; "
+          "score = d log L / d n_s at n_s = 0:")
+    for scale in scales:
+        root = base / f"icecube_background_x{scale:g}"
+        t = time.perf_counter()
+        if not (root / release.CACHE_NAME).is_file():
+            synthetic.generate(root, scale=scale, seed=700 + int(scale))
+        rel = release.open_release(root, "synthetic")
+        print(f"    x{scale:g}: {rel.n_events} events ({time.perf_counter() - t:.0f} s)",
+              flush=True)
+        groups = {"energy_group_counts": round(MIN_GROUP_COUNTS * scale),
+                  "angerr_group_counts": round(MIN_ANGERR_COUNTS * scale)}
+        variants = [("energy groups fixed", groups, (2.0, 3.0)),
+                    ("spatial only", {"energy": False}, (2.0,))]
+        if scale != 1:
+            variants.insert(1, ("default groups", {}, (2.0,)))
+        for label, kwargs, gammas in variants:
+            ana = PointSourceAnalysis(rel, **kwargs)
+            yields = ana.season_yields(dec)
+            for gamma in gammas:
+                rng = np.random.default_rng(17)
+                ts, score = np.empty(n_trials), np.empty(n_trials)
+                for k in range(n_trials):
+                    sel = ana.scrambled_selection(ra, dec, rng)
+                    a, rest, c = ana.terms(sel, yields, gamma)
+                    score[k] = a.sum() - (rest * c).sum()
+                    ts[k] = ana.fit_selection(sel, dec, gamma).ts
+                pos = ts[ts > 0]
+                ks = stats.kstest(pos, "chi2", args=(1,)).pvalue
+                print(f"    x{scale:<3g} {label:20s} gamma {gamma:.0f}: zeros {np.mean(ts == 0):.3f}"
+                      f" (score: skew {stats.skew(score):5.2f}, mean/sd "
+                      f"{score.mean() / score.std():+.3f}), mean TS|TS>0 {pos.mean():.3f}, "
+                      f"KS vs chi2_1 {ks:.3f}, P(TS > 2.71) {np.mean(ts > 2.71):.4f}, "
+                      f"P(TS > 6.63) {np.mean(ts > 6.63):.4f}", flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--base", type=Path, default=Path("/tmp/icecube-bench"))
     p.add_argument("--quick", action="store_true", help="one release, fewer trials")
     p.add_argument("--skip-skyllh", action="store_true")
-    p.add_argument("--parts", default="ABC", help="which parts to run, e.g. B or BC")
+    p.add_argument("--parts", default="ABC", help="which parts to run, e.g. B, BC or D")
+    p.add_argument("--scales", default="1,4,16", help="exposures of part D, e.g. 1,4")
     args = p.parse_args()
     seeds = [101] if args.quick else [101, 202, 303, 404]
     skyllh = not args.skip_skyllh and Path(SKYLLH_PYTHON).is_file()
     a = {"sk_trials": np.zeros(0)}
     if "A" in args.parts:
         a = part_a(args.base, seeds, skyllh, 100 if args.quick else 300)
+    if "D" in args.parts:
+        part_d(args.base, [float(x) for x in args.scales.split(",")],
+               1000 if args.quick else 3000)
+    if not set("BC") & set(args.parts):
+        return
     rel = make_release(args.base / f"icecube_validation_{seeds[0]}", seeds[0])
     if "B" in args.parts:
         part_b(rel, 1000 if args.quick else 5000, a["sk_trials"])
