@@ -26,6 +26,7 @@ T2 = "2018-07-10T00:00:00"  # oda:EndTimeISOT
 index = 2.0  # oda:Float ; oda:lower_limit 1.0 ; oda:upper_limit 4.0
 fit_index = False  # oda:Boolean
 confidence_level = 0.9  # oda:Float ; oda:lower_limit 0.5 ; oda:upper_limit 0.9999
+upper_limit_method = "profile"  # oda:String ; oda:allowed_value "profile", "neyman"
 ts_map_radius = 2.0  # oda:AngleDegrees
 background_trials = 1000  # oda:Integer ; oda:lower_limit 0 ; oda:upper_limit 100000 ; oda:label "Background trials"
 data_release = "3year"  # oda:String ; oda:allowed_value "3year", "10year", "synthetic\""""
@@ -58,7 +59,8 @@ release = data.load(data_release, fetch_missing=True, log=lambda m: progress(
     stage="data", fraction=0.0, message=m))
 products = service.run(release, src_name, RA, DEC, T1, T2, index=index, fit_index=fit_index,
                        confidence_level=confidence_level, ts_map_radius=ts_map_radius,
-                       background_trials=background_trials, progress=progress)
+                       background_trials=background_trials,
+                       upper_limit_method=upper_limit_method, progress=progress)
 summary_table = products.summary
 fig = products.figure
 ts_hdu = products.ts_map

@@ -123,13 +123,18 @@ class NeymanBelt:
     @classmethod
     def build(cls, ana: PointSourceAnalysis, ra: float, dec: float, gamma: float,
               n_max: float, n_trials: int = 200, n_grid: int = 12,
-              rng: np.random.Generator | None = None) -> NeymanBelt:
+              rng: np.random.Generator | None = None,
+              progress: Callable[[float], None] | None = None) -> NeymanBelt:
+        """`progress(fraction)` is called after each true n_s of the grid."""
         rng = rng or np.random.default_rng()
         t0 = time.perf_counter()
         grid = np.linspace(0.0, n_max, n_grid + 1)
-        ts = np.array([[ana.trial(ra, dec, rng, gamma, inject=int(rng.poisson(n)),
-                                  gamma_inj=gamma).ts for _ in range(n_trials)]
-                       for n in grid])
+        ts = np.empty((grid.size, n_trials))
+        for k, n in enumerate(grid):
+            ts[k] = [ana.trial(ra, dec, rng, gamma, inject=int(rng.poisson(n)),
+                               gamma_inj=gamma).ts for _ in range(n_trials)]
+            if progress is not None:
+                progress((k + 1) / grid.size)
         cost = {"fits": int(ts.size), "seconds": time.perf_counter() - t0}
         return cls(grid, ts, cost)
 
@@ -144,10 +149,13 @@ class NeymanBelt:
 def ns_upper_limit_neyman(ana: PointSourceAnalysis, ra: float, dec: float, gamma: float,
                           ts_observed: float, confidence_level: float = 0.9,
                           n_trials: int = 200, n_grid: int = 12,
-                          rng: np.random.Generator | None = None) -> tuple[float, dict]:
+                          rng: np.random.Generator | None = None,
+                          progress: Callable[[float], None] | None = None
+                          ) -> tuple[float, dict]:
     """Neyman upper limit on n_s from signal trials; returns (limit, cost report)."""
     guess = ns_upper_limit(ana, ana.select(ra, dec), dec, gamma, confidence_level)
-    belt = NeymanBelt.build(ana, ra, dec, gamma, 2.5 * guess + 5.0, n_trials, n_grid, rng)
+    belt = NeymanBelt.build(ana, ra, dec, gamma, 2.5 * guess + 5.0, n_trials, n_grid, rng,
+                            progress)
     return belt.upper_limit(ts_observed, confidence_level), belt.cost
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -14,7 +15,7 @@ from astropy.wcs import WCS
 
 from . import limits
 from .errors import AnalysisError
-from .likelihood import PointSourceAnalysis, interpolate_gamma
+from .likelihood import PointSourceAnalysis, Selection, interpolate_gamma
 from .release import Release
 from .sky import angular_distance
 
@@ -196,14 +197,37 @@ def choose_p_value(calibrated: limits.TrialPValue, p_asymptotic: float) -> tuple
     return calibrated.p, f"{calibrated.trials} background trials"
 
 
+UPPER_LIMIT_METHODS = ("profile", "neyman")
+NEYMAN_TRIALS, NEYMAN_GRID = 200, 12    # per true n_s, and true n_s values: 2,600 fits
+
+
+def upper_limit(ana: PointSourceAnalysis, sel: Selection, ra: float, dec: float,
+                gamma: float, ts: float, confidence_level: float, method: str,
+                report: Callable[[str, float, str], None]) -> tuple[float, str]:
+    """The n_s upper limit at fixed index by `method`, and what it cost."""
+    t0 = time.perf_counter()
+    if method == "profile":
+        ul = limits.ns_upper_limit(ana, sel, dec, gamma, confidence_level)
+        return ul, f"profile likelihood, {1e3 * (time.perf_counter() - t0):.1f} ms"
+    report("upper_limit", 0.2, f"Neyman belt: {NEYMAN_GRID + 1} x {NEYMAN_TRIALS} trials")
+    ul, cost = limits.ns_upper_limit_neyman(
+        ana, ra, dec, gamma, ts, confidence_level, NEYMAN_TRIALS, NEYMAN_GRID,
+        np.random.default_rng(1),
+        lambda f: report("upper_limit", 0.2 + 0.1 * f, f"Neyman belt {100 * f:.0f}%"))
+    return ul, f"Neyman belt, {cost['fits']} fits, {cost['seconds']:.1f} s"
+
+
 def run(release: Release, src_name: str, ra: float, dec: float, t1: str, t2: str,
         index: float = 2.0, fit_index: bool = False, confidence_level: float = 0.9,
         ts_map_radius: float = 2.0, all_flavour: bool = False, ts_map_pixels: int = 41,
-        background_trials: int = 1000, progress: Progress | None = None) -> Products:
+        background_trials: int = 1000, upper_limit_method: str = "profile",
+        progress: Progress | None = None) -> Products:
     """Fit, limit, TS map, per-season light curve and nearby events for one source.
 
     `background_trials`: at most this many RA-scrambled trials calibrate the p-value
-    (`limits.trial_p_value`; 0: the asymptotic one only).
+    (`limits.trial_p_value`; 0: the asymptotic one only). `upper_limit_method`: "profile"
+    (milliseconds) or "neyman" (signal and background trials, seconds; its cost is in the
+    summary).
     """
     def report(stage: str, fraction: float, message: str) -> None:
         if progress is not None:
@@ -213,6 +237,9 @@ def run(release: Release, src_name: str, ra: float, dec: float, t1: str, t2: str
         raise AnalysisError(f"declination {dec} is outside [-90, 90]")
     if background_trials < 0:
         raise AnalysisError(f"background_trials {background_trials} is negative")
+    if upper_limit_method not in UPPER_LIMIT_METHODS:
+        raise AnalysisError(f"upper_limit_method {upper_limit_method!r} is not one of "
+                            f"{', '.join(UPPER_LIMIT_METHODS)}")
     ra = ra % 360.0
     report("prepare", 0.05, f"{release.name} release: building the analysis")
     ana = analysis_for(release, mjd_window(t1, t2))
@@ -224,7 +251,8 @@ def run(release: Release, src_name: str, ra: float, dec: float, t1: str, t2: str
     fixed = ana.fit_selection(sel, dec, index)
     best = ana.fit_selection(sel, dec, None, default_gamma=index) if fit_index else fixed
     per_ns = ana.flux_per_ns(dec, index) * flavour
-    ns_ul = limits.ns_upper_limit(ana, sel, dec, index, confidence_level)
+    ns_ul, ul_cost = upper_limit(ana, sel, ra, dec, index, fixed.ts, confidence_level,
+                                 upper_limit_method, report)
     iv = limits.ns_interval(ana, sel, dec, best.gamma)
     per_ns_best = ana.flux_per_ns(dec, best.gamma) * flavour
     p_asymptotic = limits.p_value(best.ts, best.gamma_free)
@@ -241,13 +269,14 @@ def run(release: Release, src_name: str, ra: float, dec: float, t1: str, t2: str
         best.gamma, p, limits.significance(p), p_method, p_asymptotic, calibrated.trials,
         best.ns * per_ns_best,
         iv.lower * per_ns_best, iv.upper * per_ns_best, ns_ul, ns_ul * per_ns,
-        confidence_level, e_range[0], e_range[1],
+        upper_limit_method, ul_cost, confidence_level, e_range[0], e_range[1],
         "all flavours" if all_flavour else "numu+numubar")],
         names=("source", "ra", "dec", "t_start", "t_stop", "data_release", "livetime",
                "n_events", "n_events_near", "gamma_assumed", "gamma_free", "ts", "ns",
                "gamma", "p_value", "significance", "p_value_method", "p_value_asymptotic",
                "background_trials", "flux_norm", "flux_norm_lo",
-               "flux_norm_hi", "ns_upper_limit", "flux_upper_limit", "confidence_level",
+               "flux_norm_hi", "ns_upper_limit", "flux_upper_limit", "upper_limit_method",
+               "upper_limit_cost", "confidence_level",
                "e_min", "e_max", "flavours"))
     for c in ("ra", "dec"):
         summary[c].unit = u.deg

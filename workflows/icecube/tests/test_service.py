@@ -68,6 +68,25 @@ def test_p_value_from_background_trials(small_release):
                     "2019-01-01T00:00:00", background_trials=-1)
 
 
+def test_neyman_upper_limit_states_its_cost(small_release):
+    """The Neyman option: a limit near the profile one, with the fits it took."""
+    rows = {m: service.run(small_release, "s", 100.0, 20.0, "2008-01-01T00:00:00",
+                           "2019-01-01T00:00:00", ts_map_radius=0.5, ts_map_pixels=3,
+                           background_trials=0, upper_limit_method=m).summary[0]
+            for m in ("profile", "neyman")}
+    ney, prof = rows["neyman"], rows["profile"]
+    assert ney["upper_limit_method"] == "neyman" and prof["upper_limit_method"] == "profile"
+    assert ney["upper_limit_cost"].startswith(
+        f"Neyman belt, {(service.NEYMAN_GRID + 1) * service.NEYMAN_TRIALS} fits")
+    assert prof["upper_limit_cost"].startswith("profile likelihood")
+    assert 0.5 < ney["ns_upper_limit"] / prof["ns_upper_limit"] < 2.0
+    assert ney["flux_upper_limit"] / ney["ns_upper_limit"] == pytest.approx(
+        prof["flux_upper_limit"] / prof["ns_upper_limit"])
+    with pytest.raises(AnalysisError, match="upper_limit_method 'bayes' is not one of"):
+        service.run(small_release, "s", 100.0, 20.0, "2008-01-01T00:00:00",
+                    "2019-01-01T00:00:00", upper_limit_method="bayes")
+
+
 def test_no_events_is_an_analysis_error(small_release):
     with pytest.raises(AnalysisError, match="no events"):
         service.run(small_release, "s", 10.0, 10.0, "2001-01-01T00:00:00",
