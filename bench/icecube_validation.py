@@ -251,6 +251,8 @@ def main() -> None:
     p.add_argument("--skip-skyllh", action="store_true")
     p.add_argument("--parts", default="ABC", help="which parts to run, e.g. B, BC or D")
     p.add_argument("--scales", default="1,4,16", help="exposures of part D, e.g. 1,4")
+    p.add_argument("--seed", type=int, default=None,
+                   help="release of parts B and C (default: the first of part A's)")
     args = p.parse_args()
     seeds = [101] if args.quick else [101, 202, 303, 404]
     skyllh = not args.skip_skyllh and Path(SKYLLH_PYTHON).is_file()
@@ -262,7 +264,9 @@ def main() -> None:
                1000 if args.quick else 3000)
     if not set("BC") & set(args.parts):
         return
-    rel = make_release(args.base / f"icecube_validation_{seeds[0]}", seeds[0])
+    seed = seeds[0] if args.seed is None else args.seed
+    rel = make_release(args.base / f"icecube_validation_{seed}", seed)
+    print(f"\nparts B, C: release seed {seed} ({rel.n_events} events)")
     if "B" in args.parts:
         part_b(rel, 1000 if args.quick else 5000, a["sk_trials"])
     if "C" in args.parts:
