@@ -15,6 +15,9 @@ D. Background TS versus exposure: background-only releases of 1, 4 and 16 times 
    exposure), gamma = 2 and 3. P(TS = 0) is P(score at n_s = 0 <= 0), the score's mean
    being 0: it is printed with the skewness of that score (which falls as
    1 / sqrt(exposure)), to show that the excess of zeros is that skew.
+E. Near the selection boundary (dec = -5 deg, where the event density and spectrum jump):
+   the score at n_s = 0 of RA-scrambled trials, mean / sd, at declinations -10 ... 0 deg
+   (0 for a background model that follows the data), with the zero fraction and tail.
 """
 
 from __future__ import annotations
@@ -244,12 +247,38 @@ def part_d(base: Path, scales: list[float], n_trials: int) -> None:
                       f"P(TS > 6.63) {np.mean(ts > 6.63):.4f}", flush=True)
 
 
+def part_e(rel, n_trials: int) -> None:
+    from icecube_ps.likelihood import PointSourceAnalysis
+
+    print(f"\n[E] score at n_s = 0 near the selection boundary, RA = 200 deg, {n_trials} "
+          "trials per declination (mean / sd: 0 expected):")
+    decs = (-10.0, -7.0, -6.0, -5.0, -4.0, -3.0, -2.0, 0.0, 30.0)
+    for label, kwargs, gamma in (("energy + spatial, gamma = 2", {}, 2.0),
+                                 ("energy + spatial, gamma = 3", {}, 3.0),
+                                 ("spatial only,     gamma = 2", {"energy": False}, 2.0)):
+        ana = PointSourceAnalysis(rel, **kwargs)
+        cols = []
+        for dec in decs:
+            rng = np.random.default_rng(1)
+            yields = ana.season_yields(dec)
+            score, ts = np.empty(n_trials), np.empty(n_trials)
+            for k in range(n_trials):
+                sel = ana.scrambled_selection(200.0, dec, rng)
+                a, rest, c = ana.terms(sel, yields, gamma)
+                score[k] = a.sum() - (rest * c).sum()
+                ts[k] = ana.fit_selection(sel, dec, gamma).ts
+            cols.append(f"{dec:+.0f}: {score.mean() / score.std():+.2f} "
+                        f"({np.mean(ts == 0):.2f}, {np.mean(ts > 2.71):.3f})")
+        print(f"    {label}, dec: mean/sd (zeros, P(TS > 2.71))\n        "
+              + "\n        ".join(cols), flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--base", type=Path, default=Path("/tmp/icecube-bench"))
     p.add_argument("--quick", action="store_true", help="one release, fewer trials")
     p.add_argument("--skip-skyllh", action="store_true")
-    p.add_argument("--parts", default="ABC", help="which parts to run, e.g. B, BC or D")
+    p.add_argument("--parts", default="ABC", help="which parts to run, e.g. B, BC, D or E")
     p.add_argument("--scales", default="1,4,16", help="exposures of part D, e.g. 1,4")
     p.add_argument("--seed", type=int, default=None,
                    help="release of parts B and C (default: the first of part A's)")
@@ -262,7 +291,7 @@ def main() -> None:
     if "D" in args.parts:
         part_d(args.base, [float(x) for x in args.scales.split(",")],
                1000 if args.quick else 3000)
-    if not set("BC") & set(args.parts):
+    if not set("BCE") & set(args.parts):
         return
     seed = seeds[0] if args.seed is None else args.seed
     rel = make_release(args.base / f"icecube_validation_{seed}", seed)
@@ -271,6 +300,8 @@ def main() -> None:
         part_b(rel, 1000 if args.quick else 5000, a["sk_trials"])
     if "C" in args.parts:
         part_c(rel, 200 if args.quick else 500)
+    if "E" in args.parts:
+        part_e(rel, 100 if args.quick else 300)
 
 
 if __name__ == "__main__":

@@ -285,7 +285,7 @@ def log_likelihood(n: float, a: np.ndarray, rest: np.ndarray, c: np.ndarray) -> 
 
 # Name of the precomputed energy term in a release's cache; change the suffix whenever the
 # energy model changes, so that older caches recompute it.
-ENERGY_TABLE_KEY = f"energy_table:{MIN_GROUP_COUNTS}:{MIN_ANGERR_COUNTS}:v1"
+ENERGY_TABLE_KEY = f"energy_table:{MIN_GROUP_COUNTS}:{MIN_ANGERR_COUNTS}:v2"
 # ... and of its bound per cell (`energy_row_max`), stored with it.
 ENERGY_MAX_KEY = f"{ENERGY_TABLE_KEY}:row_max"
 
@@ -327,7 +327,7 @@ def precompute_energy_table(release: Release) -> np.ndarray:
 # once when a release is converted (`release.prepare`) and stored in its binary cache, so a
 # cold start passes over none of the 1.1 M events. Bump the version whenever a binning,
 # the PSF correction or the background model changes: caches then recompute them.
-EVENT_PRODUCTS_VERSION = "v1"
+EVENT_PRODUCTS_VERSION = "v2"
 _EVENT_PRODUCTS = ("sd_bin", "le_bin", "ae_bin", "bg_density", "sky_key", "sky_key_sorted",
                    "bg_spatial", "bg_energy", "bg_angerr", "season_counts", "mjd_span")
 
