@@ -11,16 +11,40 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .binning import LOG_E_EDGES, SIN_DEC_EDGES
+from .binning import LOG_E_EDGES, SELECTION_BOUNDARY_DEG, SIN_DEC_EDGES
 
 EMPTY_BIN_COUNTS = 0.5  # an empty energy bin counts as half an event: bounds S/B
 FINE_SPATIAL_BINS = 400  # spatial histograms are rebinned from this many sin(dec) bins
-# Divisors of FINE_SPATIAL_BINS; a season uses the most that keeps >= 400 events per bin on
-# average. Fine bins (0.3 deg at the equator for the 10-year release) follow the density's
-# jump at the selection boundary (binning.SELECTION_BOUNDARY_DEG): linear interpolation
-# between 50 bins spread it over 2 deg, and RA-scrambled trials within 5 deg of it had a
-# score at n_s = 0 off by up to 3.8 sd (README, validation part E).
-_SPATIAL_CHOICES = (10, 20, 25, 40, 50, 100, 200, 400)
+EVENTS_PER_SPATIAL_BIN = 400  # on average, at least: bounds the relative noise per bin
+MIN_SPATIAL_BINS = 5          # per side of the selection boundary
+# The selection boundary is a fine bin edge: the two sides are binned and interpolated
+# apart. Why: IceCube's samples switch selection there and the density jumps
+# (x7 in a synthetic release); interpolated across 50 bins the jump spread over 2 deg and
+# RA-scrambled trials within 5 deg of it had a score at n_s = 0 off by up to 3.8 sd
+# (README, validation part E). Fine bins (0.3 deg at the equator where the counts allow)
+# follow the density's other slopes.
+SPLIT_SIN_DEC = float(np.sin(np.radians(SELECTION_BOUNDARY_DEG)))
+SPLIT_FINE_BIN = int(np.rint((SPLIT_SIN_DEC + 1.0) * 0.5 * FINE_SPATIAL_BINS))
+
+
+def fine_spatial_bin(sin_dec: np.ndarray) -> np.ndarray:
+    """Fine sin(dec) bin of each value: uniform on each side of the selection boundary,
+    which is an edge (SPLIT_FINE_BIN bins south of it)."""
+    south = (sin_dec + 1.0) * (SPLIT_FINE_BIN / (SPLIT_SIN_DEC + 1.0))
+    north = SPLIT_FINE_BIN + (sin_dec - SPLIT_SIN_DEC) * (
+        (FINE_SPATIAL_BINS - SPLIT_FINE_BIN) / (1.0 - SPLIT_SIN_DEC))
+    fine = np.where(sin_dec < SPLIT_SIN_DEC, south, north).astype(np.int64)
+    return np.clip(fine, 0, FINE_SPATIAL_BINS - 1)
+
+
+def _side_bins(counts: np.ndarray, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
+    """(edges, counts) of one side's fine counts over [lo, hi] in sin(dec), merged into the
+    most bins that keep EVENTS_PER_SPATIAL_BIN events each on average (empty: half one)."""
+    n_bins = int(min(max(counts.sum() // EVENTS_PER_SPATIAL_BIN, MIN_SPATIAL_BINS),
+                     counts.size))
+    starts = np.array([p[0] for p in np.array_split(np.arange(counts.size), n_bins)])
+    h = np.maximum(np.add.reduceat(counts.astype(float), starts), EMPTY_BIN_COUNTS)
+    return lo + (hi - lo) / counts.size * np.append(starts, counts.size), h
 
 
 @dataclass
@@ -32,30 +56,37 @@ class BackgroundModel:
     energy_pdf: np.ndarray        # (n_sin_dec, n_log_e), rows sum to 1
     energy_counts: np.ndarray     # (n_sin_dec, n_log_e), the raw event counts
     angerr_counts: np.ndarray | None = None  # (n_sin_dec, n_log_e, n_ang_err) counts
+    n_south: int = 0              # centres south of SPLIT_SIN_DEC (interpolated apart)
 
     @classmethod
     def from_histograms(cls, fine_spatial: np.ndarray, energy_counts: np.ndarray
                         ) -> BackgroundModel:
         """From counts in FINE_SPATIAL_BINS sin(dec) bins and in (sin dec, log E) bins."""
-        n = max(int(fine_spatial.sum()), 1)
-        # Fewer spatial bins for small seasons keeps the relative noise per bin bounded.
-        n_bins = max([c for c in _SPATIAL_CHOICES if c <= max(n // 400, 10)])
-        h = fine_spatial.reshape(n_bins, -1).sum(axis=1).astype(float)
-        h = np.maximum(h, EMPTY_BIN_COUNTS)
-        edges = np.linspace(-1.0, 1.0, n_bins + 1)
-        density = h / h.sum() / np.diff(edges) / (2.0 * np.pi)
+        e_s, h_s = _side_bins(fine_spatial[:SPLIT_FINE_BIN], -1.0, SPLIT_SIN_DEC)
+        e_n, h_n = _side_bins(fine_spatial[SPLIT_FINE_BIN:], SPLIT_SIN_DEC, 1.0)
+        h = np.concatenate([h_s, h_n])
+        widths = np.concatenate([np.diff(e_s), np.diff(e_n)])
+        centres = np.concatenate([e_s[1:] + e_s[:-1], e_n[1:] + e_n[:-1]]) / 2.0
+        density = h / h.sum() / widths / (2.0 * np.pi)
         h2 = np.where(energy_counts > 0, energy_counts, EMPTY_BIN_COUNTS)
         energy = h2 / h2.sum(axis=1, keepdims=True)
-        return cls(0.5 * (edges[1:] + edges[:-1]), density, energy,
-                   np.asarray(energy_counts, dtype=float))
+        return cls(centres, density, energy, np.asarray(energy_counts, dtype=float),
+                   n_south=h_s.size)
 
     @classmethod
     def from_events(cls, sin_dec: np.ndarray, log_e: np.ndarray) -> BackgroundModel:
         return per_season(np.zeros(sin_dec.size, dtype=np.int8), sin_dec, log_e, 1)[0]
 
     def spatial(self, sin_dec: np.ndarray) -> np.ndarray:
-        """Background density per steradian (linear between bin centres)."""
-        return np.interp(sin_dec, self.spatial_centres, self.spatial_density)
+        """Background density per steradian: linear between bin centres on each side of the
+        selection boundary, constant from the last centre of a side to the boundary."""
+        k = self.n_south
+        if k == 0:
+            return np.interp(sin_dec, self.spatial_centres, self.spatial_density)
+        sin_dec = np.asarray(sin_dec, dtype=float)
+        return np.where(sin_dec < SPLIT_SIN_DEC,
+                        np.interp(sin_dec, self.spatial_centres[:k], self.spatial_density[:k]),
+                        np.interp(sin_dec, self.spatial_centres[k:], self.spatial_density[k:]))
 
 
 def per_season(season: np.ndarray, sin_dec: np.ndarray, log_e: np.ndarray,
@@ -83,8 +114,7 @@ def histograms(season: np.ndarray, sin_dec: np.ndarray, log_e: np.ndarray, n_sea
     """
     from .binning import LOG_ANG_ERR_EDGES, bin_index
 
-    fine = np.clip(((sin_dec + 1.0) * (0.5 * FINE_SPATIAL_BINS)).astype(np.int64), 0,
-                   FINE_SPATIAL_BINS - 1)
+    fine = fine_spatial_bin(sin_dec)
     s64 = season.astype(np.int64)
     spatial = np.bincount(s64 * FINE_SPATIAL_BINS + fine,
                           minlength=n_seasons * FINE_SPATIAL_BINS)

@@ -15,7 +15,8 @@ def _rows_with_boundary(n_rows: int) -> np.ndarray:
 
     Why: a row straddling the boundary mixes two spectra in one background energy PDF;
     near it the score of RA-scrambled trials was off by up to 1.4 sd at gamma = 2 (validation
-    part E in the README).
+    part E in the README). The spatial background PDF splits there too
+    (`background.SPLIT_SIN_DEC`).
     """
     edges = np.linspace(-1.0, 1.0, n_rows + 1)
     boundary = np.sin(np.radians(SELECTION_BOUNDARY_DEG))

@@ -67,6 +67,8 @@ LOG_RATIO_CLIP = 30.0
 # the profile until one is shorter than _NEWTON_LAST_STEP (the golden section had 2e-3).
 _COARSE_NODES = np.arange(0, _N_GAMMA, int(round(0.5 / _GAMMA_STEP)))
 _NEWTON_LAST_STEP = 1e-3
+# log L within which a neighbouring node counts as on a flat profile (`_fit_gamma_free`).
+_FLAT_PROFILE = 1e-3
 
 
 @dataclass
@@ -285,7 +287,7 @@ def log_likelihood(n: float, a: np.ndarray, rest: np.ndarray, c: np.ndarray) -> 
 
 # Name of the precomputed energy term in a release's cache; change the suffix whenever the
 # energy model changes, so that older caches recompute it.
-ENERGY_TABLE_KEY = f"energy_table:{MIN_GROUP_COUNTS}:{MIN_ANGERR_COUNTS}:v2"
+ENERGY_TABLE_KEY = f"energy_table:{MIN_GROUP_COUNTS}:{MIN_ANGERR_COUNTS}:v3"
 # ... and of its bound per cell (`energy_row_max`), stored with it.
 ENERGY_MAX_KEY = f"{ENERGY_TABLE_KEY}:row_max"
 
@@ -327,7 +329,7 @@ def precompute_energy_table(release: Release) -> np.ndarray:
 # once when a release is converted (`release.prepare`) and stored in its binary cache, so a
 # cold start passes over none of the 1.1 M events. Bump the version whenever a binning,
 # the PSF correction or the background model changes: caches then recompute them.
-EVENT_PRODUCTS_VERSION = "v2"
+EVENT_PRODUCTS_VERSION = "v3"
 _EVENT_PRODUCTS = ("sd_bin", "le_bin", "ae_bin", "bg_density", "sky_key", "sky_key_sorted",
                    "bg_spatial", "bg_energy", "bg_angerr", "season_counts", "mjd_span")
 
@@ -794,23 +796,24 @@ class PointSourceAnalysis:
             if far_llh <= llh:
                 g, n, llh = prof.maximise(g, start, float(GAMMA_GRID[node + rising]),
                                           far_llh)
-        if 0 < j < nodes.size - 1 and n > 0.0:
-            # The parabola through the three best nodes follows P's trend, not the
-            # cubic's wiggles: if its top lies in the other cell, a wiggle at the node
-            # may hide a higher maximum there; climb from that top too.
-            p_lo, p_0, p_hi = v_nodes[j - 1], v_nodes[j], v_nodes[j + 1]
-            curv = p_hi - 2.0 * p_0 + p_lo
-            top = 0.5 * (p_lo - p_hi) / curv if curv < 0.0 else 0.0
-            if top * rising < 0.0 and abs(top) < 1.0:
-                side = -rising
-                g_top = float(GAMMA_GRID[node]) + top * _GAMMA_STEP
-                pt = prof.evaluate(g_top, float(n_nodes[j] + top * (n_nodes[j + side]
-                                                                   - n_nodes[j]) * side))
+        other = -rising
+        if n > 0.0 and 0 <= node + other < _N_GAMMA:
+            # Flat profile: the C1 cubic's wiggles (1e-5 - 1e-4 in TS) can put a second,
+            # higher maximum in the cell on the other side of the node; climb there too,
+            # from the middle of the cell.
+            if lo <= node + other <= hi:
+                n_other, v_other = float(n_nodes[j + other]), float(v_nodes[j + other])
+            else:                              # outside the fine scan: P there
+                n_o, v_o = self._scan_nodes(sel, yields, positive, np.array([node + other]))
+                n_other, v_other = float(n_o[0]), float(v_o[0])
+            if v_nodes[j] - v_other < _FLAT_PROFILE:
+                g_mid = float(GAMMA_GRID[node]) + 0.5 * other * _GAMMA_STEP
+                pt = prof.evaluate(g_mid, 0.5 * (float(n_nodes[j]) + n_other))
                 if pt.ns > 0.0 and pt.slope != 0.0:
-                    up = 1 if pt.slope > 0 else -1
-                    end = node + (side if up == side else 0)
-                    g2, n2, llh2 = prof.maximise(g_top, pt, float(GAMMA_GRID[end]),
-                                                 float(v_nodes[end - lo]))
+                    toward_other = (pt.slope > 0) == (other > 0)
+                    end, far_llh = ((node + other, v_other) if toward_other
+                                    else (node, float(v_nodes[j])))
+                    g2, n2, llh2 = prof.maximise(g_mid, pt, float(GAMMA_GRID[end]), far_llh)
                     if llh2 > llh:
                         g, n, llh = g2, n2, llh2
         f, _ = self._fractions(yields, g)
