@@ -53,8 +53,12 @@ def test_push_hook_deploys_and_reports_commit_statuses(tmp_path):
 
                 service = _wait(served)
                 assert service["messenger"] == "neutrinos"
-                states = [(s["sha"], s["state"]) for s in gitlab.statuses]
-                assert (good, "running") in states and (good, "success") in states
+                def reported_success():
+                    # The bot reports success to GitLab just after the service goes live.
+                    states = [(s["sha"], s["state"]) for s in gitlab.statuses]
+                    return states if (good, "success") in states else None
+
+                assert (good, "running") in _wait(reported_success, seconds=20)
 
                 broken = commit(repo, "v2", test_body="raise RuntimeError('broken')", topics=())
                 headers, body = gitlab.push_hook(PROJECT, broken)
