@@ -33,14 +33,12 @@ SKYLLH_PYTHON = os.environ.get("SKYLLH_PYTHON", "/tmp/skyllh-venv/bin/python")
 # not: Linux carries the parent's peak over the fork and exec into the child's figure.)
 PEAK_MB = r"""
 def peak_mb():
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
+    import contextlib
+    with contextlib.suppress(OSError), open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    import resource   # no /proc: the rusage peak
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 """
 

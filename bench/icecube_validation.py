@@ -204,6 +204,19 @@ def part_c(rel, n_trials: int) -> None:
                   f"mean n_s_hat {np.mean(ns):.2f}")
 
 
+def score_and_ts(ana, ra: float, dec: float, gamma: float, n_trials: int,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Over RA-scrambled trials: d log L / d n_s at n_s = 0 (the score) and the TS."""
+    yields = ana.season_yields(dec)
+    score, ts = np.empty(n_trials), np.empty(n_trials)
+    for k in range(n_trials):
+        sel = ana.scrambled_selection(ra, dec, rng)
+        a, rest, c = ana.terms(sel, yields, gamma)
+        score[k] = a.sum() - (rest * c).sum()
+        ts[k] = ana.fit_selection(sel, dec, gamma).ts
+    return score, ts
+
+
 def part_d(base: Path, scales: list[float], n_trials: int) -> None:
     from icecube_ps import release, synthetic
     from icecube_ps.background import MIN_ANGERR_COUNTS, MIN_GROUP_COUNTS
@@ -229,15 +242,9 @@ def part_d(base: Path, scales: list[float], n_trials: int) -> None:
             variants.insert(1, ("default groups", {}, (2.0,)))
         for label, kwargs, gammas in variants:
             ana = PointSourceAnalysis(rel, **kwargs)
-            yields = ana.season_yields(dec)
             for gamma in gammas:
-                rng = np.random.default_rng(17)
-                ts, score = np.empty(n_trials), np.empty(n_trials)
-                for k in range(n_trials):
-                    sel = ana.scrambled_selection(ra, dec, rng)
-                    a, rest, c = ana.terms(sel, yields, gamma)
-                    score[k] = a.sum() - (rest * c).sum()
-                    ts[k] = ana.fit_selection(sel, dec, gamma).ts
+                score, ts = score_and_ts(ana, ra, dec, gamma, n_trials,
+                                         np.random.default_rng(17))
                 pos = ts[ts > 0]
                 ks = stats.kstest(pos, "chi2", args=(1,)).pvalue
                 print(f"    x{scale:<3g} {label:20s} gamma {gamma:.0f}: zeros {np.mean(ts == 0):.3f}"
@@ -259,14 +266,8 @@ def part_e(rel, n_trials: int) -> None:
         ana = PointSourceAnalysis(rel, **kwargs)
         cols = []
         for dec in decs:
-            rng = np.random.default_rng(1)
-            yields = ana.season_yields(dec)
-            score, ts = np.empty(n_trials), np.empty(n_trials)
-            for k in range(n_trials):
-                sel = ana.scrambled_selection(200.0, dec, rng)
-                a, rest, c = ana.terms(sel, yields, gamma)
-                score[k] = a.sum() - (rest * c).sum()
-                ts[k] = ana.fit_selection(sel, dec, gamma).ts
+            score, ts = score_and_ts(ana, 200.0, dec, gamma, n_trials,
+                                     np.random.default_rng(1))
             cols.append(f"{dec:+.0f}: {score.mean() / score.std():+.2f} "
                         f"({np.mean(ts == 0):.2f}, {np.mean(ts > 2.71):.3f})")
         print(f"    {label}, dec: mean/sd (zeros, P(TS > 2.71))\n        "

@@ -55,8 +55,8 @@ class BackgroundModel:
     spatial_density: np.ndarray   # per sr, at the centres
     energy_pdf: np.ndarray        # (n_sin_dec, n_log_e), rows sum to 1
     energy_counts: np.ndarray     # (n_sin_dec, n_log_e), the raw event counts
+    n_south: int                  # centres south of SPLIT_SIN_DEC (interpolated apart)
     angerr_counts: np.ndarray | None = None  # (n_sin_dec, n_log_e, n_ang_err) counts
-    n_south: int = 0              # centres south of SPLIT_SIN_DEC (interpolated apart)
 
     @classmethod
     def from_histograms(cls, fine_spatial: np.ndarray, energy_counts: np.ndarray
@@ -70,8 +70,7 @@ class BackgroundModel:
         density = h / h.sum() / widths / (2.0 * np.pi)
         h2 = np.where(energy_counts > 0, energy_counts, EMPTY_BIN_COUNTS)
         energy = h2 / h2.sum(axis=1, keepdims=True)
-        return cls(centres, density, energy, np.asarray(energy_counts, dtype=float),
-                   n_south=h_s.size)
+        return cls(centres, density, energy, np.asarray(energy_counts, dtype=float), h_s.size)
 
     @classmethod
     def from_events(cls, sin_dec: np.ndarray, log_e: np.ndarray) -> BackgroundModel:
@@ -81,8 +80,6 @@ class BackgroundModel:
         """Background density per steradian: linear between bin centres on each side of the
         selection boundary, constant from the last centre of a side to the boundary."""
         k = self.n_south
-        if k == 0:
-            return np.interp(sin_dec, self.spatial_centres, self.spatial_density)
         sin_dec = np.asarray(sin_dec, dtype=float)
         return np.where(sin_dec < SPLIT_SIN_DEC,
                         np.interp(sin_dec, self.spatial_centres[:k], self.spatial_density[:k]),
