@@ -29,6 +29,9 @@ from astroflow.execution.protocol import (
     PRODUCTS_DIR,
     RESULT_FILE,
 )
+from astroflow.execution.sandbox.apply import enter_sandbox
+from astroflow.execution.sandbox.limits import exception_reason
+from astroflow.execution.sandbox.policy import format_size
 from astroflow.execution.shell import CellOutputs, CellStream, NotebookShell, build_shell
 from astroflow.execution.spec import RunError, RunSpec
 from astroflow.execution.workdir import clear_outputs, discard, scratch_dir, write_json
@@ -59,6 +62,7 @@ def run_forked(spec_path: Path, job_id: str, progress_fd: int, parent_fds: tuple
         spec: RunSpec = pickle.loads(Path(spec_path).read_bytes())
         job_dir = Path(spec.job_dir)
         _redirect_output(job_dir / LOG_FILE)
+        enter_sandbox(spec.sandbox, job_dir, spec.source_dir)
         work = scratch_dir(job_dir, spec.source_dir)
         _enter(work, spec, job_id, progress_fd)
         shell = prepare()
@@ -79,9 +83,12 @@ def run_forked(spec_path: Path, job_id: str, progress_fd: int, parent_fds: tuple
 
 
 def _isolate(parent_fds: tuple[int, ...], parent_pid: int) -> None:
-    """Own session and process group, no inherited control pipes, default signals."""
+    """Own session and process group, no inherited control pipes, default signals, and a
+    /proc entry of its own again (the warm parent hides its own from runs)."""
     os.setsid()
     _die_with_parent(parent_pid)
+    if _libc:
+        _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
     signal.set_wakeup_fd(-1)
     for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_DFL)
@@ -92,6 +99,7 @@ def _isolate(parent_fds: tuple[int, ...], parent_pid: int) -> None:
 
 
 _libc = None
+PR_SET_DUMPABLE = 4
 
 
 def _load_libc() -> None:
@@ -195,6 +203,8 @@ class NotebookRun:
         products: list[dict[str, Any]] = []
         if error is None:
             products, error = self._write_products(work)
+        if error is None:
+            error = self._check_output()
         return {"status": "done" if error is None else "failed",
                 "error": None if error is None else error.to_dict(),
                 "products": products}
@@ -236,8 +246,24 @@ class NotebookRun:
             text = "\n".join(shown[-1]["traceback"])
         else:
             text = "".join(traceback.format_exception(exc))
+        limit = exception_reason(exc, self.spec.sandbox.limits) if self.spec.sandbox else None
+        if limit is not None:
+            return RunError(limit[0], type(exc).__name__, limit[1], text, index)
         kind = "analysis" if is_analysis_error(exc) else "bug"
         return RunError(kind, type(exc).__name__, str(exc), text, index)
+
+    def _check_output(self) -> RunError | None:
+        """The job folder as a whole within the output limit (each file is held to it as
+        it is written, by RLIMIT_FSIZE)."""
+        limit = self.spec.sandbox.limits.output if self.spec.sandbox else None
+        if limit is None:
+            return None
+        size = _folder_size(self.job_dir)
+        if size <= limit:
+            return None
+        return RunError("output_limit", "OutputLimitExceeded",
+                        f"output limit exceeded: the run wrote {format_size(size)}, more than "
+                        f"the {format_size(limit)} allowed")
 
     def _write_products(self, work: Path) -> tuple[list[dict[str, Any]], RunError | None]:
         """Each declared output through the products API, then the manifest.
@@ -271,6 +297,22 @@ class NotebookRun:
         """The executed notebook as it stands, so a killed run leaves what ran."""
         write_json(self.job_dir / NOTEBOOK_FILE, self.notebook)
         self._saved_at = time.monotonic()
+
+
+def _folder_size(folder: Path) -> int:
+    total = 0
+    stack = [str(folder)]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(entry.path)
+            elif entry.is_file(follow_symlinks=False):
+                total += entry.stat(follow_symlinks=False).st_size
+    return total
 
 
 def _source(cell: dict[str, Any]) -> str:

@@ -25,6 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from astroflow.execution.protocol import NOTEBOOK_FILE, RESULT_FILE, SPEC_FILE
+from astroflow.execution.sandbox.environment import run_environment
+from astroflow.execution.sandbox.limits import signal_reason
+from astroflow.execution.sandbox.policy import RunLimits, SandboxPolicy, format_size
+from astroflow.execution.sandbox.tree import kill_tree
 from astroflow.execution.spec import Progress, RunError, RunResult, RunSpec
 from astroflow.execution.warm import Zygote
 from astroflow.execution.workdir import clear_outputs, write_json
@@ -85,7 +89,8 @@ class RunHandle:
         self._zygote: Zygote | None = None
         self._dispatched_at: float | None = None
         self._started_at: float | None = None
-        self._stop_reason: str | None = None  # "cancelled" or "time_limit"
+        # "cancelled", "time_limit", or (kind, message) of a sandbox limit
+        self._stop_reason: str | tuple[str, str] | None = None
         self._done = threading.Event()
         self._result: RunResult | None = None
         self._callbacks: list[Callable[[RunHandle], None]] = []
@@ -141,12 +146,19 @@ class LocalExecutor:
     ``preload`` the modules every run finds already imported. Runs fork from a warm parent
     of their `warm_profile` (at most ``max_warm_parents`` are kept, the least recently used
     idle one goes first); ``max_parallel`` bounds the runs going at once across all of them.
+    With a ``sandbox`` policy every run is confined by it (its limits are the defaults and
+    ``max_limits`` the ceiling a workflow's own declarations may reach), and the warm
+    parents start with only the allowed part of this process's environment.
     """
 
     def __init__(self, python: str | None = None, preload: Sequence[str] = DEFAULT_PRELOAD,
                  max_parallel: int | None = None,
-                 max_warm_parents: int = MAX_WARM_PARENTS) -> None:
+                 max_warm_parents: int = MAX_WARM_PARENTS,
+                 sandbox: SandboxPolicy | None = None,
+                 max_limits: RunLimits | None = None) -> None:
         self.python = python or sys.executable
+        self.sandbox = sandbox
+        self.max_limits = max_limits or (sandbox.limits if sandbox else RunLimits())
         self.preload = tuple(preload)
         self.max_parallel = max(1, max_parallel or os.cpu_count() or 1)
         self.max_warm_parents = max(1, max_warm_parents)
@@ -180,7 +192,8 @@ class LocalExecutor:
         job_dir = Path(spec.job_dir).resolve()
         source_dir = Path(spec.source_dir).resolve() if spec.source_dir is not None else None
         # The warm parent's working directory is not the caller's: only absolute paths travel.
-        spec = dataclasses.replace(spec, job_dir=job_dir, source_dir=source_dir)
+        spec = dataclasses.replace(spec, job_dir=job_dir, source_dir=source_dir,
+                                   sandbox=self._policy_for(spec))
         try:
             job_dir.mkdir(parents=True)
         except FileExistsError:  # a folder used before: what an earlier run left must go
@@ -195,6 +208,25 @@ class LocalExecutor:
             self._waiting.append(handle)
             self._dispatch()
         return handle
+
+    def _policy_for(self, spec: RunSpec) -> SandboxPolicy | None:
+        """The executor's policy with the workflow's declared limits, none above the ceiling."""
+        policy = spec.sandbox or self.sandbox
+        if policy is None or spec.limits is None:
+            return policy
+        limits = dataclasses.asdict(spec.limits)
+        return dataclasses.replace(policy, limits=policy.limits.overridden(**limits)
+                                   .within(self.max_limits))
+
+    def _environment(self) -> dict[str, str] | None:
+        if self.sandbox is None:
+            return None
+        env = run_environment()
+        if self.sandbox.blocked_ports:
+            from astroflow.execution.zygote import BLOCK_PORTS_VARIABLE
+
+            env[BLOCK_PORTS_VARIABLE] = ",".join(str(p) for p in self.sandbox.blocked_ports)
+        return env
 
     def run(self, spec: RunSpec, on_progress: ProgressCallback | None = None) -> RunResult:
         """Submit and wait."""
@@ -230,7 +262,8 @@ class LocalExecutor:
         zygote = self._zygotes.get(profile)
         if zygote is None or not zygote.alive:
             self._make_room()
-            zygote = Zygote(self.python, self.preload + profile_modules(profile), self)
+            zygote = Zygote(self.python, self.preload + profile_modules(profile), self,
+                            environment=self._environment())
             self._zygotes[profile] = zygote
         self._zygotes.move_to_end(profile)
         return zygote
@@ -318,6 +351,9 @@ class LocalExecutor:
             handle = self._active.pop(job, None)
             self._dispatch()
         if handle is not None:
+            limit = _limit_reason(handle.spec, message)
+            if limit is not None:
+                handle._stop_reason = handle._stop_reason or limit
             handle._finish(self._result(handle, _exit_description(message)))
 
     def on_progress(self, job: str, message: dict[str, Any]) -> None:
@@ -370,7 +406,8 @@ class LocalExecutor:
             job_dir=job_dir,
         )
 
-    def _stopped_result(self, handle: RunHandle, reason: str | None, how_it_ended: str = "",
+    def _stopped_result(self, handle: RunHandle, reason: str | tuple[str, str] | None,
+                        how_it_ended: str = "",
                         duration: float = 0.0) -> RunResult:
         job_dir = Path(handle.spec.job_dir).resolve()
         if reason == "cancelled":
@@ -379,6 +416,8 @@ class LocalExecutor:
             limit = handle.spec.time_limit
             status, error = "failed", RunError("time_limit", "TimeLimitExceeded",
                                                f"time limit exceeded ({limit:g} s)")
+        elif isinstance(reason, tuple):  # a sandbox limit: (kind, message)
+            status, error = "failed", RunError(reason[0], "LimitExceeded", reason[1])
         else:
             status, error = "failed", RunError("crashed", "RunCrashed", how_it_ended)
         with contextlib.suppress(OSError):
@@ -390,15 +429,19 @@ class LocalExecutor:
 
 
 def _kill_group(pid: int | None) -> None:
-    """SIGKILL the run's process group (its ``!cmd`` children too), or the run alone if it
-    has not made its group yet."""
-    if pid is None:
-        return
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+    """SIGKILL the run and every process below it, however they detached."""
+    kill_tree(pid)
+
+
+def _limit_reason(spec: RunSpec, message: dict[str, Any]) -> tuple[str, str] | None:
+    """The sandbox limit that ended a run, from how its process ended."""
+    if spec.sandbox is None:
+        return None
+    limits = spec.sandbox.limits
+    if message.get("oom_kills") and limits.memory is not None:
+        return "memory_limit", (f"memory limit exceeded ({format_size(limits.memory)}): "
+                                "the kernel stopped the run")
+    return signal_reason(message.get("signal"), limits)
 
 
 def _exit_description(message: dict[str, Any]) -> str:

@@ -7,15 +7,20 @@ import threading
 from collections.abc import Sequence
 
 from astroflow.execution.local import DEFAULT_PRELOAD, LocalExecutor
+from astroflow.execution.sandbox.policy import RunLimits, SandboxPolicy
 
 
 class ExecutorPool:
     """Workflows deployed with their own environment run in that environment's warm parent."""
 
     def __init__(self, max_parallel: int | None = None,
-                 preload: Sequence[str] = DEFAULT_PRELOAD) -> None:
+                 preload: Sequence[str] = DEFAULT_PRELOAD,
+                 sandbox: SandboxPolicy | None = None,
+                 max_limits: RunLimits | None = None) -> None:
         self.max_parallel = max_parallel
         self.preload = tuple(preload)
+        self.sandbox = sandbox
+        self.max_limits = max_limits
         self._executors: dict[str, LocalExecutor] = {}
         self._lock = threading.Lock()
 
@@ -25,7 +30,8 @@ class ExecutorPool:
             executor = self._executors.get(key)
             if executor is None:
                 executor = LocalExecutor(python=key, preload=self.preload,
-                                         max_parallel=self.max_parallel)
+                                         max_parallel=self.max_parallel, sandbox=self.sandbox,
+                                         max_limits=self.max_limits)
                 self._executors[key] = executor
             return executor
 

@@ -10,12 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from astroflow.execution.sandbox.policy import RunLimits, SandboxPolicy
 from astroflow.ontology.model import ClassInfo
 
 if TYPE_CHECKING:
     from astroflow.products import Product
 
-ErrorKind = Literal["analysis", "bug", "time_limit", "cancelled", "crashed"]
+ErrorKind = Literal["analysis", "bug", "time_limit", "cancelled", "crashed", "memory_limit",
+                    "cpu_limit", "process_limit", "output_limit", "sandbox"]
 Status = Literal["done", "failed", "cancelled"]
 
 
@@ -41,6 +43,8 @@ class RunSpec:
     preload: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
     keep_scratch: bool = True  # False: the run removes its working folder when it ends
+    limits: RunLimits | None = None      # what the workflow declares (within the operator's)
+    sandbox: SandboxPolicy | None = None  # None: the run is trusted (a local `astroflow run`)
 
 
 @dataclass
@@ -61,7 +65,8 @@ class RunError:
     """Why a run did not finish.
 
     ``analysis`` is a result for the user (the notebook raised an ``AnalysisError``);
-    ``bug`` is any other exception; the last three say the process was stopped or died.
+    ``bug`` is any other exception; ``time_limit``, ``cancelled`` and ``crashed`` say the
+    process was stopped or died; the ``*_limit`` kinds name the sandbox limit it hit.
     """
 
     kind: ErrorKind

@@ -36,7 +36,8 @@ class ZygoteListener(Protocol):
 class Zygote:
     """A running warm parent: send it work, and it reports back through the listener."""
 
-    def __init__(self, python: str, preload: Sequence[str], listener: ZygoteListener) -> None:
+    def __init__(self, python: str, preload: Sequence[str], listener: ZygoteListener,
+                 environment: dict[str, str] | None = None) -> None:
         self.listener = listener
         self.preloaded: set[str] = set(preload)
         self._alive = True
@@ -48,7 +49,9 @@ class Zygote:
         self._progress, progress_write = os.pipe()
         self._wake_read, self._wake_write = os.pipe()
         # Figures must become cell outputs as in Jupyter, whatever backend the caller uses.
-        env = {**os.environ, "MPLBACKEND": INLINE_BACKEND}
+        # ``environment`` replaces ours when runs are sandboxed: no server secret in it.
+        env = {**(os.environ if environment is None else environment),
+               "MPLBACKEND": INLINE_BACKEND}
         try:
             # -P: the controller's working directory must not shadow the notebooks' imports.
             # The warm parent's stdout is our stderr: a module printing at import time cannot

@@ -26,6 +26,11 @@ from collections import deque
 from pathlib import Path
 
 from astroflow.execution.protocol import LineReader, drain, send
+from astroflow.execution.sandbox import cgroups, tree
+
+# Set by the executor when runs are sandboxed: TCP ports no run may connect to.
+BLOCK_PORTS_VARIABLE = "ASTROFLOW_SANDBOX_BLOCK_PORTS"
+PR_SET_DUMPABLE = 4
 
 
 class WarmParent:
@@ -140,20 +145,26 @@ class WarmParent:
                 return
             pid = info.si_pid
             job = self.children.pop(pid, None)
+            oom = 0
             if job is not None:
+                # What the run left running was reparented here: it goes with the run.
                 _kill_group(pid)
+                tree.kill_strays(set(self.children))
+                group = cgroups.run_group(pid)
+                oom = group.oom_kills()
+                group.remove()
             _, status = os.waitpid(pid, 0)
             if job is None:  # an adopted orphan
                 continue
             returncode = os.waitstatus_to_exitcode(status)
             send(self.reply, "exited", job_id=job, pid=pid,
                  returncode=returncode if returncode >= 0 else None,
-                 signal=-returncode if returncode < 0 else None)
+                 signal=-returncode if returncode < 0 else None, oom_kills=oom)
 
     def shutdown(self) -> None:
         """Kill every run still going, so none outlives the executor."""
         for pid in list(self.children):
-            _kill_group(pid)
+            tree.kill_tree(pid)
         for pid in list(self.children):
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
@@ -171,6 +182,25 @@ def _adopt_orphans() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_child_subreaper, 1, 0, 0, 0)
     except (OSError, AttributeError):
         pass
+
+
+def _confine_warm_parent() -> None:
+    """Hide this process's /proc entries from runs (they are its children, of the same
+    user) and shut the ports the executor names, for it and every run it forks."""
+    from astroflow.execution.child import _libc
+
+    if _libc:
+        _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    ports = [int(p) for p in os.environ.get(BLOCK_PORTS_VARIABLE, "").split(",") if p.strip()]
+    if ports:
+        from astroflow.execution.sandbox.landlock import block_tcp_ports
+
+        try:
+            if not block_tcp_ports(ports):
+                print(f"astroflow sandbox: cannot block TCP ports {ports} (Landlock ABI < 4)",
+                      file=sys.stderr)
+        except OSError as exc:
+            print(f"astroflow sandbox: cannot block TCP ports {ports}: {exc}", file=sys.stderr)
 
 
 def _kill_group(pid: int) -> None:
@@ -191,6 +221,7 @@ def main(argv: list[str]) -> int:
 
     prepare()
     errors = parent.preload(modules)
+    _confine_warm_parent()
     send(reply, "ready", pid=os.getpid(), errors=errors)
     try:
         parent.serve()

@@ -105,6 +105,29 @@ class Workflow:
         value = self.metadata.get("time_limit")
         return float(value) if isinstance(value, (int, float)) and value > 0 else None
 
+    @property
+    def run_limits(self) -> Any:
+        """Limits the notebook declares for itself (``# oda:memory_limit "8G"``,
+        ``oda:cpu_time_limit 600``, ``oda:process_limit 64``, ``oda:output_limit "5G"``);
+        the server holds them to its operator's maximum; what is not declared stays None."""
+        from astroflow.execution.sandbox.policy import parse_size
+
+        declared: dict[str, Any] = {}
+        for key, field_name, parse in (("memory_limit", "memory", parse_size),
+                                       ("cpu_time_limit", "cpu_time", float),
+                                       ("process_limit", "processes", int),
+                                       ("output_limit", "output", parse_size)):
+            value = self.metadata.get(key)
+            if value is None or isinstance(value, bool):
+                continue
+            try:
+                parsed = parse(value)
+            except (TypeError, ValueError):
+                continue
+            if parsed > 0:
+                declared[field_name] = parsed
+        return _declared_limits(declared)
+
     def json_schema(self) -> dict[str, Any]:
         return workflow_schema(self.title, self.description, self.parameters)
 
@@ -148,7 +171,15 @@ class Workflow:
         directory = Path(job_dir) if job_dir else Path(tempfile.mkdtemp(prefix=f"astroflow-{self.name}-"))
         return RunSpec(notebook=notebook, outputs=outputs, job_dir=directory,
                        source_dir=self.path.parent, time_limit=time_limit or self.time_limit,
-                       preload=self.imports, env=dict(env or {}))
+                       preload=self.imports, env=dict(env or {}), limits=self.run_limits)
+
+
+def _declared_limits(declared: dict[str, Any]) -> Any:
+    """Only what was declared; the rest None, so the executor's defaults apply to it."""
+    from astroflow.execution.sandbox.policy import RunLimits
+
+    unset = {"memory": None, "cpu_time": None, "processes": None, "output": None}
+    return RunLimits(**{**unset, **declared})
 
 
 def _third_party(modules: set[str], source_dir: Path) -> set[str]:

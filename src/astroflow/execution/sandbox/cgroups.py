@@ -1,0 +1,131 @@
+"""A control group per run, where the kernel lets this process make one (cgroup v2 or v1).
+
+Why besides rlimits: a cgroup counts every process of the run together, whatever uid it
+runs as (RLIMIT_NPROC spares root), and its memory limit covers the run's subprocesses and
+the page cache it dirties, not only one process's address space. It is optional: a server
+started by systemd with ``Delegate=yes``, in a container with a writable cgroupfs, or as
+root gets it; elsewhere the rlimits stand alone and the server says so at start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path("/sys/fs/cgroup")
+PREFIX = "astroflow-run-"
+
+
+@dataclass(frozen=True)
+class RunGroup:
+    """The run's folders: one (v2) or one per controller (v1: pids, memory)."""
+
+    folders: tuple[Path, ...]
+
+    def oom_kills(self) -> int:
+        """How many processes the kernel killed for the memory limit."""
+        for folder in self.folders:
+            for name, key in (("memory.events", "oom_kill"), ("memory.oom_control", "oom_kill")):
+                with contextlib.suppress(OSError):
+                    for line in (folder / name).read_text().splitlines():
+                        label, _, value = line.partition(" ")
+                        if label == key and value.strip().isdigit():
+                            return int(value)
+        return 0
+
+    def pids_refused(self) -> int:
+        for folder in self.folders:
+            with contextlib.suppress(OSError):
+                text = (folder / "pids.events").read_text()
+                for line in text.splitlines():
+                    label, _, value = line.partition(" ")
+                    if label == "max" and value.strip().isdigit():
+                        return int(value)
+        return 0
+
+    def remove(self, attempts: int = 50) -> None:
+        """Kill what is left in the group, then remove it."""
+        for folder in self.folders:
+            for _ in range(attempts):
+                if not folder.exists():
+                    break
+                with contextlib.suppress(OSError):
+                    (folder / "cgroup.kill").write_text("1")
+                for pid in _members(folder):
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(pid, signal.SIGKILL)
+                try:
+                    folder.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.002)
+
+
+def _members(folder: Path) -> list[int]:
+    try:
+        return [int(p) for p in (folder / "cgroup.procs").read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def _own_paths() -> dict[str, str]:
+    """controller ("" for v2) → this process's cgroup path, from /proc/self/cgroup."""
+    paths = {}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            _, controllers, path = line.split(":", 2)
+            for controller in controllers.split(",") if controllers else [""]:
+                paths[controller] = path
+    return paths
+
+
+def _bases() -> dict[str, Path]:
+    """Where a run's group goes: per controller, this process's own cgroup folder."""
+    own = _own_paths()
+    if (ROOT / "cgroup.controllers").is_file():  # pure v2
+        return {"": ROOT / own.get("", "/").lstrip("/")}
+    bases = {}
+    for controller in ("pids", "memory"):
+        if controller in own and (ROOT / controller).is_dir():
+            bases[controller] = ROOT / controller / own[controller].lstrip("/")
+    return bases
+
+
+def join_run_group(pid: int, memory: int | None, processes: int | None) -> RunGroup | None:
+    """Make ``astroflow-run-<pid>`` and move ``pid`` (this process) into it; None when the
+    kernel or its permissions do not allow it."""
+    made = []
+    try:
+        for controller, base in _bases().items():
+            folder = base / f"{PREFIX}{pid}"
+            folder.mkdir(exist_ok=True)
+            made.append(folder)
+            if controller in ("", "pids") and processes is not None:
+                _limit(folder, "pids.max", str(processes))
+            if controller in ("", "memory") and memory is not None:
+                name = "memory.max" if controller == "" else "memory.limit_in_bytes"
+                _limit(folder, name, str(memory))
+                if controller == "":
+                    _limit(folder, "memory.swap.max", "0")
+            (folder / "cgroup.procs").write_text(str(pid))
+    except OSError:
+        RunGroup(tuple(made)).remove()
+        return None
+    return RunGroup(tuple(made)) if made else None
+
+
+def run_group(pid: int) -> RunGroup:
+    """The group a run of this pid joined (for the warm parent, once the run has ended)."""
+    return RunGroup(tuple(base / f"{PREFIX}{pid}" for base in _bases().values()
+                          if (base / f"{PREFIX}{pid}").is_dir()))
+
+
+def _limit(folder: Path, name: str, value: str) -> None:
+    with contextlib.suppress(FileNotFoundError):  # e.g. no swap accounting
+        (folder / name).write_text(value)
