@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,6 +64,15 @@ class ServerProcess:
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"server did not start in {timeout} s: {self.log()[-3000:]}")
+
+    @contextmanager
+    def running(self, timeout: float = 60) -> Iterator[ServerProcess]:
+        """Started for the ``with`` block and stopped after it, even when a test fails."""
+        self.start(timeout)
+        try:
+            yield self
+        finally:
+            self.stop()
 
     def log(self) -> str:
         path = self.data_dir / "server.log"

@@ -86,7 +86,7 @@ def add_commands(subparsers: Any) -> None:
                         help="wait, then save the products into DIR")
 
     jobs = add("jobs", "list recent jobs (yours by default)")
-    jobs.add_argument("--all", action="store_true", help="every job you may see, not only yours")
+    jobs.add_argument("--all", action="store_true", help="every job, not only yours (needs the operator role)")
     jobs.add_argument("--service", default=None, help="only jobs of this service")
     jobs.add_argument("--state", default=None,
                       choices=("queued", "running", "done", "failed", "cancelled"))

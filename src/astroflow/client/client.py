@@ -98,7 +98,7 @@ class Client:
 
     def jobs(self, mine: bool = True, *, service: str | None = None, state: str | None = None,
              limit: int = 50) -> list[Job]:
-        """Recent jobs, newest first: the caller's (``mine``) or every visible one."""
+        """Recent jobs, newest first: the caller's (``mine``), or every one (operators only)."""
         params: dict[str, Any] = {"mine": "true" if mine else "false", "limit": limit}
         if service:
             params["service"] = service

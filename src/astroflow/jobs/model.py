@@ -74,6 +74,7 @@ class Job:
     worker: str | None = None
     cancel_requested: bool = False
     job_dir: str | None = None
+    requester: str | None = None  # who asked first: the user, or "anon:<address>"
 
     @property
     def terminal(self) -> bool:
@@ -87,5 +88,5 @@ class Job:
             progress=row.progress, error=row.error, products=row.products or [],
             attempts=row.attempts, time_limit=row.time_limit, started=row.started,
             finished=row.finished, worker=row.worker, cancel_requested=row.cancel_requested,
-            job_dir=row.job_dir,
+            job_dir=row.job_dir, requester=row.requester,
         )

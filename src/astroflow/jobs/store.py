@@ -77,7 +77,7 @@ class JobStore:
         for _ in range(5):
             job = Job(id=uuid.uuid4().hex, service=service, version=version, cache_key=cache_key,
                       state="queued", owner=owner, parameters=parameters, created=time.time(),
-                      time_limit=time_limit)
+                      time_limit=time_limit, requester=asking)
             try:
                 with self.engine.begin() as connection:  # read, count and insert: one transaction
                     row = connection.execute(sql.live, {"b_key": cache_key}).mappings().first()
@@ -290,7 +290,7 @@ def _job_from_mapping(row: Any) -> Job:
                error=row["error"], products=row["products"] or [], attempts=row["attempts"],
                time_limit=row["time_limit"], started=row["started"], finished=row["finished"],
                worker=row["worker"], cancel_requested=row["cancel_requested"],
-               job_dir=row["job_dir"])
+               job_dir=row["job_dir"], requester=row["requester"])
 
 
 def _interrupted(row: JobRow, host: str, me: str) -> bool:

@@ -38,6 +38,8 @@ class ServerConfig:
     config_file: Path | None = None       # astroflow.toml: registry sources
     registry_interval: float | None = None  # seconds between looks at the sources (None: hooks only)
     registry: RegistryConfig | None = None
+    operator_role: str = "operator"       # may list every job and cancel any job
+    metrics_role: str | None = None       # /metrics needs a token with it (None: open)
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -70,6 +72,8 @@ class ServerConfig:
             "upload_limit": ("ASTROFLOW_UPLOAD_LIMIT", int),
             "config_file": ("ASTROFLOW_CONFIG", Path),
             "registry_interval": ("ASTROFLOW_REGISTRY_INTERVAL", float),
+            "operator_role": ("ASTROFLOW_OPERATOR_ROLE", str),
+            "metrics_role": ("ASTROFLOW_METRICS_ROLE", str),
         }
         for key, (name, kind) in env.items():
             if environ.get(name):
@@ -81,6 +85,13 @@ class ServerConfig:
         if "services" in values:
             values["services"] = [Path(p) for p in values["services"]]  # type: ignore[union-attr]
         return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def store_kind(self) -> str:
+        """The database's kind ("sqlite", "postgresql"): what /healthz may tell anyone."""
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.db_url).get_backend_name()
 
     def redacted_db(self) -> str:
         from sqlalchemy.engine import make_url

@@ -131,7 +131,10 @@ class Platform:
         service = self.service(name, caller)
         values = service.workflow.validate(parameters)
         check_file_parameters(service, values)
-        identity = caller.sub if service.workflow.token_access else None
+        # A restricted service's job belongs to its owner: identical requests of two users
+        # must not share one record (its id, parameters and products).
+        private = service.workflow.token_access or bool(service.roles)
+        identity = caller.sub if private else None
         key = cache_key(service.name, service.version, values, identity)
         job, created = self.store.submit(
             service=service.name, version=service.version, cache_key=key, parameters=values,
@@ -151,6 +154,32 @@ class Platform:
         if job is None or not self.may_see(job, caller):
             raise NotFound(f"no job {job_id!r}")
         return job
+
+    def cancel(self, job_id: str, caller: Caller) -> Job:
+        """Cancel for the job's owner or an operator; others who may see it get 403."""
+        job = self.store.get(job_id) if self.is_operator(caller) else self.job(job_id, caller)
+        if job is None:
+            raise NotFound(f"no job {job_id!r}")
+        if not self.may_cancel(job, caller):
+            raise Forbidden(f"job {job_id} is not yours: only whoever submitted it, or the "
+                            f"{self.config.operator_role!r} role, may cancel it (joining an "
+                            "identical request does not make it yours)")
+        if job.state not in TERMINAL:
+            job = self.runner.cancel(job_id) or job
+        return job
+
+    def may_cancel(self, job: Job, caller: Caller) -> bool:
+        """Its submitter (a user by ``sub``, an anonymous one by address) or an operator:
+        a shared job must not be cancelled by whoever merely joined or found it."""
+        if self.is_operator(caller):
+            return True
+        if job.owner is not None:
+            return job.owner == caller.sub
+        return caller.anonymous and job.requester is not None and \
+            job.requester == requester_of(caller)
+
+    def is_operator(self, caller: Caller) -> bool:
+        return self.config.operator_role in caller.roles
 
     def ended_record(self, job_id: str, caller: Caller) -> bytes | None:
         """The encoded record of an ended job, if it is cached and the caller may see it."""

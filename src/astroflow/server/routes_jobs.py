@@ -14,7 +14,7 @@ from fastapi.responses import StreamingResponse
 from astroflow.jobs.model import TERMINAL
 from astroflow.server.auth import Caller
 from astroflow.server.deps import caller, platform
-from astroflow.server.platform import Platform, owner_of, requester_of
+from astroflow.server.platform import Forbidden, Platform, owner_of, requester_of
 from astroflow.server.records import job_record
 
 router = APIRouter(prefix="/api/v1", tags=["jobs"])
@@ -50,8 +50,12 @@ def list_jobs(mine: bool = True, service: str | None = None, state: str | None =
               who: Caller = Depends(caller)) -> list[dict[str, Any]]:
     """The caller's jobs, newest first; an anonymous caller's are those its address asked for.
 
-    With ``mine=false``: every job the caller may see (public services' jobs are shared).
+    With ``mine=false``, for operators only: every job they may see. A job id is a capability
+    (whoever has it may read a public job), so nobody else may enumerate them.
     """
+    if not mine and not p.is_operator(who):
+        raise Forbidden(f"listing everyone's jobs (mine=false) needs the "
+                        f"{p.config.operator_role!r} role; mine=true lists your own")
     if mine and who.sub is None and requester_of(who) is None:
         return []
     jobs = p.store.list(owner=owner_of(who) if mine and who.sub else None,
@@ -89,11 +93,11 @@ async def get_job(job_id: str, wait: float = Query(0, ge=0, description="long-po
 @router.delete("/jobs/{job_id}")
 def cancel_job(job_id: str, p: Platform = Depends(platform),
                who: Caller = Depends(caller)) -> dict[str, Any]:
-    """Cancel: a queued job ends at once, a running one's process is killed."""
-    job = p.job(job_id, who)
-    if job.state not in TERMINAL:
-        job = p.runner.cancel(job_id) or job
-    return job_record(job)
+    """Cancel: a queued job ends at once, a running one's process is killed.
+
+    Only its submitter or an operator may: 403 for others who can see it, 404 otherwise.
+    """
+    return job_record(p.cancel(job_id, who))
 
 
 @router.get("/jobs/{job_id}/events")

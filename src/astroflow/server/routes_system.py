@@ -7,24 +7,32 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
-from astroflow.server.deps import platform
-from astroflow.server.platform import Platform
+from astroflow.server.auth import AuthError, Caller
+from astroflow.server.deps import caller, platform
+from astroflow.server.platform import Forbidden, Platform
 
 router = APIRouter(tags=["system"])
 
 
 @router.get("/healthz")
 def health(p: Platform = Depends(platform)) -> dict[str, Any]:
+    """Open to anyone, so it names no path, URL or host: only the store's kind."""
     counts = p.store.counts()
-    return {"status": "ok", "services": len(p.catalog), "store": p.config.redacted_db(),
+    return {"status": "ok", "services": len(p.catalog), "store": p.config.store_kind,
             "queued": counts.get("queued", 0), "running": counts.get("running", 0),
             "workers": p.config.workers}
 
 
 @router.get("/metrics")
-def metrics(p: Platform = Depends(platform)) -> Response:
+def metrics(p: Platform = Depends(platform), who: Caller = Depends(caller)) -> Response:
+    """Prometheus text; with ``metrics_role`` set, only for tokens holding that role."""
     from astroflow.server.metrics import render_metrics
 
+    role = p.config.metrics_role
+    if role is not None and who.anonymous:
+        raise AuthError(f"/metrics needs a token with the {role!r} role")
+    if role is not None and role not in who.roles:
+        raise Forbidden(f"/metrics needs the {role!r} role")
     counts = p.store.counts()
     body, content_type = render_metrics(counts, counts.get("queued", 0), p.store.durations(),
                                         len(p.catalog))
