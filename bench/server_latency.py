@@ -9,7 +9,9 @@ notebook. Measured in the same run:
    status reads per second with 16 concurrent clients;
 3. throughput: 500 distinct jobs submitted at once, jobs per second to completion; three
    such bursts (each of new jobs), all printed with their median, since one burst on a
-   shared 2-core machine moves with whatever else runs.
+   shared 2-core machine moves with whatever else runs;
+4. all of it twice, with the run sandbox on and off (``ASTROFLOW_SANDBOX``), and the
+   difference: what isolation costs a request.
 
     .venv/bin/python bench/server_latency.py [--requests 50] [--burst 500] [--bursts 3]
 """
@@ -184,33 +186,51 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.scratch) as tmp:
         scratch = Path(tmp)
         notebook = write_service(scratch)
-        server = ServerProcess(scratch / "data", services=[scratch / "services"], workers=2).start()
-        try:
-            with httpx.Client(base_url=server.url, timeout=60) as client:
-                uncached(client, 3)  # warm the workflow's imports
-                ours = uncached(client, args.requests)
-                hit_server, hit_wall = cache_hits(client, 200)
-                job_id = client.post(f"{API}/services/trivial/jobs",
-                                     json={"parameters": {"x": 1000.0}}).json()["id"]
-            reads = asyncio.run(status_reads(server.url, job_id, 16, 5.0))
-            rates = [asyncio.run(burst(server.url, args.burst, first=k * args.burst))
-                     for k in range(args.bursts)]
-        finally:
-            server.stop()
+        # The same measurements with the run sandbox on (the default) and off, in one run.
+        results = {mode: measure(scratch / mode, scratch / "services", args, mode)
+                   for mode in ("on", "off")}
         pm = papermill_times(notebook, args.papermill_runs, scratch)
 
-    a, p = statistics.median(ours), statistics.median(pm)
+    p = statistics.median(pm)
     print(f"astroflow server, trivial notebook, real HTTP, SQLite store, 2 workers "
           f"(files under {args.scratch})")
-    print(f"  uncached submit→done, median of {len(ours)}: {a * 1e3:7.1f} ms   (goal ≤ 50 ms)")
-    print(f"  papermill execution of the same notebook, median of {len(pm)}: {p * 1e3:7.1f} ms"
-          f"   → astroflow {p / a:.0f}× faster (MMODA nb2workflow: 8.5–9 s, ≈{8.7 / a:.0f}×)")
-    print(f"  cache hit, server time median: {statistics.median(hit_server) * 1e3:7.2f} ms   "
-          f"(goal ≤ 2 ms); round trip median {statistics.median(hit_wall) * 1e3:.2f} ms")
-    print(f"  status reads, 16 concurrent clients: {reads:7.0f} /s   (goal ≥ 2000 /s)")
-    each = ", ".join(f"{r:.1f}" for r in rates)
-    print(f"  burst of {args.burst} distinct jobs: {statistics.median(rates):7.1f} jobs/s to "
-          f"completion, median of {len(rates)} bursts ({each})   (goal ≥ 100 /s)")
+    for mode, (ours, hit_server, hit_wall, reads, rates) in results.items():
+        a = statistics.median(ours)
+        print(f" run sandbox {mode}:")
+        print(f"  uncached submit→done, median of {len(ours)}: {a * 1e3:7.1f} ms   "
+              f"(goal ≤ 35 ms with the sandbox on)")
+        print(f"  papermill execution of the same notebook, median of {len(pm)}: {p * 1e3:7.1f} "
+              f"ms   → astroflow {p / a:.0f}× faster (MMODA nb2workflow: 8.5–9 s, ≈{8.7 / a:.0f}×)")
+        print(f"  cache hit, server time median: {statistics.median(hit_server) * 1e3:7.2f} ms   "
+              f"(goal ≤ 2 ms); round trip median {statistics.median(hit_wall) * 1e3:.2f} ms")
+        print(f"  status reads, 16 concurrent clients: {reads:7.0f} /s   (goal ≥ 2000 /s)")
+        each = ", ".join(f"{r:.1f}" for r in rates)
+        print(f"  burst of {args.burst} distinct jobs: {statistics.median(rates):7.1f} jobs/s to "
+              f"completion, median of {len(rates)} bursts ({each})   (goal ≥ 90 /s sandboxed)")
+    on, off = (statistics.median(results[m][0]) for m in ("on", "off"))
+    burst_on, burst_off = (statistics.median(results[m][4]) for m in ("on", "off"))
+    print(f" sandbox cost: {(on - off) * 1e3:+.1f} ms per uncached request (goal ≤ 5 ms), "
+          f"burst {burst_on / burst_off:.2f}× the unsandboxed rate")
+
+
+def measure(data: Path, services: Path, args: argparse.Namespace,
+            sandbox: str) -> tuple[list[float], list[float], list[float], float, list[float]]:
+    """One server (sandbox ``on`` or ``off``): latency, cache hits, reads, bursts."""
+    env = {"ASTROFLOW_SANDBOX": sandbox, "ASTROFLOW_RATE_LIMIT": "0"}
+    server = ServerProcess(data, services=[services], workers=2, env=env).start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            uncached(client, 3)  # warm the workflow's imports
+            ours = uncached(client, args.requests)
+            hit_server, hit_wall = cache_hits(client, 200)
+            job_id = client.post(f"{API}/services/trivial/jobs",
+                                 json={"parameters": {"x": 1000.0}}).json()["id"]
+        reads = asyncio.run(status_reads(server.url, job_id, 16, 5.0))
+        rates = [asyncio.run(burst(server.url, args.burst, first=k * args.burst))
+                 for k in range(args.bursts)]
+    finally:
+        server.stop()
+    return ours, hit_server, hit_wall, reads, rates
 
 
 if __name__ == "__main__":

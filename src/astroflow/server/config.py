@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from astroflow.execution.sandbox.policy import RunLimits
 from astroflow.jobs.store import sqlite_url
 from astroflow.registry.sources import RegistryConfig
 from astroflow.server.auth import AuthConfig
@@ -40,6 +41,10 @@ class ServerConfig:
     registry: RegistryConfig | None = None
     operator_role: str = "operator"       # may list every job and cancel any job
     metrics_role: str | None = None       # /metrics needs a token with it (None: open)
+    # run sandbox (server/isolation.py): on | strict | off, per-run limits and their ceilings
+    sandbox: str = "on"
+    run_limits: RunLimits = field(default_factory=RunLimits)
+    max_run_limits: RunLimits | None = None   # None: the same as run_limits
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -81,6 +86,11 @@ class ServerConfig:
         if environ.get("ASTROFLOW_SERVICES"):
             values["services"] = [Path(p) for p in environ["ASTROFLOW_SERVICES"].split(os.pathsep) if p]
         values["auth"] = AuthConfig.from_env(environ)
+        from astroflow.server.isolation import limits_from_env
+
+        values["run_limits"], values["max_run_limits"] = limits_from_env(environ)
+        if environ.get("ASTROFLOW_SANDBOX"):
+            values["sandbox"] = environ["ASTROFLOW_SANDBOX"].strip().lower()
         values.update({k: v for k, v in overrides.items() if v is not None and v != []})
         if "services" in values:
             values["services"] = [Path(p) for p in values["services"]]  # type: ignore[union-attr]

@@ -25,6 +25,7 @@ from astroflow.registry.catalog import Service, ServiceCatalog
 from astroflow.registry.registry import Registry
 from astroflow.server.auth import Caller
 from astroflow.server.config import ServerConfig
+from astroflow.server.isolation import report_sandbox, sandbox_policy
 from astroflow.server.records import job_record
 from astroflow.workflow import FieldError, ValidationError, cache_key
 
@@ -49,6 +50,7 @@ class Platform:
     runner: JobRunner
     executors: ExecutorPool
     registry: Registry | None = None
+    sandbox: dict[str, bool] = field(default_factory=dict)  # layer → available (health report)
     started: float = field(default_factory=time.time)
     # Records of ended jobs never change: keep their encoded JSON to answer status reads
     # without touching the database.
@@ -64,7 +66,11 @@ class Platform:
         store = JobStore(config.db_url)
         store.migrate()
         artifacts = ArtifactStore(config.store_root, cache=config.data_dir / "cache")
-        executors = ExecutorPool(max_parallel=config.workers, preload=DEFAULT_PRELOAD)
+        policy = sandbox_policy(config.sandbox, config.run_limits, config.data_dir,
+                                config.db_url)
+        sandbox = report_sandbox(policy)  # before any thread: the probe forks
+        executors = ExecutorPool(max_parallel=config.workers, preload=DEFAULT_PRELOAD,
+                                 sandbox=policy, max_limits=config.max_run_limits)
         _warm_services(executors, catalog)
         # Twice as many claimed jobs as processes: the next job is prepared and waiting in the
         # executor's queue while the current ones run, so no slot idles between jobs.
@@ -77,7 +83,8 @@ class Platform:
             registry = Registry(store, catalog, config.registry, config.data_dir / "registry",
                                 executors.get)
         return cls(config=config, catalog=catalog, store=store, artifacts=artifacts,
-                   runner=runner, executors=executors, registry=registry)
+                   runner=runner, executors=executors, registry=registry,
+                   sandbox={layer: why is None for layer, why in sandbox.items()})
 
     def start(self) -> None:
         self.runner.on_transition = self._on_transition

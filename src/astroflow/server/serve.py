@@ -8,6 +8,7 @@ from typing import Any
 
 from astroflow.server import logs
 from astroflow.server.config import ServerConfig
+from astroflow.server.isolation import hide_server_process
 
 SWITCH_INTERVAL = 0.001  # seconds; CPython's default is 0.005
 
@@ -19,6 +20,7 @@ def serve(**flags: Any) -> int:
     from astroflow.server.platform import Platform
 
     logs.configure()
+    hide_server_process()
     config = ServerConfig.from_env(**flags)
     # Workflows find their data (e.g. `astroflow data fetch icecube`) under the same folder.
     os.environ["ASTROFLOW_DATA_DIR"] = str(config.data_dir.resolve())
