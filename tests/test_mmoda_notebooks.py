@@ -214,7 +214,8 @@ def test_raising_notebook_that_does_not_raise(http):
 
 def test_posix_path_takes_an_upload(http):
     csv = b"time,energy\n1.0,5.5\n2.0,6.5\n3.0,7.5\n"
-    ref = http.post(f"{API}/uploads", files={"file": ("flare.csv", csv)}).json()["ref"]
+    ref = http.post(f"{API}/uploads", files={"file": ("flare.csv", csv)},
+                    headers=bearer()).json()["ref"]  # uploads need a token here
     job = run(http, "file-path", events_file=ref)
     assert job["state"] == "done", job["error"]
     assert value(http, job, "n_events") == 3 and value(http, job, "file_name") == "flare.csv"

@@ -266,8 +266,9 @@ def test_run_analysis_answers_get_and_post_alike(server):
 def test_uploaded_file_in_a_multipart_request(server):
     csv = b"time,energy\n1,2\n3,4\n5,6\n7,8\n"
     with httpx.Client(base_url=server.url + DISPATCH, timeout=30) as client:
+        # Uploads need a token on a server that verifies them (this one does).
         answer = client.post("/run_analysis", data={"instrument": "file-path",
-                                                    "query_status": "new"},
+                                                    "query_status": "new", "token": token()},
                              files={"events_file": ("burst.csv", csv)}).json()
     assert answer["query_status"] == "done", answer["exit_status"]
     texts = {t["name"]: t["value"] for t in answer["products"]["text_product_list"]}

@@ -576,6 +576,10 @@ def test_sign_in_shows_restricted_services(page, server):
 def test_file_parameter_is_uploaded(page, server, tmp_path):
     upload = tmp_path / "sources.txt"
     upload.write_text("# ra dec\n83.63 22.01\n")
+    # Uploads need a token on a server that verifies them: sign in first.
+    token = jwt.encode({"sub": "ulla", "exp": int(time.time()) + 600}, SECRET, algorithm="HS256")
+    goto(page, server)
+    page.evaluate("token => localStorage.setItem('astroflow.token', token)", token)
     open_service(page, server, "filestat")
     page.set_input_files(".field[data-param='catalogue'] input[type=file]", str(upload))
     page.wait_for_selector(".field[data-param='catalogue'] .upload-status:has-text('uploaded')")

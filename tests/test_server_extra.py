@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import httpx
 import jwt
@@ -28,11 +29,14 @@ def test_queue_limit_gives_429(tmp_path):
             assert "queued jobs" in reply.json()["error"]["message"]
             for job in client.get("/api/v1/jobs", params={"mine": True}).json():
                 client.delete(f"/api/v1/jobs/{job['id']}")
-            # The same server has a 1000-byte upload limit.
-            big = client.post("/api/v1/uploads", files={"file": ("big.bin", b"x" * 5000)})
+            # The same server has a 1000-byte upload limit (and wants a token for uploads).
+            auth = {"Authorization": "Bearer " + jwt.encode(
+                {"sub": "ana", "exp": int(time.time()) + 600}, SECRET, algorithm="HS256")}
+            big = client.post("/api/v1/uploads", files={"file": ("big.bin", b"x" * 5000)},
+                              headers=auth)
             assert big.status_code == 413 and "upload limit" in big.json()["error"]["message"]
-            assert client.post("/api/v1/uploads",
-                               files={"file": ("ok.bin", b"x" * 10)}).status_code == 201
+            assert client.post("/api/v1/uploads", files={"file": ("ok.bin", b"x" * 10)},
+                               headers=auth).status_code == 201
     finally:
         server.stop()
 

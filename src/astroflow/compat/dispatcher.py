@@ -36,6 +36,14 @@ from astroflow.jobs.uploads import CHUNK, UploadTooLarge, store_upload
 from astroflow.products import Product, ProductError
 from astroflow.registry.catalog import Service
 from astroflow.server.auth import ANONYMOUS, AuthError, Caller, caller_from_header
+from astroflow.server.edge import (
+    BodyTooLarge,
+    ParameterTooLarge,
+    RateLimited,
+    caller_key,
+    check_value_sizes,
+    parse_json_body,
+)
 from astroflow.server.platform import Forbidden, NotFound, Platform
 from astroflow.workflow import ValidationError
 
@@ -61,7 +69,8 @@ async def run_analysis(request: Request) -> JSONResponse:
     try:
         raw = await _fields(request, p)
         query = AnalysisRequest.parse(raw)
-    except (ValidationError, UploadTooLarge) as exc:
+    except (ValidationError, UploadTooLarge, BodyTooLarge, ParameterTooLarge, AuthError,
+            Refused) as exc:
         return _refusal(_refused(exc), new_session_id())
     try:
         who = _caller(request, query.token)
@@ -69,6 +78,8 @@ async def run_analysis(request: Request) -> JSONResponse:
         values, unused = service_values(service, query)  # polls resend every field too
         comment = _unused_comment(unused)
         if query.is_new:
+            address = request.client.host if request.client else None
+            request.app.state.rate_limiter.take(caller_key(who.sub, address))
             job, _ = await run_in_threadpool(p.submit, service.name, values, who)
             job = await _settle(p, job, who, SUBMIT_WAIT)
         else:
@@ -81,7 +92,8 @@ async def run_analysis(request: Request) -> JSONResponse:
                                        comment)
     except (Refused, AuthError, NotFound, Forbidden, ValidationError, QueueFull,
             AstroflowError) as exc:
-        return _refusal(_refused(exc), query.session_id, query.job_id)
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+        return _refusal(_refused(exc), query.session_id, query.job_id, headers)
     return JSONResponse(body)
 
 
@@ -247,26 +259,44 @@ def _pack(files: list[tuple[str, Path]], stem: str) -> tuple[Path, str]:
 
 async def _fields(request: Request, p: Platform, uploads: bool = True) -> dict[str, Any]:
     """Query fields, then form fields (or a JSON object) of a POST; uploaded files are
-    stored and become their ``upload://`` reference, as for the astroflow API."""
+    stored and become their ``upload://`` reference, as for the astroflow API.
+
+    Every field is bounded (``param_limit``); a JSON body goes through the same parser as
+    the API's (`parse_json_body`); files are stored only for a caller with a valid token
+    when the server verifies tokens, as ``POST /api/v1/uploads`` requires.
+    """
     fields: dict[str, Any] = dict(request.query_params)
-    if request.method != "POST":
-        return fields
-    kind = request.headers.get("content-type", "")
-    if kind.startswith("application/json"):
-        body = await request.json()
-        if isinstance(body, dict):
-            fields.update(body)
-        return fields
-    form = await request.form()
-    for key, value in form.multi_items():
-        if isinstance(value, UploadFile):
-            if uploads:
-                stored = await run_in_threadpool(store_upload, p.artifacts, _chunks(value),
-                                                 value.filename, p.config.upload_limit)
-                fields[key] = stored.ref
+    if request.method == "POST":
+        kind = request.headers.get("content-type", "")
+        if kind.startswith("application/json"):
+            fields.update(parse_json_body(await request.body()))
         else:
-            fields[key] = value
+            async with request.form() as form:
+                files = []
+                for key, value in form.multi_items():
+                    if isinstance(value, UploadFile):
+                        files.append((key, value))
+                    else:
+                        fields[key] = value
+                check_value_sizes(fields, p.config.param_limit)
+                if files and uploads:
+                    _upload_caller(request, _text(fields.get("token")))
+                    for key, value in files:
+                        stored = await run_in_threadpool(store_upload, p.artifacts,
+                                                         _chunks(value), value.filename,
+                                                         p.config.upload_limit)
+                        fields[key] = stored.ref
+    check_value_sizes(fields, p.config.param_limit)
     return fields
+
+
+def _upload_caller(request: Request, token: str | None) -> Caller:
+    """Who uploads: anyone on a server without keys, else only a caller with a valid token."""
+    who = _caller(request, token)
+    if request.app.state.config.auth.can_verify and who.sub is None:
+        raise Refused(403, "file uploads need a token on this server (the token field or "
+                           "Authorization: Bearer)")
+    return who
 
 
 def _chunks(upload: UploadFile) -> Any:
@@ -310,14 +340,19 @@ def _refused(exc: Exception) -> Refused:
         return Refused(403, str(exc))
     if isinstance(exc, QueueFull):
         return Refused(429, str(exc))
-    if isinstance(exc, UploadTooLarge):
+    if isinstance(exc, RateLimited):
+        return Refused(429, str(exc))
+    if isinstance(exc, (UploadTooLarge, ParameterTooLarge)):
         return Refused(413, str(exc))
+    if isinstance(exc, BodyTooLarge):
+        return Refused(413, exc.message)
     return Refused(400, str(exc))
 
 
-def _refusal(refused: Refused, session_id: str, job_id: str | None = None) -> JSONResponse:
+def _refusal(refused: Refused, session_id: str, job_id: str | None = None,
+             headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(response.failed_answer(refused.message, session_id, job_id),
-                        status_code=refused.status)
+                        status_code=refused.status, headers=headers)
 
 
 def _text(value: Any) -> str | None:

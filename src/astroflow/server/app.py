@@ -21,6 +21,14 @@ from astroflow.jobs.uploads import UploadTooLarge
 from astroflow.products import ProductError
 from astroflow.server.auth import AuthError
 from astroflow.server.config import ServerConfig
+from astroflow.server.edge import (
+    BodyLimit,
+    BodyTooLarge,
+    InvalidBody,
+    ParameterTooLarge,
+    RateLimited,
+    RateLimiter,
+)
 from astroflow.server.fastpath import EndedJobReads
 from astroflow.server.formats import FormatError
 from astroflow.server.platform import Forbidden, NotFound, Platform
@@ -56,6 +64,9 @@ def create_app(config: ServerConfig | None = None, platform: Platform | None = N
     _offline_docs(app)
     app.state.config = config
     app.add_middleware(EndedJobReads, state=app.state)
+    # Bodies over their limit are refused before they are read (edge limits).
+    app.add_middleware(BodyLimit, body_limit=config.body_limit, upload_limit=config.upload_limit)
+    app.state.rate_limiter = RateLimiter(config.rate_limit)
     app.add_middleware(ServerTiming)  # added last: outermost, so it times the fast path too
     _error_handlers(app)
 
@@ -108,10 +119,18 @@ def _version() -> str:
 
 
 def _error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ValidationError)
-    async def _invalid(_: Request, exc: ValidationError) -> JSONResponse:
-        return JSONResponse(error_body("invalid_parameters", str(exc),
-                                       [e.as_dict() for e in exc.errors]), status_code=422)
+    # Errors that list (field, value, reason): code and status by class, most specific first.
+    field_errors: list[tuple[type[Exception], str, int]] = [
+        (InvalidBody, "invalid_request", 422), (ValidationError, "invalid_parameters", 422),
+        (ParameterTooLarge, "parameter_too_large", 413)]
+
+    async def _invalid(_: Request, exc: Exception) -> JSONResponse:
+        code, status = next((c, s) for kind, c, s in field_errors if isinstance(exc, kind))
+        return JSONResponse(error_body(code, str(exc), [e.as_dict() for e in exc.errors]),  # type: ignore[attr-defined]
+                            status_code=status)
+
+    for kind, _, _ in field_errors:
+        app.add_exception_handler(kind, _invalid)
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -120,6 +139,17 @@ def _error_handlers(app: FastAPI) -> None:
                   for e in exc.errors()]
         message = "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
         return JSONResponse(error_body("invalid_request", message, errors), status_code=422)
+
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
+        # Connection: close, so that the server reads no more of the body
+        return JSONResponse(error_body(exc.code, exc.message), status_code=413,
+                            headers={"Connection": "close"})
+
+    @app.exception_handler(RateLimited)
+    async def _rate_limited(_: Request, exc: RateLimited) -> JSONResponse:
+        return JSONResponse(error_body("rate_limited", str(exc)), status_code=429,
+                            headers={"Retry-After": str(exc.retry_after)})
 
     @app.exception_handler(AuthError)
     async def _unauthorized(_: Request, exc: AuthError) -> JSONResponse:

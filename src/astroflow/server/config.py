@@ -34,6 +34,10 @@ class ServerConfig:
     time_limit: float = 3600.0            # default per-job limit, seconds
     queue_limit: int = 1000               # queued jobs per caller (anonymous: per address)
     upload_limit: int = 100 * 1024 * 1024  # bytes per uploaded file
+    # edge limits: what one request may carry, and how often one caller may submit
+    param_limit: int = 64 * 1024          # bytes per parameter value (strings; JSON of lists)
+    body_limit: int = 1024 * 1024         # bytes of a request body other than an upload
+    rate_limit: int = 600                 # job submissions per minute per caller (0: no limit)
     base_url: str = ""
     auth: AuthConfig = field(default_factory=AuthConfig)
     config_file: Path | None = None       # astroflow.toml: registry sources
@@ -75,6 +79,10 @@ class ServerConfig:
             "time_limit": ("ASTROFLOW_TIME_LIMIT", float),
             "queue_limit": ("ASTROFLOW_QUEUE_LIMIT", int), "base_url": ("ASTROFLOW_BASE_URL", str),
             "upload_limit": ("ASTROFLOW_UPLOAD_LIMIT", int),
+            # edge limits
+            "param_limit": ("ASTROFLOW_PARAM_LIMIT", int),
+            "body_limit": ("ASTROFLOW_BODY_LIMIT", int),
+            "rate_limit": ("ASTROFLOW_RATE_LIMIT", int),
             "config_file": ("ASTROFLOW_CONFIG", Path),
             "registry_interval": ("ASTROFLOW_REGISTRY_INTERVAL", float),
             "operator_role": ("ASTROFLOW_OPERATOR_ROLE", str),

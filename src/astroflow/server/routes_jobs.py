@@ -7,13 +7,14 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from astroflow.jobs.model import TERMINAL
 from astroflow.server.auth import Caller
 from astroflow.server.deps import caller, platform
+from astroflow.server.edge import caller_key, check_value_sizes, parse_json_body
 from astroflow.server.platform import Forbidden, Platform, owner_of, requester_of
 from astroflow.server.records import job_record
 
@@ -24,20 +25,27 @@ DB_POLL = 1.0          # subscribers re-read the store this often (jobs of other
 SSE_KEEPALIVE = 15.0
 
 
-@router.post("/services/{name}/jobs", status_code=201, response_model=None)
-async def submit_job(name: str,
-                     body: dict[str, Any] = Body(..., examples=[{"parameters": {"RA": 83.63}}]),
-                     p: Platform = Depends(platform), who: Caller = Depends(caller)) -> Response:
+@router.post("/services/{name}/jobs", status_code=201, response_model=None,
+             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                 "schema": {"type": "object", "properties": {"parameters": {"type": "object"}}},
+                 "example": {"parameters": {"RA": 83.63}}}}}})
+async def submit_job(name: str, request: Request, p: Platform = Depends(platform),
+                     who: Caller = Depends(caller)) -> Response:
     """Queue a job; an identical request joins the live job or returns the done one (200).
 
     Runs on the event loop, not in the thread pool: validation and the store's one short
-    transaction take less time than the hand-over to a thread and back would.
+    transaction take less time than the hand-over to a thread and back would. The body is
+    read here rather than by ``Body(...)``: `parse_json_body` turns what Python's ``json``
+    accepts but nothing after it can use (NaN, 1e400, deep nesting) into a 422.
     """
+    request.app.state.rate_limiter.take(caller_key(who.sub, who.address))
+    body = parse_json_body(await request.body())
     parameters = body.get("parameters", {})
     if not isinstance(parameters, dict):
         from astroflow.workflow import FieldError, ValidationError
 
         raise ValidationError([FieldError("parameters", parameters, "must be a JSON object")])
+    check_value_sizes(parameters, p.config.param_limit)
     job, created = p.submit(name, parameters, who)
     record = job_record(job, cached=not created and job.state == "done")
     return Response(json.dumps(record).encode(), media_type="application/json",

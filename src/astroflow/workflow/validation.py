@@ -20,6 +20,7 @@ from astroflow.workflow.model import Parameter
 
 _TRUE = {"true", "1", "yes", "on", "y", "t"}
 _FALSE = {"false", "0", "no", "off", "n", "f"}
+MAX_DEPTH = 64  # nesting of a structured value (lists, objects); deeper is refused
 
 
 @dataclass(frozen=True)
@@ -29,10 +30,24 @@ class FieldError:
     reason: str
 
     def as_dict(self) -> dict[str, Any]:
-        value = self.value if isinstance(self.value, (str, int, float, bool, type(None))) else repr(self.value)
-        if isinstance(value, str) and len(value) > 200:
+        return {"field": self.field, "value": _shown(self.value), "reason": self.reason}
+
+
+def _shown(value: Any) -> Any:
+    """A value as an error body can carry it: JSON has no NaN, no lone surrogates, and
+    Python will not print an integer of more than 4,300 digits."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        digits = int(value.bit_length() * math.log10(2)) + 1
+        return f"<an integer of about {digits} digits>"
+    if not isinstance(value, (str, int, float, bool, type(None))):
+        value = repr(value)
+    if isinstance(value, str):
+        value = value.encode("utf-8", "replace").decode()
+        if len(value) > 200:
             value = value[:200] + "…"
-        return {"field": self.field, "value": value, "reason": self.reason}
+    return value
 
 
 class ValidationError(AstroflowError, ValueError):
@@ -104,7 +119,10 @@ def _float(param: Parameter, raw: Any) -> float:
     if isinstance(raw, bool):
         raise _Invalid("expected a number, got a boolean")
     if isinstance(raw, (int, float)):
-        value = float(raw)
+        try:
+            value = float(raw)
+        except OverflowError:
+            raise _Invalid("too large for a number (beyond ±1.8e308)") from None
     elif isinstance(raw, str):
         value = _parse_float_text(param, raw.strip())
     else:
@@ -149,7 +167,18 @@ def _quantity(param: Parameter, text: str) -> float:
         raise _Invalid(f"{text!r} is not a number or a quantity in {param.unit} ({exc})") from None
 
 
+# Integers a notebook, numpy and FITS all hold: 64-bit signed.
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+
+
 def _int(raw: Any) -> int:
+    value = _any_int(raw)
+    if not INT_MIN <= value <= INT_MAX:
+        raise _Invalid(f"out of range: an integer must be between {INT_MIN} and {INT_MAX}")
+    return value
+
+
+def _any_int(raw: Any) -> int:
     if isinstance(raw, bool):
         raise _Invalid("expected an integer, got a boolean")
     if isinstance(raw, int):
@@ -160,6 +189,8 @@ def _int(raw: Any) -> int:
         raise _Invalid(f"{raw!r} is not an integer")
     if isinstance(raw, str):
         text = raw.strip()
+        if len(text) > 40:  # longer than any 64-bit integer, however written
+            raise _Invalid(f"out of range: an integer must be between {INT_MIN} and {INT_MAX}")
         try:
             return int(text)
         except ValueError:
@@ -190,7 +221,17 @@ def _bool(raw: Any) -> bool:
 
 def _str(raw: Any) -> str:
     if isinstance(raw, str):
+        if not raw.isascii():
+            try:
+                raw.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise _Invalid(f"not valid Unicode: a lone surrogate at character {exc.start} "
+                               f"({raw[exc.start]!a})") from None
         return raw
+    if isinstance(raw, float) and not math.isfinite(raw):
+        raise _Invalid(f"expected a string, got the number {raw!r}")
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw.bit_length() > 64:
+        raise _Invalid("expected a string, got an out-of-range integer")
     if isinstance(raw, (int, float)) and not isinstance(raw, bool):
         return str(raw)
     raise _Invalid(f"expected a string, got {type(raw).__name__}")
@@ -203,16 +244,37 @@ def _structured(kind: type, raw: Any) -> Any:
             value = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise _Invalid(f"not valid JSON ({exc.msg} at character {exc.pos})") from None
+        except RecursionError:
+            raise _Invalid(f"JSON nested too deeply (at most {MAX_DEPTH} levels)") from None
+        except ValueError as exc:  # an integer of more than 4,300 digits
+            raise _Invalid(f"not usable JSON ({exc})") from None
     if kind is list and isinstance(value, tuple):
         value = list(value)
     if not isinstance(value, kind):
         raise _Invalid(f"expected a {'list' if kind is list else 'JSON object'}, got "
                        f"{type(value).__name__}")
+    if _depth_over(value, MAX_DEPTH):
+        raise _Invalid(f"JSON nested too deeply (at most {MAX_DEPTH} levels)")
     try:
         # Round trip through JSON: only plain data may reach the notebook.
-        return json.loads(json.dumps(value, allow_nan=False))
+        text = json.dumps(value, allow_nan=False)
+        text.encode("utf-8")  # a lone surrogate
+        return json.loads(text)
     except (TypeError, ValueError) as exc:
         raise _Invalid(f"only JSON data is accepted ({exc})") from None
+
+
+def _depth_over(value: Any, limit: int) -> bool:
+    """Whether lists and objects nest deeper than ``limit`` (without recursing)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, tuple, dict)):
+            if depth >= limit:
+                return True
+            stack.extend((child, depth + 1) for child in
+                         (item.values() if isinstance(item, dict) else item))
+    return False
 
 
 def _time(param: Parameter, raw: Any) -> Any:
@@ -262,4 +324,6 @@ def canonical_json(values: Mapping[str, Any]) -> str:
 
 def cache_key(*parts: Any) -> str:
     """SHA-256 of the canonical JSON of the parts (service, version, values, …)."""
-    return hashlib.sha256(canonical_json({"k": list(parts)}).encode()).hexdigest()
+    # surrogatepass: a key is a digest, and must exist for any text validation let through
+    text = canonical_json({"k": list(parts)})
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
