@@ -44,6 +44,7 @@ from astroflow.server.edge import (
     check_value_sizes,
     parse_json_body,
 )
+from astroflow.server.openapi import BinaryFile, content, errors, mmoda_errors
 from astroflow.server.platform import Forbidden, NotFound, Platform
 from astroflow.workflow import ValidationError
 
@@ -62,7 +63,8 @@ class Refused(Exception):  # noqa: N818 - carries an HTTP status and MMODA's ans
 
 # --- run_analysis ---------------------------------------------------------------------------
 
-@router.api_route("/run_analysis", methods=["GET", "POST"])
+@router.api_route("/run_analysis", methods=["GET", "POST"],
+                  responses=mmoda_errors(400, 403, 413, 429))
 async def run_analysis(request: Request) -> JSONResponse:
     """Submit (``query_status=new``) or poll (``job_id`` and the last status) one analysis."""
     p: Platform = request.app.state.platform
@@ -150,8 +152,8 @@ def _unused_comment(unused: list[str]) -> str:
 
 # --- instruments ----------------------------------------------------------------------------
 
-@router.get("/instr-list")
-@router.get("/api/instr-list")
+@router.get("/instr-list", responses={**mmoda_errors(403), **errors(422)})
+@router.get("/api/instr-list", responses={**mmoda_errors(403), **errors(422)})
 def instrument_list(request: Request, token: str | None = Query(None)) -> Response:
     """The instruments (services) this caller may use."""
     p: Platform = request.app.state.platform
@@ -162,7 +164,7 @@ def instrument_list(request: Request, token: str | None = Query(None)) -> Respon
     return JSONResponse([s.name for s in p.catalog.visible_to(who.roles)])
 
 
-@router.get("/api/par-names")
+@router.get("/api/par-names", responses={**mmoda_errors(400, 403), **errors(422)})
 def parameter_names(request: Request, instrument_name: str | None = Query(None, alias="instrument"),
                     product_type: str | None = Query(None),
                     token: str | None = Query(None)) -> Response:
@@ -170,8 +172,8 @@ def parameter_names(request: Request, instrument_name: str | None = Query(None, 
     return _describe(request, instrument_name, product_type, token, instrument.par_names)
 
 
-@router.get("/api/meta-data")
-@router.get("/meta-data")
+@router.get("/api/meta-data", responses={**mmoda_errors(400, 403), **errors(422)})
+@router.get("/meta-data", responses={**mmoda_errors(400, 403), **errors(422)})
 def meta_data(request: Request, instrument_name: str | None = Query(None, alias="instrument"),
               product_type: str | None = Query(None), token: str | None = Query(None)) -> Response:
     """MMODA's description of an instrument: source query, instrument query, product query."""
@@ -190,7 +192,11 @@ def _describe(request: Request, name: str | None, product_type: str | None, toke
 
 # --- download_products ----------------------------------------------------------------------
 
-@router.api_route("/download_products", methods=["GET", "POST"])
+@router.api_route("/download_products", methods=["GET", "POST"], response_class=BinaryFile,
+                  responses={**content("application/octet-stream", "application/gzip",
+                                       description="one file, or a .tar.gz of several"),
+                             **mmoda_errors(400, 403, json_route=False),
+                             **errors(413, 422, json_route=False)})
 async def download_products(request: Request) -> Response:
     """A done job's product files: one file, or a ``.tar.gz`` of several (``file_list``)."""
     p: Platform = request.app.state.platform

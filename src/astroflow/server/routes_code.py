@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from astroflow.client.snippet import LANGS, snippet
 from astroflow.registry.catalog import Service
 from astroflow.server.auth import Caller
 from astroflow.server.deps import caller, platform
+from astroflow.server.edge import parse_json_body
+from astroflow.server.openapi import READ, SharedPathRoute, code_request, errors
 from astroflow.server.platform import Platform
 
-router = APIRouter(prefix="/api/v1", tags=["code"])
+router = APIRouter(prefix="/api/v1", tags=["code"], route_class=SharedPathRoute)
 
 _LANG = Query("python", pattern="^(" + "|".join(LANGS) + ")$",
               description="python (the astroflow client), shell (the astroflow command) or "
@@ -33,7 +35,7 @@ def _needs_token(service: Service | None) -> bool:
     return service is not None and (bool(service.roles) or service.workflow.token_access)
 
 
-@router.get("/jobs/{job_id}/code")
+@router.get("/jobs/{job_id}/code", responses=errors(*READ))
 def job_code(job_id: str, request: Request, lang: str = _LANG, p: Platform = Depends(platform),
              who: Caller = Depends(caller)) -> dict[str, Any]:
     """Code that submits this job's request again (and is answered from this job)."""
@@ -43,7 +45,7 @@ def job_code(job_id: str, request: Request, lang: str = _LANG, p: Platform = Dep
     return {"lang": lang, "code": code}
 
 
-@router.get("/services/{name}/code")
+@router.get("/services/{name}/code", responses=errors(400, *READ))
 def request_code(name: str, request: Request, lang: str = _LANG,
                  p: Platform = Depends(platform), who: Caller = Depends(caller)) -> dict[str, Any]:
     """Code for a request not yet submitted: parameters as query fields (``?RA=83.6&…``)."""
@@ -51,15 +53,18 @@ def request_code(name: str, request: Request, lang: str = _LANG,
     return _request_code(p, who, name, values, lang, server_url(request, p))
 
 
-@router.post("/services/{name}/code")
-def request_code_from_body(name: str, request: Request,
-                           body: dict[str, Any] = Body(..., examples=[{"parameters": {"RA": 83.63},
-                                                                       "lang": "python"}]),
-                           p: Platform = Depends(platform),
-                           who: Caller = Depends(caller)) -> dict[str, Any]:
-    """The same, with typed JSON parameters (``{"parameters": {...}, "lang": "python"}``)."""
+@router.post("/services/{name}/code", responses=errors(400, *READ, 413),
+             openapi_extra=code_request(LANGS))
+async def request_code_from_body(name: str, request: Request, p: Platform = Depends(platform),
+                                 who: Caller = Depends(caller)) -> dict[str, Any]:
+    """The same, with typed JSON parameters (``{"parameters": {...}, "lang": "python"}``).
+
+    The body is read by `parse_json_body`, as for a job: bytes that are not UTF-8 JSON,
+    NaN or nesting too deep are a 422 in the API's error shape.
+    """
     from astroflow.workflow import FieldError, ValidationError
 
+    body = parse_json_body(await request.body())
     values = body.get("parameters", {})
     lang = body.get("lang", "python")
     problems = []

@@ -15,10 +15,18 @@ from astroflow.jobs.model import TERMINAL
 from astroflow.server.auth import Caller
 from astroflow.server.deps import caller, platform
 from astroflow.server.edge import caller_key, check_value_sizes, parse_json_body
+from astroflow.server.openapi import (
+    EVENTS,
+    JOB_REQUEST,
+    READ,
+    EventStream,
+    SharedPathRoute,
+    errors,
+)
 from astroflow.server.platform import Forbidden, Platform, owner_of, requester_of
 from astroflow.server.records import job_record
 
-router = APIRouter(prefix="/api/v1", tags=["jobs"])
+router = APIRouter(prefix="/api/v1", tags=["jobs"], route_class=SharedPathRoute)
 
 MAX_WAIT = 60.0
 DB_POLL = 1.0          # subscribers re-read the store this often (jobs of other replicas)
@@ -26,9 +34,10 @@ SSE_KEEPALIVE = 15.0
 
 
 @router.post("/services/{name}/jobs", status_code=201, response_model=None,
-             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-                 "schema": {"type": "object", "properties": {"parameters": {"type": "object"}}},
-                 "example": {"parameters": {"RA": 83.63}}}}}})
+             openapi_extra=JOB_REQUEST,
+             responses={200: {"description": "the done job of an identical request (cached)",
+                              "content": {"application/json": {"schema": {}}}},
+                        **errors(400, *READ, 413, 429)})
 async def submit_job(name: str, request: Request, p: Platform = Depends(platform),
                      who: Caller = Depends(caller)) -> Response:
     """Queue a job; an identical request joins the live job or returns the done one (200).
@@ -52,7 +61,7 @@ async def submit_job(name: str, request: Request, p: Platform = Depends(platform
                     status_code=201 if created else 200)
 
 
-@router.get("/jobs")
+@router.get("/jobs", responses=errors(401, 403, 422))
 def list_jobs(mine: bool = True, service: str | None = None, state: str | None = None,
               limit: int = Query(50, ge=1, le=500), p: Platform = Depends(platform),
               who: Caller = Depends(caller)) -> list[dict[str, Any]]:
@@ -72,7 +81,7 @@ def list_jobs(mine: bool = True, service: str | None = None, state: str | None =
     return [job_record(j) for j in jobs if p.may_see(j, who)]
 
 
-@router.get("/jobs/{job_id}", response_model=None)
+@router.get("/jobs/{job_id}", response_model=None, responses=errors(*READ))
 async def get_job(job_id: str, wait: float = Query(0, ge=0, description="long-poll seconds"),
                   p: Platform = Depends(platform), who: Caller = Depends(caller)) -> Response:
     """The job; with ``wait`` the answer comes when it ends or after that many seconds."""
@@ -98,7 +107,7 @@ async def get_job(job_id: str, wait: float = Query(0, ge=0, description="long-po
     return Response(body, media_type="application/json")
 
 
-@router.delete("/jobs/{job_id}")
+@router.delete("/jobs/{job_id}", responses=errors(*READ))
 def cancel_job(job_id: str, p: Platform = Depends(platform),
                who: Caller = Depends(caller)) -> dict[str, Any]:
     """Cancel: a queued job ends at once, a running one's process is killed.
@@ -108,7 +117,8 @@ def cancel_job(job_id: str, p: Platform = Depends(platform),
     return job_record(p.cancel(job_id, who))
 
 
-@router.get("/jobs/{job_id}/events")
+@router.get("/jobs/{job_id}/events", response_class=EventStream,
+            responses={**EVENTS, **errors(*READ, json_route=False)})
 async def job_events(job_id: str, p: Platform = Depends(platform),
                      who: Caller = Depends(caller)) -> StreamingResponse:
     """Server-sent events: ``state`` and ``progress`` until the job ends."""

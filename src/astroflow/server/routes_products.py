@@ -12,6 +12,8 @@ from astroflow.jobs.model import Job
 from astroflow.products import Product
 from astroflow.server.auth import Caller
 from astroflow.server.deps import caller, platform
+from astroflow.server.formats import MEDIA_TYPES
+from astroflow.server.openapi import READ, BinaryFile, content, errors
 from astroflow.server.platform import NotFound, Platform
 
 router = APIRouter(prefix="/api/v1/jobs/{job_id}", tags=["products"])
@@ -33,7 +35,9 @@ def _products_dir(p: Platform, job: Job, product: Product):
     return p.artifacts.job_dir(job.id) / "products"
 
 
-@router.get("/products/{name}")
+@router.get("/products/{name}", response_class=BinaryFile,
+             responses={**content(*sorted({t.split(";")[0] for t in MEDIA_TYPES.values()})),
+                        **errors(*READ, json_route=False)})
 def download_product(job_id: str, name: str, format: str | None = Query(None),
                      p: Platform = Depends(platform), who: Caller = Depends(caller)) -> Response:
     """One product in one format (``fits``, ``ecsv``, ``votable``, ``csv``, ``png``, ``json`` …)."""
@@ -48,7 +52,7 @@ def download_product(job_id: str, name: str, format: str | None = Query(None),
     return Response(result.content, media_type=result.media_type, headers=headers)
 
 
-@router.get("/products/{name}/preview")
+@router.get("/products/{name}/preview", responses=errors(*READ))
 def preview_product(job_id: str, name: str, scale: str = Query("linear"),
                     offset: int = Query(0, ge=0), limit: int = Query(100, ge=1, le=1000),
                     sort: str | None = None, descending: bool = False,
@@ -62,7 +66,10 @@ def preview_product(job_id: str, name: str, scale: str = Query("linear"),
                    limit=limit, sort=sort, descending=descending)
 
 
-@router.get("/notebook")
+@router.get("/notebook", response_class=BinaryFile,
+            responses={**content("application/x-ipynb+json", "text/html",
+                                 description="the notebook (ipynb) or its HTML rendering"),
+                       **errors(*READ, json_route=False)})
 async def executed_notebook(job_id: str, format: str = Query("ipynb", pattern="^(ipynb|html)$"),
                             p: Platform = Depends(platform), who: Caller = Depends(caller)) -> Response:
     """The notebook as it ran, with its outputs (HTML is rendered on first request)."""
@@ -81,7 +88,7 @@ async def executed_notebook(job_id: str, format: str = Query("ipynb", pattern="^
     return FileResponse(html, media_type="text/html")
 
 
-@router.get("/provenance")
+@router.get("/provenance", responses=errors(*READ))
 def job_provenance(job_id: str, p: Platform = Depends(platform),
                    who: Caller = Depends(caller)) -> dict[str, Any]:
     """W3C PROV-JSON: the job as an activity, parameters and products as entities."""

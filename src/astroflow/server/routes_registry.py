@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from astroflow.server.auth import Caller
 from astroflow.server.deps import caller, platform
+from astroflow.server.openapi import errors
 from astroflow.server.platform import Forbidden, NotFound, Platform
 
 router = APIRouter(prefix="/api/v1/registry", tags=["registry"])
@@ -25,7 +26,7 @@ def _registry(p: Platform):
     return p.registry
 
 
-@router.get("")
+@router.get("", responses=errors(401, 404))
 async def registry_status(p: Platform = Depends(platform),
                           who: Caller = Depends(caller)) -> list[dict[str, Any]]:
     """Per repository: active version, last attempt (step, reason, log tail), status.
@@ -39,7 +40,7 @@ async def registry_status(p: Platform = Depends(platform),
             or "live-workflow-public" in e["topics"]]
 
 
-@router.post("/update", status_code=202)
+@router.post("/update", status_code=202, responses=errors(401, 403, 404))
 def registry_update(p: Platform = Depends(platform), who: Caller = Depends(caller)) -> dict[str, Any]:
     """Look at every source now (role ``registry-admin``)."""
     _registry(p)
@@ -49,7 +50,7 @@ def registry_update(p: Platform = Depends(platform), who: Caller = Depends(calle
     return {"accepted": True}
 
 
-@router.post("/hooks/gitlab", status_code=202)
+@router.post("/hooks/gitlab", status_code=202, responses=errors(400, 401, 403, 404, 413))
 async def gitlab_hook(request: Request, p: Platform = Depends(platform)) -> JSONResponse:
     """GitLab push events: checked against the shared secret, then deployed at once."""
     from astroflow.registry.gitlab import HookError, parse_push_hook

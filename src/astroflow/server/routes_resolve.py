@@ -14,7 +14,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from astroflow.resolve import NameNotFound, NameResolver, default_resolver
+from astroflow.resolve.resolver import MAX_NAME_LENGTH
 from astroflow.server.app import error_body
+from astroflow.server.openapi import errors
 
 router = APIRouter(prefix="/api/v1/resolve", tags=["resolve"])
 
@@ -23,9 +25,15 @@ def name_resolver(request: Request) -> NameResolver:
     return getattr(request.app.state, "resolver", None) or default_resolver()
 
 
-@router.get("", responses={404: {"description": "no resolver knows the name"},
-                           422: {"description": "blank or overlong name"}})
-def resolve_name(name: str = Query("", description="object name, e.g. 'Crab' or 'NGC 1068'"),
+# The name is checked here (so that errors have the API's shape in any app) and documented
+# as it is checked: required, not blank, at most MAX_NAME_LENGTH characters.
+_NAME = {"name": "name", "in": "query", "required": True,
+         "description": "object name, e.g. 'Crab' or 'NGC 1068'",
+         "schema": {"type": "string", "pattern": r"\S", "maxLength": MAX_NAME_LENGTH}}
+
+
+@router.get("", responses=errors(404, 422), openapi_extra={"parameters": [_NAME]})
+def resolve_name(name: str = Query("", include_in_schema=False),
                  resolver: NameResolver = Depends(name_resolver)) -> Any:
     """``{name, canonical, ra, dec, resolver, object_type, aliases}`` for an object name."""
     try:

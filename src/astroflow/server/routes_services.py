@@ -8,18 +8,19 @@ from fastapi import APIRouter, Depends
 
 from astroflow.server.auth import Caller
 from astroflow.server.deps import caller, platform
+from astroflow.server.openapi import errors
 from astroflow.server.platform import Platform
 
 router = APIRouter(prefix="/api/v1/services", tags=["services"])
 
 
-@router.get("")
+@router.get("", responses=errors(401))
 def list_services(p: Platform = Depends(platform), who: Caller = Depends(caller)) -> list[dict[str, Any]]:
     """Services visible to the caller (restricted ones need the caller's roles)."""
     return [s.summary() for s in p.catalog.visible_to(who.roles)]
 
 
-@router.get("/{name}")
+@router.get("/{name}", responses=errors(401, 404, 422))
 def describe_service(name: str, p: Platform = Depends(platform),
                      who: Caller = Depends(caller)) -> dict[str, Any]:
     return p.service(name, who).detail()

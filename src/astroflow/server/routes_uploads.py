@@ -12,6 +12,7 @@ from astroflow.errors import AstroflowError
 from astroflow.jobs.uploads import CHUNK, UploadTooLarge, store_upload
 from astroflow.server.auth import AuthError, Caller
 from astroflow.server.deps import caller, platform
+from astroflow.server.openapi import errors
 from astroflow.server.platform import Platform
 
 router = APIRouter(prefix="/api/v1", tags=["uploads"])
@@ -21,7 +22,8 @@ _MULTIPART = {"requestBody": {"required": True, "content": {"multipart/form-data
     "properties": {"file": {"type": "string", "format": "binary"}}}}}}}
 
 
-@router.post("/uploads", status_code=201, openapi_extra=_MULTIPART)
+@router.post("/uploads", status_code=201, openapi_extra=_MULTIPART,
+             responses=errors(400, 401, 413, 422))
 async def upload(request: Request, p: Platform = Depends(platform),
                  who: Caller = Depends(caller)) -> dict[str, Any]:
     """Store a file; pass the returned ``ref`` as the value of a file parameter.
