@@ -47,7 +47,9 @@ class ServerProcess:
             args += ["--services", str(folder)]
         if self.db:
             args += ["--db", self.db]
-        env = {**os.environ, "ASTROFLOW_JWT_SECRET": SECRET, **self.env}
+        # A short drain: stop() waits 15 s, and suites end with jobs still running.
+        env = {**os.environ, "ASTROFLOW_JWT_SECRET": SECRET, "ASTROFLOW_DRAIN_GRACE": "2",
+               **self.env}
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.data_dir / "server.log", "ab")  # noqa: SIM115 - closed with the process
         self.process = subprocess.Popen(args + self.extra_args, stdout=log, stderr=log, env=env,

@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", type=Path, default=None, help="where SQLite and artifacts go")
     serve.add_argument("--time-limit", type=float, default=None, help="default job time limit, s")
     serve.add_argument("--queue-limit", type=int, default=None, help="queued jobs per caller")
+    serve.add_argument("--drain-grace", type=float, default=None,
+                       help="at SIGTERM, seconds running jobs have to end before they are "
+                            "queued again (default 20; ASTROFLOW_DRAIN_GRACE)")
     serve.add_argument("--param-limit", type=int, default=None,
                        help="bytes per parameter value (default 65536; ASTROFLOW_PARAM_LIMIT)")
     serve.add_argument("--body-limit", type=int, default=None,
@@ -227,6 +230,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve(host=args.host, port=args.port, services=args.services, db=args.db,
                  store=args.store, workers=args.workers, data_dir=args.data_dir,
                  time_limit=args.time_limit, queue_limit=args.queue_limit,
+                 drain_grace=args.drain_grace,
                  param_limit=args.param_limit, body_limit=args.body_limit,
                  rate_limit=args.rate_limit,
                  config_file=args.config, registry_interval=args.registry_interval)

@@ -3,12 +3,17 @@
 One dispatcher thread claims jobs while slots are free; a small pool of recorder threads
 takes each run as it ends, makes its files durable, and only then records it as done. The store is the
 truth: a job's progress, its cancellation and its outcome all go through it, so a server
-that dies loses nothing that was recorded and `JobStore.recover` picks up the rest.
+that dies loses nothing that was recorded and `JobStore.take_over` picks up the rest, at the
+next start or, on another replica, within `STALE_AFTER` seconds plus one look.
+
+A stopping server drains (`begin_drain`, `drain`): it claims nothing more, lets its runs end
+within a grace period, and gives the rest back to the queue, never ending them as cancelled.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import threading
 import time
@@ -17,10 +22,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from astroflow.execution.protocol import PRODUCTS_DIR, RESULT_FILE
 from astroflow.jobs.artifacts import ArtifactStore
 from astroflow.jobs.events import EventBus
 from astroflow.jobs.model import Job
-from astroflow.jobs.store import JobStore, worker_id
+from astroflow.jobs.store import JobStore, Recovery, worker_id
 from astroflow.jobs.uploads import materialise, parse_ref
 from astroflow.registry.catalog import ServiceCatalog
 
@@ -28,6 +34,9 @@ log = logging.getLogger("astroflow.jobs")
 
 POLL_SECONDS = 0.5       # how often the store is looked at for work queued by other replicas
 HEARTBEAT_SECONDS = 5.0
+TAKEOVER_SECONDS = 2.5   # how often other workers' silent claims are looked for
+LEAVE_SECONDS = 10.0     # after the grace: how long stopped runs may take to be given back
+MANIFEST_FILE = "products.json"  # astroflow.products.naming.MANIFEST_NAME, in PRODUCTS_DIR
 
 
 @dataclass
@@ -36,6 +45,8 @@ class _Running:
     handle: Any
     cancelled: bool = False
     progress: dict[str, Any] | None = None  # the last reported, as stored
+    requeue: bool = False   # stopped because this server leaves: back to the queue
+    lost: bool = False      # taken over by another replica: record nothing
 
 
 @dataclass
@@ -55,6 +66,9 @@ class JobRunner:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._draining = threading.Event()   # claim nothing more
+        self._hurry = False                  # give running jobs back now, not after the grace
+        self._drain_deadline = 0.0           # time.monotonic() when the grace ends
         self._thread: threading.Thread | None = None
         # Threads that outlive jobs: one per job would cost a thread start per job.
         self._recorders = ThreadPoolExecutor(max_workers=max(2, self.slots),
@@ -67,20 +81,60 @@ class JobRunner:
 
     def start(self) -> tuple[list[str], list[str]]:
         """Recover interrupted jobs, then start dispatching. Returns (requeued, failed)."""
-        requeued, failed = self.store.recover(self.worker)
-        for job_id in failed:
-            self._transition(job_id, "failed")
+        recovery = self._take_over()
         self._thread = threading.Thread(target=self._loop, name="astroflow-dispatch", daemon=True)
         self._thread.start()
-        return requeued, failed
+        return recovery.requeued, recovery.failed
+
+    def begin_drain(self, grace: float) -> None:
+        """Claim no more jobs; those running have ``grace`` seconds to end (see `drain`).
+
+        Called at the stop signal, so the grace counts from then, and nothing is claimed
+        while the HTTP server waits for its open requests. Safe in a signal handler: it
+        takes no lock the interrupted code may hold.
+        """
+        if not self._draining.is_set():
+            self._drain_deadline = time.monotonic() + max(0.0, grace)
+            self._draining.set()  # nobody waits on it: set() cannot meet its own lock
+            log.info("draining: %d jobs running, %.0f s to end", len(self._running), grace)
+
+    def hurry(self) -> None:
+        """Skip what is left of the grace (a second stop signal; safe in a signal handler)."""
+        self._hurry = True
+
+    def drain(self, grace: float = 0.0) -> list[str]:
+        """Let running jobs end until the grace is over, then give the rest back to the queue.
+
+        Their runs are stopped and their jobs queued again with the attempt not counted,
+        for another replica or the next start; none is recorded as cancelled. Returns the
+        ids given back.
+        """
+        self.begin_drain(grace)
+        while self.running and not self._hurry:
+            left = self._drain_deadline - time.monotonic()
+            if left <= 0:
+                break
+            time.sleep(min(left, 0.1))
+        with self._lock:
+            leaving = list(self._running.values())
+            for running in leaving:
+                running.requeue = True
+        for running in leaving:
+            running.handle.cancel()
+        deadline = time.monotonic() + LEAVE_SECONDS
+        while self.running and time.monotonic() < deadline:
+            time.sleep(0.05)
+        given_back = [r.job.id for r in leaving]
+        if given_back:
+            log.info("drained: %d jobs given back to the queue", len(given_back))
+        return given_back
 
     def stop(self, cancel_running: bool = False) -> None:
+        """Stop dispatching; ``cancel_running`` stops the runs too (given back, see `drain`)."""
+        if cancel_running:
+            self.drain(0.0)
         self._stop.set()
         self._wake.set()
-        if cancel_running:
-            with self._lock:
-                for running in self._running.values():
-                    running.handle.cancel()
         if self._thread:
             self._thread.join(timeout=10)
 
@@ -115,7 +169,7 @@ class JobRunner:
     # -- dispatch -------------------------------------------------------------------------
 
     def _loop(self) -> None:
-        last_beat = 0.0
+        last_beat = last_look = time.monotonic()  # start() has just taken over
         while not self._stop.is_set():
             try:
                 launched = self._fill_slots()
@@ -123,6 +177,10 @@ class JobRunner:
                 if now - last_beat > HEARTBEAT_SECONDS:
                     last_beat = now
                     self._beat()
+                if now - last_look > TAKEOVER_SECONDS and not self._draining.is_set():
+                    last_look = now
+                    if self._take_over().requeued:
+                        launched = True  # claim them at once
             except Exception:  # the loop must survive a database hiccup
                 log.exception("dispatcher error")
                 launched = False
@@ -132,7 +190,8 @@ class JobRunner:
 
     def _fill_slots(self) -> bool:
         launched = False
-        while self.running < self.slots and not self._stop.is_set():
+        while (self.running < self.slots and not self._stop.is_set()
+               and not self._draining.is_set()):
             job = self.store.claim_next(self.worker, services=list(self.catalog.services),
                                         job_dir_prefix=self.artifacts.jobs_prefix)
             if job is None:
@@ -144,9 +203,63 @@ class JobRunner:
     def _beat(self) -> None:
         with self._lock:
             ids = list(self._running)
-        self.store.heartbeat(ids)
+        held = self.store.heartbeat(ids, worker=self.worker)
+        for job_id in set(ids) - held:
+            self._lose(job_id)
         for job_id in self.store.cancel_requested(ids):  # cancels sent to another replica
             self._kill_if_mine(job_id)
+
+    def _lose(self, job_id: str) -> None:
+        """Another replica took this job over (we were silent too long): stop our run of it."""
+        with self._lock:
+            running = self._running.get(job_id)
+            if running is None or running.handle.done():
+                return  # it ended and was recorded meanwhile
+            running.lost = True
+        log.warning("job %s was taken over by another replica; stopping its run here", job_id)
+        running.handle.cancel()
+
+    def _take_over(self) -> Recovery:
+        """Other workers' interrupted jobs: done from their files, re-queued, or failed."""
+        recovery = self.store.take_over(self.worker, self._completed)
+        for job_id in recovery.failed:
+            self._transition(job_id, "failed")
+        for job_id in recovery.done:
+            self._transition(job_id, "done")
+        if recovery.requeued or recovery.failed or recovery.done:
+            log.info("took over interrupted jobs: %d re-queued, %d done from their files, "
+                     "%d failed", len(recovery.requeued), len(recovery.done), len(recovery.failed))
+        return recovery
+
+    def _completed(self, job: Job) -> list[dict[str, Any]] | None:
+        """The products of an interrupted job's run if it had ended done (its server died
+        between the run's end and the record): recording them beats running it again.
+
+        Complete means ``result.json`` says done and its products are those of the products
+        manifest, every file present; the files are committed as `_record` would.
+        """
+        if job.job_dir is not None and job.job_dir != str(self.artifacts.job_dir(job.id)):
+            return None  # written under another artifact folder than ours
+        try:
+            outcome = json.loads(self.artifacts.path(job.id, RESULT_FILE).read_text("utf-8"))
+            if not isinstance(outcome, dict) or outcome.get("status") != "done":
+                return None
+            manifest = self.artifacts.path(job.id, f"{PRODUCTS_DIR}/{MANIFEST_FILE}")
+            entries = json.loads(manifest.read_text("utf-8"))["products"]
+            if entries != outcome.get("products"):
+                return None
+            from astroflow.products.model import Product
+
+            products = [Product.from_dict(entry).to_dict() for entry in entries]
+            for product in products:
+                for name in product["files"].values():
+                    if not self.artifacts.path(job.id, f"{PRODUCTS_DIR}/{name}").is_file():
+                        return None
+            self.artifacts.discard_scratch(job.id)
+            self.artifacts.commit(job.id)
+        except Exception:  # missing, partial or unreadable: the job runs again
+            return None
+        return products
 
     def _launch(self, job: Job) -> None:
         self._transition(job.id, "running", job)
@@ -206,23 +319,31 @@ class JobRunner:
         job = running.job
         try:
             result = running.handle.wait()
+            if running.lost:
+                return  # another replica runs it now, in the same folder: touch nothing
             # The run's scratch folder goes whatever the outcome: it may hold a context
             # file with the caller's token (MMODA's get_context).
             self.artifacts.discard_scratch(job_id)
+            if self._cut_short(running, result) and self._give_back(job):
+                return
             self.artifacts.commit(job_id)  # the executed notebook of a failed run is kept too
             products: list[dict[str, Any]] = []
             error = None
             if result.status == "done":
                 state = "done"
                 products = [p.to_dict() for p in result.products]
-            elif result.status == "cancelled" or running.cancelled:
+            elif result.status == "cancelled" or running.cancelled or running.requeue:
                 state, error = "cancelled", _error(result.error, "cancelled")
             else:
                 state, error = "failed", _error(result.error, "failed")
             finished = time.time()
-            if self.store.finish(job_id, state, products=products, error=error, at=finished):
-                job = dataclasses.replace(job, state=state, products=products, error=error,
-                                          finished=finished, progress=running.progress or job.progress)
+            if not self.store.finish(job_id, state, products=products, error=error, at=finished,
+                                     worker=self.worker):
+                log.warning("job %s ended %s here but is no longer this worker's; not recorded",
+                            job_id, state)
+                return
+            job = dataclasses.replace(job, state=state, products=products, error=error,
+                                      finished=finished, progress=running.progress or job.progress)
             self._transition(job_id, state, job)
         except Exception as exc:
             log.exception("job %s: could not record its result", job_id)
@@ -233,10 +354,29 @@ class JobRunner:
             self.secrets.pop(job_id, None)
             self._wake.set()
 
+    def _cut_short(self, running: _Running, result: Any) -> bool:
+        """Whether the run ended only because this server is stopping: stopped by the drain,
+        or crashed while it drains (a stop that signals the whole group kills the warm
+        parent too). A user's cancel, a failure or a time limit stays what it is."""
+        if running.cancelled or result.status == "done":
+            return False
+        stopped = result.status == "cancelled" or (
+            result.error is not None and result.error.kind == "crashed")
+        return stopped and (running.requeue or self._draining.is_set())
+
+    def _give_back(self, job: Job) -> bool:
+        """Queue again a job whose run this stopping server cut short. False when it may
+        not go back: its cancel was asked for (it ends cancelled) or it is not ours."""
+        if self.store.requeue(job.id, self.worker):
+            self._transition(job.id, "queued", dataclasses.replace(job, state="queued"))
+            return True
+        return False
+
     def _fail(self, job: Job, kind: str, message: str) -> None:
-        self.store.finish(job.id, "failed", error={"type": kind, "message": message,
-                                                   "traceback": "", "analysis": False})
-        self._transition(job.id, "failed", job)
+        if self.store.finish(job.id, "failed", worker=self.worker,
+                             error={"type": kind, "message": message, "traceback": "",
+                                    "analysis": False}):
+            self._transition(job.id, "failed", job)
 
     def _transition(self, job_id: str, state: str, job: Job | None = None) -> None:
         job = job or self.store.get(job_id)

@@ -12,11 +12,23 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import String, bindparam, case, create_engine, event, func, insert, select, update
+from sqlalchemy import (
+    String,
+    bindparam,
+    case,
+    create_engine,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,7 +39,9 @@ from astroflow.jobs.model import TERMINAL, Job, JobRow
 JOBS = JobRow.__table__
 
 # A running job whose worker has not been heard of for this long is taken as interrupted.
-STALE_AFTER = 30.0
+# Workers beat every 5 s (runner.HEARTBEAT_SECONDS): 20 s is four missed beats, so a busy
+# but live replica keeps its jobs, and a dead one's are taken over well within 30 s.
+STALE_AFTER = 20.0
 MAX_ATTEMPTS = 2
 
 
@@ -36,7 +50,22 @@ class QueueFull(AstroflowError):
 
 
 def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """``host:pid``. ``ASTROFLOW_WORKER_HOST`` replaces the host name where replicas share
+    one (containers on the host network): recovery trusts a pid check only on its own host."""
+    return f"{os.environ.get('ASTROFLOW_WORKER_HOST') or socket.gethostname()}:{os.getpid()}"
+
+
+# Given an interrupted job, the products of its complete run if its folder holds one.
+CompletedRun = Callable[[Job], list[dict[str, Any]] | None]
+
+
+@dataclass
+class Recovery:
+    """What `JobStore.take_over` did with other workers' interrupted jobs."""
+
+    requeued: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)   # interrupted MAX_ATTEMPTS times
+    done: list[str] = field(default_factory=list)     # had finished; recorded from its files
 
 
 def sqlite_url(path: Path) -> str:
@@ -185,22 +214,51 @@ class JobStore:
     def report_progress(self, job_id: str, progress: dict[str, Any]) -> None:
         self._update(job_id, progress=progress, heartbeat=time.time(), only_state="running")
 
-    def heartbeat(self, job_ids: Iterable[str]) -> None:
+    def heartbeat(self, job_ids: Iterable[str], worker: str | None = None) -> set[str]:
+        """Say these jobs' worker is alive. Returns the ids still running for ``worker``:
+        any other was taken over (its worker was silent too long) and is no longer its."""
         ids = list(job_ids)
-        if ids:
-            with self._session.begin() as s:
-                s.execute(update(JobRow).where(JobRow.id.in_(ids)).values(heartbeat=time.time()))
+        if not ids:
+            return set()
+        query = update(JOBS).where(JOBS.c.id.in_(ids), JOBS.c.state == "running")
+        if worker is not None:
+            query = query.where(JOBS.c.worker == worker)
+        with self.engine.begin() as connection:
+            rows = connection.execute(query.values(heartbeat=time.time()).returning(JOBS.c.id))
+            return {row[0] for row in rows}
 
     def finish(self, job_id: str, state: str, *, products: list[dict] | None = None,
-               error: dict[str, Any] | None = None, at: float | None = None) -> bool:
-        """Record the outcome of a running job; failed and cancelled jobs leave the cache."""
+               error: dict[str, Any] | None = None, at: float | None = None,
+               worker: str | None = None) -> bool:
+        """Record the outcome of a running job; failed and cancelled jobs leave the cache.
+
+        With ``worker``, only while that worker holds the job: a replica whose job was taken
+        over (it was silent too long) must not overwrite the new run's record.
+        """
         if state not in TERMINAL:
             raise ValueError(f"{state!r} is not a terminal state")
-        statement = self._sql.finish_done if state == "done" else self._sql.finish_dropped
+        sql = self._sql
+        if worker is None:
+            statement = sql.finish_done if state == "done" else sql.finish_dropped
+        else:
+            statement = sql.finish_done_by if state == "done" else sql.finish_dropped_by
         with self.engine.begin() as connection:
             return bool(connection.execute(statement, {
                 "b_id": job_id, "b_state": state, "b_finished": at or time.time(),
-                "b_products": products or [], "b_error": error}).rowcount)
+                "b_products": products or [], "b_error": error, "b_worker": worker}).rowcount)
+
+    def requeue(self, job_id: str, worker: str) -> bool:
+        """Give back a job this worker claimed but will not finish (its server is stopping).
+
+        Queued again for any replica, its attempt not counted: the run was stopped, it did
+        not fail. Not if the job's cancel was asked for, or it is no longer this worker's.
+        """
+        query = (update(JOBS).where(JOBS.c.id == job_id, JOBS.c.state == "running",
+                                    JOBS.c.worker == worker, JOBS.c.cancel_requested.is_not(True))
+                 .values(state="queued", worker=None, started=None, heartbeat=None, progress=None,
+                         attempts=case((JOBS.c.attempts > 0, JOBS.c.attempts - 1), else_=0)))
+        with self.engine.begin() as connection:
+            return bool(connection.execute(query).rowcount)
 
     def cancel(self, job_id: str) -> Job | None:
         """Cancel a queued job at once; flag a running one for its runner to kill."""
@@ -225,31 +283,53 @@ class JobStore:
     def recover(self, worker: str) -> tuple[list[str], list[str]]:
         """After a crash: re-queue interrupted running jobs once, fail them the second time.
 
+        Returns (requeued, failed); see `take_over`.
+        """
+        recovery = self.take_over(worker)
+        return recovery.requeued, recovery.failed
+
+    def take_over(self, worker: str, completed: CompletedRun | None = None) -> Recovery:
+        """Re-queue other workers' interrupted running jobs once, fail them the second time.
+
         A running job is interrupted when its worker is this host's dead process, or when no
-        worker has sent its heartbeat for `STALE_AFTER` seconds.
+        worker has sent its heartbeat for `STALE_AFTER` seconds. Runners call this at start
+        and every few seconds after, so a live replica picks up a dead one's jobs. A job
+        whose run had ended done (``completed`` finds its products) is recorded done rather
+        than run again. Each change is one UPDATE guarded by the worker and heartbeat read,
+        so of several replicas only one takes a job, and a worker that beat meanwhile keeps it.
         """
         host = worker.rsplit(":", 1)[0]
-        requeued, failed = [], []
+        recovery = Recovery()
+        c = JOBS.c
+        candidates = (select(JobRow).where(JobRow.state == "running")
+                      .where(or_(JobRow.worker.is_(None), JobRow.worker != worker))
+                      .where(or_(JobRow.heartbeat.is_(None),
+                                 JobRow.heartbeat < time.time() - STALE_AFTER,
+                                 JobRow.worker.startswith(f"{host}:", autoescape=True))))
         with self._session() as s:
-            rows = list(s.scalars(select(JobRow).where(JobRow.state == "running")))
+            rows = list(s.scalars(candidates))
         for row in rows:
             if not _interrupted(row, host, worker):
                 continue
-            with self._session.begin() as s:
-                if row.attempts >= MAX_ATTEMPTS:
-                    done = s.execute(update(JobRow).where(JobRow.id == row.id, JobRow.state == "running")
-                                     .values(state="failed", finished=time.time(), live_key=None,
-                                             error={"type": "interrupted", "analysis": False,
-                                                    "message": "interrupted: the server stopped "
-                                                               "while it ran, twice",
-                                                    "traceback": ""})).rowcount
-                    (failed if done else []).append(row.id)
-                else:
-                    done = s.execute(update(JobRow).where(JobRow.id == row.id, JobRow.state == "running")
-                                     .values(state="queued", worker=None, started=None,
-                                             progress=None)).rowcount
-                    (requeued if done else []).append(row.id)
-        return requeued, failed
+            guarded = update(JOBS).where(c.id == row.id, c.state == "running",
+                                         c.worker.is_not_distinct_from(row.worker),
+                                         c.heartbeat.is_not_distinct_from(row.heartbeat))
+            products = completed(Job.from_row(row)) if completed is not None else None
+            if products is not None:
+                outcome, values = recovery.done, {"state": "done", "finished": time.time(),
+                                                  "products": products, "error": None}
+            elif row.attempts >= MAX_ATTEMPTS:
+                outcome, values = recovery.failed, {
+                    "state": "failed", "finished": time.time(), "live_key": None,
+                    "error": {"type": "interrupted", "analysis": False, "traceback": "",
+                              "message": "interrupted: the server stopped while it ran, twice"}}
+            else:
+                outcome, values = recovery.requeued, {"state": "queued", "worker": None,
+                                                      "started": None, "progress": None}
+            with self.engine.begin() as connection:
+                if connection.execute(guarded.values(**values)).rowcount:
+                    outcome.append(row.id)
+        return recovery
 
     def _update(self, job_id: str, only_state: str | None = None, **values: Any) -> None:
         query = update(JobRow).where(JobRow.id == job_id)
@@ -281,6 +361,9 @@ class _Statements:
         self.finish_done = open_job.values(**outcome)
         # Failed and cancelled jobs leave the cache: their key is live no more.
         self.finish_dropped = open_job.values(**outcome, live_key=None)
+        held = open_job.where(c.worker == bindparam("b_worker"))
+        self.finish_done_by = held.values(**outcome)
+        self.finish_dropped_by = held.values(**outcome, live_key=None)
 
 
 def _job_from_mapping(row: Any) -> Job:

@@ -32,6 +32,9 @@ class ServerConfig:
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     data_dir: Path = field(default_factory=default_data_dir)
     time_limit: float = 3600.0            # default per-job limit, seconds
+    # At SIGTERM, running jobs have this long to end before they go back to the queue; keep
+    # it below the orchestrator's kill delay (Kubernetes: 30 s, systemd: 90 s).
+    drain_grace: float = 20.0
     queue_limit: int = 1000               # queued jobs per caller (anonymous: per address)
     upload_limit: int = 100 * 1024 * 1024  # bytes per uploaded file
     # edge limits: what one request may carry, and how often one caller may submit
@@ -77,6 +80,7 @@ class ServerConfig:
             "db": ("ASTROFLOW_DB", str), "store": ("ASTROFLOW_STORE", str),
             "workers": ("ASTROFLOW_WORKERS", int), "data_dir": ("ASTROFLOW_DATA_DIR", Path),
             "time_limit": ("ASTROFLOW_TIME_LIMIT", float),
+            "drain_grace": ("ASTROFLOW_DRAIN_GRACE", float),
             "queue_limit": ("ASTROFLOW_QUEUE_LIMIT", int), "base_url": ("ASTROFLOW_BASE_URL", str),
             "upload_limit": ("ASTROFLOW_UPLOAD_LIMIT", int),
             # edge limits

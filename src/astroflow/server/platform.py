@@ -119,8 +119,19 @@ class Platform:
             threading.Thread(target=self.registry.update, args=(only,), daemon=True,
                              name="astroflow-deploy").start()
 
+    def begin_drain(self) -> None:
+        """The server was asked to stop: claim no more jobs, and give the running ones
+        ``drain_grace`` seconds from now to end (safe in a signal handler)."""
+        self.runner.begin_drain(self.config.drain_grace)
+
     def close(self) -> None:
+        """Drain, then stop. Jobs still running when the grace (counted from `begin_drain`;
+        none without it) is over go back to the queue, never ending as cancelled.
+        Idempotent: a forced exit closes from outside the lifespan."""
+        if self._closing.is_set():
+            return
         self._closing.set()
+        self.runner.drain()
         self.runner.stop()
         self.executors.close()
         self.store.close()

@@ -1,10 +1,15 @@
-"""``astroflow serve``: configuration, start-up report, uvicorn."""
+"""``astroflow serve``: configuration, start-up report, uvicorn, and a stop that drains."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import sys
+from types import FrameType
 from typing import Any
+
+import uvicorn
 
 from astroflow.server import logs
 from astroflow.server.config import ServerConfig
@@ -14,8 +19,6 @@ SWITCH_INTERVAL = 0.001  # seconds; CPython's default is 0.005
 
 
 def serve(**flags: Any) -> int:
-    import uvicorn
-
     from astroflow.server.app import create_app
     from astroflow.server.platform import Platform
 
@@ -38,8 +41,36 @@ def serve(**flags: Any) -> int:
     # The server's threads hand work on (a run ended: start the next) far more than they
     # compute; a thread waking for that should not wait the default 5 ms for the GIL.
     sys.setswitchinterval(float(os.environ.get("ASTROFLOW_SWITCH_INTERVAL", SWITCH_INTERVAL)))
-    uvicorn.run(app, host=config.host, port=config.port, log_level="warning", access_log=False)
+    # Open requests (long polls, event streams) may hold the stop no longer than the drain.
+    server = DrainingServer(uvicorn.Config(
+        app, host=config.host, port=config.port, log_level="warning", access_log=False,
+        timeout_graceful_shutdown=max(1, round(config.drain_grace))), platform)
+    with contextlib.suppress(KeyboardInterrupt):  # the SIGINT uvicorn raises again at the end
+        server.run()
     return 0
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, stopping as a rollout needs: the first SIGTERM (or SIGINT) starts
+    the drain at once, so no job is claimed while open requests end; a second one skips the
+    rest of the grace. Jobs still running then go back to the queue, never cancelled."""
+
+    def __init__(self, config: uvicorn.Config, platform: Any) -> None:
+        super().__init__(config)
+        self.platform = platform
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.should_exit:
+            self.platform.runner.hurry()
+            self.force_exit = True  # stop waiting for open requests too
+        else:
+            self.platform.begin_drain()
+        super().handle_exit(sig, frame)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets)
+        # A forced exit skips the lifespan's shutdown; after the lifespan this does nothing.
+        self.platform.close()
 
 
 def _version() -> str:
