@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from astroflow.server.auth import AuthError, Caller
 from astroflow.server.deps import caller, platform
+from astroflow.server.openapi import PlainText, errors
 from astroflow.server.platform import Forbidden, Platform
 
 router = APIRouter(tags=["system"])
@@ -20,10 +21,11 @@ def health(p: Platform = Depends(platform)) -> dict[str, Any]:
     counts = p.store.counts()
     return {"status": "ok", "services": len(p.catalog), "store": p.config.store_kind,
             "queued": counts.get("queued", 0), "running": counts.get("running", 0),
-            "workers": p.config.workers}
+            "workers": p.config.workers,
+            "sandbox": p.sandbox}  # layer → whether this machine gives it to runs
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainText, responses=errors(401, 403, json_route=False))
 def metrics(p: Platform = Depends(platform), who: Caller = Depends(caller)) -> Response:
     """Prometheus text; with ``metrics_role`` set, only for tokens holding that role."""
     from astroflow.server.metrics import render_metrics
