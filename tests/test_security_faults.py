@@ -118,6 +118,7 @@ def test_sigterm_lets_running_jobs_finish_within_the_grace(tmp_path: Path) -> No
     with _sqlite_server(tmp_path, "30") as (server, store):
         ids = _four_running(server, store, 4.0)
         _terminate(server)
+        _until(lambda: '"draining: ' in server.log(), 10, "the drain begun")
         # Claimed by nobody while the server drains.
         late, _ = store.submit(service="slow", version="v", cache_key=_tag(),
                                parameters={"seconds": 0.1, "tag": "late"}, owner=None)
