@@ -18,7 +18,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import write_notebook
 from pg import private_schema
 from server_process import SECRET, ServerProcess
 
@@ -78,9 +77,10 @@ report = json.dumps(probes)
 '''
 
 
-def probe_notebook(path: Path, **values: object) -> Path:
+def probe_notebook(notebook, **values: object) -> Path:
+    """``notebook`` is conftest's factory fixture (a notebook in the test's own folder)."""
     parameters = "\n".join(f"{name} = {value!r}" for name, value in values.items())
-    return write_notebook(path, parameters, PROBE, "report  # oda:String")
+    return notebook(parameters, PROBE, "report  # oda:String", name="probe.ipynb")
 
 
 @pytest.fixture(scope="module")
@@ -146,9 +146,9 @@ def probe_values(site: Path, listener: list[int], port_index: int = 0) -> dict[s
             "UNIX": "/var/run/postgresql/.s.PGSQL.5432"}
 
 
-def test_the_probe_reaches_everything_without_the_sandbox(tmp_path, site, listener):
+def test_the_probe_reaches_everything_without_the_sandbox(notebook, site, listener):
     """The same notebook, unconfined: proof that each refusal below is the sandbox's."""
-    notebook = probe_notebook(tmp_path / "wf" / "probe.ipynb", **probe_values(site, listener))
+    notebook = probe_notebook(notebook, **probe_values(site, listener))
     with LocalExecutor(max_parallel=1) as executor:
         seen = probes(run(executor, notebook, site, "unconfined"))
     for name in ("database", "jobs", "other_job", "data", "tcp", "signal"):
@@ -156,8 +156,8 @@ def test_the_probe_reaches_everything_without_the_sandbox(tmp_path, site, listen
     (site / "artifacts" / "jobs" / "planted").unlink(missing_ok=True)
 
 
-def test_a_run_reads_no_secret_no_database_no_other_job(tmp_path, sandboxed, site, listener):
-    notebook = probe_notebook(tmp_path / "wf" / "probe.ipynb", **probe_values(site, listener))
+def test_a_run_reads_no_secret_no_database_no_other_job(notebook, sandboxed, site, listener):
+    notebook = probe_notebook(notebook, **probe_values(site, listener))
     seen = probes(run(sandboxed, notebook, site, "probe"))
     assert seen["env"] == "ok: []", seen            # not in its environment
     # nor in any other process's /proc entry (the listing itself is refused)
@@ -169,9 +169,9 @@ def test_a_run_reads_no_secret_no_database_no_other_job(tmp_path, sandboxed, sit
     assert not (site / "artifacts" / "jobs" / "planted").exists()
 
 
-def test_other_ports_stay_open(tmp_path, sandboxed, site, listener):
+def test_other_ports_stay_open(notebook, sandboxed, site, listener):
     """Only the database's port is shut: workflows still download from archives."""
-    notebook = probe_notebook(tmp_path / "wf" / "probe.ipynb", **probe_values(site, listener, 1))
+    notebook = probe_notebook(notebook, **probe_values(site, listener, 1))
     assert probes(run(sandboxed, notebook, site, "port"))["tcp"] == "ok: 'connected'"
 
 
@@ -211,9 +211,9 @@ def escaped(job_dir: Path) -> list[int]:
 
 @pytest.mark.parametrize("sleep, time_limit", [(300, 3), (0, None)],
                          ids=["killed-at-time-limit", "ended-normally"])
-def test_detached_descendants_die_with_the_run(tmp_path, sandboxed, site, sleep, time_limit):
+def test_detached_descendants_die_with_the_run(notebook, sandboxed, site, sleep, time_limit):
     """setsid() and double forks do not outlive the run, whether it is killed or ends."""
-    notebook = write_notebook(tmp_path / "wf" / "escape.ipynb", f"SLEEP = {sleep}", ESCAPE, "SLEEP")
+    notebook = notebook(f"SLEEP = {sleep}", ESCAPE, "SLEEP", name="escape.ipynb")
     result = run(sandboxed, notebook, site, f"escape-{sleep}", time_limit=time_limit)
     assert result.status == ("failed" if time_limit else "done"), result.error
     pids = escaped(result.job_dir)
@@ -235,8 +235,8 @@ def test_detached_descendants_die_with_the_run(tmp_path, sandboxed, site, sleep,
     ("for i in range(30):\n    open(f'part{i}', 'wb').write(b'x' * 2**20)",
      "output_limit", "more than the 20 MiB allowed"),
 ], ids=["numpy-10GB", "bytes-10GB", "cpu", "processes", "one-big-file", "many-files"])
-def test_each_limit_fails_the_job_with_its_reason(tmp_path, sandboxed, site, body, kind, words):
-    notebook = write_notebook(tmp_path / "wf" / "hog.ipynb", "x = 1", body, "x")
+def test_each_limit_fails_the_job_with_its_reason(notebook, sandboxed, site, body, kind, words):
+    notebook = notebook("x = 1", body, "x", name="hog.ipynb")
     result = run(sandboxed, notebook, site, f"hog-{kind}-{abs(hash(body))}", time_limit=60)
     assert result.status == "failed"
     assert result.error.kind == kind, result.error

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from astroflow.errors import AstroflowError
 from astroflow.jobs.store import QueueFull
@@ -151,6 +152,20 @@ def _error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body("rate_limited", str(exc)), status_code=429,
                             headers={"Retry-After": str(exc.retry_after)})
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """Starlette's own refusals (unknown path, method not allowed, …) in the one shape."""
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        headers = getattr(exc, "headers", None) or {}
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"no such path: {request.url.path} (the API is described at /docs)"
+        elif exc.status_code == 405 and "allow" in {k.lower() for k in headers}:
+            allowed = next(v for k, v in headers.items() if k.lower() == "allow")
+            message = f"{request.method} is not allowed on {request.url.path}; use {allowed}"
+        return JSONResponse(error_body(code, message), status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
     @app.exception_handler(AuthError)
     async def _unauthorized(_: Request, exc: AuthError) -> JSONResponse:
         return JSONResponse(error_body("unauthorized", exc.reason), status_code=401,
@@ -178,6 +193,11 @@ _SIMPLE_ERRORS: dict[type[Exception], tuple[str, int, dict[str, str]]] = {
     UploadTooLarge: ("upload_too_large", 413, {}),
     AstroflowError: ("bad_request", 400, {}),
 }
+
+
+_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 413: "body_too_large", 415: "unsupported_media_type",
+               422: "invalid_request", 429: "rate_limited"}
 
 
 def _simple_handler(code: str, status: int, headers: dict[str, str]):
