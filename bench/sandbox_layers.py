@@ -37,7 +37,8 @@ def child(depth: int, policy: SandboxPolicy, job_dir: Path) -> None:
         apply_rlimits(policy.limits)
     if depth >= 5:
         landlock.restrict_filesystem(apply.read_paths(policy, None),
-                                     apply.write_paths(policy, job_dir, private))
+                                     apply.write_paths(policy, job_dir, private),
+                                     apply._preopened)
 
 
 def measure(depth: int, runs: int, policy: SandboxPolicy, job_dir: Path) -> float:
@@ -69,6 +70,7 @@ def main() -> None:
         job_dir = Path(tmp) / "job"
         job_dir.mkdir()
         policy = SandboxPolicy(data_dir=Path(tmp), limits=RunLimits())
+        apply.prepare_sandbox()  # as the warm parent does before its first fork
         medians = [measure(depth, args.runs, policy, job_dir) for depth in range(len(LAYERS))]
     print(f"run sandbox, cost per run (median of {args.runs} forks each), "
           f"Landlock ABI {landlock.abi_version()}")

@@ -337,3 +337,35 @@ def test_server_shutdown_kills_what_runs_left_detached(tmp_path):
     while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not [pid for pid in pids if alive(pid)]
+
+
+# -- the operator's settings ----------------------------------------------------------------
+
+def test_operator_settings_become_the_policy(tmp_path):
+    from astroflow.server.isolation import database_ports, limits_from_env, sandbox_policy
+
+    defaults, ceiling = limits_from_env({"ASTROFLOW_RUN_MEMORY": "2G",
+                                         "ASTROFLOW_RUN_MEMORY_MAX": "8GiB",
+                                         "ASTROFLOW_RUN_CPU_TIME": "600",
+                                         "ASTROFLOW_RUN_PROCESSES": "none"})
+    assert defaults.memory == 2 << 30 and ceiling.memory == 8 << 30
+    assert defaults.cpu_time == 600 and ceiling.cpu_time == 600  # no _MAX: the default
+    assert defaults.processes is None
+    with pytest.raises(ValueError, match="ASTROFLOW_RUN_MEMORY='lots'"):
+        limits_from_env({"ASTROFLOW_RUN_MEMORY": "lots"})
+    assert database_ports("postgresql://u:p@db.example:6543/jobs") == (6543,)
+    assert database_ports("postgresql+psycopg://u@127.0.0.1/test") == (5432,)
+    assert database_ports(f"sqlite:///{tmp_path}/astroflow.db") == ()
+    assert sandbox_policy("off", defaults, tmp_path, "sqlite://") is None
+    strict = sandbox_policy("strict", defaults, tmp_path, "postgresql://h/db")
+    assert strict.strict and strict.blocked_ports == (5432,)
+    with pytest.raises(ValueError, match="use on, strict or off"):
+        sandbox_policy("maybe", defaults, tmp_path, "sqlite://")
+
+
+def test_health_says_which_layers_runs_get(tmp_path):
+    server = ServerProcess(tmp_path / "data", services=[attack_service(tmp_path / "repo")])
+    with server.running():
+        health = httpx.get(server.url + "/healthz", timeout=10).json()
+    assert health["sandbox"]["landlock"] is True and health["sandbox"]["namespaces"] is True
+    assert str(tmp_path) not in json.dumps(health)

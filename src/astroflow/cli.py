@@ -60,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="bytes of a non-upload request body (default 1 MiB)")
     serve.add_argument("--rate-limit", type=int, default=None,
                        help="job submissions per minute per caller (default 600, 0: off)")
+    serve.add_argument("--sandbox", choices=("on", "strict", "off"), default=None,
+                       help="run sandbox: on (default; warns for layers the kernel lacks), "
+                            "strict (refuse to start without them), off (trusted workflows "
+                            "only); ASTROFLOW_SANDBOX")
     serve.add_argument("--config", type=Path, default=None,
                        help="astroflow.toml with registry [[sources]] (default: ./astroflow.toml)")
     serve.add_argument("--registry-interval", type=float, default=None,
@@ -232,7 +236,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                  time_limit=args.time_limit, queue_limit=args.queue_limit,
                  drain_grace=args.drain_grace,
                  param_limit=args.param_limit, body_limit=args.body_limit,
-                 rate_limit=args.rate_limit,
+                 rate_limit=args.rate_limit, sandbox=args.sandbox,
                  config_file=args.config, registry_interval=args.registry_interval)
 
 

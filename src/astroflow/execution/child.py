@@ -29,7 +29,8 @@ from astroflow.execution.protocol import (
     PRODUCTS_DIR,
     RESULT_FILE,
 )
-from astroflow.execution.sandbox.apply import enter_sandbox
+from astroflow.execution.sandbox.apply import enter_sandbox, prepare_sandbox
+from astroflow.execution.sandbox.cgroups import RunGroup
 from astroflow.execution.sandbox.limits import exception_reason
 from astroflow.execution.sandbox.policy import format_size
 from astroflow.execution.shell import CellOutputs, CellStream, NotebookShell, build_shell
@@ -49,12 +50,13 @@ def prepare() -> NotebookShell:
     _load_libc()
     if _shell is None:
         _shell = build_shell()
+        prepare_sandbox()
     return _shell
 
 
 def run_forked(spec_path: Path, job_id: str, progress_fd: int, parent_fds: tuple[int, ...],
-               parent_pid: int) -> NoReturn:
-    """Body of the forked child; never returns."""
+               parent_pid: int, group: RunGroup | None = None) -> NoReturn:
+    """Body of the forked child; never returns. ``group`` is the cgroup made for it."""
     started = time.perf_counter()
     code = 0
     try:
@@ -62,7 +64,7 @@ def run_forked(spec_path: Path, job_id: str, progress_fd: int, parent_fds: tuple
         spec: RunSpec = pickle.loads(Path(spec_path).read_bytes())
         job_dir = Path(spec.job_dir)
         _redirect_output(job_dir / LOG_FILE)
-        enter_sandbox(spec.sandbox, job_dir, spec.source_dir)
+        enter_sandbox(spec.sandbox, job_dir, spec.source_dir, group)
         work = scratch_dir(job_dir, spec.source_dir)
         _enter(work, spec, job_id, progress_fd)
         shell = prepare()

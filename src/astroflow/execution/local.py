@@ -221,10 +221,11 @@ class LocalExecutor:
     def _environment(self) -> dict[str, str] | None:
         if self.sandbox is None:
             return None
-        env = run_environment()
-        if self.sandbox.blocked_ports:
-            from astroflow.execution.zygote import BLOCK_PORTS_VARIABLE
+        from astroflow.execution.zygote import BLOCK_PORTS_VARIABLE, GROUPS_VARIABLE
 
+        env = run_environment()
+        env[GROUPS_VARIABLE] = "1"
+        if self.sandbox.blocked_ports:
             env[BLOCK_PORTS_VARIABLE] = ",".join(str(p) for p in self.sandbox.blocked_ports)
         return env
 

@@ -30,6 +30,8 @@ from astroflow.execution.sandbox import cgroups, tree
 
 # Set by the executor when runs are sandboxed: TCP ports no run may connect to.
 BLOCK_PORTS_VARIABLE = "ASTROFLOW_SANDBOX_BLOCK_PORTS"
+# Set when runs are sandboxed: make each run's cgroup ahead of its fork.
+GROUPS_VARIABLE = "ASTROFLOW_SANDBOX_GROUPS"
 PR_SET_DUMPABLE = 4
 
 
@@ -45,6 +47,13 @@ class WarmParent:
         self.limit: int | None = None
         self.selector = selectors.DefaultSelector()
         self.wake_read, self.wake_write = os.pipe()
+        self.groups: dict[int, cgroups.RunGroup] = {}  # run pid → the cgroup made for it
+        self.made = 0
+        self.spare: cgroups.RunGroup | None = None
+        self.make_groups = os.environ.get(GROUPS_VARIABLE) == "1"
+        if self.make_groups:
+            cgroups.sweep_stale()
+        self.make_spare()
         for fd in (self.control, self.wake_read, self.wake_write):
             os.set_blocking(fd, False)
 
@@ -108,6 +117,13 @@ class WarmParent:
                 send(self.reply, "exited", job_id=job, pid=None, returncode=None, signal=None,
                      error="dropped before it started")
 
+    def make_spare(self) -> None:
+        """The next run's cgroup, made now rather than on the run's own time."""
+        if self.make_groups and self.spare is None:
+            self.made += 1
+            self.spare = cgroups.make_group(f"{cgroups.PREFIX}{os.getpid()}-{self.made}")
+            self.make_groups = self.spare is not None  # not allowed here: stop trying
+
     def fork(self, job: str, spec: Path) -> None:
         me = os.getpid()
         sys.stdout.flush()
@@ -124,35 +140,36 @@ class WarmParent:
 
                 inherited = (self.control, self.reply, self.wake_read, self.wake_write,
                              self.selector.fileno())
-                run_forked(spec, job, self.progress, inherited, me)
+                run_forked(spec, job, self.progress, inherited, me, self.spare)
             finally:
                 os._exit(70)
         self.children[pid] = job
         send(self.reply, "started", job_id=job, pid=pid)
+        if self.spare is not None:
+            self.groups[pid], self.spare = self.spare, None
+        self.make_spare()
 
     def reap(self) -> None:
-        """Collect every finished child and tell the controller how it ended."""
+        """Collect every finished child and tell the controller how it ended; only then
+        (the next run forked) clean up what it left: its strays and its cgroup."""
+        ended: list[cgroups.RunGroup] = []
         while True:
             try:
                 # Peek first: while the child is an unreaped zombie its pid cannot be reused,
                 # so killing its process group reaches only what the run left behind.
                 info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
             except ChildProcessError:
-                self.start_waiting()
-                return
+                break
             if info is None or info.si_pid == 0:
-                self.start_waiting()
-                return
+                break
             pid = info.si_pid
             job = self.children.pop(pid, None)
             oom = 0
             if job is not None:
-                # What the run left running was reparented here: it goes with the run.
                 _kill_group(pid)
-                tree.kill_strays(set(self.children))
-                group = cgroups.run_group(pid)
+                group = self.groups.pop(pid, None) or cgroups.run_group(pid)
                 oom = group.oom_kills()
-                group.remove()
+                ended.append(group)
             _, status = os.waitpid(pid, 0)
             if job is None:  # an adopted orphan
                 continue
@@ -160,6 +177,12 @@ class WarmParent:
             send(self.reply, "exited", job_id=job, pid=pid,
                  returncode=returncode if returncode >= 0 else None,
                  signal=-returncode if returncode < 0 else None, oom_kills=oom)
+        self.start_waiting()
+        if ended:
+            # What the runs left running was reparented here: it goes with them.
+            tree.kill_strays(set(self.children))
+            for group in ended:
+                group.remove()
 
     def shutdown(self) -> None:
         """Kill every run still going, so none outlives the executor."""
@@ -168,6 +191,9 @@ class WarmParent:
         for pid in list(self.children):
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
+        groups = [self.groups.get(pid) or cgroups.run_group(pid) for pid in self.children]
+        for group in [*groups, *([self.spare] if self.spare else [])]:
+            group.remove()
 
 
 def _adopt_orphans() -> None:

@@ -8,6 +8,8 @@ reported and skipped (the server has warned at start), unless the policy is stri
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import sys
 import tempfile
@@ -31,6 +33,31 @@ DEV_WRITE = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom
 HOME_READ = (".astropy", ".cache/matplotlib", ".config/matplotlib", ".matplotlib")
 
 
+# Paths every run allows, opened once in the warm parent (`prepare_sandbox`): a run then
+# spends its Landlock set-up on rules, not on ~50 path lookups.
+_preopened: dict[str, tuple[int, bool]] = {}
+
+
+def prepare_sandbox() -> None:
+    """In the warm parent, before any fork: open the paths every run's rules name."""
+    if not _preopened and sys.platform.startswith("linux"):
+        _preopened.update(landlock.open_paths(_outermost(_common_read_paths())))
+        _preopened.update(landlock.open_paths(Path(p) for p in DEV_WRITE))
+
+
+def _outermost(paths: list[Path]) -> list[Path]:
+    """The paths none of the others contains (``/lib`` is ``/usr/lib`` on merged-/usr
+    systems; a venv's site-packages is inside the venv): one Landlock rule each."""
+    real = {}
+    for path in paths:
+        with contextlib.suppress(OSError):
+            real.setdefault(os.path.realpath(path), path)
+    ordered = sorted(real)
+    kept = [p for i, p in enumerate(ordered)
+            if not any(p.startswith(q.rstrip("/") + "/") for q in ordered[:i])]
+    return [real[p] for p in kept]
+
+
 class SandboxUnavailable(RuntimeError):
     """A strict policy met a kernel without one of its layers."""
 
@@ -47,9 +74,10 @@ class SandboxReport:
         return {"layers": self.layers, "missing": self.missing}
 
 
-def enter_sandbox(policy: SandboxPolicy | None, job_dir: Path,
-                  source_dir: Path | None) -> SandboxReport:
-    """Confine this (forked, single-threaded) run process according to ``policy``."""
+def enter_sandbox(policy: SandboxPolicy | None, job_dir: Path, source_dir: Path | None,
+                  group: cgroups.RunGroup | None = None) -> SandboxReport:
+    """Confine this (forked, single-threaded) run process according to ``policy``;
+    ``group`` is the cgroup the warm parent made for it, if it made one."""
     report = SandboxReport()
     if tree.become_subreaper():
         report.layers.append("subreaper")
@@ -57,7 +85,7 @@ def enter_sandbox(policy: SandboxPolicy | None, job_dir: Path,
         return report
     job_dir = Path(job_dir).resolve()
     limits = policy.limits
-    report.group = cgroups.join_run_group(os.getpid(), limits.memory, limits.processes)
+    report.group = cgroups.join_run_group(os.getpid(), limits.memory, limits.processes, group)
     _note(report, "cgroup", report.group is not None, "no writable cgroup for this process")
     private: list[str] = []
     if policy.namespaces:
@@ -73,7 +101,7 @@ def enter_sandbox(policy: SandboxPolicy | None, job_dir: Path,
     if policy.filesystem:
         try:
             landlock.restrict_filesystem(read_paths(policy, source_dir),
-                                         write_paths(policy, job_dir, private))
+                                         write_paths(policy, job_dir, private), _preopened)
             report.layers.append("landlock")
         except OSError as exc:
             report.missing["landlock"] = str(exc)
@@ -100,11 +128,14 @@ def _private_tmp(job_dir: Path, mounted: bool) -> None:
     tempfile.tempdir = None  # the warm parent may have cached its own
 
 
-def _python_paths() -> list[Path]:
+@functools.cache
+def _python_paths() -> tuple[Path, ...]:
+    """The interpreter's folders and import path (fixed once the warm parent is up)."""
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-             os.path.dirname(os.path.realpath(sys.executable))}
+             os.path.dirname(os.path.realpath(sys.executable)),
+             str(Path(__file__).resolve().parents[3])}  # astroflow itself, editable or not
     paths.update(p for p in sys.path if p)
-    return [Path(p) for p in paths]
+    return tuple(Path(p) for p in paths)
 
 
 def _needed(policy: SandboxPolicy, job_dir: Path, source_dir: Path | None) -> list[Path]:
@@ -117,17 +148,26 @@ def _needed(policy: SandboxPolicy, job_dir: Path, source_dir: Path | None) -> li
     return needed
 
 
-def read_paths(policy: SandboxPolicy, source_dir: Path | None) -> list[Path]:
-    """Everything a run may read besides its own job folder."""
+def _common_read_paths() -> list[Path]:
+    """What every run of this interpreter may read, whatever its workflow."""
     paths = [Path(p) for p in SYSTEM_READ]
     paths += [Path("/etc") / name for name in ETC_READ]
     paths += [Path("/proc") / name for name in PROC_READ]
-    paths.append(Path(f"/proc/{os.getpid()}"))  # its own /proc/self, not the server's
     paths += [Path(p) for p in SYS_READ]
     paths += _python_paths()
     home = os.environ.get("HOME")
     if home:
         paths += [Path(home) / name for name in HOME_READ]
+    return paths
+
+
+def read_paths(policy: SandboxPolicy, source_dir: Path | None) -> list[Path]:
+    """Everything a run may read besides its own job folder (in a warm parent's child:
+    the common paths it opened, none that does not exist)."""
+    dev = set(DEV_WRITE)
+    paths = ([Path(p) for p in _preopened if p not in dev] if _preopened
+             else _common_read_paths())
+    paths.append(Path(f"/proc/{os.getpid()}"))  # its own /proc/self, not the server's
     if source_dir is not None:
         paths.append(Path(source_dir))
     paths += data_folders(policy)

@@ -97,27 +97,70 @@ def _bases() -> dict[str, Path]:
     return bases
 
 
-def join_run_group(pid: int, memory: int | None, processes: int | None) -> RunGroup | None:
-    """Make ``astroflow-run-<pid>`` and move ``pid`` (this process) into it; None when the
-    kernel or its permissions do not allow it."""
+def make_group(name: str) -> RunGroup | None:
+    """Make an empty group ``name`` under this process's own (None where not allowed).
+
+    The warm parent makes the next run's group ahead of its fork, so that a run pays only
+    for writing its limits and its pid, not for the ``mkdir``s."""
     made = []
     try:
-        for controller, base in _bases().items():
-            folder = base / f"{PREFIX}{pid}"
+        for base in _bases().values():
+            folder = base / name
             folder.mkdir(exist_ok=True)
             made.append(folder)
-            if controller in ("", "pids") and processes is not None:
-                _limit(folder, "pids.max", str(processes))
-            if controller in ("", "memory") and memory is not None:
-                name = "memory.max" if controller == "" else "memory.limit_in_bytes"
-                _limit(folder, name, str(memory))
-                if controller == "":
-                    _limit(folder, "memory.swap.max", "0")
-            (folder / "cgroup.procs").write_text(str(pid))
     except OSError:
         RunGroup(tuple(made)).remove()
         return None
     return RunGroup(tuple(made)) if made else None
+
+
+def join(group: RunGroup, pid: int, memory: int | None, processes: int | None) -> bool:
+    """Set the run's limits on ``group`` and move ``pid`` (this process) into it."""
+    try:
+        for folder in group.folders:
+            v2 = not folder.is_relative_to(ROOT / "pids") and not folder.is_relative_to(
+                ROOT / "memory")
+            if processes is not None and (v2 or folder.is_relative_to(ROOT / "pids")):
+                _limit(folder, "pids.max", str(processes))
+            if memory is not None and (v2 or folder.is_relative_to(ROOT / "memory")):
+                _limit(folder, "memory.max" if v2 else "memory.limit_in_bytes", str(memory))
+                if v2:
+                    _limit(folder, "memory.swap.max", "0")
+            (folder / "cgroup.procs").write_text(str(pid))
+    except OSError:
+        return False
+    return True
+
+
+def join_run_group(pid: int, memory: int | None, processes: int | None,
+                   prepared: RunGroup | None = None) -> RunGroup | None:
+    """Join ``prepared`` (made by the warm parent), else make ``astroflow-run-<pid>`` and
+    join it; None when the kernel or its permissions do not allow it."""
+    if prepared is not None and join(prepared, pid, memory, processes):
+        return prepared
+    group = make_group(f"{PREFIX}{pid}")
+    if group is None:
+        return None
+    if not join(group, pid, memory, processes):
+        group.remove()
+        return None
+    return group
+
+
+def sweep_stale() -> int:
+    """Remove the groups that a warm parent or a run which died without cleaning up left
+    (``astroflow-run-<warm parent pid>-<n>`` or ``astroflow-run-<run pid>``: the pid in
+    the name is gone), killing what is still in them; returns how many went."""
+    removed = 0
+    for base in _bases().values():
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(base):
+                owner = entry.name[len(PREFIX):].split("-")[0]
+                if (entry.name.startswith(PREFIX) and owner.isdigit()
+                        and not Path(f"/proc/{owner}").exists()):
+                    RunGroup((Path(entry.path),)).remove()
+                    removed += 1
+    return removed
 
 
 def run_group(pid: int) -> RunGroup:

@@ -14,8 +14,10 @@ import ctypes
 import os
 import platform
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+
+from astroflow.execution.sandbox.libc import check, libc
 
 _SYSCALLS = {"x86_64": (444, 445, 446), "aarch64": (444, 445, 446)}
 _CREATE_RULESET_VERSION = 1
@@ -53,21 +55,13 @@ class _NetPort(ctypes.Structure):
     _fields_ = [("allowed_access", ctypes.c_uint64), ("port", ctypes.c_uint64)]
 
 
-_libc = None
+_NUMBERS = _SYSCALLS.get(platform.machine())
 
 
 def _syscall(index: int, *args: object) -> int:
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)
-    numbers = _SYSCALLS.get(platform.machine())
-    if numbers is None:
+    if _NUMBERS is None or libc is None:
         raise LandlockUnavailable(f"Landlock system calls unknown on {platform.machine()}")
-    result = _libc.syscall(numbers[index], *args)
-    if result < 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, os.strerror(errno))
-    return result
+    return check(libc.syscall(_NUMBERS[index], *args), "landlock")
 
 
 def abi_version() -> int:
@@ -90,19 +84,20 @@ def _ruleset(fs: int, net: int, scoped: int) -> int:
 
 
 def _enforce(ruleset: int) -> None:
-    global _libc
     try:
-        _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
         _syscall(2, ruleset, 0)
     finally:
         os.close(ruleset)
 
 
-def restrict_filesystem(read: Iterable[Path], write: Iterable[Path]) -> int:
+def restrict_filesystem(read: Iterable[Path], write: Iterable[Path],
+                        opened: Mapping[str, tuple[int, bool]] | None = None) -> int:
     """Confine this process (and what it starts) to ``read`` and ``write``; returns the ABI.
 
-    Paths that do not exist are skipped. Signals and abstract Unix sockets are scoped to the
-    run where the kernel can (ABI ≥ 6).
+    Paths that do not exist are skipped; ``opened`` maps paths to ``O_PATH`` descriptors
+    opened beforehand (by the warm parent, once for all its runs). Signals and abstract Unix
+    sockets are scoped to the run where the kernel can (ABI ≥ 6).
     """
     abi = abi_version()
     if abi < 1:
@@ -111,10 +106,11 @@ def restrict_filesystem(read: Iterable[Path], write: Iterable[Path]) -> int:
     handled = _fs_rights(abi)
     scoped = (SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL) if abi >= 6 else 0
     ruleset = _ruleset(handled, 0, scoped)
+    rule = _PathBeneath(0, -1)  # one structure for every rule: ctypes objects cost
     try:
         for paths, rights in ((read, READ), (write, handled)):
             for path in paths:
-                _allow_path(ruleset, Path(path), rights & handled)
+                _allow_path(ruleset, rule, os.fspath(path), rights & handled, opened or {})
     except BaseException:
         os.close(ruleset)
         raise
@@ -122,18 +118,34 @@ def restrict_filesystem(read: Iterable[Path], write: Iterable[Path]) -> int:
     return abi
 
 
-def _allow_path(ruleset: int, path: Path, rights: int) -> None:
+def open_paths(paths: Iterable[Path]) -> dict[str, tuple[int, bool]]:
+    """``O_PATH`` descriptors of the paths that exist, with whether each is a folder."""
+    opened = {}
+    for path in paths:
+        try:
+            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        except OSError:
+            continue
+        opened[str(path)] = (fd, stat.S_ISDIR(os.fstat(fd).st_mode))
+    return opened
+
+
+def _allow_path(ruleset: int, rule: _PathBeneath, path: str, rights: int,
+                opened: Mapping[str, tuple[int, bool]]) -> None:
+    known = opened.get(path)
+    if known is None:
+        fresh = open_paths([Path(path)])
+        if not fresh:
+            return
+        known = fresh[path]
+    fd, folder = known
     try:
-        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        if not stat.S_ISDIR(os.fstat(fd).st_mode):
-            rights &= FILE_RIGHTS
-        rule = _PathBeneath(rights, fd)
+        rule.allowed_access = rights if folder else rights & FILE_RIGHTS
+        rule.parent_fd = fd
         _syscall(1, ruleset, _RULE_PATH_BENEATH, ctypes.byref(rule), 0)
     finally:
-        os.close(fd)
+        if path not in opened:
+            os.close(fd)
 
 
 def block_tcp_ports(ports: Iterable[int]) -> bool:

@@ -9,26 +9,21 @@ run needs lives there, ``/tmp``: what one run leaves there no other run sees.
 
 from __future__ import annotations
 
-import ctypes
 import os
 from collections.abc import Iterable
 from pathlib import Path
+
+from astroflow.execution.sandbox.libc import check, libc
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
 MS_NOSUID, MS_NODEV = 0x2, 0x4
 PRIVATE_MOUNTS = ("/run", "/dev/shm", "/tmp")
 
-_libc = None
-
-
 def _call(name: str, *args: object) -> None:
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)
-    if getattr(_libc, name)(*args) != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"{name}: {os.strerror(errno)}")
+    if libc is None:
+        raise OSError(38, "namespaces need Linux")
+    check(getattr(libc, name)(*args), name)
 
 
 def enter_namespaces(needed: Iterable[Path], tmp_size: int | None = None) -> list[str]:

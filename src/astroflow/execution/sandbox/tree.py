@@ -11,23 +11,18 @@ which kills it with `kill_strays`.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import sys
 
+from astroflow.execution.sandbox.libc import libc
+
 PR_SET_CHILD_SUBREAPER = 36
-_libc = None
 
 
 def become_subreaper() -> bool:
     """Linux: orphans below this process are reparented to it, not to init."""
-    global _libc
-    if not sys.platform.startswith("linux"):
-        return False
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)
-    return _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    return libc is not None and libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
 
 
 def children(pid: int) -> list[int]:
