@@ -14,7 +14,8 @@ Unbinned point-source likelihood on IceCube's public muon-track releases (the re
 all-sky release, the 10-year release when available locally, or a synthetic release in the
 10-year layout). For a position, time range and power-law index it gives TS, n_s, the flux
 normalisation at 1 TeV (nu_mu + nubar_mu) or its upper limit, the p-value, a TS map, a
-per-season light curve and the events near the source. Method: `README.md` and
+per-season light curve, the events near the source and its contribution to the
+multi-messenger SED (`sed`, convention astroflow-sed/1). Method: `README.md` and
 `icecube_ps/likelihood.py`."""
 
 PARAMETERS = """\
@@ -66,6 +67,7 @@ fig = products.figure
 ts_hdu = products.ts_map
 lc_table = products.light_curve
 near_events = products.events
+sed_points = products.sed
 summary_table"""
 
 OUTPUTS = """\
@@ -73,7 +75,8 @@ summary = summary_table  # oda:ODAAstropyTable
 spectrum_plot = fig  # oda:ODAPictureProduct
 ts_map = ts_hdu  # oda:Image
 season_lc = lc_table  # oda:LightCurve
-events = near_events  # oda:ODAAstropyTable"""
+events = near_events  # oda:ODAAstropyTable
+sed = sed_points  # oda:Spectrum"""
 
 
 def build() -> nbformat.NotebookNode:

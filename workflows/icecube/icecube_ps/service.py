@@ -1,4 +1,4 @@
-"""The `icecube` service: one call from parameters to the five products of the notebook."""
+"""The `icecube` service: one call from parameters to the six products of the notebook."""
 
 from __future__ import annotations
 
@@ -31,6 +31,54 @@ class Products:
     ts_map: fits.PrimaryHDU
     light_curve: Table
     events: Table
+    sed: Table
+
+
+SED_SIGNIFICANCE = 3.0  # sigma: from here on the SED shows the measured flux, not the limit
+SED_POINTS = 5          # rows along the 90% signal energy range
+
+
+def sed_table(summary: Table, e_range_fit: tuple[float, float] | None = None) -> Table:
+    """IceCube's contribution to the multi-messenger SED (convention ``astroflow-sed/1``).
+
+    Below `SED_SIGNIFICANCE`: the upper limit on E^2 dN/dE for the assumed index over the
+    energy range holding 90% of its expected signal (``kind`` "limit", `SED_POINTS` rows
+    along the range, each with the whole range as its band). Above it: the best-fit power
+    law over its own 90% range (``kind`` "model") with the 68% n_s interval as the errors
+    (the butterfly). Every value is the summary's own number, carried to E^2 dN/dE.
+    """
+    from astroflow.products.sed import sed_table as build
+
+    row = summary[0]
+    all_flavour = str(row["flavours"]) == "all flavours"
+    flavour = ("all-flavour flux (3 x the per-flavour nu_mu + anti-nu_mu flux at 1:1:1)"
+               if all_flavour else "per-flavour flux: nu_mu + anti-nu_mu (one flavour, "
+               "neutrinos and antineutrinos; all flavours at 1:1:1 would be 3x)")
+    e_range = (float(row["e_min"]), float(row["e_max"]))
+    if float(row["significance"]) >= SED_SIGNIFICANCE and float(row["flux_norm"]) > 0:
+        gamma = float(row["gamma"])
+        lo, hi = e_range_fit or e_range
+        energy = np.geomspace(lo, hi, SED_POINTS)
+        best = limits.e2_flux(float(row["flux_norm"]), gamma, energy)
+        low = limits.e2_flux(float(row["flux_norm_lo"]), gamma, energy)
+        high = limits.e2_flux(float(row["flux_norm_hi"]), gamma, energy)
+        note = (f"IceCube {flavour}; best fit, gamma = {gamma:.2f}, 68% band, over the "
+                "90% signal energy range")
+        return build(energy=energy * u.GeV, energy_min=np.full(SED_POINTS, lo) * u.GeV,
+                     energy_max=np.full(SED_POINTS, hi) * u.GeV,
+                     e2dnde=best * u.Unit("TeV cm-2 s-1"),
+                     e2dnde_errn=(best - low) * u.Unit("TeV cm-2 s-1"),
+                     e2dnde_errp=(high - best) * u.Unit("TeV cm-2 s-1"), kind="model",
+                     messenger="neutrinos", instrument="IceCube", note=note)
+    gamma = float(row["gamma_assumed"])
+    energy = np.geomspace(*e_range, SED_POINTS)
+    ul = limits.e2_flux(float(row["flux_upper_limit"]), gamma, energy)
+    note = (f"IceCube {flavour}; {100 * float(row['confidence_level']):g}% CL upper limit, "
+            f"E^-{gamma:g}, over the 90% signal energy range")
+    return build(energy=energy * u.GeV, energy_min=np.full(SED_POINTS, e_range[0]) * u.GeV,
+                 energy_max=np.full(SED_POINTS, e_range[1]) * u.GeV,
+                 e2dnde=ul * u.Unit("TeV cm-2 s-1"), is_ul=True, kind="limit",
+                 messenger="neutrinos", instrument="IceCube", note=note)
 
 
 def analysis_for(release: Release, mjd_range: tuple[float, float]) -> PointSourceAnalysis:
@@ -289,13 +337,15 @@ def run(release: Release, src_name: str, ra: float, dec: float, t1: str, t2: str
     summary.meta["FLUX"] = "dN/dE = flux_norm (E / 1 TeV)^-gamma"
     report("spectrum", 0.3, "spectrum plot")
     band = (iv.lower * per_ns_best, iv.upper * per_ns_best) if best.ts >= 1.0 else None
+    e_range_fit = signal_energy_range(ana, dec, best.gamma)
     fig = spectrum_figure(src_name, index, e_range, ns_ul * per_ns, best.ns * per_ns_best,
                           band, confidence_level, all_flavour, gamma_fit=best.gamma,
-                          e_range_fit=signal_energy_range(ana, dec, best.gamma))
+                          e_range_fit=e_range_fit)
+    sed = sed_table(summary, e_range_fit)
     report("ts_map", 0.35, "TS map")
     hdu = ts_map(ana, ra, dec, ts_map_radius, index, ts_map_pixels, progress)
     report("light_curve", 0.9, "per-season fits")
     lc = season_light_curve(ana, ra, dec, index, confidence_level, flavour)
     events = near_events(ana, ra, dec, index)
     report("done", 1.0, "done")
-    return Products(summary, fig, hdu, lc, events)
+    return Products(summary, fig, hdu, lc, events, sed)

@@ -108,6 +108,7 @@ def test_notebook_runs(tmp_path, small_release_dir, monkeypatch, source):
                       "\ndata_release = 'synthetic'")
     nb.cells.append(nbformat.v4.new_code_cell(
         "assert summary['ts'][0] > 50\nassert ts_map.data.ndim == 2\n"
-        "assert len(season_lc) == 10 and len(events) > 0"))
+        "assert len(season_lc) == 10 and len(events) > 0\n"
+        "assert sed.meta['sed_convention'] == 'astroflow-sed/1'"))
     nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
                             resources={"metadata": {"path": str(HERE)}}).execute()
