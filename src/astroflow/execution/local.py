@@ -294,7 +294,8 @@ class LocalExecutor:
                 try:
                     if missing:
                         zygote.preload(missing)
-                    zygote.run(handle.job_id, handle._spec_path, limit=self.max_parallel)
+                    zygote.run(handle.job_id, handle._spec_path, limit=self.max_parallel,
+                               coordinator=handle.spec.coordinator)
                     break
                 except OSError as exc:
                     # Died since we last heard from it: nothing was delivered, start afresh.
@@ -310,13 +311,16 @@ class LocalExecutor:
         run does not wait for word to travel to this process and back. Runs of two parents
         never add up to more than ``max_parallel`` that way.
         """
-        if len(self._active) < self.max_parallel:
+        if handle.spec.coordinator:
+            return True  # it waits for sub-jobs: never make it wait for a slot
+        working = sum(not h.spec.coordinator for h in self._active.values())
+        if working < self.max_parallel:
             return True
-        if len(self._active) >= 2 * self.max_parallel:
+        if working >= 2 * self.max_parallel:
             return False
         zygote = self._zygotes.get(warm_profile(handle.spec.preload))
         return zygote is not None and zygote.alive and all(
-            h._zygote is zygote for h in self._active.values())
+            h._zygote is zygote for h in self._active.values() if not h.spec.coordinator)
 
     def _stop(self, handle: RunHandle, reason: str) -> None:
         with self._lock:

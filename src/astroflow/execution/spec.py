@@ -45,6 +45,7 @@ class RunSpec:
     keep_scratch: bool = True  # False: the run removes its working folder when it ends
     limits: RunLimits | None = None      # what the workflow declares (within the operator's)
     sandbox: SandboxPolicy | None = None  # None: the run is trusted (a local `astroflow run`)
+    coordinator: bool = False  # it waits for sub-jobs: runs beside the parallel-run limit
 
 
 @dataclass

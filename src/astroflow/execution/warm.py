@@ -92,9 +92,11 @@ class Zygote:
         self.preloaded.update(modules)
         self._send("preload", modules=list(modules))
 
-    def run(self, job: str, spec: Path, limit: int | None = None) -> None:
-        """Fork a run now, or once fewer than ``limit`` of this parent's runs are going."""
-        self._send("run", job_id=job, spec=str(spec), limit=limit)
+    def run(self, job: str, spec: Path, limit: int | None = None,
+            coordinator: bool = False) -> None:
+        """Fork a run now, or once fewer than ``limit`` of this parent's runs are going
+        (a coordinator at once, and it does not count)."""
+        self._send("run", job_id=job, spec=str(spec), limit=limit, coordinator=coordinator)
 
     def drop(self, job: str) -> None:
         """Forget a run still waiting in the warm parent (it answers ``exited``, no pid)."""

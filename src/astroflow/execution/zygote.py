@@ -48,6 +48,7 @@ class WarmParent:
         self.selector = selectors.DefaultSelector()
         self.wake_read, self.wake_write = os.pipe()
         self.groups: dict[int, cgroups.RunGroup] = {}  # run pid → the cgroup made for it
+        self.coordinators: set[int] = set()  # runs that wait for sub-jobs: not counted
         self.made = 0
         self.spare: cgroups.RunGroup | None = None
         self.make_groups = os.environ.get(GROUPS_VARIABLE) == "1"
@@ -98,8 +99,13 @@ class WarmParent:
             send(self.reply, "preloaded", modules=modules, errors=self.preload(modules))
         elif kind == "run":
             self.limit = message.get("limit")
-            self.waiting.append((str(message["job_id"]), Path(message["spec"])))
-            self.start_waiting()
+            if message.get("coordinator"):  # waits for sub-jobs: forked now, never counted
+                pid = self.fork(str(message["job_id"]), Path(message["spec"]))
+                if pid is not None:
+                    self.coordinators.add(pid)
+            else:
+                self.waiting.append((str(message["job_id"]), Path(message["spec"])))
+                self.start_waiting()
         elif kind == "drop":
             self.drop(str(message["job_id"]))
         elif kind == "exit":
@@ -107,7 +113,8 @@ class WarmParent:
         return True
 
     def start_waiting(self) -> None:
-        while self.waiting and (self.limit is None or len(self.children) < self.limit):
+        while self.waiting and (self.limit is None
+                                or len(self.children) - len(self.coordinators) < self.limit):
             self.fork(*self.waiting.popleft())
 
     def drop(self, job: str) -> None:
@@ -124,7 +131,8 @@ class WarmParent:
             self.spare = cgroups.make_group(f"{cgroups.PREFIX}{os.getpid()}-{self.made}")
             self.make_groups = self.spare is not None  # not allowed here: stop trying
 
-    def fork(self, job: str, spec: Path) -> None:
+    def fork(self, job: str, spec: Path) -> int | None:
+        """Fork the run; its pid, or None when the fork failed (reported as exited)."""
         me = os.getpid()
         sys.stdout.flush()
         sys.stderr.flush()
@@ -133,7 +141,7 @@ class WarmParent:
         except OSError as exc:
             send(self.reply, "exited", job_id=job, pid=None, returncode=None, signal=None,
                  error=f"fork failed: {exc}")
-            return
+            return None
         if pid == 0:
             try:
                 from astroflow.execution.child import run_forked
@@ -148,6 +156,7 @@ class WarmParent:
         if self.spare is not None:
             self.groups[pid], self.spare = self.spare, None
         self.make_spare()
+        return pid
 
     def reap(self) -> None:
         """Collect every finished child and tell the controller how it ended; only then
@@ -164,6 +173,7 @@ class WarmParent:
                 break
             pid = info.si_pid
             job = self.children.pop(pid, None)
+            self.coordinators.discard(pid)
             oom = 0
             if job is not None:
                 _kill_group(pid)

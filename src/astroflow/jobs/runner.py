@@ -32,7 +32,10 @@ from astroflow.registry.catalog import ServiceCatalog
 
 log = logging.getLogger("astroflow.jobs")
 
-POLL_SECONDS = 0.5       # how often the store is looked at for work queued by other replicas
+POLL_SECONDS = 0.5
+# Coordinators (jobs that submit sub-jobs and wait) run beside the worker slots, up to this
+# many times as many as there are slots.
+COORDINATORS = 4       # how often the store is looked at for work queued by other replicas
 HEARTBEAT_SECONDS = 5.0
 TAKEOVER_SECONDS = 2.5   # how often other workers' silent claims are looked for
 LEAVE_SECONDS = 10.0     # after the grace: how long stopped runs may take to be given back
@@ -46,6 +49,7 @@ class _Running:
     cancelled: bool = False
     progress: dict[str, Any] | None = None  # the last reported, as stored
     requeue: bool = False   # stopped because this server leaves: back to the queue
+    coordinator: bool = False  # waits for its own sub-jobs: holds no worker slot
     lost: bool = False      # taken over by another replica: record nothing
 
 
@@ -60,6 +64,7 @@ class JobRunner:
     default_time_limit: float | None = 3600.0
     worker: str = field(default_factory=worker_id)
     secrets: dict[str, dict[str, str]] = field(default_factory=dict)  # job id → env (tokens), never stored
+    run_env: dict[str, str] = field(default_factory=dict)  # every run's (the API's own URL)
 
     def __post_init__(self) -> None:
         self._running: dict[str, _Running] = {}
@@ -147,6 +152,11 @@ class JobRunner:
         with self._lock:
             return len(self._running)
 
+    def _working(self) -> int:
+        """Running jobs that hold a worker slot (coordinators wait for others, they don't)."""
+        with self._lock:
+            return sum(not r.coordinator for r in self._running.values())
+
     # -- cancellation ---------------------------------------------------------------------
 
     def cancel(self, job_id: str) -> Job | None:
@@ -190,8 +200,8 @@ class JobRunner:
 
     def _fill_slots(self) -> bool:
         launched = False
-        while (self.running < self.slots and not self._stop.is_set()
-               and not self._draining.is_set()):
+        while (self._working() < self.slots and self.running < COORDINATORS * self.slots
+               and not self._stop.is_set() and not self._draining.is_set()):
             job = self.store.claim_next(self.worker, services=list(self.catalog.services),
                                         job_dir_prefix=self.artifacts.jobs_prefix)
             if job is None:
@@ -275,7 +285,8 @@ class JobRunner:
         try:
             values = self._inputs(service.workflow, job.parameters, job_dir)
             spec = service.workflow.run_spec(values, job_dir=job_dir, time_limit=time_limit,
-                                             env=self.secrets.get(job.id, {}))
+                                             env={**self.run_env,
+                                                  **self.secrets.get(job.id, {})})
             spec.keep_scratch = False  # served jobs keep products and notebook, not scratch
             executor = self.executor_for(service.python)
             handle = executor.submit(spec, on_progress=lambda p: self._progress(job.id, p))
@@ -284,7 +295,8 @@ class JobRunner:
             self._fail(job, "bug", f"could not start: {exc}")
             return
         with self._lock:
-            self._running[job.id] = _Running(job, handle)
+            self._running[job.id] = _Running(job, handle,
+                                             coordinator=bool(service.workflow.coordinator))
         handle.add_done_callback(lambda _handle, job_id=job.id: self._ended(job_id))
 
     def _inputs(self, workflow: Any, values: dict[str, Any], job_dir: Any) -> dict[str, Any]:

@@ -78,6 +78,8 @@ class Platform:
                            artifacts=artifacts, slots=2 * config.workers,
                            default_time_limit=config.time_limit)
         runner.executor_for = executors.get
+        # A notebook that combines services submits sub-jobs to this server's own API.
+        runner.run_env = {"ASTROFLOW_API_URL": api_url(config)}
         registry = None
         if config.registry is not None and config.registry.sources:
             registry = Registry(store, catalog, config.registry, config.data_dir / "registry",
@@ -279,6 +281,15 @@ def is_web_url(value: Any) -> bool:
     except ValueError:
         return False
     return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def api_url(config: ServerConfig) -> str:
+    """The URL at which runs reach this server's API (loopback when it listens on all)."""
+    if config.base_url:
+        return config.base_url.rstrip("/")
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(config.host, config.host)
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{config.port}"
 
 
 def owner_of(caller: Caller) -> str | None:

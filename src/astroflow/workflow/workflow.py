@@ -106,6 +106,13 @@ class Workflow:
         return float(value) if isinstance(value, (int, float)) and value > 0 else None
 
     @property
+    def coordinator(self) -> bool:
+        """Does the notebook only submit sub-jobs and wait (``# oda:coordinator true``)?
+        Such runs hold no worker slot, so that waiting can never starve its sub-jobs."""
+        value = self.metadata.get("coordinator")
+        return value is True or (isinstance(value, str) and value.lower() == "true")
+
+    @property
     def run_limits(self) -> Any:
         """Limits the notebook declares for itself (``# oda:memory_limit "8G"``,
         ``oda:cpu_time_limit 600``, ``oda:process_limit 64``, ``oda:output_limit "5G"``);
@@ -171,7 +178,8 @@ class Workflow:
         directory = Path(job_dir) if job_dir else Path(tempfile.mkdtemp(prefix=f"astroflow-{self.name}-"))
         return RunSpec(notebook=notebook, outputs=outputs, job_dir=directory,
                        source_dir=self.path.parent, time_limit=time_limit or self.time_limit,
-                       preload=self.imports, env=dict(env or {}), limits=self.run_limits)
+                       preload=self.imports, env=dict(env or {}), limits=self.run_limits,
+                       coordinator=self.coordinator)
 
 
 def _declared_limits(declared: dict[str, Any]) -> Any:
