@@ -1,5 +1,5 @@
 """Object name → ICRS position: CDS Sesame online, bundled catalogues (curated high-energy
-sources, OpenNGC) offline.
+sources, OpenNGC, and Fermi-LAT 4FGL-DR4 when its file is in the data folder) offline.
 
     >>> from astroflow.resolve import resolve
     >>> r = resolve("Crab", online=False)

@@ -8,7 +8,8 @@ from typing import Any
 from astroflow.errors import AstroflowError
 
 #: The resolvers that can answer, in the words the API reports them.
-RESOLVERS = ("sesame/simbad", "sesame/ned", "sesame/vizier", "openngc", "astroflow-catalogue")
+RESOLVERS = ("sesame/simbad", "sesame/ned", "sesame/vizier", "openngc", "astroflow-catalogue",
+             "4FGL-DR4")
 
 
 @dataclass

@@ -5,6 +5,11 @@ keep positions current; then the curated high-energy table (SIMBAD-quality posit
 sources our services are about, and transients SIMBAD may lack), then OpenNGC. The bundled
 catalogues are also the answer whenever Sesame is unreachable or does not know the name.
 
+The Fermi-LAT 4FGL-DR4 catalogue joins when its file is in the data folder (`fermi`): its
+own designations ("4FGL J0509.4+0542") are answered before Sesame, names that are the exact
+association of one 4FGL source ("TXS 0506+056") before the bundled catalogues, and names
+several 4FGL sources share after them; `astroflow.resolve.fermi` says why.
+
 "Online" is decided by a quick TCP probe of the Sesame mirrors whose answer is kept for a
 minute, so an offline site pays for one probe a minute, not one per name; a failed Sesame
 query also marks it offline for that minute. ``ASTROFLOW_OFFLINE=1`` turns Sesame off.
@@ -22,6 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from astroflow.resolve.catalogue import Catalogue
+from astroflow.resolve.fermi import FermiCatalogue, catalogue_path, fermi_catalogue
 from astroflow.resolve.high_energy import high_energy_sources
 from astroflow.resolve.openngc import openngc
 from astroflow.resolve.resolution import NameNotFound, Resolution
@@ -91,19 +97,23 @@ class NameResolver:
 
     def __init__(self, sesame: SesameClient | None = None, *, offline: bool = False,
                  online_ttl: float = 60.0, probe_timeout: float = 1.0,
-                 catalogues: Callable[[], list[Catalogue]] = load_catalogues) -> None:
+                 catalogues: Callable[[], list[Catalogue]] = load_catalogues,
+                 fermi: Callable[[], FermiCatalogue | None] = fermi_catalogue) -> None:
         self.sesame = sesame or SesameClient()
         self.offline = offline
         self.online = OnlineCheck(self.sesame.reachable, ttl=online_ttl,
                                   probe_timeout=probe_timeout)
         self._catalogues = catalogues
+        self._fermi = fermi
         self.answers = AnswerCache()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> NameResolver:
-        """Mirrors from ``ASTROFLOW_SESAME_URL``, offline if ``ASTROFLOW_OFFLINE`` is set."""
+        """Mirrors from ``ASTROFLOW_SESAME_URL``, offline if ``ASTROFLOW_OFFLINE`` is set, 4FGL
+        from ``ASTROFLOW_DATA_DIR``."""
         return cls(SesameClient(mirrors_from_env(environ)), offline=_truthy(
-            environ.get(OFFLINE_VARIABLE, "")))
+            environ.get(OFFLINE_VARIABLE, "")),
+            fermi=lambda: fermi_catalogue(catalogue_path(environ)))
 
     def catalogues(self) -> list[Catalogue]:
         return self._catalogues()
@@ -111,6 +121,9 @@ class NameResolver:
     def resolve(self, name: str, *, online: bool | None = None,
                 timeout: float = 3.0) -> Resolution:
         """Position of ``name``; ``online``: None probes, True asks Sesame, False does not.
+
+        Asked in turn: 4FGL designations, Sesame, exact 4FGL associations, the bundled
+        catalogues, shared 4FGL associations (the 4FGL steps only when its file is there).
 
         Raises `NameNotFound` listing what was asked, and ValueError for a blank or overlong
         name.
@@ -120,16 +133,28 @@ class NameResolver:
             raise ValueError("an object name is required")
         if len(asked) > MAX_NAME_LENGTH:
             raise ValueError(f"an object name has at most {MAX_NAME_LENGTH} characters")
+        fermi = self._fermi()
+        found = fermi.designation(asked) if fermi is not None else None
+        if found is not None:
+            return found
         answer, sesame_said = self._ask_sesame(asked, online, timeout)
         if answer is not None:
             return answer
         catalogues = self.catalogues()
+        found = fermi.association(asked, catalogues) if fermi is not None else None
+        if found is not None:
+            return found
         for catalogue in catalogues:
             found = catalogue.lookup(asked)
             if found is not None:
                 return found
+        found = fermi.shared_association(asked) if fermi is not None else None
+        if found is not None:
+            return found
         bundled = ", ".join(_describe(c) for c in catalogues)
-        raise NameNotFound(asked, [sesame_said, f"the bundled catalogues ({bundled})"])
+        tried = [sesame_said, *([fermi.describe()] if fermi is not None else []),
+                 f"the bundled catalogues ({bundled})"]
+        raise NameNotFound(asked, tried)
 
     def _ask_sesame(self, name: str, online: bool | None,
                     timeout: float) -> tuple[Resolution | None, str]:
