@@ -322,3 +322,41 @@ def test_picture_and_binary(tmp_path):
     assert picture["width"] > 0 and picture["height"] > 0
     blob = strict(preview(write_product("blob", b"\x00\x01", tmp_path), tmp_path))
     assert blob == {"kind": "download", "formats": ["bin"], "bytes": 2}
+
+
+def test_sed_table_one_series_per_instrument_limits_as_arrows(tmp_path):
+    """An SED table (astroflow-sed/1) from several services: log–log, a series per
+    instrument coloured by messenger, the model as a band, limits as arrows, the notes shown."""
+    from astroflow.products.sed import combine, sed_table
+
+    fermi = sed_table(energy=[1.0, 10.0, 100.0] * u.GeV, energy_min=[0.5, 5, 50] * u.GeV,
+                      energy_max=[2.0, 20, 200] * u.GeV, e2dnde=[3e-12, 2e-12, 1e-12],
+                      e2dnde_errn=[3e-13, 2e-13, 0], e2dnde_errp=[4e-13, 2e-13, 0],
+                      is_ul=[False, False, True], messenger="gamma-rays", instrument="Fermi-LAT")
+    model = sed_table(energy=[1.0, 100.0] * u.GeV, e2dnde=[3e-12, 1e-12],
+                      e2dnde_errn=[1e-13, 2e-13], e2dnde_errp=[1e-13, 2e-13], kind="model",
+                      messenger="gamma-rays", instrument="Fermi-LAT")
+    icecube = sed_table(energy=[2.0, 60.0, 2000.0] * u.TeV, energy_min=[2.0] * 3 * u.TeV,
+                        energy_max=[2000.0] * 3 * u.TeV,
+                        e2dnde=[1e-12] * 3 * u.Unit("TeV cm-2 s-1"), is_ul=True, kind="limit",
+                        messenger="neutrinos", instrument="IceCube",
+                        note="per-flavour nu_mu + anti-nu_mu")
+    product = write_product("sed", combine([fermi, model, icecube]), tmp_path,
+                            resolve("oda:Spectrum"))
+    doc = strict(preview(product, tmp_path))
+    layout = doc["figure"]["layout"]
+    assert layout["xaxis"]["type"] == "log" and layout["yaxis"]["type"] == "log"
+    assert "nu_mu + anti-nu_mu" in layout["annotations"][0]["text"]
+    data = by_name(doc)
+    points = data["Fermi-LAT (gamma-rays)"]
+    assert points["x"] == pytest.approx([1e-3, 1e-2]) and points["y"] == [3e-12, 2e-12]
+    assert points["error_y"]["array"] == pytest.approx([4e-13, 2e-13])
+    assert points["error_x"]["arrayminus"] == pytest.approx([5e-4, 5e-3])
+    band = next(t for t in doc["figure"]["data"] if t.get("fill") == "toself")
+    assert band["y"] == pytest.approx([2.9e-12, 0.8e-12, 1.2e-12, 3.1e-12])
+    assert data["Fermi-LAT (gamma-rays) model"]["y"] == [3e-12, 1e-12]
+    assert data["Fermi-LAT (gamma-rays) upper limit"]["marker"]["symbol"] == "arrow-down"
+    nu = data["IceCube (neutrinos) upper limit"]
+    assert nu["mode"] == "lines+markers" and nu["x"] == pytest.approx([2.0, 60.0, 2000.0])
+    assert nu["y"] == pytest.approx([1e-12 * u.TeV.to(u.erg)] * 3)
+    assert nu["marker"]["color"] != points["marker"]["color"]

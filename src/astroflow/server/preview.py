@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from astroflow.errors import AstroflowError
-from astroflow.products import columns
+from astroflow.products import columns, sed
 from astroflow.products.load import load_product
 from astroflow.products.model import Product
 from astroflow.products.naming import resolve_in
@@ -151,6 +151,8 @@ def lightcurve_figure(table: Any, product: Product) -> dict | None:
 
 def spectrum_figure(table: Any, product: Product) -> dict | None:
     """Flux against energy/frequency/wavelength on log–log axes where the data allow."""
+    if sed.is_sed(table):
+        return sed_figure(table, product.title)
     roles = _roles(product.meta, "axis_column", lambda: columns.spectrum_roles(table, True))
     if roles is None or roles["axis_column"] not in table.colnames:
         return None
@@ -164,6 +166,90 @@ def spectrum_figure(table: Any, product: Product) -> dict | None:
     x_log = kind != "channel" and _all_positive(axis.values)
     y_log = all(_all_positive(np.concatenate([s.y, _finite_only(s.limits)])) for s in series)
     return _scatter_figure(axis, series, x_log=x_log, y_log=y_log, title=product.title)
+
+
+SED_COLOURS = {"gamma-rays": COLOURS[0], "neutrinos": COLOURS[3]}
+
+
+def sed_figure(table: Any, title: str) -> dict:
+    """An SED table (convention astroflow-sed/1): E² dN/dE against energy, log–log, one series
+    per instrument coloured by messenger; flux points with their bands and errors, models as
+    a line in their error band, upper limits as downward arrows (a limit over a range as a
+    dashed line), and the tables' notes (neutrino flavours) under the plot."""
+    import plotly.graph_objects as go
+
+    e, lo, hi = (_floats(_in_unit(table, c, sed.ENERGY_UNIT)) for c in sed.ENERGY_COLUMNS)
+    y, yn, yp = (_floats(_in_unit(table, c, sed.FLUX_UNIT)) for c in sed.FLUX_COLUMNS)
+    kind, ul = np.asarray(table["kind"]).astype(str), np.asarray(table["is_ul"], bool)
+    instruments = np.asarray(table["instrument"]).astype(str)
+    messengers = np.asarray(table["messenger"]).astype(str)
+    traces: list[tuple[Any, dict[str, Any]]] = []
+    spare = iter(c for c in COLOURS if c not in SED_COLOURS.values())
+    colours: dict[str, str] = {}
+    for inst in dict.fromkeys(instruments):
+        rows = instruments == inst
+        colour = colours.setdefault(messengers[rows][0],
+                                    SED_COLOURS.get(messengers[rows][0]) or next(spare))
+        name = f"{inst} ({messengers[rows][0]})"
+        common = {"legendgroup": inst, "name": name}
+        points = rows & (kind == "point") & ~ul
+        if points.any():
+            traces.append((go.Scatter(mode="markers", marker={"color": colour, "size": 7},
+                                      error_x={"type": "data", "symmetric": False,
+                                               "color": colour, "width": 0},
+                                      error_y={"type": "data", "symmetric": False,
+                                               "color": colour, "width": 2}, **common),
+                           {"x": e[points], "y": y[points],
+                            "error_x.arrayminus": e[points] - lo[points],
+                            "error_x.array": hi[points] - e[points],
+                            "error_y.arrayminus": yn[points], "error_y.array": yp[points]}))
+        model = rows & (kind == "model") & ~ul
+        if model.any():
+            order = np.flatnonzero(model)[np.argsort(e[model])]
+            band_x = np.concatenate([e[order], e[order][::-1]])
+            band_y = np.concatenate([(y - yn)[order], (y + yp)[order][::-1]])
+            traces.append((go.Scatter(mode="lines", fill="toself", line={"width": 0},
+                                      fillcolor=colour, opacity=0.3, hoverinfo="skip",
+                                      showlegend=False, legendgroup=inst,
+                                      name=f"{name} band"),
+                           {"x": band_x, "y": band_y}))
+            traces.append((go.Scatter(mode="lines", line={"color": colour},
+                                      **{**common, "name": f"{name} model"}),
+                           {"x": e[order], "y": y[order]}))
+        limits = rows & ul
+        if limits.any():
+            order = np.flatnonzero(limits)[np.argsort(e[limits])]
+            ranged = bool((kind[limits] == "limit").all()) and limits.sum() > 1
+            traces.append((go.Scatter(
+                mode="lines+markers" if ranged else "markers",
+                line={"color": colour, "dash": "dash"},
+                marker={"symbol": "arrow-down", "size": 12, "color": colour},
+                error_x={"type": "data", "symmetric": False, "color": colour, "width": 0,
+                         "visible": not ranged},
+                **{**common, "name": f"{name} upper limit"}),
+                {"x": e[order], "y": y[order], "error_x.arrayminus": (e - lo)[order],
+                 "error_x.array": (hi - e)[order]}))
+    notes = {**(table.meta.get("sed_notes") or {})}
+    if table.meta.get("sed_note") and len(set(instruments)) == 1:
+        notes[str(instruments[0])] = table.meta["sed_note"]
+    layout: dict[str, Any] = {
+        "title": {"text": title}, "showlegend": True,
+        "xaxis": {"title": {"text": f"Energy [{sed.ENERGY_UNIT}]"}, "type": "log"},
+        "yaxis": {"title": {"text": "E² dN/dE [erg cm⁻² s⁻¹]"}, "type": "log"}}
+    if notes:
+        layout["annotations"] = [{
+            "text": "<br>".join(f"{k}: {v}" for k, v in notes.items()), "showarrow": False,
+            "xref": "paper", "yref": "paper", "x": 0, "y": -0.42, "xanchor": "left",
+            "yanchor": "top", "align": "left", "font": {"size": 11}}]
+        layout["margin"] = {"b": 110 + 16 * len(notes)}
+    return _figure(traces, layout)
+
+
+def _in_unit(table: Any, name: str, unit: str) -> Any:
+    """A column brought to ``unit`` (energies through the spectral equivalencies)."""
+    import astropy.units as u
+
+    return u.Quantity(table[name]).to(unit, equivalencies=u.spectral())
 
 
 def _roles(meta: dict, key: str, detect: Callable[[], dict | str]) -> dict | None:
