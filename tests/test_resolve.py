@@ -200,7 +200,9 @@ def sesame() -> Iterator[SesameServer]:
 
 
 def offline_resolver() -> NameResolver:
-    return NameResolver(SesameClient([closed_port_url()]), offline=True)
+    """The bundled catalogues alone: a 4FGL file in this machine's data folder (where
+    `astroflow data fetch fermi-lat` puts it) must not change these answers."""
+    return NameResolver(SesameClient([closed_port_url()]), offline=True, fermi=lambda: None)
 
 
 def separation_arcsec(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -398,7 +400,7 @@ def test_sesame_reports_the_database_that_answered(sesame):
 
 
 def test_names_sesame_does_not_know_fall_back_to_bundled_catalogues(sesame):
-    resolver = NameResolver(SesameClient([sesame.url]))
+    resolver = NameResolver(SesameClient([sesame.url]), fermi=lambda: None)
     assert resolver.resolve("GW170817").resolver == "astroflow-catalogue"
     assert resolver.resolve("Andromeda Galaxy").resolver == "openngc"
     with pytest.raises(NameNotFound, match=r"not found in Sesame \(SIMBAD, NED, VizieR\) nor"):
