@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 
 serve: $(STAMP)
 	$(VENV)/bin/astroflow data fetch icecube --data-dir data || echo "IceCube data unavailable: the service will say so"
+	$(VENV)/bin/astroflow data fetch fermi-lat --data-dir data || echo "Fermi-LAT catalogue unavailable: the services will say so"
 	$(VENV)/bin/astroflow serve --data-dir data --services workflows
 
 test: $(STAMP)
