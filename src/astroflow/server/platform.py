@@ -243,11 +243,14 @@ def _warm_services(executors: ExecutorPool, catalog: ServiceCatalog) -> None:
 
 
 def _warm_resolver() -> None:
-    """Load the bundled catalogues now, so the portal's first Resolve answers at once."""
+    """Load the bundled catalogues (and the 4FGL name index, when the catalogue has been
+    fetched) now, so the portal's first Resolve answers at once."""
     from astroflow.resolve import load_catalogues
+    from astroflow.resolve.fermi import fermi_catalogue
 
     try:
         load_catalogues()
+        fermi_catalogue()
     except Exception:  # the resolver reports its own problems when asked
         log.exception("could not load the bundled catalogues")
 
