@@ -234,14 +234,16 @@ def sed_figure(table: Any, title: str) -> dict:
         notes[str(instruments[0])] = table.meta["sed_note"]
     layout: dict[str, Any] = {
         "title": {"text": title}, "showlegend": True,
+        "legend": {"orientation": "h", "y": -0.3},  # below the axis title
         "xaxis": {"title": {"text": f"Energy [{sed.ENERGY_UNIT}]"}, "type": "log"},
         "yaxis": {"title": {"text": "E² dN/dE [erg cm⁻² s⁻¹]"}, "type": "log"}}
-    if notes:
+    if notes:  # above the plot, clear of the legend below it; a line per clause
+        lines = [f"{k}: {v}".replace("; ", ";<br>  ") for k, v in notes.items()]
         layout["annotations"] = [{
-            "text": "<br>".join(f"{k}: {v}" for k, v in notes.items()), "showarrow": False,
-            "xref": "paper", "yref": "paper", "x": 0, "y": -0.42, "xanchor": "left",
-            "yanchor": "top", "align": "left", "font": {"size": 11}}]
-        layout["margin"] = {"b": 110 + 16 * len(notes)}
+            "text": "<br>".join(lines), "showarrow": False, "xref": "paper", "yref": "paper",
+            "x": 0, "y": 1.02, "xanchor": "left", "yanchor": "bottom", "align": "left",
+            "font": {"size": 11}}]
+        layout["margin"] = {"t": 24 + 15 * sum(line.count("<br>") + 1 for line in lines)}
     return _figure(traces, layout)
 
 

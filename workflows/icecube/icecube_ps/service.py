@@ -51,9 +51,9 @@ def sed_table(summary: Table, e_range_fit: tuple[float, float] | None = None) ->
 
     row = summary[0]
     all_flavour = str(row["flavours"]) == "all flavours"
-    flavour = ("all-flavour flux (3 x the per-flavour nu_mu + anti-nu_mu flux at 1:1:1)"
-               if all_flavour else "per-flavour flux: nu_mu + anti-nu_mu (one flavour, "
-               "neutrinos and antineutrinos; all flavours at 1:1:1 would be 3x)")
+    flavour = ("all-flavour flux (3x the per-flavour nu_mu + anti-nu_mu at 1:1:1)"
+               if all_flavour else "per-flavour flux, nu_mu + anti-nu_mu (all flavours at "
+               "1:1:1: 3x)")
     e_range = (float(row["e_min"]), float(row["e_max"]))
     if float(row["significance"]) >= SED_SIGNIFICANCE and float(row["flux_norm"]) > 0:
         gamma = float(row["gamma"])
@@ -62,7 +62,7 @@ def sed_table(summary: Table, e_range_fit: tuple[float, float] | None = None) ->
         best = limits.e2_flux(float(row["flux_norm"]), gamma, energy)
         low = limits.e2_flux(float(row["flux_norm_lo"]), gamma, energy)
         high = limits.e2_flux(float(row["flux_norm_hi"]), gamma, energy)
-        note = (f"IceCube {flavour}; best fit, gamma = {gamma:.2f}, 68% band, over the "
+        note = (f"{flavour}; best fit, gamma = {gamma:.2f}, 68% band, over the "
                 "90% signal energy range")
         return build(energy=energy * u.GeV, energy_min=np.full(SED_POINTS, lo) * u.GeV,
                      energy_max=np.full(SED_POINTS, hi) * u.GeV,
@@ -73,7 +73,7 @@ def sed_table(summary: Table, e_range_fit: tuple[float, float] | None = None) ->
     gamma = float(row["gamma_assumed"])
     energy = np.geomspace(*e_range, SED_POINTS)
     ul = limits.e2_flux(float(row["flux_upper_limit"]), gamma, energy)
-    note = (f"IceCube {flavour}; {100 * float(row['confidence_level']):g}% CL upper limit, "
+    note = (f"{flavour}; {100 * float(row['confidence_level']):g}% CL upper limit, "
             f"E^-{gamma:g}, over the 90% signal energy range")
     return build(energy=energy * u.GeV, energy_min=np.full(SED_POINTS, e_range[0]) * u.GeV,
                  energy_max=np.full(SED_POINTS, e_range[1]) * u.GeV,
