@@ -49,8 +49,8 @@ y = np.degrees((np.cos(dec0) * np.sin(dec_r) - np.sin(dec0) * np.cos(dec_r) * np
 sky_map, ax = plt.subplots(figsize=(6.4, 6.0))
 ax.add_patch(Circle((0, 0), radius, fill=False, ls="--", color="grey"))
 flux = sources["energy_flux"].value
-sizes = 20 + 180 * (np.log10(flux) - np.log10(flux).min()) / max(np.ptp(np.log10(flux)), 1e-9)
-points = ax.scatter(x, y, s=sizes, c=np.log10(flux), cmap="viridis", zorder=3)
+sizes = 8 + 60 * (np.log10(flux) - np.log10(flux).min()) / max(np.ptp(np.log10(flux)), 1e-9)
+points = ax.scatter(x, y, s=sizes, c=np.log10(flux), cmap="viridis", alpha=0.8, zorder=3)
 sky_map.colorbar(points, ax=ax, label="log10 energy flux 100 MeV-100 GeV (erg cm$^{-2}$ s$^{-1}$)")
 for xi, yi, a, b, pa in zip(x, y, sources["conf95_semimajor"].value,
                             sources["conf95_semiminor"].value, sources["conf95_posang"].value,
