@@ -113,3 +113,29 @@ def test_fetch_from_a_local_copy_checks_the_sha256(data_root, tmp_path):
     bad.write_bytes(b"SIMPLE  =                    T")
     with pytest.raises(AnalysisError, match="sha256"):
         data._from_local(bad, tmp_path / "b")
+
+
+def test_fetch_from_a_fermipy_sdist(data_root, tmp_path):
+    """The PyPI route's extraction, on a local sdist-shaped archive holding the real file."""
+    import tarfile
+
+    sdist = tmp_path / data.FERMIPY_SDIST
+    with tarfile.open(sdist, "w:gz", compresslevel=1) as tar:
+        tar.add(data_root / "fermi-lat" / data.CATALOG_NAME, arcname=data.FERMIPY_MEMBER)
+    dest = tmp_path / "from-sdist"
+    assert data.fetch(dest, source=sdist, log=lambda _m: None) == dest / data.CATALOG_NAME
+    assert data.sha256(dest / data.CATALOG_NAME) == data.CATALOG_SHA256
+
+
+def test_fetch_offline_says_what_it_tried(monkeypatch, tmp_path):
+    monkeypatch.delenv(data.ENV_SOURCE, raising=False)
+    monkeypatch.setattr(data, "OFFICIAL_URL", "http://127.0.0.1:9/gll_psc_v35.fit")
+
+    def no_pypi(*_args):
+        raise AnalysisError("pip download of fermipy==1.4.3 failed: no network")
+
+    monkeypatch.setattr(data, "_download_fermipy", no_pypi)
+    with pytest.raises(AnalysisError, match=r"could not be had\. Tried:\n.*127\.0\.0\.1:9.*"
+                                            r"unreachable.*\n.*no network") as info:
+        data.fetch(tmp_path / "offline", timeout=2.0, log=lambda _m: None)
+    assert "FERMI_LAT_CATALOG" in str(info.value)
