@@ -100,15 +100,21 @@ def gammapy_sed(path: Path) -> float:
 
 
 def sed_requests(data: Path, requests: int) -> list[float]:
-    services = [ROOT / "workflows"]
-    server = ServerProcess(data, services=services, workers=2,
+    """Submit → done times on a server with a new job store, the fetched data linked in."""
+    import tempfile
+
+    run = Path(tempfile.mkdtemp(dir=data.parent, prefix="run-"))
+    for name in ("fermi-lat", "icecube"):
+        (run / name).symlink_to(data / name)
+    server = ServerProcess(run, services=[ROOT / "workflows"], workers=2,
                            env={"ASTROFLOW_RATE_LIMIT": "0"}).start(timeout=120)
     times = []
     try:
         with httpx.Client(base_url=server.url, timeout=120) as client:
             for i in range(requests):
-                # a new time range each time: nothing of the request is cached
-                parameters = {"src_name": "TXS 0506+056", "RA": 77.3582, "DEC": 5.6932,
+                # a new position (by 0.36") and time range each time: no sub-job is cached
+                parameters = {"src_name": "TXS 0506+056", "RA": 77.3582 + 1e-4 * i,
+                              "DEC": 5.6932,
                               "T1": "2008-08-04T00:00:00", "T2": f"2012-05-{10 + i:02d}T00:00:00"}
                 t = time.perf_counter()
                 job = client.post("/api/v1/services/multi-messenger-sed/jobs",
@@ -119,6 +125,9 @@ def sed_requests(data: Path, requests: int) -> list[float]:
                     raise SystemExit(f"multi-messenger request failed: {json.dumps(job)[:800]}")
     finally:
         server.stop()
+        import shutil
+
+        shutil.rmtree(run, ignore_errors=True)
     return times
 
 
@@ -148,8 +157,9 @@ def main() -> None:
           f"→ {ms(theirs) / ms(mine):.1f}× (same sources found)")
     each = ", ".join(f"{s:.2f}" for s in sed)
     print(f"  multi-messenger SED, TXS 0506+056, uncached, over HTTP: median "
-          f"{statistics.median(sed):.2f} s ({each})   (goal ≤ 3 s); gammapy's Fermi-LAT SED "
-          f"alone in process {reference_sed:.2f} s (catalogue read included)")
+          f"{statistics.median(sed):.2f} s ({each}; the first starts the services' warm "
+          f"parents)   (goal ≤ 3 s); gammapy's Fermi-LAT SED alone in process "
+          f"{reference_sed:.2f} s (catalogue read included)")
 
 
 if __name__ == "__main__":

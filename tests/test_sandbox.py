@@ -369,3 +369,18 @@ def test_health_says_which_layers_runs_get(tmp_path):
         health = httpx.get(server.url + "/healthz", timeout=10).json()
     assert health["sandbox"]["landlock"] is True and health["sandbox"]["namespaces"] is True
     assert str(tmp_path) not in json.dumps(health)
+
+
+def test_a_linked_data_folder_stays_readable(notebook, sandboxed, site, tmp_path):
+    """Data on another disk, linked into the data folder, is workflow data too."""
+    elsewhere = tmp_path / "disk2" / "hess"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "runs.txt").write_text("dl3")
+    (site / "hess").symlink_to(elsewhere)
+    try:
+        path = notebook(f"PATH = {str(site / 'hess' / 'runs.txt')!r}",
+                        "text = open(PATH).read()", "text  # oda:String", name="linked.ipynb")
+        result = run(sandboxed, path, site, "linked")
+        assert result.status == "done", result.error
+    finally:
+        (site / "hess").unlink()

@@ -32,6 +32,9 @@ BY_NAME = {"src_name": "src_name", "ra": "RA", "dec": "DEC", "t1": "T1", "t2": "
            "t_start": "T1", "t_stop": "T2", "tstart": "T1", "tstop": "T2"}
 # Per-service options: service → {its parameter: the common value it takes}.
 SPECIFIC = {"icecube": {"index": "icecube_index"}}
+# Fixed per-service values: an SED needs IceCube's limit (or butterfly), not a p-value
+# calibrated by background trials (seconds of CPU); the asymptotic one decides between them.
+FIXED = {"icecube": {"background_trials": 0}}
 ENDED = ("done", "failed", "cancelled")
 Progress = Callable[..., None]
 
@@ -79,6 +82,8 @@ def fill_parameters(service: Any, common: Mapping[str, Any]) -> dict[str, Any]:
             continue
         value = common[key]
         values[name] = _time(value, parameter) if key in ("T1", "T2") else value
+    values.update({k: v for k, v in FIXED.get(service.name, {}).items()
+                   if k in service.parameters})
     return values
 
 
@@ -124,14 +129,19 @@ def submit_all(client: Any, names: list[str], common: Mapping[str, Any]) -> list
 
 def wait_all(subs: list[SubJob], timeout: float, progress: Progress,
              poll: float = 1.0) -> None:
-    """Wait for every submitted sub-job, reporting their mean progress; cancel at timeout."""
+    """Wait for every submitted sub-job, reporting their mean progress; cancel at timeout.
+
+    The first pending sub-job is long-polled (the server answers the moment it ends), the
+    others read: no sleep stands between a sub-job's end and the combination."""
     deadline = time.monotonic() + timeout
     waiting = [s for s in subs if s.job is not None]
     while True:
+        first = True
         for sub in waiting:
             if sub.state not in ENDED:
-                sub.job.refresh()
+                sub.job.refresh(wait=poll if first else 0)
                 sub.state = sub.job.state
+                first = False
         pending = [s for s in waiting if s.state not in ENDED]
         fractions = [1.0 if s.state in ENDED else (s.job.progress.fraction or 0.0)
                      for s in waiting]
@@ -149,7 +159,6 @@ def wait_all(subs: list[SubJob], timeout: float, progress: Progress,
                 sub.state = "timeout"
                 sub.message = sub.message or f"not done after {timeout:.0f} s: cancelled"
             return
-        time.sleep(poll)
 
 
 def collect(subs: list[SubJob]) -> None:

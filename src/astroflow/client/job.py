@@ -133,9 +133,10 @@ class Job:
 
     # -- actions ----------------------------------------------------------------------------
 
-    def refresh(self) -> Job:
-        """Read the job's current state from the server."""
-        self._update(long_poll(self.client.http, self.id, 0))
+    def refresh(self, wait: float = 0) -> Job:
+        """Read the job's current state from the server; with ``wait`` (seconds) the server
+        answers as soon as the job ends, or after that long."""
+        self._update(long_poll(self.client.http, self.id, wait))
         return self
 
     def cancel(self) -> Job:

@@ -176,17 +176,17 @@ def read_paths(policy: SandboxPolicy, source_dir: Path | None) -> list[Path]:
 
 
 def data_folders(policy: SandboxPolicy) -> list[Path]:
-    """The workflow data folders in the server's data folder (``icecube/`` …), not its
-    database, logs, artifacts, uploads or registry."""
+    """The workflow data folders in the server's data folder (``icecube/`` …, or links to
+    them), not its database, logs, artifacts, uploads or registry."""
     if policy.data_dir is None:
         return []
     try:
         entries = list(os.scandir(policy.data_dir))
     except OSError:
         return []
+    # A data folder may be a link to another disk: the rule is on the folder it names.
     return [Path(e.path) for e in entries
-            if e.is_dir(follow_symlinks=False) and e.name not in policy.private_data
-            and not e.name.startswith(".")]
+            if e.is_dir() and e.name not in policy.private_data and not e.name.startswith(".")]
 
 
 def write_paths(policy: SandboxPolicy, job_dir: Path, private: list[str]) -> list[Path]:
