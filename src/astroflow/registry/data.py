@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from astroflow.errors import AstroflowError
@@ -43,3 +44,28 @@ def fetch_data(name: str, folders: list[Path], data_dir: Path) -> Path:
         return Path(function(dest=data_dir / name))
     except Exception as exc:  # the workflow's own error says what it tried
         raise AstroflowError(f"{name}: {exc}") from exc
+
+
+def first_available(steps: list[tuple[str, Callable[[], Path]]], log: Callable[[str], object],
+                    errors: tuple[type[BaseException], ...],
+                    accept: Callable[[Path], str | None] = lambda path: None,
+                    ) -> tuple[Path | None, list[str]]:
+    """Try a workflow's data sources in order (local copy → archive → PyPI copy …).
+
+    Returns the first path a step gives that ``accept`` does not refuse (it returns a reason
+    to refuse), and what each step before it said: the workflow's error lists them, so the
+    operator sees everything that was tried. A step fails by raising one of ``errors``.
+    """
+    tried: list[str] = []
+    for label, step in steps:
+        try:
+            path = step()
+        except errors as exc:
+            tried.append(f"{label}: {exc}")
+            log(f"{label}: unavailable ({exc})")
+            continue
+        refusal = accept(path)
+        if refusal is None:
+            return path, tried
+        tried.append(f"{label}: {refusal}")
+    return None, tried

@@ -167,14 +167,10 @@ def fetch(dest: Path | None = None, source: str | Path | None = None, *,
     steps.append(("official FSSC file", lambda: _download_official(dest, timeout, log)))
     steps.append((f"PyPI sdist {FERMIPY_REQUIREMENT}",
                   lambda: _download_fermipy(dest, max(300.0, 10 * timeout), log)))
-    tried = []
-    for label, step in steps:
-        try:
-            path = step()
-        except AnalysisError as exc:
-            tried.append(f"{label}: {exc}")
-            log(f"{label}: unavailable ({exc})")
-            continue
+    from astroflow.registry.data import first_available
+
+    path, tried = first_available(steps, log, (AnalysisError,))
+    if path is not None:
         log(f"4FGL-DR4 catalogue ready: {path}")
         return path
     raise AnalysisError("the 4FGL-DR4 catalogue could not be had. Tried:\n  " + "\n  ".join(tried)

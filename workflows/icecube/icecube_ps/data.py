@@ -162,7 +162,6 @@ def fetch(dest: Path | None = None, source: str | Path | None = None, *,
     for name in wanted:
         if cache_path(dest, name).is_file() and rel.cache_is_current(cache_path(dest, name)):
             return cache_path(dest, name)
-    tried = []
     source = source or os.environ.get("ICECUBE_PS_SOURCE")
     steps: list[tuple[str, Callable[[], Path]]] = []
     if source:
@@ -172,17 +171,15 @@ def fetch(dest: Path | None = None, source: str | Path | None = None, *,
     if "3year" in wanted:
         steps.append((f"3-year release from PyPI {FLARESTACK_REQUIREMENT}",
                       lambda: _download_flarestack(dest, 10 * timeout, log)))
-    for label, step in steps:
-        try:
-            path = step()
-        except AnalysisError as exc:
-            tried.append(f"{label}: {exc}")
-            log(f"{label}: unavailable ({exc})")
-            continue
-        if path.parent.name in wanted:
-            log(f"IceCube data ready: {path}")
-            return path
-        tried.append(f"{label}: gave the {path.parent.name} release, not {release}")
+    from astroflow.registry.data import first_available
+
+    path, tried = first_available(
+        steps, log, (AnalysisError,),
+        accept=lambda p: None if p.parent.name in wanted
+        else f"gave the {p.parent.name} release, not {release}")
+    if path is not None:
+        log(f"IceCube data ready: {path}")
+        return path
     raise AnalysisError("no IceCube data could be had. Tried:\n  " + "\n  ".join(tried)
                         + "\nPut a copy of the release on disk and pass its path as `source` "
                         "(or set ICECUBE_PS_SOURCE).")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
@@ -34,7 +35,7 @@ def test_parameters_filled_by_ontology_then_name():
         Parameter("index", "number"), Parameter("background_trials", "integer")])
     assert mm_sed.fill_parameters(icecube, COMMON) == {
         "src_name": "TXS 0506+056", "RA": 77.358, "DEC": 5.693, "T1": COMMON["T1"],
-        "T2": COMMON["T2"], "index": 2.5}
+        "T2": COMMON["T2"], "index": 2.5, "background_trials": 0}  # the limit, no trials
     # Another service: its own names, times in MJD, no index.
     fermi = service("source-sed", [
         Parameter("source", "string", ontology=ODA + "AstrophysicalObject"),
@@ -80,9 +81,11 @@ class FakeJob:
     def state(self):
         return self.states[0]
 
-    def refresh(self):
+    def refresh(self, wait: float = 0):
         if len(self.states) > 1:
             self.states.pop(0)
+        elif wait:
+            time.sleep(wait)  # as the server's long poll holds while the job runs
 
     @property
     def progress(self):
