@@ -527,3 +527,23 @@ def test_what_every_warm_parent_has_makes_no_profile_of_its_own():
     assert warm_profile(["IPython.display", "os.path", "astroflow", "json"]) == ()
     assert warm_profile(["numpy.linalg", "IPython", "astropy.io.fits", "numpy"]) == (
         "astropy", "numpy")
+
+
+def test_an_abandoned_run_leaves_its_folder_to_the_new_owner(notebook, tmp_path):
+    """A replica that lost its job to another stops its run without writing a result into
+    the folder the new run uses (a "cancelled" result.json would overwrite the new one)."""
+    from astroflow import Workflow
+    from astroflow.execution import LocalExecutor
+
+    path = notebook("seconds = 30.0", "import time\ntime.sleep(seconds)", "seconds")
+    job_dir = tmp_path / "job"
+    with LocalExecutor(max_parallel=1) as executor:
+        handle = executor.submit(Workflow.from_path(path).run_spec({}, job_dir=job_dir))
+        deadline = time.monotonic() + 20
+        while handle.pid is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        (job_dir / "result.json").write_text('{"status": "done", "by": "the new owner"}')
+        handle.abandon()
+        result = handle.wait(10)
+    assert result.status == "cancelled" and result.error.ename == "Abandoned"
+    assert "the new owner" in (job_dir / "result.json").read_text()

@@ -107,6 +107,11 @@ class RunHandle:
         """Stop the run (kills its whole process group); its result says ``cancelled``."""
         self._executor._stop(self, "cancelled")
 
+    def abandon(self) -> None:
+        """Stop the run and leave its folder as it is: another process owns the job now
+        (a replica took it over), and a result written here would overwrite its own."""
+        self._executor._stop(self, "abandoned")
+
     def done(self) -> bool:
         return self._done.is_set()
 
@@ -398,7 +403,8 @@ class LocalExecutor:
         job_dir = Path(handle.spec.job_dir).resolve()
         duration = time.monotonic() - (handle._started_at or handle._dispatched_at
                                        or time.monotonic())
-        outcome = _read_outcome(job_dir / RESULT_FILE)
+        # An abandoned run's folder is another run's: what is in it is not this run's outcome.
+        outcome = None if handle._stop_reason == "abandoned" else _read_outcome(job_dir / RESULT_FILE)
         if outcome is None:
             return self._stopped_result(handle, handle._stop_reason, how_it_ended, duration)
         error = outcome.get("error")
@@ -423,6 +429,10 @@ class LocalExecutor:
                                                f"time limit exceeded ({limit:g} s)")
         elif isinstance(reason, tuple):  # a sandbox limit: (kind, message)
             status, error = "failed", RunError(reason[0], "LimitExceeded", reason[1])
+        elif reason == "abandoned":  # the folder is another run's now: write nothing
+            error = RunError("cancelled", "Abandoned", "the run was stopped: another "
+                             "server runs this job now")
+            return RunResult("cancelled", error, [], job_dir / NOTEBOOK_FILE, duration, job_dir)
         else:
             status, error = "failed", RunError("crashed", "RunCrashed", how_it_ended)
         with contextlib.suppress(OSError):

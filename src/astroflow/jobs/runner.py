@@ -227,7 +227,8 @@ class JobRunner:
                 return  # it ended and was recorded meanwhile
             running.lost = True
         log.warning("job %s was taken over by another replica; stopping its run here", job_id)
-        running.handle.cancel()
+        abandon = getattr(running.handle, "abandon", None)  # backends without it: cancel
+        (abandon or running.handle.cancel)()
 
     def _take_over(self) -> Recovery:
         """Other workers' interrupted jobs: done from their files, re-queued, or failed."""
