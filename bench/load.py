@@ -146,12 +146,11 @@ def loadavg() -> float | None:
 
 
 def vmrss_mb(pid: int) -> float | None:
-    try:
+    """Resident memory of ``pid`` in MB; None once the process is gone."""
+    with contextlib.suppress(OSError):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
-    except OSError:
-        pass
     return None
 
 

@@ -45,10 +45,11 @@ def scan_environs():
     for pid in os.listdir("/proc"):
         if pid.isdigit() and int(pid) != os.getpid():
             try:
-                if SECRET.encode() in open(f"/proc/{pid}/environ", "rb").read():
-                    found.append(pid)
+                environ = open(f"/proc/{pid}/environ", "rb").read()
             except OSError:
-                pass
+                continue  # refused: what the sandbox is for
+            if SECRET.encode() in environ:
+                found.append(pid)
     return found
 
 def connect_tcp(port):

@@ -8,6 +8,7 @@ read go over a raw socket, which counts what the client got to send.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import select
 import socket
@@ -103,7 +104,8 @@ def raw_post(server: ServerProcess, path: str, headers: dict[str, str],
     sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
     sent = 0
     answered = bool(select.select([sock], [], [], wait_first)[0]) if wait_first else False
-    try:
+    # The server may close while we send (that is the refusal) or before it has answered all.
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
         for chunk in body:
             if answered or select.select([sock], [], [], 0)[0]:
                 break
@@ -112,18 +114,12 @@ def raw_post(server: ServerProcess, path: str, headers: dict[str, str],
         else:
             if chunked:
                 sock.sendall(b"0\r\n\r\n")
-    except (BrokenPipeError, ConnectionResetError):
-        pass
     reply = b""
-    try:
+    with contextlib.closing(sock), contextlib.suppress(ConnectionResetError, TimeoutError):
         while data := sock.recv(65536):
             reply += data
             if b"\r\n\r\n" in reply and _complete(reply):
                 break
-    except (ConnectionResetError, TimeoutError):
-        pass
-    finally:
-        sock.close()
     if not reply.startswith(b"HTTP/1.1 "):
         return None, b"", sent
     return int(reply[9:12]), reply.split(b"\r\n\r\n", 1)[1], sent

@@ -51,7 +51,8 @@ class WarmParent:
         self.coordinators: set[int] = set()  # runs that wait for sub-jobs: not counted
         self.made = 0
         self.spare: cgroups.RunGroup | None = None
-        self.make_groups = os.environ.get(GROUPS_VARIABLE) == "1"
+        self.sandboxed = os.environ.get(GROUPS_VARIABLE) == "1"  # runs join cgroups
+        self.make_groups = self.sandboxed
         if self.make_groups:
             cgroups.sweep_stale()
         self.make_spare()
@@ -124,6 +125,11 @@ class WarmParent:
                 send(self.reply, "exited", job_id=job, pid=None, returncode=None, signal=None,
                      error="dropped before it started")
 
+    def group_of(self, pid: int) -> cgroups.RunGroup:
+        """The group a run made itself (none made by this parent); unsandboxed runs have
+        none, and looking costs nothing then."""
+        return cgroups.run_group(pid) if self.sandboxed else cgroups.RunGroup(())
+
     def make_spare(self) -> None:
         """The next run's cgroup, made now rather than on the run's own time."""
         if self.make_groups and self.spare is None:
@@ -177,7 +183,7 @@ class WarmParent:
             oom = 0
             if job is not None:
                 _kill_group(pid)
-                group = self.groups.pop(pid, None) or cgroups.run_group(pid)
+                group = self.groups.pop(pid, None) or self.group_of(pid)
                 oom = group.oom_kills()
                 ended.append(group)
             _, status = os.waitpid(pid, 0)
@@ -201,7 +207,7 @@ class WarmParent:
         for pid in list(self.children):
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
-        groups = [self.groups.get(pid) or cgroups.run_group(pid) for pid in self.children]
+        groups = [self.groups.get(pid) or self.group_of(pid) for pid in self.children]
         for group in [*groups, *([self.spare] if self.spare else [])]:
             group.remove()
 

@@ -40,6 +40,7 @@ takes ~20 ms. Where the folder is read-only the index is built in memory each ti
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -50,6 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from astroflow.datadir import default_data_dir
 from astroflow.resolve.catalogue import Catalogue, Entry
 from astroflow.resolve.names import name_key
 from astroflow.resolve.resolution import Resolution
@@ -206,16 +208,8 @@ def _object_type(code: str) -> str:
 
 # ---------------------------------------------------------------------- loading
 
-def data_dir(environ: Mapping[str, str] = os.environ) -> Path:
-    """``$ASTROFLOW_DATA_DIR``, else ``$XDG_DATA_HOME/astroflow`` or ``~/.local/share/astroflow``
-    (as the server's `default_data_dir`, without importing the server)."""
-    if environ.get("ASTROFLOW_DATA_DIR"):
-        return Path(environ["ASTROFLOW_DATA_DIR"])
-    return Path(environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "astroflow"
-
-
 def catalogue_path(environ: Mapping[str, str] = os.environ) -> Path:
-    return data_dir(environ) / CATALOGUE_FILE
+    return default_data_dir(environ) / CATALOGUE_FILE
 
 
 _loaded: dict[Path, tuple[list[int], FermiCatalogue]] = {}
@@ -243,12 +237,11 @@ def fermi_catalogue(path: Path | None = None) -> FermiCatalogue | None:
 
 def _load(path: Path, stamp: list[int]) -> FermiCatalogue:
     index = path.with_name(path.name + INDEX_SUFFIX)
-    try:
+    # A missing, stale or damaged index is rebuilt from the catalogue below.
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
         doc = json.loads(index.read_text("utf-8"))
         if doc.get("format") == INDEX_FORMAT and doc.get("catalogue") == stamp:
             return FermiCatalogue.from_json(path, doc)
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
     try:
         catalogue = FermiCatalogue.from_rows(path, read_columns(path))
     except Exception as exc:  # a broken download must not break resolving other names

@@ -7,19 +7,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from astroflow.datadir import default_data_dir
 from astroflow.execution.sandbox.policy import RunLimits
 from astroflow.jobs.store import sqlite_url
 from astroflow.registry.sources import RegistryConfig
 from astroflow.server.auth import AuthConfig
 
 BUNDLED_WORKFLOWS = Path(__file__).resolve().parents[3] / "workflows"
-
-
-def default_data_dir(environ: Mapping[str, str] = os.environ) -> Path:
-    if environ.get("ASTROFLOW_DATA_DIR"):
-        return Path(environ["ASTROFLOW_DATA_DIR"])
-    base = environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "astroflow"
 
 
 @dataclass

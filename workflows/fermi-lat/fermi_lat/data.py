@@ -52,9 +52,11 @@ Log = Callable[[str], None]
 
 
 def default_dir() -> Path:
-    """`$ASTROFLOW_DATA_DIR/fermi-lat` (default `~/.local/share/astroflow/fermi-lat`)."""
-    base = os.environ.get("ASTROFLOW_DATA_DIR") or Path.home() / ".local/share/astroflow"
-    return Path(base) / "fermi-lat"
+    """`fermi-lat/` in astroflow's data folder (`$ASTROFLOW_DATA_DIR`, else
+    `~/.local/share/astroflow`), where the resolver looks for the catalogue too."""
+    from astroflow.datadir import default_data_dir
+
+    return default_data_dir() / "fermi-lat"
 
 
 def catalog_path(dest: Path | None = None) -> Path:
@@ -66,11 +68,8 @@ def cache_path(dest: Path | None = None) -> Path:
 
 
 def sha256(path: Path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _install(candidate: Path, dest: Path, origin: str) -> Path:

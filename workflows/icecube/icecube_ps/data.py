@@ -46,17 +46,16 @@ Log = Callable[[str], None]
 
 
 def default_dir() -> Path:
-    """`$ASTROFLOW_DATA_DIR/icecube` (default `~/.local/share/astroflow/icecube`)."""
-    base = os.environ.get("ASTROFLOW_DATA_DIR") or Path.home() / ".local/share/astroflow"
-    return Path(base) / "icecube"
+    """`icecube/` in astroflow's data folder (`$ASTROFLOW_DATA_DIR`, else
+    `~/.local/share/astroflow`)."""
+    from astroflow.datadir import default_data_dir
+
+    return default_data_dir() / "icecube"
 
 
 def sha256(path: Path) -> str:
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def cache_path(dest: Path, release: str) -> Path:

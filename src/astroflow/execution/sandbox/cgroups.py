@@ -10,6 +10,7 @@ root gets it; elsewhere the rlimits stand alone and the server says so at start.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import time
@@ -85,6 +86,7 @@ def _own_paths() -> dict[str, str]:
     return paths
 
 
+@functools.cache
 def _bases() -> dict[str, Path]:
     """Where a run's group goes: per controller, this process's own cgroup folder."""
     own = _own_paths()

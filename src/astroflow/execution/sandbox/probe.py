@@ -34,7 +34,7 @@ def _try_cgroup() -> None:
     if group is None:
         raise OSError("no writable cgroup for this process (run under systemd with "
                       "Delegate=yes, or give the service a writable cgroupfs)")
-    os.write(1, b"")  # nothing: the parent removes the group
+    # the parent removes the group once this child has exited
 
 
 def _in_child(attempt) -> str | None:
