@@ -207,9 +207,11 @@ class Catalogue:
         return t
 
     def flux_points(self, row: int) -> dict[str, Any]:
-        """The eight band points (50 MeV-1 TeV) as Quantities: e_min, e_max, e_ref (geometric
-        centre), e2dnde (`nuFnu_Band`), e2dnde_errn/errp (scaled from `Unc_Flux_Band`), is_ul
-        and, for limits, e2dnde = the 2-sigma upper limit."""
+        """The band points (of eight, 50 MeV-1 TeV) as Quantities: e_min, e_max, e_ref
+        (geometric centre), e2dnde (`nuFnu_Band`), e2dnde_errn/errp (scaled from
+        `Unc_Flux_Band`), is_ul and, for limits, e2dnde = the 2-sigma upper limit. Bands the
+        catalogue gives no number for (a component fitted only above some energy, such as the
+        Crab Nebula's inverse-Compton one) are left out, not drawn as infinite limits."""
         import astropy.units as u
 
         edges = u.Quantity(self.header["band_edges_mev"], u.MeV)
@@ -222,12 +224,14 @@ class Catalogue:
         k = float(self.header["meta"].get("ERRUPLIM", 2.0))
         e2 = np.where(is_ul, (flux + k * errp) * ratio, nufnu)
         unit = u.erg / u.cm**2 / u.s
-        return {
+        given = np.isfinite(e2) & (e2 >= 0)
+        points = {
             "e_min": edges[:-1], "e_max": edges[1:], "e_ref": np.sqrt(edges[:-1] * edges[1:]),
             "e2dnde": e2 * unit, "e2dnde_errn": np.where(is_ul, 0, errn * ratio) * unit,
             "e2dnde_errp": np.where(is_ul, 0, errp * ratio) * unit, "is_ul": is_ul,
             "sqrt_ts": self.columns["Sqrt_TS_Band"][row].astype(float),
         }
+        return {key: value[given] for key, value in points.items()}
 
     def light_curve(self, row: int) -> Any:
         """The yearly photon flux history (100 MeV-100 GeV) with the catalogue's errors and
