@@ -20,6 +20,42 @@ EXIT_CODES_HELP = """exit codes: 0 ok · 1 job failed or cancelled · 2 invalid 
 4 not found · 5 authentication refused · 6 server unreachable · 7 timeout"""
 
 
+DATA_FETCH_EPILOG = """\
+environment:
+  ASTROFLOW_DATA_DIR   the data folder when --data-dir is not given (the server and the
+                       workflows read the data there)
+  ICECUBE_PS_SOURCE    the source of icecube when --source is not given
+  FERMI_LAT_CATALOG    the source of fermi-lat when --source is not given
+
+examples:
+  astroflow data fetch icecube --source ~/Downloads/20210126_PS-IC40-IC86_VII.zip
+  astroflow data fetch icecube --source /data/skyllh --release 10year
+  astroflow data fetch icecube --source https://example.org/icecube.zip
+  astroflow data fetch fermi-lat --data-dir data
+
+A source that does not hold the data asked for is an error (exit 2) saying what it holds;
+no other data are fetched in its place."""
+
+
+class DataFetchParser(argparse.ArgumentParser):
+    """``astroflow data fetch --help`` ends with what each bundled workflow's data step says
+    (read only when help is asked for)."""
+
+    def format_help(self) -> str:
+        text = super().format_help()
+        if not self.prog.endswith(" fetch"):
+            return text
+        from astroflow.registry.data import data_help
+        from astroflow.server.config import BUNDLED_WORKFLOWS
+
+        sections = [f"{name}:\n" + "\n".join("  " + line if line else ""
+                                              for line in body.splitlines())
+                    for name, body in data_help([BUNDLED_WORKFLOWS])]
+        if sections:
+            text += "\nthe bundled workflows' data steps:\n\n" + "\n\n".join(sections) + "\n"
+        return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="astroflow", description=__doc__.splitlines()[0],
                                      epilog=EXIT_CODES_HELP,
@@ -87,11 +123,28 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--ttl", default="30d", help="lifetime: 30d, 12h, 15m, 3600s")
 
     data = sub.add_parser("data", help="prepare the data a bundled workflow needs")
-    data_sub = data.add_subparsers(dest="data_command", required=True)
-    fetch = data_sub.add_parser("fetch", help="fetch (or convert) a workflow's data")
-    fetch.add_argument("name", help="workflow repository, e.g. icecube")
-    fetch.add_argument("--services", type=Path, action="append", default=[], metavar="DIR")
-    fetch.add_argument("--data-dir", type=Path, default=None)
+    data_sub = data.add_subparsers(dest="data_command", required=True,
+                                   parser_class=DataFetchParser)
+    fetch = data_sub.add_parser(
+        "fetch", help="fetch (or convert) a workflow's data",
+        description="Fetch (or convert) the data a workflow needs into DIR/NAME with the\n"
+                    "workflow's own data step (data_fetch in its astroflow.yaml).",
+        epilog=DATA_FETCH_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    fetch.add_argument("name", help="workflow repository, e.g. icecube or fermi-lat")
+    fetch.add_argument("--source", default=None, metavar="PATH|URL",
+                       help="where the workflow takes its data from: a local file or folder, "
+                            "or an http/https/file URL (downloaded into the data folder "
+                            "first); only this source is used. Default: the workflow's own "
+                            "environment variable (below), else its official archives")
+    fetch.add_argument("--release", default=None, metavar="NAME",
+                       help="which release of the data (icecube: 10year, 3year or any; "
+                            "default any)")
+    fetch.add_argument("--services", type=Path, action="append", default=[], metavar="DIR",
+                       help="folder of workflow repositories (repeatable; default: bundled)")
+    fetch.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
+                       help="astroflow's data folder (default: $ASTROFLOW_DATA_DIR, else "
+                            "$XDG_DATA_HOME/astroflow or ~/.local/share/astroflow); the "
+                            "data go to DIR/NAME")
 
     from astroflow.client.cli import add_commands
     from astroflow.registry import galaxy
@@ -252,7 +305,8 @@ def cmd_data(args: argparse.Namespace) -> int:
     from astroflow.server.config import BUNDLED_WORKFLOWS, default_data_dir
 
     data_dir = (args.data_dir or default_data_dir()).resolve()
-    path = fetch_data(args.name, args.services or [BUNDLED_WORKFLOWS], data_dir)
+    path = fetch_data(args.name, args.services or [BUNDLED_WORKFLOWS], data_dir,
+                      {"source": args.source, "release": args.release})
     print(f"{args.name}: data ready at {path}")
     return EXIT_OK
 

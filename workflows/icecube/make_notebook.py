@@ -10,9 +10,12 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 INTRO = """\
 # IceCube neutrino point source: flux upper limit or measurement
 
-Unbinned point-source likelihood on IceCube's public muon-track releases (the real 3-year
-all-sky release, the 10-year release when available locally, or a synthetic release in the
-10-year layout). For a position, time range and power-law index it gives TS, n_s, the flux
+Unbinned point-source likelihood on IceCube's public muon-track releases: those present in
+the data folder (`astroflow data fetch icecube --source PATH|URL`): the 10-year release, the
+real 3-year all-sky release, or a synthetic release in the 10-year layout; `auto` takes the
+10-year release if present, else the 3-year one. T1/T2 beyond the release's seasons are
+clamped to their span (the summary's `time_range_used` and `time_range_note` say so).
+For a position, time range and power-law index it gives TS, n_s, the flux
 normalisation at 1 TeV (nu_mu + nubar_mu) or its upper limit, the p-value, a TS map, a
 per-season light curve, the events near the source and its contribution to the
 multi-messenger SED (`sed`, convention astroflow-sed/1). Method: `README.md` and
@@ -30,7 +33,7 @@ confidence_level = 0.9  # oda:Float ; oda:lower_limit 0.5 ; oda:upper_limit 0.99
 upper_limit_method = "profile"  # oda:String ; oda:allowed_value "profile", "neyman"
 ts_map_radius = 2.0  # oda:AngleDegrees
 background_trials = 1000  # oda:Integer ; oda:lower_limit 0 ; oda:upper_limit 100000 ; oda:label "Background trials"
-data_release = "3year"  # oda:String ; oda:allowed_value "3year", "10year", "synthetic\""""
+data_release = "auto"  # oda:String ; oda:allowed_value "auto", "10year", "3year", "synthetic\""""
 
 SETUP = """\
 import sys
@@ -56,7 +59,7 @@ RUN = """\
 progress(stage="data", fraction=0.0, message=f"loading the {data_release} release")
 if not 1.0 <= index <= 4.0:
     raise AnalysisError(f"index {index} is outside the tabulated range [1, 4]")
-release = data.load(data_release, fetch_missing=True, log=lambda m: progress(
+release = data.load(data_release, fetch_missing=False, log=lambda m: progress(
     stage="data", fraction=0.0, message=m))
 products = service.run(release, src_name, RA, DEC, T1, T2, index=index, fit_index=fit_index,
                        confidence_level=confidence_level, ts_map_radius=ts_map_radius,

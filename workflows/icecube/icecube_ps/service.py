@@ -101,6 +101,33 @@ def mjd_window(t1: str, t2: str) -> tuple[float, float]:
     return float(m1), float(m2)
 
 
+def isot(mjd: float) -> str:
+    """An MJD (UTC) as ISO time to the second."""
+    return Time(mjd, format="mjd", scale="utc", precision=0).isot
+
+
+def clamp_to_release(release: Release, t1: str, t2: str) -> tuple[tuple[float, float], str]:
+    """The MJD window of T1..T2 within the span of the release's seasons (their uptime), and
+    a note saying what was used. A window that misses every season is an `AnalysisError`."""
+    m1, m2 = mjd_window(t1, t2)
+    spans = sorted((float(s.uptime[:, 0].min()), float(s.uptime[:, 1].max()), s.name)
+                   for s in release.seasons if s.uptime.size)
+    if not spans:
+        raise AnalysisError(f"the {release.name} release has no uptime")
+    lo, hi = spans[0][0], max(end for _, end, _ in spans)
+    first, last = spans[0][2], max(spans, key=lambda x: x[1])[2]
+    seasons = f"the {release.name} release's seasons ({first} to {last}"
+    if m2 <= lo or m1 >= hi:
+        raise AnalysisError(f"no events in this time range: {t1} to {t2} lies outside "
+                            f"{seasons}: {isot(lo)} to {isot(hi)})")
+    if lo <= m1 and m2 <= hi:
+        return (m1, m2), f"T1 and T2 within {seasons}: {isot(lo)} to {isot(hi)})"
+    window = (max(m1, lo), min(m2, hi))
+    beyond = " and ".join(x for x, out in (("T1", m1 < lo), ("T2", m2 > hi)) if out)
+    return window, (f"{beyond} beyond {seasons}): time range used "
+                    f"{isot(window[0])} to {isot(window[1])}")
+
+
 def signal_energy_range(ana: PointSourceAnalysis, dec: float, gamma: float,
                         containment: float = 0.9) -> tuple[float, float]:
     """Central E_nu range [GeV] holding `containment` of the expected signal (all seasons)."""
@@ -290,7 +317,10 @@ def run(release: Release, src_name: str, ra: float, dec: float, t1: str, t2: str
                             f"{', '.join(UPPER_LIMIT_METHODS)}")
     ra = ra % 360.0
     report("prepare", 0.05, f"{release.name} release: building the analysis")
-    ana = analysis_for(release, mjd_window(t1, t2))
+    window, window_note = clamp_to_release(release, t1, t2)
+    if window != mjd_window(t1, t2):
+        report("prepare", 0.05, window_note)
+    ana = analysis_for(release, window)
     if ana.livetime_s.sum() <= 0 or ana.n_window.sum() == 0:
         raise AnalysisError("no events in this time range")
     report("fit", 0.2, "fitting the source")
@@ -326,6 +356,8 @@ def run(release: Release, src_name: str, ra: float, dec: float, t1: str, t2: str
                "flux_norm_hi", "ns_upper_limit", "flux_upper_limit", "upper_limit_method",
                "upper_limit_cost", "confidence_level",
                "e_min", "e_max", "flavours"))
+    summary.add_columns([[f"{isot(window[0])}/{isot(window[1])}"], [window_note]],
+                        indexes=[5, 5], names=["time_range_used", "time_range_note"])
     for c in ("ra", "dec"):
         summary[c].unit = u.deg
     summary["livetime"].unit = u.d
