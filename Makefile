@@ -30,6 +30,7 @@ bench: $(STAMP)
 bench-icecube: $(STAMP)   # builds SkyLLH in its own venv on first use; minutes, not seconds
 	$(PY) bench/icecube_speed.py
 	$(PY) bench/icecube_validation.py
+	$(PY) bench/icecube_accuracy.py --quick
 
 clean:
 	rm -rf $(VENV)
