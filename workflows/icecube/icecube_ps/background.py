@@ -148,79 +148,76 @@ def density_table(models: list[BackgroundModel], n_grid: int = 4001
 
 
 
-MIN_GROUP_COUNTS = 100  # data events per merged energy group, at least (`energy_groups`)
-MIN_ANGERR_COUNTS = 10  # data events per AngErr sub-group of an energy group
+TAIL_EVENTS = 300     # the log E tail of a row is modelled above its top events
+ANGERR_PRIOR = 5.0    # pseudo-events of neighbouring energies' AngErr distribution
 
 
-def greedy_groups(counts: np.ndarray, need: float) -> np.ndarray:
-    """Labels merging consecutive bins, from the last one down, into groups of >= `need`.
+def _same_side_rows(r: int) -> slice:
+    """Row r and its neighbours on the same side of the selection boundary."""
+    edges = SIN_DEC_EDGES
+    b = int(np.argmin(np.abs(edges - SPLIT_SIN_DEC)))       # the boundary is a row edge
+    lo, hi = (0, b) if r < b else (b, edges.size - 1)
+    return slice(max(r - 1, lo), min(r + 2, hi))
 
-    A remainder below `need` at the start joins its neighbouring group; bins without data
-    at either end thus join a populated group. One group if the total is below `need`.
+
+def _tail_masses(counts: np.ndarray, pool: np.ndarray) -> tuple[np.ndarray, int]:
+    """Background counts per log E bin of one row, the sparse top modelled.
+
+    Below the TAIL_EVENTS highest-energy events of the row and its neighbours (`pool`,
+    same side of the selection boundary) the row's own counts are used; above, the row's
+    count there is spread by an exponential in log E (a power law in E) fitted to the
+    pooled events (binned maximum likelihood). Why: the signal of a hard
+    source lives where a row has a handful of events or none; per-bin counts there make
+    S/B rest on single events (or on a floor) and a source's own events raise B
+    where it matters. The neighbours dilute that contamination and the bin noise.
+    Returns the counts and the first bin of the tail (0: no tail).
     """
-    labels = np.zeros(counts.size, dtype=np.int64)
-    g, acc = 0, 0.0
-    for b in range(counts.size - 1, -1, -1):
-        labels[b] = g
-        acc += counts[b]
-        if acc >= need:
-            g, acc = g + 1, 0.0
-    if g > 0 and acc < need:
-        labels[labels == g] = g - 1
-    return labels.max() - labels    # increasing with the bin index
+    above = np.cumsum(pool[::-1])[::-1]              # pooled events at or above each bin
+    k = int(np.flatnonzero(above >= TAIL_EVENTS).max()) if np.any(above >= TAIL_EVENTS) else 0
+    out = np.maximum(counts.astype(float), EMPTY_BIN_COUNTS)
+    tail_own = counts[k:].sum()
+    if k == 0 or tail_own <= 0 or pool[k:].sum() <= 0:
+        return out, 0
+    start = LOG_E_EDGES[k]
+    # Binned maximum likelihood for an exponential: bins j = 0, 1, ... above the start
+    # hold q^j (1 - q), q = exp(-lam * width); the MLE of q is m / (1 + m), m = mean j.
+    width = float(LOG_E_EDGES[1] - LOG_E_EDGES[0])
+    m = float((pool[k:] * np.arange(pool.size - k)).sum() / pool[k:].sum())
+    lam = -np.log(max(m, 1e-3) / (1.0 + max(m, 1e-3))) / width
+    lo, hi = LOG_E_EDGES[k:-1] - start, LOG_E_EDGES[k + 1:] - start
+    out[k:] = tail_own * (np.exp(-lam * lo) - np.exp(-lam * hi))
+    return out, k
 
 
-def energy_groups(counts: np.ndarray, min_counts: float = MIN_GROUP_COUNTS) -> np.ndarray:
-    """Merge log E bins of each sin(dec) row into groups of enough data events.
+def energy_density(joint: np.ndarray) -> np.ndarray:
+    """P(log E bin, AngErr bin | sin dec row) of the background, (n_rows, n_le, n_ae).
 
-    Why: the likelihood is regular (background TS 1/2 delta(0) + 1/2 chi2_1) only if the
-    signal energy PDF lives where the background PDF does, so that E_B[S/B] = 1, and if
-    no S/B value rests on a handful of events. Built from the data, the background PDF has
-    no event in the high-energy tail where E^-2 signal puts up to 30% of its mass (gamma =
-    2, full release): there S/B was floored, E_B[S/B] fell to 0.75, the slope of log L at
-    n_s = 0 was negative on most skies and TS = 0 in ~85% of the trials. Grouping from the
-    top until each group holds `min_counts` events folds that tail into an overflow group
-    that still ranks the highest-energy events first. The size sets a trade-off measured
-    in the README: a few events per group keep the most power but leave S/B values resting
-    on events that rarely fall within a PSF of the source (skewed score, excess of TS = 0,
-    light tail); thousands make the TS asymptotic but merge energies so widely that n_s is
-    biased high. Returns the group label of each (row, bin); labels increase with energy.
+    From the data's (row, log E, AngErr) counts: log E marginal per row with a modelled
+    tail (`_tail_masses`); AngErr given log E from the bin's own counts plus ANGERR_PRIOR
+    pseudo-events distributed like its neighbouring energies (in the tail: like all the
+    row's tail events), so that no cell of a populated row is empty. Empty rows stay 0.
+    Every event then has S/B from its own (log E, AngErr) cell: no merging of energies.
     """
-    return np.stack([greedy_groups(row, float(min_counts)) for row in counts])
-
-
-def grouped_log_ratio(signal_pdf: np.ndarray, counts: np.ndarray, clip: float,
-                      min_counts: float = MIN_GROUP_COUNTS,
-                      min_angerr_counts: float = MIN_ANGERR_COUNTS) -> np.ndarray:
-    """log(S / B) on merged (log E, AngErr) groups, broadcast back onto the bins.
-
-    signal_pdf: (n_sin_dec, n_log_e, n_ang_err, n_gamma), each row summing to 1; counts:
-    (n_sin_dec, n_log_e, n_ang_err) data events. Energy groups first (`energy_groups`),
-    then AngErr sub-groups of >= `min_angerr_counts` events within each. S and B of a
-    group are its summed probabilities, so over the data themselves (RA-scrambled trials)
-    E_B[S/B] = sum_groups S_g = 1 exactly.
-    """
-    n_rows, n_le, n_ae, n_g = signal_pdf.shape
-    e_lab = energy_groups(counts.sum(axis=2), min_counts)
-    out = np.zeros(signal_pdf.shape)
+    n_rows, n_le, n_ae = joint.shape
+    le_counts = joint.sum(axis=2)
+    out = np.zeros(joint.shape)
     for r in range(n_rows):
-        total = counts[r].sum()
-        if total <= 0:
+        if le_counts[r].sum() <= 0:
             continue
-        lab = np.zeros((n_le, n_ae), dtype=np.int64)
-        next_label = 0
-        for g in range(int(e_lab[r].max()) + 1):
-            bins = e_lab[r] == g
-            sub = greedy_groups(counts[r][bins].sum(axis=0), min_angerr_counts)
-            lab[bins] = next_label + sub[None, :]
-            next_label += int(sub.max()) + 1
-        flat = lab.ravel()
-        member = flat[None, :] == np.arange(next_label)[:, None]   # (n_groups, n_cells)
-        b = member @ counts[r].ravel() / total
-        s = member @ signal_pdf[r].reshape(n_le * n_ae, n_g)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            lr = np.log(s / b[:, None])
-        lr = np.clip(np.nan_to_num(lr, nan=0.0, neginf=-clip, posinf=clip), -clip, clip)
-        out[r] = lr[flat].reshape(n_le, n_ae, n_g)
+        pool = le_counts[_same_side_rows(r)].sum(axis=0)
+        masses, k = _tail_masses(le_counts[r], pool)
+        p_le = masses / masses.sum()
+        row_ae = joint[r].sum(axis=0) + 1e-3        # every AngErr bin possible
+        row_ae /= row_ae.sum()
+        window = joint[r].copy()
+        window[1:] += joint[r][:-1]
+        window[:-1] += joint[r][1:]
+        if k > 0:                 # the tail: AngErr like all the tail's events
+            window[k:] = joint[r][k:].sum(axis=0)
+        w_tot = window.sum(axis=1, keepdims=True)
+        prior = np.divide(window, w_tot, out=np.broadcast_to(row_ae, window.shape).copy(),
+                          where=w_tot > 0)
+        prior = 0.9 * prior + 0.1 * row_ae
+        cond = (joint[r] + ANGERR_PRIOR * prior) / (le_counts[r][:, None] + ANGERR_PRIOR)
+        out[r] = p_le[:, None] * cond
     return out
-

@@ -13,7 +13,12 @@ import numpy as np
 
 from . import sky
 from .release import EffectiveArea
-from .response import SmearingMatrix, aeff_on_smearing_bins
+from .response import (
+    SmearingMatrix,
+    aeff_on_smearing_bins,
+    reco_energy_tails,
+    sample_reco_energy,
+)
 
 
 @dataclass
@@ -24,6 +29,7 @@ class SmearingSampler:
     smear: SmearingMatrix
     group_start: np.ndarray
     cumulative: np.ndarray
+    tails: np.ndarray          # `response.reco_energy_tails` of each (sorted) row
 
     @classmethod
     def from_table(cls, table: np.ndarray) -> SmearingSampler:
@@ -36,7 +42,7 @@ class SmearingSampler:
         n_groups = (smear.dec_edges.size - 1) * len(smear.e_nu_lo)
         start = np.searchsorted(group, np.arange(n_groups + 1))
         cum = np.cumsum(table[:, 10])
-        return cls(table, smear, start, cum)
+        return cls(table, smear, start, cum, reco_energy_tails(table))
 
     def draw(self, aeff: EffectiveArea, dec: float, gamma: float, n: int,
              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -52,9 +58,14 @@ class SmearingSampler:
         row = np.clip(row, lo, hi - 1)
         t = self.table[row]
         u = rng.random((n, 3))
-        log_e = t[:, 4] + u[:, 0] * (t[:, 5] - t[:, 4])
-        psf = t[:, 6] + u[:, 1] * (np.minimum(t[:, 7], 60.0) - t[:, 6])
-        ang = t[:, 8] + u[:, 2] * (np.minimum(t[:, 9], 30.0) - t[:, 8])
+        # Within a row: E_reco as the likelihood reads the table (`reco_energy_tails`),
+        # directions uniform in solid angle (as `psf.PsfTable`), AngErr uniform in log.
+        log_e = sample_reco_energy(t[:, 4], t[:, 5], self.tails[row], u[:, 0])
+        c_lo, c_hi = np.cos(np.radians(t[:, 6])), np.cos(np.radians(np.minimum(t[:, 7], 60.0)))
+        psf = np.degrees(np.arccos(c_lo + u[:, 1] * (c_hi - c_lo)))
+        a_lo = np.log(np.maximum(t[:, 8], 1e-3))
+        a_hi = np.log(np.maximum(np.minimum(t[:, 9], 30.0), 1e-3))
+        ang = np.exp(a_lo + u[:, 2] * (a_hi - a_lo))
         return log_e, psf, ang
 
 

@@ -4,21 +4,22 @@ For events i in season s (N_s events in the time window), source at x_src:
 
     L(n_s, gamma) = prod_s prod_i [ (n_s f_s(gamma) / N_s) S_i + (1 - n_s f_s(gamma) / N_s) B_i ]
 
-* S_i / B_i = [exp(-psi^2 / 2 sigma_i^2) / (2 pi sigma_i^2)] / [B_s(sin dec_i) / 2 pi]
-  x S_E(E_i, AngErr_i | sin dec_i, gamma) / B_E,s(E_i, AngErr_i | sin dec_i), with sigma_i
-  the event's AngErr widened by the PSF correction (`response.PsfCorrection`); the energy
-  term is taken on groups of (log E, AngErr) bins holding enough data events
-  (`background.grouped_log_ratio`), so that E_B[S/B] = 1 and the TS is regular, and its
-  AngErr axis keeps the spatial PDF's conditioning on AngErr unbiased (Punzi effect),
+* S_i = S_psi(psi_i | log E_i, AngErr_i, gamma) x S_E(log E_i, AngErr_i | gamma), both for
+  the SOURCE's declination: the PSF tabulated from the smearing table per gamma
+  (`psf.PsfTable`; "gaussian" / "angerr": a Gaussian of AngErr, for the 3-year release),
+  and the energy PDF from the smearing table folded with A_eff E^-gamma, AngErr given
+  log E as the background's (`signal_energy_table`).
+* B_i = B_s(sin dec_i) / 2 pi x B_E,s(log E_i, AngErr_i | sin dec_i): the data's own
+  histograms (`background.py`), the sparse top of each row's spectrum modelled
+  (`background.energy_density`), every event with its own (log E, AngErr) cell.
 * f_s(gamma): the share of the expected signal in season s (livetime x A_eff x E^-gamma
-  at the source declination): one n_s for all seasons,
-* B_s and B_E,s: histograms of the data (`background.py`); S_E: the smearing matrix folded
-  with A_eff E^-gamma (`response.py`), tabulated on a gamma grid and interpolated.
-  Seasons sharing irfs share one table.
+  at the source declination): one n_s for all seasons. Seasons sharing irfs share tables.
 
-TS = 2 log[L(n_s_hat, gamma_hat) / L(0)], n_s >= 0. Events whose S/B is negligible
-(< 1e-4 for every gamma, or beyond `radius_deg`) enter only through the product of
-(1 - n_s f_s / N_s), computed in closed form, so each fit costs O(events near the source).
+TS = 2 log[L(n_s_hat, gamma_hat) / L(0)], n_s >= 0. Events beyond `radius_deg` (or with
+S/B < 1e-4 for every gamma) enter only through a closed form, rest_s log(1 - n c_s
+kappa_s), where 1 - kappa_s is their mean S/B: they hold the share of the signal the PSF
+puts beyond the radius (`PointSourceAnalysis.kappa_rows`). So each fit costs O(events
+near the source) and n_s counts all of a source's events, not only those in the cone.
 """
 
 from __future__ import annotations
@@ -30,11 +31,9 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from .background import (
-    MIN_ANGERR_COUNTS,
-    MIN_GROUP_COUNTS,
     BackgroundModel,
     density_table,
-    grouped_log_ratio,
+    energy_density,
     histograms,
     models_from_histograms,
 )
@@ -48,8 +47,15 @@ from .binning import (
     bin_index,
 )
 from .errors import AnalysisError
+from .psf import PSF_GAMMAS, gamma_weights, psf_tables, psi_position
+from .psf import containment as psf_containment
 from .release import Release, Season
-from .response import PsfCorrection, irf_products, signal_energy_angerr_pdf, yield_per_flux
+from .response import (
+    PsfCorrection,
+    irf_products,
+    signal_energy_pdf,
+    yield_per_flux,
+)
 from .sky import angular_distance
 from .skyindex import SkyIndex, sort_key
 
@@ -62,6 +68,7 @@ Injector = Callable[[int, "np.random.Generator"], tuple[np.ndarray, ...]]
 _GAMMA_STEP = float(GAMMA_GRID[1] - GAMMA_GRID[0])
 _N_GAMMA = int(GAMMA_GRID.size)
 PRUNE_RATIO = 1e-4
+PSF_MODELS = ("table", "gaussian", "angerr")
 LOG_RATIO_CLIP = 30.0
 # gamma fit: coarse scan on every 10th node of GAMMA_GRID (step 0.5), then Newton steps on
 # the profile until one is shorter than _NEWTON_LAST_STEP (the golden section had 2e-3).
@@ -81,6 +88,14 @@ class Selection:
     n_window: np.ndarray           # N_s (events per season in the window)
     n_rest: np.ndarray             # N_s minus the selected events, per season
     index: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    # kappa_s(gamma) on GAMMA_GRID, (n_seasons, n_gamma): the rest term is
+    # rest_s log(1 - n c_s kappa_s). 1 - kappa_s is the mean S/B of the events left out,
+    # which carry the signal beyond the selection radius (`PointSourceAnalysis.kappa_rows`).
+    kappa: np.ndarray | None = None
+
+    def rest_coefficients(self, c: np.ndarray, gamma: float) -> np.ndarray:
+        """c_s kappa_s(gamma): the rest term's coefficient at one gamma."""
+        return c if self.kappa is None else c * interpolate_gamma(self.kappa, gamma)
 
 
 @dataclass
@@ -275,6 +290,14 @@ def bernoulli_subset(n: int, p: float, rng: np.random.Generator) -> np.ndarray:
     return pos[:np.searchsorted(pos, n)]
 
 
+def sin_dec_row(dec_deg: float) -> int:
+    """The SIN_DEC_EDGES row holding a declination (a source's: one value, no array
+    overhead)."""
+    s = float(np.sin(np.radians(dec_deg)))
+    return min(max(int(np.searchsorted(SIN_DEC_EDGES, s, "right")) - 1, 0),
+               SIN_DEC_EDGES.size - 2)
+
+
 def ang_err_bin(ang_err: np.ndarray) -> np.ndarray:
     """LOG_ANG_ERR_EDGES bin of each AngErr [deg] (the energy term's second axis)."""
     return bin_index(np.log10(np.maximum(np.asarray(ang_err, dtype=np.float64), 1e-3)),
@@ -285,42 +308,70 @@ def log_likelihood(n: float, a: np.ndarray, rest: np.ndarray, c: np.ndarray) -> 
     return float(np.log1p(n * a).sum() + (rest * np.log1p(-n * c)).sum())
 
 
-# Name of the precomputed energy term in a release's cache; change the suffix whenever the
-# energy model changes, so that older caches recompute it.
-ENERGY_TABLE_KEY = f"energy_table:{MIN_GROUP_COUNTS}:{MIN_ANGERR_COUNTS}:v3"
+# Name of the precomputed signal energy term in a release's cache; change the suffix
+# whenever the energy model changes, so that older caches recompute it.
+ENERGY_TABLE_KEY = "energy_signal:v4"
 # ... and of its bound per cell (`energy_row_max`), stored with it.
 ENERGY_MAX_KEY = f"{ENERGY_TABLE_KEY}:row_max"
+LOG_SIGNAL_FLOOR = -30.0    # log S_E of cells the signal cannot reach
 
 
 def energy_row_max(table: np.ndarray) -> np.ndarray:
-    """exp(max over gamma) of log(S_E/B_E) per table cell (the max taken in float32 like
-    the table): the bound by which a selection prunes events before gathering their rows."""
+    """exp(max over gamma) of log S_E per table cell (the max taken in float32 like the
+    table): with the event's B_E, the bound by which a selection prunes events before
+    gathering their rows."""
     return np.exp(table.reshape(-1, table.shape[-1]).max(axis=1)).astype(np.float64)
 
 
-def energy_tables(release: Release, pooled: list[BackgroundModel], irf_names: list[str],
-                  smear: dict, joint: dict, group_counts: int = MIN_GROUP_COUNTS,
-                  angerr_counts: int = MIN_ANGERR_COUNTS) -> np.ndarray:
-    """log(S_E/B_E) per irf set, (n_irf, n_sin_dec, n_log_e, n_ang_err, n_gamma), float32."""
+def signal_energy_table(release: Release, irf_names: list[str]) -> np.ndarray:
+    """log S_E(log E, AngErr | source row, gamma) per irf set, float32,
+    (n_irf, n_sin_dec, n_log_e, n_ang_err, n_gamma).
+
+    * log E: the smearing table's E_reco distribution (`response.reco_energy_tails`)
+      folded with A_eff E^-gamma at each row's declination;
+    * AngErr given log E: the background's own, P_B(AngErr | log E, row), from the data
+      (`background.energy_density`). The PSF term is conditioned on AngErr
+      (`psf.PsfTable`), so the energy term must carry P(AngErr | S) / P(AngErr | B), else
+      n_s is biased (Punzi effect); at a given reconstructed energy a track's AngErr
+      depends on the track, not on the source of the neutrino, so the two are taken
+      equal and the ratio is 1. Why not the table's joint (E_reco, AngErr): its AngErr
+      bins are as wide as 0.2-2.3 deg, and the cell masses built from them were 10-25%
+      off in the cells where a soft source's events fall (gamma = 3.5 recovered 60% of
+      its events, drawn from the detector).
+
+    Indexed by the SOURCE's row: the signal's spectrum is that of the source's
+    declination wherever its events are reconstructed (the background's, B_E, is that of
+    each event's row). With both taken in the event's row, a cone across two rows saw
+    the neighbouring row's signal model: E_B[sum S/B] missed the containment by 5% at
+    dec 0 and the score at n_s = 0 was off by -0.45 sd.
+    """
     sd_centres = 0.5 * (SIN_DEC_EDGES[1:] + SIN_DEC_EDGES[:-1])
     table = np.zeros((len(irf_names), sd_centres.size, LOG_E_EDGES.size - 1,
                       LOG_ANG_ERR_EDGES.size - 1, GAMMA_GRID.size), dtype=np.float32)
+    bg = np.exp(event_products(release)["bg_log_energy_pdf"].astype(np.float64))
     for g, irf in enumerate(irf_names):
-        sig = signal_energy_angerr_pdf(release.aeff[irf], smear[irf], joint[irf], sd_centres,
-                                       GAMMA_GRID)
-        table[g] = grouped_log_ratio(sig, pooled[g].angerr_counts, LOG_RATIO_CLIP,
-                                     group_counts, angerr_counts)
+        smear, _ = irf_products(release, irf, False)
+        sig = signal_energy_pdf(release.aeff[irf], smear, sd_centres, GAMMA_GRID)
+        norm = bg[g].sum(axis=2, keepdims=True)
+        angerr = np.divide(bg[g], norm, out=np.full_like(bg[g], 1.0 / bg.shape[-1]),
+                           where=norm > 0)
+        with np.errstate(divide="ignore"):
+            table[g] = np.maximum(np.log(sig[:, :, None, :] * angerr[..., None]),
+                                  LOG_SIGNAL_FLOOR)
     return table
 
 
 def precompute_energy_table(release: Release) -> np.ndarray:
-    """The default energy term of a release, for its binary cache (`release.prepare`)."""
-    irf_names = sorted({s.irf for s in release.seasons})
-    ev = event_products(release)
-    pooled = models_from_histograms(ev["bg_spatial"], ev["bg_energy"], ev["bg_angerr"])
-    products = {irf: irf_products(release, irf, False) for irf in irf_names}
-    return energy_tables(release, pooled, irf_names, {i: p[0] for i, p in products.items()},
-                         {i: p[2] for i, p in products.items()})
+    """The signal energy term of a release, for its binary cache (`release.prepare`)."""
+    return signal_energy_table(release, sorted({s.irf for s in release.seasons}))
+
+
+def background_energy_log_pdf(joint: np.ndarray) -> np.ndarray:
+    """log B_E per (irf set, row, log E, AngErr) from the pooled counts (`energy_density`);
+    cells of empty rows get 0 (no event can fall there)."""
+    with np.errstate(divide="ignore"):
+        logb = np.log(np.stack([energy_density(j) for j in joint]))
+    return np.where(np.isfinite(logb), logb, 0.0).astype(np.float32)
 
 
 # What the analysis derives from every event of a release, whatever the time window and
@@ -329,9 +380,10 @@ def precompute_energy_table(release: Release) -> np.ndarray:
 # once when a release is converted (`release.prepare`) and stored in its binary cache, so a
 # cold start passes over none of the 1.1 M events. Bump the version whenever a binning,
 # the PSF correction or the background model changes: caches then recompute them.
-EVENT_PRODUCTS_VERSION = "v3"
-_EVENT_PRODUCTS = ("sd_bin", "le_bin", "ae_bin", "bg_density", "sky_key", "sky_key_sorted",
-                   "bg_spatial", "bg_energy", "bg_angerr", "season_counts", "mjd_span")
+EVENT_PRODUCTS_VERSION = "v4"
+_EVENT_PRODUCTS = ("sd_bin", "le_bin", "ae_bin", "bg_density", "bg_log_energy", "sky_key",
+                   "sky_key_sorted", "bg_spatial", "bg_energy", "bg_angerr",
+                   "bg_log_energy_pdf", "season_counts", "mjd_span")
 
 
 def event_product_key(name: str) -> str:
@@ -389,10 +441,13 @@ def _compute_event_products(release: Release) -> dict[str, np.ndarray]:
     key = sort_key(ev["ra"], ev["dec"])
     mjd = ev["mjd"]
     own = bool(release.meta.get("psf_correction", True))
+    log_be = background_energy_log_pdf(joint)
     return {
         "sd_bin": sd, "le_bin": le, "ae_bin": ae,
         _sigma_name(own): _event_sigma(release, own, le),
         "bg_density": dens[ev["season"], cell].astype(np.float32),
+        "bg_log_energy": log_be[group[ev["season"]], sd, le, ae],
+        "bg_log_energy_pdf": log_be,
         "sky_key": key,
         "sky_key_sorted": np.array([key.size < 2 or bool(np.all(key[1:] >= key[:-1]))]),
         "bg_spatial": spatial, "bg_energy": energy, "bg_angerr": joint,
@@ -461,6 +516,8 @@ class GammaProfile:
         self.log_yields = np.log(np.maximum(yields, 1e-300))
         nw = sel.n_window
         self.per_event = np.divide(1.0, nw, out=np.zeros_like(nw), where=nw > 0)
+        self.kappa = (sel.kappa if sel.kappa is not None
+                      else np.ones((nw.size, _N_GAMMA)))
 
     def evaluate(self, gamma: float, n_start: float | None, solved: bool = False
                  ) -> ProfilePoint:
@@ -478,13 +535,15 @@ class GammaProfile:
         dev = lam[:, 1] - f @ lam[:, 1]
         f1 = f * dev
         c, c1 = f * self.per_event, f1 * self.per_event
+        kap = self.kappa[:, idx] @ w.T                            # (n_seasons, 3)
+        r, r1 = c * kap[:, 0], c1 * kap[:, 0] + c * kap[:, 1]   # rest coefficients
         ell, ell1, ell2 = w @ sel.log_energy_ratio[:, idx].T     # (3, n_events)
         x = sel.spatial_ratio * np.exp(ell)
         season, rest = sel.season, sel.n_rest
         cs, cs1 = c[season], c1[season]
         xm1 = x - 1.0
         a = cs * xm1
-        n = float(n_start) if solved and n_start else solve_ns(a, rest, c, n_start, 1e-6)
+        n = float(n_start) if solved and n_start else solve_ns(a, rest, r, n_start, 1e-6)
         if n <= 0.0:
             return _FLAT
         xl1 = x * ell1
@@ -492,27 +551,29 @@ class GammaProfile:
         t = 1.0 / (1.0 + n * a)
         at = a * t
         a1t = a1 * t
-        u = 1.0 / (1.0 - n * c)
+        u = 1.0 / (1.0 - n * r)
         ru, ru2 = rest * u, rest * u * u
-        llh = float(np.log1p(n * a).sum() + rest @ np.log1p(-n * c))
-        d1 = n * (a1t.sum() - ru @ c1)
-        l_nn = -(at @ at + ru2 @ (c * c))
-        l_ng = a1t @ t - ru2 @ c1
-        first_order = n * n * (a1t @ a1t + ru2 @ (c1 * c1)) + l_ng * l_ng / l_nn
+        llh = float(np.log1p(n * a).sum() + rest @ np.log1p(-n * r))
+        d1 = n * (a1t.sum() - ru @ r1)
+        l_nn = -(at @ at + ru2 @ (r * r))
+        l_ng = a1t @ t - ru2 @ r1
+        first_order = n * n * (a1t @ a1t + ru2 @ (r1 * r1)) + l_ng * l_ng / l_nn
 
-        def curvature(lam2: np.ndarray, ell2: np.ndarray) -> float:
+        def curvature(lam2: np.ndarray, ell2: np.ndarray, kap2: np.ndarray) -> float:
             # Only the second derivatives of the cubic differ between the cells of a node.
             f2 = f1 * dev + f * (lam2 - f @ (dev * dev) - f @ lam2)
             c2 = f2 * self.per_event
+            r2 = c2 * kap[:, 0] + 2.0 * c1 * kap[:, 1] + c * kap2
             a2 = c2[season] * xm1 + 2.0 * cs1 * xl1 + cs * (xl1 * ell1 + x * ell2)
-            return float(n * (a2 @ t - ru @ c2) - first_order)
+            return float(n * (a2 @ t - ru @ r2) - first_order)
 
-        above = below = curvature(lam[:, 2], ell2)
+        above = below = curvature(lam[:, 2], ell2, kap[:, 2])
         j_below, t_below = _stencil_cell(gamma, -1)
         if j_below != j:                                          # at a node
             idx_b, w_b = _STENCIL_INDEX[j_below], _derivative_weights(t_below)[2]
             below = curvature(self.log_yields[:, idx_b] @ w_b,
-                              w_b @ sel.log_energy_ratio[:, idx_b].T)
+                              w_b @ sel.log_energy_ratio[:, idx_b].T,
+                              self.kappa[:, idx_b] @ w_b)
         return ProfilePoint(llh, float(d1), below, above, n, float(-l_ng / l_nn))
 
     def maximise(self, gamma: float, start: ProfilePoint, far: float, far_llh: float
@@ -565,16 +626,27 @@ class PointSourceAnalysis:
 
     def __init__(self, release: Release, mjd_range: tuple[float, float] | None = None,
                  radius_deg: float = 5.0, psf_correction: bool | None = None,
-                 energy: bool = True, energy_group_counts: int = MIN_GROUP_COUNTS,
-                 angerr_group_counts: int = MIN_ANGERR_COUNTS) -> None:
+                 energy: bool = True, psf_model: str | None = None) -> None:
+        """`psf_model`: "table" (the smearing table's PSF per gamma, `psf.PsfTable`; the
+        default where the release's PSF differs from AngErr), "gaussian" (a Gaussian of
+        AngErr widened for E^-2, `response.PsfCorrection`) or "angerr" (a Gaussian of
+        AngErr; the 3-year release, whose table has no PSF of its own). `psf_correction`
+        True / False asks for "gaussian" / "angerr" (the former switch)."""
         self.release_name = release.name
         self.seasons = release.seasons
         self.radius_deg = float(radius_deg)
         ev = release.events
         t1, t2 = mjd_range if mjd_range is not None else (-np.inf, np.inf)
         self.mjd_range = (float(t1), float(t2))
+        if psf_model is None:
+            own = bool(release.meta.get("psf_correction", True))
+            psf_model = (("table" if own else "angerr") if psf_correction is None
+                         else ("gaussian" if psf_correction else "angerr"))
+        if psf_model not in PSF_MODELS:
+            raise ValueError(f"psf_model {psf_model!r}: one of {PSF_MODELS}")
+        self.psf_model = psf_model
         if psf_correction is None:
-            psf_correction = bool(release.meta.get("psf_correction", True))
+            psf_correction = psf_model != "angerr"
         n_seasons = len(self.seasons)
         self.aeff = [release.aeff[s.irf] for s in self.seasons]
         products = {irf: irf_products(release, irf, psf_correction) for irf in release.smearing}
@@ -592,34 +664,44 @@ class PointSourceAnalysis:
         pooled = models_from_histograms(prod["bg_spatial"], prod["bg_energy"],
                                         prod["bg_angerr"])
         self.background: list[BackgroundModel] = [pooled[g] for g in group]
-        cached = False
+        # The energy term: log S_E by (irf set, SOURCE row, log E, AngErr), on GAMMA_GRID
+        # (`signal_energy_table`, in the binary cache), and each event's log B_E (its own
+        # row; `background_energy_log_pdf`). energy=False: spatial only (S_E = B_E).
         if not energy:
             table = np.zeros((len(irf_names), SIN_DEC_EDGES.size - 1, LOG_E_EDGES.size - 1,
                               LOG_ANG_ERR_EDGES.size - 1, GAMMA_GRID.size), dtype=np.float32)
-        elif (energy_group_counts, angerr_group_counts) == (MIN_GROUP_COUNTS, MIN_ANGERR_COUNTS) \
-                and ENERGY_TABLE_KEY in release.derived:
-            table = release.derived[ENERGY_TABLE_KEY]    # precomputed in the binary cache
-            cached = True
+            ratio_max = np.ones(table[..., 0].size)
+        elif ENERGY_TABLE_KEY in release.derived:
+            table = release.derived[ENERGY_TABLE_KEY]
+            ratio_max = (release.derived[ENERGY_MAX_KEY] if ENERGY_MAX_KEY in release.derived
+                         else energy_row_max(table))
         else:
-            table = energy_tables(release, pooled, irf_names,
-                                  {irf: p[0] for irf, p in products.items()},
-                                  {irf: p[2] for irf, p in products.items()},
-                                  energy_group_counts, angerr_group_counts)
-        # energy=False: spatial-only likelihood (S_E / B_E = 1), for checks and comparisons.
-        self.log_ratio_table = table
+            table = signal_energy_table(release, irf_names)
+            ratio_max = energy_row_max(table)
+        self.log_signal_energy = table
+        self.energy = bool(energy)
+        self._bg_log_energy_pdf = prod["bg_log_energy_pdf"]
         # Rows of the table by flat cell index, and per cell exp(max over gamma) for the
         # pruning test, so that a selection gathers (n, n_gamma) rows only for the events
         # it keeps.
         self._table_rows = table.reshape(-1, table.shape[-1])
-        self._ratio_max = (release.derived[ENERGY_MAX_KEY]
-                           if cached and ENERGY_MAX_KEY in release.derived
-                           else energy_row_max(table))
+        self._ratio_max = ratio_max
+        # The tabulated PSF: rows of log density per (cell, psi bin), values on PSF_GAMMAS,
+        # carried onto GAMMA_GRID by a cubic (`_psf_to_grid`).
+        self._psf: np.ndarray | None = None
+        if psf_model == "table":
+            logd, _ = psf_tables(release, irf_names)
+            self._psf = logd.reshape(-1, logd.shape[-1])
+            self._psf_shape = logd.shape
+            self._psf_to_grid = gamma_weights(PSF_GAMMAS, GAMMA_GRID).astype(np.float32)
+            self._containment: dict[int, np.ndarray] = {}
         # Events of the window, sorted for cone queries. A window holding the whole span of
         # the release takes the arrays as they are (no pass over the events).
         span = prod["mjd_span"]
         cols = {**ev, "sd_bin": prod["sd_bin"], "le_bin": prod["le_bin"],
                 "ae_bin": prod["ae_bin"], "sigma": prod["sigma"],
-                "bg_density": prod["bg_density"], "sky_key": prod["sky_key"]}
+                "bg_density": prod["bg_density"], "sky_key": prod["sky_key"],
+                "bg_log_energy": prod["bg_log_energy"]}
         if t1 <= span[0] and span[1] <= t2:
             n_window = prod["season_counts"]
         else:
@@ -636,6 +718,8 @@ class PointSourceAnalysis:
         self.log_e, self.ang_err, self.season = cols["log_e"], cols["ang_err"], cols["season"]
         self.sd_bin, self.le_bin, self.ae_bin = cols["sd_bin"], cols["le_bin"], cols["ae_bin"]
         self.sigma, self.bg_density = cols["sigma"], cols["bg_density"]
+        self.bg_log_energy = (cols["bg_log_energy"] if energy
+                              else np.zeros(cols["ra"].size, dtype=np.float32))
         self.n_window = np.asarray(n_window, dtype=float)
         self.livetime_s = np.array([s.livetime_in(t1, t2) for s in self.seasons]) * SECONDS_PER_DAY
         if self.livetime_s.sum() <= 0:
@@ -643,11 +727,19 @@ class PointSourceAnalysis:
         self._yield_cache: dict[tuple[int, ...], np.ndarray] = {}
         self._strips: dict[tuple[float, float], tuple[int, int, float]] = {}
 
-    def _cell_index(self, season: np.ndarray, sd: np.ndarray, le: np.ndarray,
+    def _cell_index(self, season: np.ndarray, sd: np.ndarray | int, le: np.ndarray,
                     ae: np.ndarray) -> np.ndarray:
-        """Flat index into `_table_rows` of events with these seasons and bins."""
+        """Flat index into `_table_rows` (and the PSF table) of events with these seasons
+        and bins; `sd`: the source's row for the signal tables, or the events' own."""
         return np.ravel_multi_index((self._table_of_season[season], sd, le, ae),
-                                    self.log_ratio_table.shape[:4])
+                                    self.log_signal_energy.shape[:4])
+
+    def background_log_energy(self, season: np.ndarray, sd: np.ndarray, le: np.ndarray,
+                              ae: np.ndarray) -> np.ndarray:
+        """log B_E of events in these seasons and bins (their own row)."""
+        if not self.energy:
+            return np.zeros(season.size, dtype=np.float32)
+        return self._bg_log_energy_pdf[self._table_of_season[season], sd, le, ae]
 
     # ----- source-dependent pieces -------------------------------------------------------
     def season_yields(self, dec: float, only_season: int | None = None) -> np.ndarray:
@@ -678,6 +770,52 @@ class PointSourceAnalysis:
         total = y.sum()
         return (y / total if total > 0 else y), float(total)
 
+    def containment(self, dec: float) -> np.ndarray:
+        """Share of a source's signal within `radius_deg`, per season, on GAMMA_GRID (the
+        tabulated PSF; 1 for the Gaussian ones, normalised on the cone per event)."""
+        n_seasons = len(self.seasons)
+        if self._psf is None:
+            return np.ones((n_seasons, _N_GAMMA))
+        row = sin_dec_row(dec)
+        per_group = self._containment.get(row)
+        if per_group is None:
+            logd = self._psf.reshape(self._psf_shape)[:, row]
+            inside = np.stack([psf_containment(logd[g], self._cell_mass(g, row),
+                                               self.radius_deg)
+                               for g in range(logd.shape[0])])
+            per_group = np.clip(inside @ self._psf_to_grid.astype(np.float64), 0.0, 1.0)
+            self._containment[row] = per_group
+        return per_group[self._table_of_season]
+
+    def _cell_mass(self, group: int, row: int) -> np.ndarray:
+        """P(log E, AngErr | S) of a source in `row` on PSF_GAMMAS, (n_le, n_ae, n_gk): the
+        energy term's own (the background's with energy=False, where S_E = B_E)."""
+        if not self.energy:
+            p = np.exp(self._bg_log_energy_pdf[group, row].astype(np.float64))
+            return np.repeat(p[..., None], PSF_GAMMAS.size, axis=-1)
+        nodes = np.rint((PSF_GAMMAS - GAMMA_MIN) / _GAMMA_STEP).astype(int)
+        return np.exp(self.log_signal_energy[group, row][..., nodes].astype(np.float64))
+
+    def kappa_rows(self, dec: float, n_window: np.ndarray, rest: np.ndarray
+                   ) -> np.ndarray | None:
+        """kappa_s = 1 - x_rest,s on GAMMA_GRID: the events left out of a selection (beyond
+        the radius, or pruned) hold the share 1 - C_s of the signal, so their mean S/B is
+        x_rest,s = (1 - C_s) N_s / rest_s; the Gaussian PSFs, normalised on the cone,
+        have none (None)."""
+        if self._psf is None:
+            return None
+        q = np.divide(n_window, rest, out=np.zeros_like(n_window, dtype=float), where=rest > 0)
+        return np.clip(1.0 - (1.0 - self.containment(dec)) * q[:, None], 0.0, 1.0)
+
+    def _log_psf(self, cell: np.ndarray, psi: np.ndarray) -> np.ndarray:
+        """log S_psi [sr^-1] of events in these cells at these angles, on PSF_GAMMAS."""
+        n_psi = self._psf_shape[4]
+        j, t = psi_position(psi)
+        base = cell * n_psi + j
+        lo = np.take(self._psf, base, axis=0)
+        hi = np.take(self._psf, base + 1, axis=0)
+        return lo + t[:, None].astype(np.float32) * (hi - lo)
+
     def _spatial_ratio(self, psi: np.ndarray, sigma_deg: np.ndarray,
                        density: np.ndarray) -> np.ndarray:
         # 2-D Gaussian normalised on the cone psi < radius (flat-sky), so that wide-error
@@ -693,27 +831,40 @@ class PointSourceAnalysis:
         psi = angular_distance(self.ra[idx], self.dec[idx], ra, dec)
         keep = psi < self.radius_deg
         idx, psi = idx[keep], psi[keep]
-        return self._build_selection(idx, psi, self.n_window)
+        return self._build_selection(idx, psi, self.n_window, dec)
 
     def _build_selection(self, idx: np.ndarray, psi: np.ndarray, n_window: np.ndarray,
-                         extra: dict[str, np.ndarray] | None = None) -> Selection:
+                         dec: float, extra: dict[str, np.ndarray] | None = None) -> Selection:
         sigma, dens = self.sigma[idx], self.bg_density[idx]
         season = self.season[idx]
-        cell = self._cell_index(season, self.sd_bin[idx], self.le_bin[idx], self.ae_bin[idx])
+        le, ae, log_be = self.le_bin[idx], self.ae_bin[idx], self.bg_log_energy[idx]
         if extra is not None:
             psi = np.concatenate([psi, extra["psi"]])
             sigma = np.concatenate([sigma, extra["sigma"]])
             dens = np.concatenate([dens, extra["density"]])
-            cell = np.concatenate([cell, self._cell_index(extra["season"], extra["sd_bin"],
-                                                          extra["le_bin"], extra["ae_bin"])])
+            le = np.concatenate([le, extra["le_bin"]])
+            ae = np.concatenate([ae, extra["ae_bin"]])
+            log_be = np.concatenate([log_be, self.background_log_energy(
+                extra["season"], extra["sd_bin"], extra["le_bin"], extra["ae_bin"])])
             season = np.concatenate([season, extra["season"]])
             idx = np.concatenate([idx, np.full(extra["psi"].size, -1)])
-        r = self._spatial_ratio(psi, sigma, dens)
-        keep = r * self._ratio_max[cell] > PRUNE_RATIO
+        # Signal PDFs are those of the source's row, the background's each event's own.
+        src_row = sin_dec_row(dec)
+        cell = self._cell_index(season, src_row, le, ae)
+        inv_be = np.exp(-log_be.astype(np.float64))
+        if self._psf is None:
+            r = self._spatial_ratio(psi, sigma, dens) * inv_be
+            keep = r * self._ratio_max[cell] > PRUNE_RATIO
+            rows = np.take(self._table_rows, cell[keep], axis=0)
+        else:
+            log_s = self._log_psf(cell, psi)
+            r = inv_be / dens.astype(np.float64)
+            keep = np.exp(log_s.max(axis=1)) * r * self._ratio_max[cell] > PRUNE_RATIO
+            rows = np.take(self._table_rows, cell[keep], axis=0) + log_s[keep] @ self._psf_to_grid
         season = season[keep]
-        rows = np.take(self._table_rows, cell[keep], axis=0)
         rest = n_window - np.bincount(season, minlength=len(self.seasons))
-        return Selection(r[keep], rows, season, n_window, rest, idx[keep])
+        return Selection(r[keep], rows, season, n_window, rest, idx[keep],
+                         self.kappa_rows(dec, n_window, rest))
 
     # ----- fitting -----------------------------------------------------------------------
     def terms(self, sel: Selection, yields: np.ndarray, gamma: float
@@ -723,7 +874,7 @@ class PointSourceAnalysis:
         c = np.divide(f, sel.n_window, out=np.zeros_like(f), where=sel.n_window > 0)
         x = sel.spatial_ratio * np.exp(interpolate_gamma(sel.log_energy_ratio, gamma))
         a = c[sel.season] * (x - 1.0)
-        return a, sel.n_rest, c
+        return a, sel.n_rest, sel.rest_coefficients(c, gamma)
 
     def profile(self, sel: Selection, yields: np.ndarray, gamma: float) -> tuple[float, float]:
         """(n_s_hat, log L ratio) at fixed gamma."""
@@ -834,11 +985,12 @@ class PointSourceAnalysis:
                       where=sel.n_window > 0)                       # (n_nodes, n_seasons)
         x = sel.spatial_ratio * np.exp(sel.log_energy_ratio[:, nodes].T.astype(np.float64))
         a = np.take(c, sel.season, axis=1) * (x - 1.0)              # (n_nodes, n_events)
-        n_hat = solve_ns_rows(a, sel.n_rest, c, start=start)
+        r = c if sel.kappa is None else c * sel.kappa[:, nodes].T
+        n_hat = solve_ns_rows(a, sel.n_rest, r, start=start)
         vals = np.zeros(nodes.size)
         act = n_hat > 0
         vals[act] = np.log1p(n_hat[act, None] * a[act]).sum(axis=1) \
-            + np.log1p(-n_hat[act, None] * c[act]) @ sel.n_rest
+            + np.log1p(-n_hat[act, None] * r[act]) @ sel.n_rest
         return n_hat, vals
 
     def fit(self, ra: float, dec: float, gamma: float | None = 2.0) -> FitResult:
@@ -890,7 +1042,7 @@ class PointSourceAnalysis:
         n_window = self.n_window.copy()
         if extra is not None:
             n_window += np.bincount(extra["season"], minlength=len(self.seasons))
-        return self._build_selection(idx[keep], psi[keep], n_window, extra)
+        return self._build_selection(idx[keep], psi[keep], n_window, dec, extra)
 
     def signal_events(self, ra: float, dec: float, n: int, gamma: float,
                       rng: np.random.Generator) -> dict[str, np.ndarray] | None:

@@ -281,11 +281,16 @@ def complete_products(release: Release) -> bool:
         event_products,
         precompute_energy_table,
     )
-    from .response import derive_irf_products
+    from .psf import derive_psf_products, psf_keys
+    from .response import derive_irf_products, irf_key
 
     before = set(release.derived)
-    if any(f"{irf}:sm_joint" not in release.derived for irf in release.smearing):
-        release.derived = derive_irf_products(release)
+    if any(irf_key(irf, "sm_m") not in release.derived for irf in release.smearing):
+        release.derived = derive_irf_products(release)      # everything else follows them
+    if bool(release.meta.get("psf_correction", True)) and any(
+            psf_keys(irf)[0] not in release.derived for irf in release.smearing):
+        release.derived = {k: v for k, v in release.derived.items() if ":psf_" not in k}
+        release.derived.update(derive_psf_products(release))
     energy_keys = (ENERGY_TABLE_KEY, ENERGY_MAX_KEY)
     release.derived = {k: v for k, v in release.derived.items()
                        if not (k.startswith("energy_table:") and k not in energy_keys)

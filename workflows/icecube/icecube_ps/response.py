@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from .binning import (
-    LOG_ANG_ERR_EDGES,
     LOG_E_EDGES,
     bin_index,
     overlap_fractions,
@@ -30,6 +29,87 @@ from .release import EffectiveArea, Release
 RAYLEIGH_LOG_OFFSET = 0.5 * (np.log(2.0) - np.euler_gamma)
 MIN_CELL_WEIGHT = 1e-4
 PSF_ANGERR_EDGES = np.array([0.0, 0.3, 0.45, 0.6, 0.8, 1.0, 1.4, 2.0, 3.0, 5.0, 180.0])
+
+
+def _decay_length(mass: float, width: float, density: float) -> float | None:
+    """lambda with density * lambda * (1 - exp(-width / lambda)) = mass: an outer bin
+    whose mass falls off exponentially from its neighbour's density; None if the bin
+    holds as much as that density spread uniformly (then it stays uniform)."""
+    if density <= 0 or mass >= density * width:
+        return None
+    lam = mass / density
+    for _ in range(30):
+        lam = mass / density / -np.expm1(-width / lam)
+    return float(lam)
+
+
+def reco_energy_tails(table: np.ndarray) -> np.ndarray:
+    """Shape of each smearing row within its reconstructed-energy bounds: 0 uniform,
+    lambda < 0 an exponential rising towards the upper bound (a cell's lowest bin),
+    lambda > 0 one falling from the lower bound (its highest bin), |lambda| in dex.
+
+    A row gives only the bounds of its E_reco bin; the tables' bins are adaptive, so the
+    outer ones are wide (a lowest bin may reach 0.8 dex below the next edge). Spread
+    uniformly, such a bin put signal where the selection keeps almost no event (at dec 0,
+    gamma = 3.5: 1.4% of the signal at log E 1.0-1.25, against 0.03% drawn from the
+    detector) and widened the energy PDF at both ends. The two outer bins of each
+    (E_nu, Dec_nu) cell are given the exponential that continues their neighbour's
+    density and holds their mass (`_decay_length`); inner bins, narrow where the
+    distribution is dense, stay uniform.
+    """
+    lo, hi, frac = table[:, 4], table[:, 5], table[:, 10]
+    cell = np.unique(table[:, 0:4].round(6), axis=0, return_inverse=True)[1].ravel()
+    shape = np.zeros(lo.size)
+    order = np.argsort(cell, kind="stable")
+    bounds = np.searchsorted(cell[order], np.arange(cell.max() + 2))
+    for k in range(bounds.size - 1):
+        rows = order[bounds[k]:bounds[k + 1]]
+        edges, inv = np.unique(np.concatenate([lo[rows], hi[rows]]).round(6),
+                               return_inverse=True)
+        i_lo, i_hi = inv[:rows.size], inv[rows.size:]
+        if edges.size < 4 or np.any(i_hi != i_lo + 1):    # not a partition: keep uniform
+            continue
+        mass = np.bincount(i_lo, frac[rows], edges.size - 1)
+        width = np.diff(edges)
+        dens = mass / np.maximum(width, 1e-12)
+        lam_lo = _decay_length(mass[0], width[0], dens[1])
+        lam_hi = _decay_length(mass[-1], width[-1], dens[-2])
+        if lam_lo is not None:
+            shape[rows[i_lo == 0]] = -lam_lo
+        if lam_hi is not None:
+            shape[rows[i_lo == mass.size - 1]] = lam_hi
+    return shape
+
+
+def _row_cdf(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, shape: np.ndarray) -> np.ndarray:
+    """CDF at x (broadcast) of rows on [lo, hi] with the `reco_energy_tails` shapes."""
+    w = np.maximum(hi - lo, 1e-12)
+    u = np.clip((x - lo) / w, 0.0, 1.0)
+    lam = np.where(shape != 0, np.abs(shape), 1.0)
+    z = -np.expm1(-w / lam)
+    d = np.clip(x - lo, 0.0, w)
+    rising = (np.exp((d - w) / lam) - np.exp(-w / lam)) / z      # density grows towards hi
+    falling = -np.expm1(-d / lam) / z                            # density falls from lo
+    return np.where(shape < 0, rising, np.where(shape > 0, falling, u))
+
+
+def sample_reco_energy(lo: np.ndarray, hi: np.ndarray, shape: np.ndarray,
+                       u: np.ndarray) -> np.ndarray:
+    """Inverse of `_row_cdf`: log E_reco of rows for uniform draws u."""
+    w = np.maximum(hi - lo, 1e-12)
+    lam = np.where(shape != 0, np.abs(shape), 1.0)
+    z = -np.expm1(-w / lam)
+    rising = lo + w + lam * np.log(np.exp(-w / lam) + u * z)
+    falling = lo - lam * np.log1p(-u * z)
+    return np.where(shape < 0, rising, np.where(shape > 0, falling, lo + u * w))
+
+
+def reco_energy_fractions(table: np.ndarray) -> np.ndarray:
+    """Fraction of each smearing row in each LOG_E_EDGES bin, rows shaped as
+    `reco_energy_tails` says (uniform for most)."""
+    lo, hi = table[:, 4:5], table[:, 5:6]
+    cdf = _row_cdf(LOG_E_EDGES[None, :], lo, hi, reco_energy_tails(table)[:, None])
+    return np.diff(cdf, axis=1)
 
 
 @dataclass
@@ -47,35 +127,13 @@ class SmearingMatrix:
         d_edges = np.unique(table[:, 2:4].round(6))
         ie = np.searchsorted(e_keys[:, 0], table[:, 0].round(6))
         idd = np.searchsorted(d_edges, table[:, 2].round(6))
-        frac = overlap_fractions(table[:, 4], table[:, 5], LOG_E_EDGES) * table[:, 10, None]
+        frac = reco_energy_fractions(table) * table[:, 10, None]
         m = np.zeros((d_edges.size - 1, len(e_keys), LOG_E_EDGES.size - 1))
         np.add.at(m, (idd, ie), frac)
         return cls(e_keys[:, 0], e_keys[:, 1], d_edges, m)
 
     def band(self, dec_deg: np.ndarray) -> np.ndarray:
         return bin_index(np.asarray(dec_deg), self.dec_edges)
-
-
-def joint_smearing(table: np.ndarray) -> np.ndarray:
-    """Fractions of (log E_reco bin, log AngErr bin) per (dec band, E_nu cell).
-
-    Shape (n_dec_band, n_e_nu, n_log_e, n_ang_err), same cell order as `SmearingMatrix`.
-    The AngErr axis lets the energy term carry P(AngErr | signal) / P(AngErr | background):
-    the spatial PDF is conditional on each event's AngErr, and without that ratio the fit
-    is biased (Punzi effect) wherever energy bins are merged (`background.energy_groups`).
-    Each table row goes to the AngErr bin of its log-centre.
-    """
-    e_keys = np.unique(table[:, 0:2].round(6), axis=0)
-    d_edges = np.unique(table[:, 2:4].round(6))
-    ie = np.searchsorted(e_keys[:, 0], table[:, 0].round(6))
-    idd = np.searchsorted(d_edges, table[:, 2].round(6))
-    frac = overlap_fractions(table[:, 4], table[:, 5], LOG_E_EDGES) * table[:, 10, None]
-    ae_mid = 0.5 * (np.log10(np.maximum(table[:, 8], 1e-2)) + np.log10(table[:, 9]))
-    ae = bin_index(ae_mid, LOG_ANG_ERR_EDGES)
-    n_ae = LOG_ANG_ERR_EDGES.size - 1
-    m = np.zeros((d_edges.size - 1, len(e_keys), n_ae, LOG_E_EDGES.size - 1))
-    np.add.at(m, (idd, ie, ae), frac)
-    return np.ascontiguousarray(m.transpose(0, 1, 3, 2))
 
 
 def aeff_on_smearing_bins(aeff: EffectiveArea, smear: SmearingMatrix, dec_deg: float,
@@ -106,22 +164,6 @@ def signal_energy_pdf(aeff: EffectiveArea, smear: SmearingMatrix, sin_dec_centre
         pdf = m.T @ w                                               # (n_le, n_g)
         norm = pdf.sum(axis=0, keepdims=True)
         out[k] = np.divide(pdf, norm, out=np.zeros_like(pdf), where=norm > 0)
-    return out
-
-
-def signal_energy_angerr_pdf(aeff: EffectiveArea, smear: SmearingMatrix, joint: np.ndarray,
-                             sin_dec_centres: np.ndarray, gammas: np.ndarray) -> np.ndarray:
-    """P(log E bin, log AngErr bin | sin dec bin, gamma): (n_sin_dec, n_log_e, n_ae, n_gamma)."""
-    n_le, n_ae = joint.shape[2], joint.shape[3]
-    out = np.zeros((sin_dec_centres.size, n_le, n_ae, gammas.size))
-    for k, s in enumerate(sin_dec_centres):
-        dec = float(np.degrees(np.arcsin(s)))
-        w = aeff_on_smearing_bins(aeff, smear, dec, gammas)          # (n_e, n_g)
-        m = joint[int(smear.band(dec))].reshape(w.shape[0], -1)     # (n_e, n_le * n_ae)
-        pdf = m.T @ w
-        norm = pdf.sum(axis=0, keepdims=True)
-        out[k] = np.divide(pdf, norm, out=np.zeros_like(pdf),
-                           where=norm > 0).reshape(n_le, n_ae, -1)
     return out
 
 
@@ -195,33 +237,39 @@ class PsfCorrection:
         return cls(d_edges, ae_edges, extra)
 
 
+IRF_PRODUCTS_VERSION = "v2"   # bump when the smearing or PSF products change
+
+
+def irf_key(irf: str, name: str) -> str:
+    """Name of an irf product in `Release.derived` (and the binary cache)."""
+    return f"{irf}:{name}:{IRF_PRODUCTS_VERSION}"
+
+
 def derive_irf_products(release: Release) -> dict[str, np.ndarray]:
     """Smearing matrices and PSF corrections of every irf set, as flat named arrays."""
     psf_on = bool(release.meta.get("psf_correction", True))
     out: dict[str, np.ndarray] = {}
     for irf, table in release.smearing.items():
         sm = SmearingMatrix.from_table(table)
-        out[f"{irf}:sm_e_lo"], out[f"{irf}:sm_e_hi"] = sm.e_nu_lo, sm.e_nu_hi
-        out[f"{irf}:sm_dec"], out[f"{irf}:sm_m"] = sm.dec_edges, sm.matrix
-        out[f"{irf}:sm_joint"] = joint_smearing(table)
+        out[irf_key(irf, "sm_e_lo")], out[irf_key(irf, "sm_e_hi")] = sm.e_nu_lo, sm.e_nu_hi
+        out[irf_key(irf, "sm_dec")], out[irf_key(irf, "sm_m")] = sm.dec_edges, sm.matrix
         pc = (PsfCorrection.from_table(release.aeff[irf], table) if psf_on
               else PsfCorrection.none())
-        out[f"{irf}:pc_dec"], out[f"{irf}:pc_ae"] = pc.dec_edges, pc.ang_err_edges
-        out[f"{irf}:pc_var"] = pc.extra_var
+        out[irf_key(irf, "pc_dec")], out[irf_key(irf, "pc_ae")] = pc.dec_edges, pc.ang_err_edges
+        out[irf_key(irf, "pc_var")] = pc.extra_var
     return out
 
 
 def irf_products(release: Release, irf: str, psf_correction: bool
-                 ) -> tuple[SmearingMatrix, PsfCorrection, np.ndarray]:
-    """The cached products of one irf set (smearing matrix, PSF correction, joint E_reco x
-    AngErr smearing), computed now if the cache lacks them."""
+                 ) -> tuple[SmearingMatrix, PsfCorrection]:
+    """The cached products of one irf set (smearing matrix, Gaussian PSF correction),
+    computed now if the cache lacks them."""
     d = release.derived
-    if f"{irf}:sm_m" not in d:
+    if irf_key(irf, "sm_m") not in d:
         d.update(derive_irf_products(release))
-    if f"{irf}:sm_joint" not in d:   # caches written before the AngErr axis existed
-        d[f"{irf}:sm_joint"] = joint_smearing(release.smearing[irf])
-    sm = SmearingMatrix(d[f"{irf}:sm_e_lo"], d[f"{irf}:sm_e_hi"], d[f"{irf}:sm_dec"],
-                        d[f"{irf}:sm_m"])
-    pc = (PsfCorrection(d[f"{irf}:pc_dec"], d[f"{irf}:pc_ae"], d[f"{irf}:pc_var"])
+    sm = SmearingMatrix(d[irf_key(irf, "sm_e_lo")], d[irf_key(irf, "sm_e_hi")],
+                        d[irf_key(irf, "sm_dec")], d[irf_key(irf, "sm_m")])
+    pc = (PsfCorrection(d[irf_key(irf, "pc_dec")], d[irf_key(irf, "pc_ae")],
+                        d[irf_key(irf, "pc_var")])
           if psf_correction else PsfCorrection.none())
-    return sm, pc, d[f"{irf}:sm_joint"]
+    return sm, pc
