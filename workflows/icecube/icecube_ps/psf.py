@@ -80,7 +80,15 @@ class PsfTable:
         entry_val = np.repeat(val_le, rep) * f_psi[entry_t, entry_psi]
         entry_cell = (np.repeat(le, rep) * n_ae + ae[entry_t]) * n_psi + entry_psi
         mass_cell = le * n_ae + ae[t_le]
-        n_cells = n_le * n_ae
+        n_cells, n_e_nu = n_le * n_ae, smear.e_nu_lo.size
+        # Per (dec band, E_nu bin): the psi histogram of each cell and the cells' masses;
+        # a row's tables are then these weighted by A_eff E^-gamma (one product each).
+        n_band = smear.dec_edges.size - 1
+        hist_b = np.bincount((band[entry_t] * n_e_nu + ie[entry_t]) * (n_cells * n_psi)
+                             + entry_cell, entry_val, n_band * n_e_nu * n_cells * n_psi)
+        hist_b = hist_b.reshape(n_band, n_e_nu, n_cells * n_psi)
+        mass_b = np.bincount((band[t_le] * n_e_nu + ie[t_le]) * n_cells + mass_cell, val_le,
+                             n_band * n_e_nu * n_cells).reshape(n_band, n_e_nu, n_cells)
         density = np.zeros((n_rows, n_le, n_ae, n_psi, gammas.size))
         mass = np.zeros((n_rows, n_le, n_ae, gammas.size))
         area = solid_angles(PSI_EDGES_DEG)
@@ -88,20 +96,16 @@ class PsfTable:
         for r, dec in enumerate(centres):
             b = int(smear.band(np.array(dec)))
             w = aeff_on_smearing_bins(aeff, smear, float(dec), gammas)   # (n_e_nu, n_gk)
-            in_band = band == b
-            e_sel, m_sel = in_band[entry_t], in_band[t_le]
+            hists = w.T @ hist_b[b]                                      # (n_gk, cells*psi)
+            cms = w.T @ mass_b[b]                                        # (n_gk, cells)
             for k in range(gammas.size):
-                we = entry_val[e_sel] * w[ie[entry_t[e_sel]], k]
-                hist = np.bincount(entry_cell[e_sel], we, n_cells * n_psi)
-                wm = val_le[m_sel] * w[ie[t_le[m_sel]], k]
-                cm = np.bincount(mass_cell[m_sel], wm, n_cells)
-                total = cm.sum()
+                total = cms[k].sum()
                 if total <= 0:
                     continue
-                hist = hist.reshape(n_le, n_ae, n_psi)
-                cm = cm.reshape(n_le, n_ae)
+                cm = cms[k].reshape(n_le, n_ae)
                 mass[r, :, :, k] = cm / total
-                density[r, :, :, :, k] = _conditional(hist, cm, total) / area
+                density[r, :, :, :, k] = _conditional(hists[k].reshape(n_le, n_ae, n_psi),
+                                                      cm, total) / area
         with np.errstate(divide="ignore"):
             log_d = np.maximum(np.log(density), LOG_DENSITY_FLOOR)
         # The likelihood interpolates log density in log psi between bin centres

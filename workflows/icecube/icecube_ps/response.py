@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +44,13 @@ def _decay_length(mass: float, width: float, density: float) -> float | None:
     return float(lam)
 
 
+def smearing_cells(table: np.ndarray) -> np.ndarray:
+    """Index of each smearing row's (E_nu, Dec_nu) cell (rows of a cell share both)."""
+    _, ie = np.unique(table[:, 0].round(6), return_inverse=True)
+    _, idd = np.unique(table[:, 2].round(6), return_inverse=True)
+    return ie.ravel() * (idd.max() + 1) + idd.ravel()
+
+
 def reco_energy_tails(table: np.ndarray) -> np.ndarray:
     """Shape of each smearing row within its reconstructed-energy bounds: 0 uniform,
     lambda < 0 an exponential rising towards the upper bound (a cell's lowest bin),
@@ -58,7 +66,7 @@ def reco_energy_tails(table: np.ndarray) -> np.ndarray:
     distribution is dense, stay uniform.
     """
     lo, hi, frac = table[:, 4], table[:, 5], table[:, 10]
-    cell = np.unique(table[:, 0:4].round(6), axis=0, return_inverse=True)[1].ravel()
+    cell = smearing_cells(table)
     shape = np.zeros(lo.size)
     order = np.argsort(cell, kind="stable")
     bounds = np.searchsorted(cell[order], np.arange(cell.max() + 2))
@@ -104,12 +112,25 @@ def sample_reco_energy(lo: np.ndarray, hi: np.ndarray, shape: np.ndarray,
     return np.where(shape < 0, rising, np.where(shape > 0, falling, lo + u * w))
 
 
+_FRACTIONS: dict[int, tuple[weakref.ref, np.ndarray]] = {}
+
+
 def reco_energy_fractions(table: np.ndarray) -> np.ndarray:
     """Fraction of each smearing row in each LOG_E_EDGES bin, rows shaped as
-    `reco_energy_tails` says (uniform for most)."""
-    lo, hi = table[:, 4:5], table[:, 5:6]
-    cdf = _row_cdf(LOG_E_EDGES[None, :], lo, hi, reco_energy_tails(table)[:, None])
-    return np.diff(cdf, axis=1)
+    `reco_energy_tails` says (uniform for most). Kept per table while it lives: the
+    smearing matrix, the PSF correction and the PSF table all start from it."""
+    hit = _FRACTIONS.get(id(table))
+    if hit is not None and hit[0]() is table:
+        return hit[1]
+    tails = reco_energy_tails(table)
+    out = overlap_fractions(table[:, 4], table[:, 5], LOG_E_EDGES)
+    shaped = np.flatnonzero(tails)
+    lo, hi = table[shaped, 4:5], table[shaped, 5:6]
+    out[shaped] = np.diff(_row_cdf(LOG_E_EDGES[None, :], lo, hi, tails[shaped, None]), axis=1)
+    for key in [k for k, (ref, _) in _FRACTIONS.items() if ref() is None]:
+        del _FRACTIONS[key]
+    _FRACTIONS[id(table)] = (weakref.ref(table), out)
+    return out
 
 
 @dataclass
@@ -123,7 +144,8 @@ class SmearingMatrix:
 
     @classmethod
     def from_table(cls, table: np.ndarray) -> SmearingMatrix:
-        e_keys = np.unique(table[:, 0:2].round(6), axis=0)
+        e_lo, first = np.unique(table[:, 0].round(6), return_index=True)
+        e_keys = np.column_stack([e_lo, table[first, 1].round(6)])
         d_edges = np.unique(table[:, 2:4].round(6))
         ie = np.searchsorted(e_keys[:, 0], table[:, 0].round(6))
         idd = np.searchsorted(d_edges, table[:, 2].round(6))
