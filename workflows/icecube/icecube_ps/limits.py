@@ -6,6 +6,8 @@ the flux normalisation at 1 TeV with the same index.
 * profile likelihood (default): q(n) = 2 [log L(n_hat) - log L(n)] for n >= n_hat, with
   n_hat >= 0; the limit is where q = z_CL^2 (one-sided, z = Phi^-1(CL): 1.64 for 90%).
   Costs ~20 likelihood evaluations on the selected events: milliseconds.
+* calibrated: the same q(n), its threshold the CL quantile of q over signal trials at
+  the limit (`ns_upper_limit_calibrated`): ~0.5 s.
 * Neyman (option): for a grid of true n_s, inject Poisson(n_s) signal events drawn from
   the irfs into RA-scrambled data; the limit is the n_s for which a fraction CL of the
   trials give TS above the observed one. Costs n_grid x n_trials fits (~2-4 ms each on
@@ -76,6 +78,67 @@ def ns_upper_limit(ana: PointSourceAnalysis, sel: Selection, dec: float, gamma: 
     z2 = limit_threshold(2.0 * l_hat, confidence_level, conservative_boundary)
     return _upper_crossing(lambda n: 2.0 * (l_hat - log_likelihood(n, a, rest, c)) - z2,
                            n_hat, _cap(a, c))
+
+
+@dataclass
+class CalibratedLimit:
+    """An upper limit whose likelihood-ratio threshold came from signal trials."""
+
+    ns: float
+    threshold: float     # Delta 2 log L at the limit: the CL quantile of the trials' q
+    trials: int
+    seconds: float
+
+
+def _q_at(a: np.ndarray, rest: np.ndarray, c: np.ndarray, n: float) -> float:
+    """q(n) = 2 [log L(n_hat) - log L(n)] for n above n_hat (0 at or below it)."""
+    n_hat = solve_ns(a, rest, c)
+    if n_hat >= n:
+        return 0.0
+    return 2.0 * (log_likelihood(n_hat, a, rest, c) - log_likelihood(n, a, rest, c))
+
+
+def ns_upper_limit_calibrated(ana: PointSourceAnalysis, sel: Selection, ra: float,
+                              dec: float, gamma: float, confidence_level: float = 0.9,
+                              n_trials: int = 300, rng: np.random.Generator | None = None,
+                              only_season: int | None = None) -> CalibratedLimit:
+    """Upper limit on n_s with the threshold of q(n) taken from signal trials at the source.
+
+    The limit is where q_obs(n) crosses t(n), the CL quantile of q(n) over RA-scrambled
+    data holding Poisson(n) signal events drawn from the release's irfs: the
+    likelihood-ratio ordering of a Neyman construction (one-sided; q = 0 where n_hat >= n),
+    evaluated where it matters, at the limit itself (two rounds: at the profile limit, then
+    at the limit the first threshold gives). Why not a fixed threshold: the profile
+    threshold z^2 assumes q ~ chi2_1, which holds neither where a source's few events leave
+    TS = 0 in a large fraction of experiments (a soft source in the north: the
+    conservative boundary threshold then covered 98-100% up to 25 true events, where 90% was
+    asked) nor quite for strong sources (q's 90% quantile ~1.9-2.1 over signal from the
+    irfs, not 1.64: 88% coverage). Trials use a fixed seed: the same request gives the
+    same limit. Costs 2 x `n_trials` fits at fixed gamma (~0.5 s for 300 on the full
+    10-year release).
+    """
+    rng = rng if rng is not None else np.random.default_rng(7)
+    t0 = time.perf_counter()
+    yields = ana.season_yields(dec, only_season)
+    a, rest, c = ana.terms(sel, yields, gamma)
+    n_hat = solve_ns(a, rest, c)
+    l_hat = log_likelihood(n_hat, a, rest, c)
+    cap = _cap(a, c)
+    limit = ns_upper_limit(ana, sel, dec, gamma, confidence_level, only_season)
+    threshold = limit_threshold(2.0 * l_hat, confidence_level)
+    for _ in range(2):
+        n = max(limit, 0.5)
+        qs = np.empty(n_trials)
+        for j in range(n_trials):
+            trial = ana.scrambled_selection(ra, dec, rng, int(rng.poisson(n)), gamma)
+            qs[j] = _q_at(*ana.terms(trial, yields, gamma), n)
+        threshold = float(np.quantile(qs, confidence_level))
+        if threshold <= 0.0:          # n_hat >= n in most trials: n is no limit yet
+            limit = min(2.0 * n, cap)
+            continue
+        limit = _upper_crossing(lambda m, t=threshold: 2.0 * (l_hat - log_likelihood(m, a, rest, c)) - t,
+                                n_hat, cap)
+    return CalibratedLimit(limit, threshold, 2 * n_trials, time.perf_counter() - t0)
 
 
 def ns_interval(ana: PointSourceAnalysis, sel: Selection, dec: float, gamma: float,
