@@ -31,6 +31,7 @@ bench-icecube: $(STAMP)   # builds SkyLLH in its own venv on first use; minutes,
 	$(PY) bench/icecube_speed.py
 	$(PY) bench/icecube_validation.py
 	$(PY) bench/icecube_accuracy.py --quick
+	$(PY) bench/icecube_allsky.py
 
 clean:
 	rm -rf $(VENV)
