@@ -35,6 +35,7 @@ from .background import (
     density_table,
     energy_density,
     histograms,
+    interpolated_log_pdf,
     models_from_histograms,
 )
 from .binning import (
@@ -380,7 +381,7 @@ def background_energy_log_pdf(joint: np.ndarray) -> np.ndarray:
 # once when a release is converted (`release.prepare`) and stored in its binary cache, so a
 # cold start passes over none of the 1.1 M events. Bump the version whenever a binning,
 # the PSF correction or the background model changes: caches then recompute them.
-EVENT_PRODUCTS_VERSION = "v4"
+EVENT_PRODUCTS_VERSION = "v5j"
 _EVENT_PRODUCTS = ("sd_bin", "le_bin", "ae_bin", "bg_density", "bg_log_energy", "sky_key",
                    "sky_key_sorted", "bg_spatial", "bg_energy", "bg_angerr",
                    "bg_log_energy_pdf", "season_counts", "mjd_span")
@@ -446,7 +447,7 @@ def _compute_event_products(release: Release) -> dict[str, np.ndarray]:
         "sd_bin": sd, "le_bin": le, "ae_bin": ae,
         _sigma_name(own): _event_sigma(release, own, le),
         "bg_density": dens[ev["season"], cell].astype(np.float32),
-        "bg_log_energy": log_be[group[ev["season"]], sd, le, ae],
+        "bg_log_energy": interpolated_log_pdf(log_be, group[ev["season"]], sin_dec, le, ae),
         "bg_log_energy_pdf": log_be,
         "sky_key": key,
         "sky_key_sorted": np.array([key.size < 2 or bool(np.all(key[1:] >= key[:-1]))]),
@@ -690,7 +691,7 @@ class PointSourceAnalysis:
         # carried onto GAMMA_GRID by a cubic (`_psf_to_grid`).
         self._psf: np.ndarray | None = None
         if psf_model == "table":
-            logd, _ = psf_tables(release, irf_names)
+            logd = psf_tables(release, irf_names)
             self._psf = logd.reshape(-1, logd.shape[-1])
             self._psf_shape = logd.shape
             self._psf_to_grid = gamma_weights(PSF_GAMMAS, GAMMA_GRID).astype(np.float32)
@@ -734,12 +735,13 @@ class PointSourceAnalysis:
         return np.ravel_multi_index((self._table_of_season[season], sd, le, ae),
                                     self.log_signal_energy.shape[:4])
 
-    def background_log_energy(self, season: np.ndarray, sd: np.ndarray, le: np.ndarray,
+    def background_log_energy(self, season: np.ndarray, dec: np.ndarray, le: np.ndarray,
                               ae: np.ndarray) -> np.ndarray:
-        """log B_E of events in these seasons and bins (their own row)."""
+        """log B_E of events in these seasons, at these declinations and bins."""
         if not self.energy:
             return np.zeros(season.size, dtype=np.float32)
-        return self._bg_log_energy_pdf[self._table_of_season[season], sd, le, ae]
+        return interpolated_log_pdf(self._bg_log_energy_pdf, self._table_of_season[season],
+                                    np.sin(np.radians(dec)), le, ae)
 
     # ----- source-dependent pieces -------------------------------------------------------
     def season_yields(self, dec: float, only_season: int | None = None) -> np.ndarray:
@@ -845,7 +847,7 @@ class PointSourceAnalysis:
             le = np.concatenate([le, extra["le_bin"]])
             ae = np.concatenate([ae, extra["ae_bin"]])
             log_be = np.concatenate([log_be, self.background_log_energy(
-                extra["season"], extra["sd_bin"], extra["le_bin"], extra["ae_bin"])])
+                extra["season"], extra["dec"], extra["le_bin"], extra["ae_bin"])])
             season = np.concatenate([season, extra["season"]])
             idx = np.concatenate([idx, np.full(extra["psi"].size, -1)])
         # Signal PDFs are those of the source's row, the background's each event's own.

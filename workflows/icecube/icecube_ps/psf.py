@@ -206,29 +206,29 @@ def gamma_weights(nodes: np.ndarray, grid: np.ndarray) -> np.ndarray:
     return out
 
 
-PSF_VERSION = "v2"   # bump when the table's binning or construction changes
+PSF_VERSION = "v3"   # bump when the table's binning or construction changes
 
 
-def psf_keys(irf: str) -> tuple[str, str]:
-    """Names of an irf set's PSF table and cell masses in `Release.derived` (the cache)."""
-    return f"{irf}:psf_logd:{PSF_VERSION}", f"{irf}:psf_mass:{PSF_VERSION}"
+def psf_key() -> str:
+    """Name of a release's PSF tables, stacked over its irf sets in sorted order, in
+    `Release.derived` (the cache): one array, so a cold start maps it without copying."""
+    return f"psf_logd:{PSF_VERSION}"
 
 
 def derive_psf_products(release: Release) -> dict[str, np.ndarray]:
-    """PSF tables of every irf set of `release`, as named arrays for its binary cache."""
-    out: dict[str, np.ndarray] = {}
-    for irf, table in release.smearing.items():
-        t = PsfTable.from_table(release.aeff[irf], table)
-        k_logd, k_mass = psf_keys(irf)
-        out[k_logd], out[k_mass] = t.log_density, t.cell_mass
-    return out
+    """PSF tables of every irf set of `release`, stacked, for its binary cache."""
+    return {psf_key(): np.stack([PsfTable.from_table(release.aeff[irf], release.smearing[irf])
+                                 .log_density for irf in sorted(release.smearing)])}
 
 
-def psf_tables(release: Release, irf_names: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Stacked (log density, cell mass) of these irf sets, from the cache or computed."""
+def psf_tables(release: Release, irf_names: list[str]) -> np.ndarray:
+    """log density tables of these irf sets, (n_irf, rows, log E, AngErr, psi, gamma
+    nodes), from the cache or computed."""
     d = release.derived
-    if any(psf_keys(irf)[0] not in d for irf in irf_names):
+    if psf_key() not in d:
         d.update(derive_psf_products(release))
-    logd = np.stack([d[psf_keys(irf)[0]] for irf in irf_names])
-    mass = np.stack([d[psf_keys(irf)[1]] for irf in irf_names])
-    return logd, mass
+    stacked = d[psf_key()]
+    order = sorted(release.smearing)
+    if irf_names == order:
+        return stacked
+    return stacked[[order.index(irf) for irf in irf_names]]

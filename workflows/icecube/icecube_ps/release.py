@@ -281,15 +281,15 @@ def complete_products(release: Release) -> bool:
         event_products,
         precompute_energy_table,
     )
-    from .psf import derive_psf_products, psf_keys
+    from .psf import derive_psf_products, psf_key
     from .response import derive_irf_products, irf_key
 
     before = set(release.derived)
     if any(irf_key(irf, "sm_m") not in release.derived for irf in release.smearing):
         release.derived = derive_irf_products(release)      # everything else follows them
-    if bool(release.meta.get("psf_correction", True)) and any(
-            psf_keys(irf)[0] not in release.derived for irf in release.smearing):
-        release.derived = {k: v for k, v in release.derived.items() if ":psf_" not in k}
+    if bool(release.meta.get("psf_correction", True)) and psf_key() not in release.derived:
+        release.derived = {k: v for k, v in release.derived.items()
+                           if ":psf_" not in k and not k.startswith("psf_")}
         release.derived.update(derive_psf_products(release))
     energy_keys = (ENERGY_TABLE_KEY, ENERGY_MAX_KEY)
     release.derived = {k: v for k, v in release.derived.items()
