@@ -58,8 +58,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import icecube_independent as independent  # noqa: E402
+from skyllh_reference import DATASETS, SKYLLH_PYTHON  # noqa: E402
 
-SKYLLH_PYTHON = os.environ.get("SKYLLH_PYTHON", "/tmp/skyllh-venv/bin/python")
 GENERATORS = ("synthetic", "independent")
 BIAS_GAMMAS = (2.0, 2.5, 3.0, 3.5)
 BIAS_DECS = (-30.0, 0.0, 30.0, 60.0)
@@ -71,20 +71,7 @@ COVERAGE_GAMMAS = (2.0, 3.0)
 COVERAGE_N = (3.0, 5.0, 10.0, 25.0, 50.0)
 CONFIDENCE = 0.9
 
-SKYLLH_SCRIPT = r"""
-import json, os, sys, time
-import numpy as np
-from skyllh.analyses.i3.publicdata_ps.time_integrated_ps import create_analysis
-from skyllh.core.config import Config
-from skyllh.core.random import RandomStateService
-from skyllh.core.source_model import PointLikeSource
-from skyllh.datasets.i3 import PublicData_10y_ps
-args = json.loads(sys.argv[1])
-root = args["root"]
-cfg = Config()
-dsc = PublicData_10y_ps.create_dataset_collection(
-    cfg=cfg, base_path=os.path.dirname(root), sub_path_fmt=os.path.basename(root))
-datasets = dsc["IC40", "IC59", "IC79", "IC86_I", "IC86_II-VII"]
+SKYLLH_SCRIPT = DATASETS + r"""
 pos = args["positions"]
 t0 = time.perf_counter()
 t_build = 0.0

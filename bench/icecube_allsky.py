@@ -30,7 +30,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 WORKFLOW = HERE.parent / "workflows" / "icecube"
 sys.path.insert(0, str(WORKFLOW))
-SKYLLH_PYTHON = os.environ.get("SKYLLH_PYTHON", "/tmp/skyllh-venv/bin/python")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from skyllh_reference import DATASETS, SKYLLH_PYTHON  # noqa: E402
 
 OURS = r"""
 import json, resource, sys, time
@@ -64,20 +65,7 @@ out.update({"wall": time.perf_counter() - t, "cpu": cpu() - c,
 print(json.dumps(out))
 """
 
-SKYLLH = r"""
-import json, os, sys, time
-import numpy as np
-from skyllh.analyses.i3.publicdata_ps.time_integrated_ps import create_analysis
-from skyllh.core.config import Config
-from skyllh.core.random import RandomStateService
-from skyllh.core.source_model import PointLikeSource
-from skyllh.datasets.i3 import PublicData_10y_ps
-args = json.loads(sys.argv[1])
-root = args["root"]
-cfg = Config()
-dsc = PublicData_10y_ps.create_dataset_collection(
-    cfg=cfg, base_path=os.path.dirname(root), sub_path_fmt=os.path.basename(root))
-datasets = dsc["IC40", "IC59", "IC79", "IC86_I", "IC86_II-VII"]
+SKYLLH = DATASETS + r"""
 pos = args["positions"]
 t = time.perf_counter()
 ana = create_analysis(cfg=cfg, datasets=datasets,

@@ -27,7 +27,7 @@ WORKFLOW = HERE.parent / "workflows" / "icecube"
 sys.path.insert(0, str(WORKFLOW))
 
 TXS = (77.358, 5.693)
-SKYLLH_PYTHON = os.environ.get("SKYLLH_PYTHON", "/tmp/skyllh-venv/bin/python")
+from skyllh_reference import SKYLLH_PYTHON  # noqa: E402
 
 # Peak memory of a worker process itself: VmHWM of its own address space. (ru_maxrss is
 # not: Linux carries the parent's peak over the fork and exec into the child's figure.)

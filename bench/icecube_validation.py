@@ -33,27 +33,15 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "workflows" / "icecube"))
 sys.path.insert(0, str(HERE))
 
-from icecube_speed import SKYLLH_PYTHON, run_json  # noqa: E402
+from icecube_speed import run_json  # noqa: E402
+from skyllh_reference import DATASETS, SKYLLH_PYTHON  # noqa: E402
 
 DEC = 5.693
 SOURCE_RA = np.arange(10.0, 360.0, 20.0)   # 18 sources, 20 deg apart
 BACKGROUND_RA = SOURCE_RA + 10.0           # midway between them
 CLEAN = (150.0, 30.0)  # trials here: no injected source within the scrambled band
 
-SKYLLH_FITS = r"""
-import json, os, sys
-import numpy as np
-from skyllh.analyses.i3.publicdata_ps.time_integrated_ps import create_analysis
-from skyllh.core.config import Config
-from skyllh.core.random import RandomStateService
-from skyllh.core.source_model import PointLikeSource
-from skyllh.datasets.i3 import PublicData_10y_ps
-args = json.loads(sys.argv[1])
-root = args["root"]
-cfg = Config()
-dsc = PublicData_10y_ps.create_dataset_collection(
-    cfg=cfg, base_path=os.path.dirname(root), sub_path_fmt=os.path.basename(root))
-datasets = dsc["IC40", "IC59", "IC79", "IC86_I", "IC86_II-VII"]
+SKYLLH_FITS = DATASETS + r"""
 pos = args["positions"]
 ana = create_analysis(cfg=cfg, datasets=datasets,
                       source=PointLikeSource(ra=np.deg2rad(pos[0][0]), dec=np.deg2rad(pos[0][1])))

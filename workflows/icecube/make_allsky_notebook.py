@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from make_notebook import service_notebook
 
 INTRO = """\
 # IceCube all-sky scan: the hottest spots of the neutrino sky
@@ -78,20 +78,7 @@ sky_plot = fig  # oda:ODAPictureProduct"""
 
 
 def build() -> nbformat.NotebookNode:
-    nb = new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    nb.metadata["language_info"] = {"name": "python"}
-    nb.cells = [
-        new_markdown_cell(INTRO),
-        new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]}),
-        new_code_cell(SETUP),
-        new_code_cell(RUN),
-        new_code_cell(OUTPUTS, metadata={"tags": ["outputs"]}),
-    ]
-    for i, cell in enumerate(nb.cells):
-        cell["id"] = f"allsky-{i}"
-    return nb
+    return service_notebook(INTRO, PARAMETERS, SETUP, RUN, OUTPUTS, "allsky")
 
 
 if __name__ == "__main__":

@@ -82,21 +82,28 @@ events = near_events  # oda:ODAAstropyTable
 sed = sed_points  # oda:Spectrum"""
 
 
-def build() -> nbformat.NotebookNode:
+def service_notebook(intro: str, parameters: str, setup: str, run: str, outputs: str,
+                     prefix: str) -> nbformat.NotebookNode:
+    """A service notebook of this repository: introduction, tagged parameters, setup, run
+    and tagged outputs cells, with stable cell ids `<prefix>-<n>`."""
     nb = new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
     nb.cells = [
-        new_markdown_cell(INTRO),
-        new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]}),
-        new_code_cell(SETUP),
-        new_code_cell(RUN),
-        new_code_cell(OUTPUTS, metadata={"tags": ["outputs"]}),
+        new_markdown_cell(intro),
+        new_code_cell(parameters, metadata={"tags": ["parameters"]}),
+        new_code_cell(setup),
+        new_code_cell(run),
+        new_code_cell(outputs, metadata={"tags": ["outputs"]}),
     ]
     for i, cell in enumerate(nb.cells):
-        cell["id"] = f"icecube-{i}"
+        cell["id"] = f"{prefix}-{i}"
     return nb
+
+
+def build() -> nbformat.NotebookNode:
+    return service_notebook(INTRO, PARAMETERS, SETUP, RUN, OUTPUTS, "icecube")
 
 
 if __name__ == "__main__":
