@@ -11,7 +11,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .binning import LOG_E_EDGES, SELECTION_BOUNDARY_DEG, SIN_DEC_EDGES
+from .binning import (
+    LOG_E_EDGES,
+    SELECTION_BOUNDARY_DEG,
+    SIN_DEC_EDGES,
+    bin_index,
+)
 
 EMPTY_BIN_COUNTS = 0.5  # an empty energy bin counts as half an event: bounds S/B
 FINE_SPATIAL_BINS = 400  # spatial histograms are rebinned from this many sin(dec) bins
@@ -152,12 +157,11 @@ TAIL_EVENTS = 300     # the log E tail of a row is modelled above its top events
 ANGERR_PRIOR = 5.0    # pseudo-events of neighbouring energies' AngErr distribution
 
 
-def _same_side_rows(r: int) -> slice:
-    """Row r and its neighbours on the same side of the selection boundary."""
-    edges = SIN_DEC_EDGES
+def _same_side_rows(r: int, edges: np.ndarray, reach: int = 1) -> slice:
+    """Row r and `reach` neighbours each side on the same side of the selection boundary."""
     b = int(np.argmin(np.abs(edges - SPLIT_SIN_DEC)))       # the boundary is a row edge
     lo, hi = (0, b) if r < b else (b, edges.size - 1)
-    return slice(max(r - 1, lo), min(r + 2, hi))
+    return slice(max(r - reach, lo), min(r + reach + 1, hi))
 
 
 def _tail_masses(counts: np.ndarray, pool: np.ndarray) -> tuple[np.ndarray, int]:
@@ -189,7 +193,20 @@ def _tail_masses(counts: np.ndarray, pool: np.ndarray) -> tuple[np.ndarray, int]
     return out, k
 
 
-def energy_density(joint: np.ndarray) -> np.ndarray:
+def fine_energy_counts(group: np.ndarray, sin_dec: np.ndarray, le: np.ndarray,
+                       ae: np.ndarray, n_groups: int, edges: np.ndarray) -> np.ndarray:
+    """(group, row of `edges`, log E, AngErr) counts of the data."""
+    from .binning import LOG_ANG_ERR_EDGES
+
+    n_rows = edges.size - 1
+    n_le, n_ae = LOG_E_EDGES.size - 1, LOG_ANG_ERR_EDGES.size - 1
+    row = bin_index(sin_dec, edges).astype(np.int64)
+    cell = ((group.astype(np.int64) * n_rows + row) * n_le + le) * n_ae + ae
+    return np.bincount(cell, minlength=n_groups * n_rows * n_le * n_ae).reshape(
+        n_groups, n_rows, n_le, n_ae).astype(float)
+
+
+def energy_density(joint: np.ndarray, edges: np.ndarray = SIN_DEC_EDGES) -> np.ndarray:
     """P(log E bin, AngErr bin | sin dec row) of the background, (n_rows, n_le, n_ae).
 
     From the data's (row, log E, AngErr) counts: log E marginal per row with a modelled
@@ -204,7 +221,8 @@ def energy_density(joint: np.ndarray) -> np.ndarray:
     for r in range(n_rows):
         if le_counts[r].sum() <= 0:
             continue
-        pool = le_counts[_same_side_rows(r)].sum(axis=0)
+        reach = max(1, int(round(3.0 * (edges.size - 1) / (SIN_DEC_EDGES.size - 1))) // 2)
+        pool = le_counts[_same_side_rows(r, edges, reach)].sum(axis=0)
         masses, k = _tail_masses(le_counts[r], pool)
         p_le = masses / masses.sum()
         row_ae = joint[r].sum(axis=0) + 1e-3        # every AngErr bin possible
@@ -223,7 +241,8 @@ def energy_density(joint: np.ndarray) -> np.ndarray:
     return out
 
 
-def row_interpolation(sin_dec: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def row_interpolation(sin_dec: np.ndarray, edges: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(own row, neighbour row, neighbour weight) of each sin(dec): linear between row
     centres, never across the selection boundary (the rows there end on it: between the
     last centre and the boundary the two rows of that side are extrapolated), constant
@@ -235,12 +254,12 @@ def row_interpolation(sin_dec: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
     TS > 6 in 10-20% of the trials at -6 ... -10 deg, 1% in the north).
     """
     s = np.asarray(sin_dec, dtype=np.float64)
-    n_rows = SIN_DEC_EDGES.size - 1
-    centres = 0.5 * (SIN_DEC_EDGES[1:] + SIN_DEC_EDGES[:-1])
-    own = np.clip(np.searchsorted(SIN_DEC_EDGES, s, "right") - 1, 0, n_rows - 1)
+    n_rows = edges.size - 1
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    own = np.clip(np.searchsorted(edges, s, "right") - 1, 0, n_rows - 1)
     step = np.where(s < centres[own], -1, 1)
     other = own + step
-    b = int(np.argmin(np.abs(SIN_DEC_EDGES - SPLIT_SIN_DEC)))     # first row north of it
+    b = int(np.argmin(np.abs(edges - SPLIT_SIN_DEC)))             # first row north of it
     inside = (other >= 0) & (other < n_rows)
     across = inside & ((own < b) != (other < b))
     # Towards the boundary, the trend of the two rows on the event's side is extended
@@ -254,11 +273,12 @@ def row_interpolation(sin_dec: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
     return own, other, np.where(across, -weight, weight)
 
 
-def interpolated_log_pdf(log_pdf: np.ndarray, group: np.ndarray, sin_dec: np.ndarray,
-                         le: np.ndarray, ae: np.ndarray) -> np.ndarray:
-    """log B_E of events from per-row tables (n_groups, n_rows, n_le, n_ae), interpolated
-    linearly in sin(dec) between neighbouring rows (`row_interpolation`)."""
-    own, other, w = row_interpolation(sin_dec)
+def interpolated_log_pdf(log_pdf: np.ndarray, edges: np.ndarray, group: np.ndarray,
+                         sin_dec: np.ndarray, le: np.ndarray, ae: np.ndarray) -> np.ndarray:
+    """log B_E of events from per-row tables (n_groups, n_rows, n_le, n_ae) on the rows of
+    `edges`, interpolated linearly in sin(dec) between neighbouring rows
+    (`row_interpolation`)."""
+    own, other, w = row_interpolation(sin_dec, edges)
     p_own = np.exp(log_pdf[group, own, le, ae].astype(np.float64))
     p_other = np.exp(log_pdf[group, other, le, ae].astype(np.float64))
     p = np.maximum((1.0 - w) * p_own + w * p_other, 0.25 * p_own)   # extrapolated: bounded

@@ -24,7 +24,20 @@ def _rows_with_boundary(n_rows: int) -> np.ndarray:
     return edges
 
 
-SIN_DEC_EDGES = _rows_with_boundary(30)        # energy PDFs: 30 bins in sin(dec)
+SIN_DEC_EDGES = _rows_with_boundary(30)        # signal PDFs: 30 bins in sin(dec)
+# The background's energy PDF, read per event (no cost per fit), on finer rows where the
+# data allow: it then follows features narrower than a signal row, such as a
+# horizon-enhanced atmospheric flux (at |dec| < 2 deg on the independent release, n_s of
+# an E^-3 source was 13-21% low with the background on the 30 signal rows). 30 rows per
+# 300,000 events, at most 90: on a release of 57,000 events 90 rows followed the data's own
+# fluctuations and background trials came out at TS = 0 too rarely (0.43 at gamma = 4).
+EVENTS_PER_BACKGROUND_ROWS = 300_000
+
+
+def background_row_edges(n_events: int) -> np.ndarray:
+    """The sin(dec) rows of the background's energy PDF for a release of n_events."""
+    factor = int(np.clip(n_events // EVENTS_PER_BACKGROUND_ROWS, 1, 3))
+    return _rows_with_boundary(30 * factor)
 LOG_E_EDGES = np.arange(1.0, 9.5001, 0.25)     # energy proxy: 0.25 dex
 LOG_ANG_ERR_EDGES = np.linspace(-0.8, 1.2, 9)  # log10(AngErr / deg), 0.25 dex, clipped
 GAMMA_GRID = np.round(np.arange(1.0, 4.0001, 0.05), 4)

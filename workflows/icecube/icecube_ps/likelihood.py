@@ -34,6 +34,7 @@ from .background import (
     BackgroundModel,
     density_table,
     energy_density,
+    fine_energy_counts,
     histograms,
     interpolated_log_pdf,
     models_from_histograms,
@@ -45,6 +46,7 @@ from .binning import (
     LOG_ANG_ERR_EDGES,
     LOG_E_EDGES,
     SIN_DEC_EDGES,
+    background_row_edges,
     bin_index,
 )
 from .errors import AnalysisError
@@ -311,7 +313,7 @@ def log_likelihood(n: float, a: np.ndarray, rest: np.ndarray, c: np.ndarray) -> 
 
 # Name of the precomputed signal energy term in a release's cache; change the suffix
 # whenever the energy model changes, so that older caches recompute it.
-ENERGY_TABLE_KEY = "energy_signal:v4"
+ENERGY_TABLE_KEY = "energy_signal:v6"
 # ... and of its bound per cell (`energy_row_max`), stored with it.
 ENERGY_MAX_KEY = f"{ENERGY_TABLE_KEY}:row_max"
 LOG_SIGNAL_FLOOR = -30.0    # log S_E of cells the signal cannot reach
@@ -349,7 +351,7 @@ def signal_energy_table(release: Release, irf_names: list[str]) -> np.ndarray:
     sd_centres = 0.5 * (SIN_DEC_EDGES[1:] + SIN_DEC_EDGES[:-1])
     table = np.zeros((len(irf_names), sd_centres.size, LOG_E_EDGES.size - 1,
                       LOG_ANG_ERR_EDGES.size - 1, GAMMA_GRID.size), dtype=np.float32)
-    bg = np.exp(event_products(release)["bg_log_energy_pdf"].astype(np.float64))
+    bg = np.stack([energy_density(j) for j in event_products(release)["bg_angerr"]])
     for g, irf in enumerate(irf_names):
         smear, _ = irf_products(release, irf, False)
         sig = signal_energy_pdf(release.aeff[irf], smear, sd_centres, GAMMA_GRID)
@@ -367,11 +369,11 @@ def precompute_energy_table(release: Release) -> np.ndarray:
     return signal_energy_table(release, sorted({s.irf for s in release.seasons}))
 
 
-def background_energy_log_pdf(joint: np.ndarray) -> np.ndarray:
-    """log B_E per (irf set, row, log E, AngErr) from the pooled counts (`energy_density`);
-    cells of empty rows get 0 (no event can fall there)."""
+def background_energy_log_pdf(joint: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """log B_E per (irf set, row of `edges`, log E, AngErr) from the pooled counts
+    (`energy_density`); cells of empty rows get 0 (no event can fall there)."""
     with np.errstate(divide="ignore"):
-        logb = np.log(np.stack([energy_density(j) for j in joint]))
+        logb = np.log(np.stack([energy_density(j, edges) for j in joint]))
     return np.where(np.isfinite(logb), logb, 0.0).astype(np.float32)
 
 
@@ -381,10 +383,10 @@ def background_energy_log_pdf(joint: np.ndarray) -> np.ndarray:
 # once when a release is converted (`release.prepare`) and stored in its binary cache, so a
 # cold start passes over none of the 1.1 M events. Bump the version whenever a binning,
 # the PSF correction or the background model changes: caches then recompute them.
-EVENT_PRODUCTS_VERSION = "v5j"
+EVENT_PRODUCTS_VERSION = "v7"
 _EVENT_PRODUCTS = ("sd_bin", "le_bin", "ae_bin", "bg_density", "bg_log_energy", "sky_key",
                    "sky_key_sorted", "bg_spatial", "bg_energy", "bg_angerr",
-                   "bg_log_energy_pdf", "season_counts", "mjd_span")
+                   "bg_log_energy_pdf", "bg_row_edges", "season_counts", "mjd_span")
 
 
 def event_product_key(name: str) -> str:
@@ -442,13 +444,17 @@ def _compute_event_products(release: Release) -> dict[str, np.ndarray]:
     key = sort_key(ev["ra"], ev["dec"])
     mjd = ev["mjd"]
     own = bool(release.meta.get("psf_correction", True))
-    log_be = background_energy_log_pdf(joint)
+    bg_edges = background_row_edges(ev["dec"].size)
+    log_be = background_energy_log_pdf(
+        fine_energy_counts(group[ev["season"]], sin_dec, le, ae, len(irf_names), bg_edges),
+        bg_edges)
     return {
         "sd_bin": sd, "le_bin": le, "ae_bin": ae,
         _sigma_name(own): _event_sigma(release, own, le),
         "bg_density": dens[ev["season"], cell].astype(np.float32),
-        "bg_log_energy": interpolated_log_pdf(log_be, group[ev["season"]], sin_dec, le, ae),
-        "bg_log_energy_pdf": log_be,
+        "bg_log_energy": interpolated_log_pdf(log_be, bg_edges, group[ev["season"]], sin_dec,
+                                              le, ae),
+        "bg_log_energy_pdf": log_be, "bg_row_edges": bg_edges,
         "sky_key": key,
         "sky_key_sorted": np.array([key.size < 2 or bool(np.all(key[1:] >= key[:-1]))]),
         "bg_spatial": spatial, "bg_energy": energy, "bg_angerr": joint,
@@ -682,6 +688,8 @@ class PointSourceAnalysis:
         self.log_signal_energy = table
         self.energy = bool(energy)
         self._bg_log_energy_pdf = prod["bg_log_energy_pdf"]
+        self._bg_angerr_counts = prod["bg_angerr"]
+        self._bg_row_edges = prod["bg_row_edges"]
         # Rows of the table by flat cell index, and per cell exp(max over gamma) for the
         # pruning test, so that a selection gathers (n, n_gamma) rows only for the events
         # it keeps.
@@ -740,8 +748,9 @@ class PointSourceAnalysis:
         """log B_E of events in these seasons, at these declinations and bins."""
         if not self.energy:
             return np.zeros(season.size, dtype=np.float32)
-        return interpolated_log_pdf(self._bg_log_energy_pdf, self._table_of_season[season],
-                                    np.sin(np.radians(dec)), le, ae)
+        return interpolated_log_pdf(self._bg_log_energy_pdf, self._bg_row_edges,
+                                    self._table_of_season[season], np.sin(np.radians(dec)),
+                                    le, ae)
 
     # ----- source-dependent pieces -------------------------------------------------------
     def season_yields(self, dec: float, only_season: int | None = None) -> np.ndarray:
@@ -793,7 +802,7 @@ class PointSourceAnalysis:
         """P(log E, AngErr | S) of a source in `row` on PSF_GAMMAS, (n_le, n_ae, n_gk): the
         energy term's own (the background's with energy=False, where S_E = B_E)."""
         if not self.energy:
-            p = np.exp(self._bg_log_energy_pdf[group, row].astype(np.float64))
+            p = energy_density(self._bg_angerr_counts[group])[row]
             return np.repeat(p[..., None], PSF_GAMMAS.size, axis=-1)
         nodes = np.rint((PSF_GAMMAS - GAMMA_MIN) / _GAMMA_STEP).astype(int)
         return np.exp(self.log_signal_energy[group, row][..., nodes].astype(np.float64))
