@@ -179,7 +179,8 @@ def _tail_masses(counts: np.ndarray, pool: np.ndarray) -> tuple[np.ndarray, int]
     above = np.cumsum(pool[::-1])[::-1]              # pooled events at or above each bin
     k = int(np.flatnonzero(above >= TAIL_EVENTS).max()) if np.any(above >= TAIL_EVENTS) else 0
     out = np.maximum(counts.astype(float), EMPTY_BIN_COUNTS)
-    tail_own = counts[k:].sum()
+    # The row's share of the tail is the pool's (its neighbours dilute a source's events).
+    tail_own = counts.sum() * pool[k:].sum() / max(pool.sum(), 1.0)
     if k == 0 or tail_own <= 0 or pool[k:].sum() <= 0:
         return out, 0
     start = LOG_E_EDGES[k]
