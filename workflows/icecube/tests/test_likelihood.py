@@ -436,3 +436,50 @@ def test_season_yields_follow_the_effective_area_bins(analysis):
         direct = np.stack([lt * yield_per_flux(a, dec, GAMMA_GRID)
                            for lt, a in zip(analysis.livetime_s, analysis.aeff, strict=True)])
         np.testing.assert_array_equal(analysis.season_yields(dec), direct)
+
+
+def test_background_rows_follow_the_release_and_never_cross_the_boundary():
+    """30 background rows per 300,000 events (at most 90); the energy PDF is interpolated
+    between row centres on one side of the selection boundary only, extrapolated (negative
+    weight on the inner row) between the last centre and the boundary."""
+    from icecube_ps.background import SPLIT_SIN_DEC, row_interpolation
+    from icecube_ps.binning import background_row_edges
+
+    assert background_row_edges(57_000).size - 1 == 30
+    assert background_row_edges(335_000).size - 1 == 30
+    assert background_row_edges(1_134_450).size - 1 == 90
+    edges = background_row_edges(1_134_450)
+    assert np.isclose(edges, SPLIT_SIN_DEC).any()
+    s = np.linspace(-0.999, 0.999, 4001)
+    own, other, w = row_interpolation(s, edges)
+    b = int(np.argmin(np.abs(edges - SPLIT_SIN_DEC)))
+    assert np.all((own < b) == (other < b))                 # one side of the boundary
+    assert np.all(np.abs(w) <= 1.0)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    near = (s > centres[b - 1]) & (s < SPLIT_SIN_DEC)       # between last centre and split
+    assert np.all(w[near] <= 0.0) and np.any(w[near] < 0.0)
+    inner = (s > centres[10]) & (s < centres[11])
+    assert np.all(w[inner] >= 0.0)
+
+
+def test_a_source_in_one_row_barely_moves_its_background_tail():
+    """The tail of a row holds its pool's share of events: 40 hard events added to one row's
+    top raise its B_E there far less than its counts."""
+    from icecube_ps.background import energy_density
+    from icecube_ps.binning import LOG_E_EDGES, background_row_edges
+
+    edges = background_row_edges(1_134_450)
+    rng = np.random.default_rng(4)
+    centres = 0.5 * (LOG_E_EDGES[1:] + LOG_E_EDGES[:-1])
+    truth = np.exp(-np.log(10.0) * 1.7 * (centres - 2.0)) * (centres >= 2.0)
+    truth /= truth.sum()
+    n_rows, n_le = edges.size - 1, LOG_E_EDGES.size - 1
+    joint = np.stack([rng.multinomial(12000, truth).reshape(n_le, 1) for _ in range(n_rows)])
+    joint = joint.astype(float)
+    row, top = 60, int(np.flatnonzero(joint[60, :, 0]).max())
+    before = energy_density(joint, edges)[row, top - 1, 0]
+    bumped = joint.copy()
+    bumped[row, top - 1, 0] += 40
+    after = energy_density(bumped, edges)[row, top - 1, 0]
+    raw = (joint[row, top - 1, 0] + 40) / max(joint[row, top - 1, 0], 0.5)
+    assert after / before < 1.0 + 0.25 * (raw - 1.0)
