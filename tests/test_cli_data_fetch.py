@@ -79,7 +79,7 @@ def test_ten_year_asked_of_a_three_year_source(tmp_path):
     folder = tmp_path / "3year-data-release"
     folder.mkdir()
     for season in ("IC79-2010", "IC86-2011", "IC86-2012"):
-        (folder / f"{season}-events.txt").write_text("# placeholder\n")
+        (folder / f"{season}-events.txt").write_text("# only the name is read: the release is detected by its files' names\n")
     archive = tmp_path / "3year-data-release.zip"
     with zipfile.ZipFile(archive, "w") as z:
         for path in sorted(folder.iterdir()):
@@ -103,7 +103,7 @@ def test_environment_source_is_named_in_the_error(tmp_path):
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args) -> None:
-        pass
+        """Keep the test's output clean: requests are not logged."""
 
 
 def test_url_source_served_on_loopback(tmp_path, release):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
-from make_notebook import service_notebook
+from make_notebook import service_notebook, setup_cell
 
 INTRO = """\
 # IceCube all-sky scan: the hottest spots of the neutrino sky
@@ -31,33 +31,15 @@ PARAMETERS = """\
 # oda:memory_limit "4G"
 T1 = "2008-04-06T00:00:00"  # oda:StartTimeISOT
 T2 = "2018-07-10T00:00:00"  # oda:EndTimeISOT
-data_release = "3year"  # oda:String ; oda:allowed_value "3year", "10year", "synthetic"
+data_release = "auto"  # oda:String ; oda:allowed_value "auto", "10year", "3year", "synthetic"
 nside = 64  # oda:Integer ; oda:allowed_value 32, 64, 128 ; oda:label "HEALPix nside" ; oda:description "Map resolution: 12 nside^2 pixels (64: 49,152 pixels 0.92 deg apart; 128 costs 4x more)"
 post_trials = 4  # oda:Integer ; oda:lower_limit 0 ; oda:upper_limit 200 ; oda:label "Scrambled full-sky scans" ; oda:description "RA-scrambled full-sky scans for the post-trial p-values (0: none); each costs about as much as the map\""""
 
-SETUP = """\
-import sys
-from pathlib import Path
-
-try:
-    import icecube_ps  # noqa: F401
-except ImportError:  # run from elsewhere than the workflow folder
-    for candidate in (Path.cwd(), Path.cwd() / "workflows" / "icecube"):
-        if (candidate / "icecube_ps").is_dir():
-            sys.path.insert(0, str(candidate))
-            break
-    import icecube_ps  # noqa: F401
-
-from icecube_ps import allsky, data, service
-
-try:
-    from astroflow import progress
-except ImportError:
-    progress = lambda **k: None  # noqa: E731"""
+SETUP = setup_cell("allsky, data, service")
 
 RUN = """\
 progress(stage="data", fraction=0.0, message=f"loading the {data_release} release")
-release = data.load(data_release, fetch_missing=True, log=lambda m: progress(
+release = data.load(data_release, fetch_missing=False, log=lambda m: progress(
     stage="data", fraction=0.0, message=m))
 result = allsky.run(release, service.mjd_window(T1, T2), nside=nside,
                     post_trials=post_trials, progress=progress)

@@ -35,7 +35,11 @@ ts_map_radius = 2.0  # oda:AngleDegrees
 background_trials = 1000  # oda:Integer ; oda:lower_limit 0 ; oda:upper_limit 100000 ; oda:label "Background trials"
 data_release = "auto"  # oda:String ; oda:allowed_value "auto", "10year", "3year", "synthetic\""""
 
-SETUP = """\
+def setup_cell(names: str) -> str:
+    """The setup cell of this repository's notebooks: find `icecube_ps` (also when run from
+    elsewhere than the workflow folder), import `names` from it, and the platform's
+    progress report (a no-op outside astroflow)."""
+    return f"""\
 import sys
 from pathlib import Path
 
@@ -48,12 +52,15 @@ except ImportError:  # run from elsewhere than the workflow folder
             break
     import icecube_ps  # noqa: F401
 
-from icecube_ps import AnalysisError, data, service
+from icecube_ps import {names}
 
 try:
     from astroflow import progress
 except ImportError:
     progress = lambda **k: None  # noqa: E731"""
+
+
+SETUP = setup_cell("AnalysisError, data, service")
 
 RUN = """\
 progress(stage="data", fraction=0.0, message=f"loading the {data_release} release")

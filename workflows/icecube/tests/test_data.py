@@ -72,7 +72,7 @@ def three_year_folder(root: Path) -> Path:
     folder.mkdir(parents=True)
     for season in layout.THREE_YEAR_SEASONS:
         for kind in ("events", "TabulatedAeff", "AngRes"):
-            (folder / f"{season}-{kind}.txt").write_text("# placeholder\n")
+            (folder / f"{season}-{kind}.txt").write_text("# only the name is read: the release is detected by its files' names\n")
     return root
 
 
@@ -165,7 +165,7 @@ def test_environment_source_is_used_alone(tmp_path, monkeypatch):
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args) -> None:
-        pass
+        """Keep the test's output clean: requests are not logged."""
 
 
 @pytest.fixture
