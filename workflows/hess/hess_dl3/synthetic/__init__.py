@@ -10,8 +10,10 @@ models) and ``truth-lightcurve.ecsv`` (the flaring source's true flux per run).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -34,7 +36,7 @@ from .release import (
 )
 from .sky import FIELDS
 
-__all__ = ["ALL_SOURCES", "DEFAULT_RUNS", "GENERATOR_VERSION", "generate_release",
+__all__ = ["ALL_SOURCES", "DEFAULT_LIVETIME", "DEFAULT_RUNS", "GENERATOR_VERSION", "generate_release",
            "release_parameters", "truth_models"]
 
 ALL_SOURCES = ("crab", "pks2155", "extended", "empty")
@@ -43,6 +45,7 @@ DEFAULT_RUNS = {"crab": 4, "pks2155": 6, "extended": 4, "empty": 2}
 #: First obs_id of each field's runs (DR1's are 5-digit; these are 6-digit, never the same).
 OBS_ID_BASE = {("crab", 0): 110000, ("pks2155", 0): 120000, ("extended", 0): 130000,
                ("empty", 0): 140000, ("empty", 1): 150000}
+DEFAULT_LIVETIME = 0.5 * u.h
 MANIFEST = "release.json"
 
 
@@ -73,7 +76,7 @@ def _runs(sources: tuple[str, ...], n_obs: int | Mapping[str, int] | None) -> di
 def generate_release(dest: Path, seed: int = 0, *,
                      sources: tuple[str, ...] = ALL_SOURCES,
                      n_obs: int | Mapping[str, int] | None = None,
-                     livetime: u.Quantity = 0.5 * u.h) -> Path:
+                     livetime: u.Quantity = DEFAULT_LIVETIME) -> Path:
     """Write a synthetic release into `dest` (replacing a synthetic one there) and return it.
 
     `sources`: any of "crab", "pks2155", "extended", "empty" (two empty fields);
@@ -96,9 +99,22 @@ def generate_release(dest: Path, seed: int = 0, *,
         for i, field in enumerate(FIELDS[name]):
             plans += plan_field(field, runs[name], livetime, OBS_ID_BASE[(name, i)] + 1)
 
-    work = dest.with_name(f".{dest.name}.partial")
-    shutil.rmtree(work, ignore_errors=True)
-    (work / "data").mkdir(parents=True)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.partial."))
+    try:
+        _write_release(work, plans, seed, sources, runs, livetime)
+        # the same parameters give the same bytes: a copy another process just finished
+        # is kept as it is (readers may have it open)
+        if existing_parameters(dest) != existing_parameters(work):
+            _replace(work, dest)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return dest
+
+
+def _write_release(work: Path, plans: list, seed: int, sources: tuple[str, ...],
+                   runs: dict[str, int], livetime: u.Quantity) -> None:
+    (work / "data").mkdir()
     simulated, sizes = [], {}
     for plan in plans:
         observation, run = simulate(plan, seed, sources)
@@ -112,10 +128,26 @@ def generate_release(dest: Path, seed: int = 0, *,
     truth_lightcurve(simulated).write(work / "truth-lightcurve.ecsv", format="ascii.ecsv")
     (work / MANIFEST).write_text(json.dumps(release_parameters(seed, sources, runs, livetime),
                                             indent=1) + "\n")
-    if dest.exists():
-        shutil.rmtree(dest)
-    work.rename(dest)
-    return dest
+
+
+def _replace(work: Path, dest: Path) -> None:
+    """Swap the finished release in with renames (a reader never sees half a release; two
+    processes making the same release leave one whole copy)."""
+    for _attempt in range(3):
+        old = None
+        if dest.exists():
+            old = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.old."))
+            with contextlib.suppress(FileNotFoundError):  # another process moved it first
+                dest.rename(old / dest.name)
+        try:
+            work.rename(dest)
+            return
+        except OSError:  # another process put its copy there meanwhile: try again
+            continue
+        finally:
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+    raise AnalysisError(f"could not put the generated release in place at {dest}")
 
 
 def _check_replaceable(dest: Path) -> None:
