@@ -1,0 +1,2 @@
+"""CTAO observation planning with gammapy: IRFs, source model, visibility, simulation,
+sensitivity."""

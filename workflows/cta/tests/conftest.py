@@ -1,0 +1,44 @@
+"""The cta repository's package on sys.path; the real prod5 files when /work/shared has them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cta_plan.irfs import PROD5_FILES  # noqa: E402
+
+SHARED_PROD5 = Path(os.environ.get("CTA_PROD5_SHARED", "/work/shared/data/cta-prod5-irf"))
+
+
+@pytest.fixture(scope="session")
+def prod5_dir() -> Path:
+    """The folder holding the two released prod5 files (skips when absent)."""
+    if not all((SHARED_PROD5 / name).is_file() for name in PROD5_FILES.values()):
+        pytest.skip(f"the CTAO prod5 IRF files are absent from {SHARED_PROD5}")
+    return SHARED_PROD5
+
+
+@pytest.fixture
+def empty_data_root(tmp_path, monkeypatch) -> Path:
+    """An $ASTROFLOW_DATA_DIR with no IRF files: the service uses its parametrisation."""
+    root = tmp_path / "data"
+    (root / "cta").mkdir(parents=True)
+    monkeypatch.setenv("ASTROFLOW_DATA_DIR", str(root))
+    return root
+
+
+@pytest.fixture
+def prod5_data_root(tmp_path, monkeypatch, prod5_dir) -> Path:
+    """An $ASTROFLOW_DATA_DIR holding the prod5 files under cta/."""
+    root = tmp_path / "data"
+    (root / "cta").mkdir(parents=True)
+    for name in PROD5_FILES.values():
+        shutil.copyfile(prod5_dir / name, root / "cta" / name)
+    monkeypatch.setenv("ASTROFLOW_DATA_DIR", str(root))
+    return root
