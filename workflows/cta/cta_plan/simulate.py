@@ -108,7 +108,7 @@ def on_off(prediction: Prediction, model, mode: str = "asimov", seed: int = 0,
         dataset.counts = dataset.npred_signal() + background
         dataset.counts_off = background / alpha
     else:
-        dataset.fake(npred_background=background, random_state=np.random.default_rng(seed))
+        dataset.fake(npred_background=background, random_state=int(seed))
     return dataset
 
 
