@@ -22,8 +22,6 @@ from hess_dl3 import synthetic  # noqa: E402
 
 CACHE_ROOT = Path(os.environ.get("ASTROFLOW_TEST_CACHE", Path.home() / ".cache/astroflow-test"))
 REAL_DR1 = Path("/work/shared/data/hess-dl3-dr1")
-#: The session's small release: every source, two runs per field (10 runs).
-SMALL_RUNS = {"crab": 2, "pks2155": 2, "extended": 2, "empty": 1}
 
 
 def cached_release(seed: int, **kwargs) -> Path:
@@ -46,8 +44,9 @@ def make_release() -> Callable[..., Path]:
 
 @pytest.fixture(scope="session")
 def synthetic_release() -> Path:
-    """A small release with every source (seed 0), shared by the whole session."""
-    return cached_release(0, n_obs=SMALL_RUNS)
+    """The default release (every source, 18 half-hour runs, seed 0: what `make serve`
+    prepares offline), shared by the whole session."""
+    return cached_release(0)
 
 
 @pytest.fixture(scope="session")

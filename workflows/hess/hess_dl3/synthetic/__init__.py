@@ -33,6 +33,7 @@ from .release import (
     truth_sky,
     write_gzip,
     write_table,
+    write_truth,
 )
 from .sky import FIELDS
 
@@ -124,7 +125,7 @@ def _write_release(work: Path, plans: list, seed: int, sources: tuple[str, ...],
         simulated.append(run)
     write_table(obs_index(simulated, seed), work / "obs-index.fits.gz")
     write_table(hdu_index(simulated, seed, sizes), work / "hdu-index.fits.gz")
-    truth_sky(sources).write(work / "truth.yaml", write_covariance=False)
+    write_truth(truth_sky(sources), work / "truth.yaml")
     truth_lightcurve(simulated).write(work / "truth-lightcurve.ecsv", format="ascii.ecsv")
     (work / MANIFEST).write_text(json.dumps(release_parameters(seed, sources, runs, livetime),
                                             indent=1) + "\n")
