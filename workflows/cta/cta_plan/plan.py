@@ -144,8 +144,15 @@ def sensitivity_table(table: Table, irf_set: irfs.IRFSet, request: Request) -> Q
                         f"excess counts, excess >= {sensitivity.BKG_SYST:.0%} of the "
                         "background; E^2 dN/dE of an index-2 power law at the bin centre; ON "
                         "region the 68% PSF containment"),
-        "irf_source": irf_set.label, "livetime_h": request.livetime.to_value(u.h)})
+        "irf_source": irf_set.label, "livetime_h": request.livetime.to_value(u.h),
+        **zenith_meta(irf_set, request)})
     return out
+
+
+def zenith_meta(irf_set: irfs.IRFSet, request: Request) -> dict:
+    return {"zenith_requested_deg": float(request.zenith),
+            "irf_zenith_deg": irfs.IRF_ZENITH_DEG,
+            "zenith_note": irf_set.zenith_note or "the IRFs are those of the zenith asked"}
 
 
 def spectrum_table(dataset, model, signal, background, reco, irf_set, label, request):
@@ -193,7 +200,7 @@ def spectrum_table(dataset, model, signal, background, reco, irf_set, label, req
     sed.meta.update({
         "source": request.src_name, "model": label, "irf_source": irf_set.label,
         "livetime_h": request.livetime.to_value(u.h), "alpha": request.alpha,
-        "simulation": request.simulation, "ebl": EBL_NOTE,
+        "simulation": request.simulation, "ebl": EBL_NOTE, **zenith_meta(irf_set, request),
         "points": "simulated ON/OFF counts fitted back per bin (gammapy FluxPointsEstimator); "
                   "1-sigma (parabolic) errors; where TS < 4 a limit: norm + 2 sigma",
         "model_rows": "the input model at each reconstructed-energy bin centre with the "

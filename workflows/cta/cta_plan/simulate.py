@@ -20,7 +20,7 @@ from .irfs import IRFSet
 from .visibility import location
 
 RECO_EDGES_TEV = 10 ** np.round(np.arange(-1.6, 2.21, 0.2), 1)  # 25 GeV - 158 TeV, 5/decade
-TRUE_RANGE_TEV = (0.01, 300.0)
+TRUE_RANGE_TEV = (0.01, 10**2.3)  # 10 GeV - 199.5 TeV: where the prod5 tables end
 TRUE_PER_DECADE = 40
 CONTAINMENT = 0.68
 REGION_RADIUS = 0.1 * u.deg  # nominal; rescaled to the 68% radius per energy

@@ -42,3 +42,22 @@ def prod5_data_root(tmp_path, monkeypatch, prod5_dir) -> Path:
         shutil.copyfile(prod5_dir / name, root / "cta" / name)
     monkeypatch.setenv("ASTROFLOW_DATA_DIR", str(root))
     return root
+
+
+CACHE_ROOT = Path(os.environ.get("ASTROFLOW_TEST_CACHE", Path.home() / ".cache/astroflow-test"))
+
+
+@pytest.fixture
+def catalogue_data_root(tmp_path, monkeypatch) -> Path:
+    """An $ASTROFLOW_DATA_DIR with the real 4FGL-DR4 catalogue under fermi-lat/ (the copy the
+    fermi-lat tests fetch into the test cache; skips when it is not there) and no IRFs."""
+    catalogue = CACHE_ROOT / "fermi-lat" / "gll_psc_v35.fit"
+    if not catalogue.is_file():
+        pytest.skip(f"the 4FGL-DR4 catalogue is absent from {catalogue.parent} (run the "
+                    "fermi-lat tests or `astroflow data fetch fermi-lat` into it)")
+    root = tmp_path / "data"
+    (root / "cta").mkdir(parents=True)
+    (root / "fermi-lat").mkdir()
+    (root / "fermi-lat" / catalogue.name).symlink_to(catalogue)
+    monkeypatch.setenv("ASTROFLOW_DATA_DIR", str(root))
+    return root

@@ -50,7 +50,8 @@ class IRFArrays:
 
     def __init__(self, irf: dict, background_lat_bin: bool):
         aeff = irf["aeff"]
-        self.aeff_e = centres(aeff.axes["energy_true"].edges.to_value("TeV"))
+        self.aeff_edges = aeff.axes["energy_true"].edges.to_value("TeV")
+        self.aeff_e = centres(self.aeff_edges)
         self.aeff = at_offset(aeff.axes["offset"].center.to_value("deg"),
                               aeff.quantity.to_value("cm2"))
         edisp = irf["edisp"]
@@ -74,7 +75,10 @@ class IRFArrays:
             self.bkg = at_offset(bkg.axes["offset"].center.to_value("deg"), data)
 
     def effective_area(self, energy):
-        return interp_log_energy(self.aeff_e, self.aeff[:, None], energy)[..., 0]
+        """Interpolated; zero outside the table (no response is known there)."""
+        inside = (energy >= self.aeff_edges[0]) & (energy <= self.aeff_edges[-1])
+        return np.where(inside, interp_log_energy(self.aeff_e, self.aeff[:, None],
+                                                  energy)[..., 0], 0.0)
 
     def reco_probability(self, energy_true, reco_edges):
         """P(E_reco in each bin | E_true): the migration linearly interpolated in log E

@@ -32,12 +32,12 @@ def test_parametrised_sensitivity_matches_independent(empty_data_root, livetime_
         assert {"significance", "gamma"} <= set(table["criterion"])
 
 
-@pytest.mark.parametrize("site", ["South"])
+@pytest.mark.parametrize("site", ["South", "North"])
 def test_prod5_sensitivity_matches_independent(prod5_data_root, prod5_dir, site):
     from gammapy.irf import load_irf_dict_from_file
 
-    result = service_curve(site, "prod5", 50.0, -20.0)
-    assert result.irf_source == "prod5 v0.1 South 20deg 14MSTs37SSTs 180000s"
+    result = service_curve(site, "prod5", 50.0, -20.0 if site == "South" else 20.0)
+    assert result.irf_source == irfs.PROD5_LABELS[site]
     table = result.sensitivity
     keep = table["energy"].to_value("TeV") >= 0.04  # below, the IRFs are near-empty tails
     table = table[keep]

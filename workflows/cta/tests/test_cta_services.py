@@ -63,6 +63,8 @@ def test_plan_prod5_north_zenith_note(prod5_data_root, tmp_path):
     assert sens.meta["irf_source"] == "prod5 v0.1 North 20deg 4LSTs09MSTs 180000s", text
     sed = Table.read(next(Path(tmp_path).rglob("simulated_spectrum.ecsv")))
     assert set(sed["instrument"]) == {"CTAO-North"}
+    assert sed.meta["zenith_note"].startswith("zenith 40 deg requested: the IRFs used are "
+                                              "those of 20 deg")
     points = sed[(sed["kind"] == "point") & ~sed["is_ul"]]
     model = np.interp(np.log(points["energy"]), np.log(sed["energy"][sed["kind"] == "model"]),
                       sed["e2dnde"][sed["kind"] == "model"])
@@ -82,3 +84,14 @@ def test_4fgl_without_catalogue_names_the_fetch(empty_data_root, tmp_path):
     result = _run(empty_data_root, {"model_source": "4fgl", "site": "North"}, tmp_path)
     assert result.status == "failed"
     assert "run `astroflow data fetch fermi-lat` first" in _error(result)
+
+
+def test_plan_from_4fgl_extrapolation(catalogue_data_root, tmp_path):
+    result = _run(catalogue_data_root, {"src_name": "PKS 2155-304", "RA": 329.717,
+                                        "DEC": -30.2256, "site": "South", "livetime": 1.0,
+                                        "model_source": "4fgl"}, tmp_path)
+    assert result.status == "done", result.error
+    sed = Table.read(next(Path(tmp_path).rglob("simulated_spectrum.ecsv")))
+    assert sed.meta["model"].startswith("4FGL-DR4 4FGL J2158.8-3013 (0.00 deg away), its "
+                                        "LogParabolaSpectralModel extrapolated")
+    assert "EBL absorption not applied" in sed.meta["ebl"]
