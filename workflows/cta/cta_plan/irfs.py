@@ -49,6 +49,10 @@ PROD5_LABELS = {
     "South": "prod5 v0.1 South 20deg 14MSTs37SSTs 180000s",
 }
 IRF_ZENITH_DEG = 20.0
+PARAMETRISED_CAVEAT = (
+    "gammapy's CTAO effective-area parametrisation (an early estimate) is 6x prod5 South's at "
+    "1 TeV and 14x at 100 GeV (11x and 20x North's): the figures are optimistic; fetch the "
+    "prod5 IRFs (`astroflow data fetch cta`) for realistic ones")
 CHOICES = ("auto", "prod5", "parametrised")
 
 # The parametrisation's coefficients (highest power first, for numpy.polyval), x = log10(E/TeV).
@@ -67,6 +71,7 @@ class IRFSet:
     kind: str  # "prod5" or "parametrised"
     label: str
     zenith_note: str
+    caveat: str = ""
 
 
 def data_dir() -> Path:
@@ -108,7 +113,7 @@ def load(site: str, zenith: float, choice: str = "auto", folder: Path | None = N
 
     label = (f"parametrised (gammapy {gammapy.__version__} CTAO effective area; Gaussian "
              "PSF, energy dispersion and log-parabola background fitted to prod5 South 20deg)")
-    return IRFSet(parametrised(), site, "parametrised", label, note)
+    return IRFSet(parametrised(), site, "parametrised", label, note, PARAMETRISED_CAVEAT)
 
 
 @lru_cache(maxsize=4)

@@ -80,6 +80,8 @@ class Result:
                  f"{self.livetime_5sigma:.4g} h", EBL_NOTE]
         if self.irf_set.zenith_note:
             lines.append(self.irf_set.zenith_note)
+        if self.irf_set.caveat:
+            lines.append(self.irf_set.caveat)
         return "\n".join(lines)
 
 
@@ -152,7 +154,8 @@ def sensitivity_table(table: Table, irf_set: irfs.IRFSet, request: Request) -> Q
 def zenith_meta(irf_set: irfs.IRFSet, request: Request) -> dict:
     return {"zenith_requested_deg": float(request.zenith),
             "irf_zenith_deg": irfs.IRF_ZENITH_DEG,
-            "zenith_note": irf_set.zenith_note or "the IRFs are those of the zenith asked"}
+            "zenith_note": irf_set.zenith_note or "the IRFs are those of the zenith asked",
+            "irf_caveat": irf_set.caveat or "none"}
 
 
 def spectrum_table(dataset, model, signal, background, reco, irf_set, label, request):
@@ -226,14 +229,19 @@ def figure(result: Result):
                     yerr=0.3 * points["e2dnde"].value[~det], uplims=True, fmt="none",
                     color="k")
     sens = result.sensitivity
-    ax.step(sens["energy"].value, sens["e2dnde"].value, where="mid", color="C3",
-            label=f"sensitivity {result.request.livetime.to_value(u.h):g} h")
+    edges = np.append(sens["energy_min"].to_value(u.TeV), sens["energy_max"][-1].to_value(u.TeV))
+    ax.stairs(sens["e2dnde"].value, edges, color="C3", baseline=None,
+              label=f"sensitivity {result.request.livetime.to_value(u.h):g} h")
     ax.set(xscale="log", yscale="log", xlabel="Energy (TeV)",
            ylabel="E² dN/dE (erg cm⁻² s⁻¹)")
     ax.set_title(f"{result.request.src_name}, {result.instrument}", fontsize=10)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3, which="both")
-    hours = np.geomspace(1e-3, 1e3, 120)
+    t5 = result.livetime_5sigma
+    low, high = 1e-3, 1e3
+    if np.isfinite(t5):
+        low, high = min(low, t5 / 3), max(high, t5 * 3)
+    hours = np.geomspace(low, high, 120)
     ax_t.plot(hours, result.significance_at(hours), color="C0")
     ax_t.axhline(5, color="C3", ls="--", lw=1, label="5σ")
     if np.isfinite(result.livetime_5sigma):
