@@ -84,7 +84,11 @@ class IRFArrays:
         """P(E_reco in each bin | E_true): the migration linearly interpolated in log E
         between true-energy rows, normalised over migra (prod5's MATRIX holds probabilities
         per migra bin: it sums to 1 and integrates to 0.01; the parametrised one a density)."""
-        pdf = interp_log_energy(self.edisp_e, self.edisp, energy_true)[0]
+        x = np.log(self.edisp_e)
+        xi = np.clip(np.log(energy_true), x[0], x[-1])
+        k = int(np.clip(np.searchsorted(x, xi) - 1, 0, len(x) - 2))
+        w = (xi - x[k]) / (x[k + 1] - x[k])
+        pdf = (1 - w) * self.edisp[k] + w * self.edisp[k + 1]
         cdf = np.concatenate([[0.0], np.cumsum(pdf * np.diff(self.migra_edges))])
         if cdf[-1] <= 0:
             return np.zeros(len(reco_edges) - 1)
