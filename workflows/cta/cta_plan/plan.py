@@ -57,6 +57,15 @@ class Result:
     culmination_zenith: float
 
     @property
+    def systematics_note(self) -> str:
+        s, b = self.signal[self.in_range].sum(), self.background[self.in_range].sum()
+        if s >= sensitivity.BKG_SYST * b:
+            return "none"
+        return (f"the excess is {s / b:.1%} of the background in the range, below the "
+                f"{sensitivity.BKG_SYST:.0%} background systematics: the significance and "
+                "livetime assume a perfectly known background")
+
+    @property
     def irf_source(self) -> str:
         return self.irf_set.label
 
@@ -82,6 +91,8 @@ class Result:
             lines.append(self.irf_set.zenith_note)
         if self.irf_set.caveat:
             lines.append(self.irf_set.caveat)
+        if self.systematics_note != "none":
+            lines.append(self.systematics_note)
         return "\n".join(lines)
 
 
@@ -125,9 +136,14 @@ def run(request: Request) -> Result:
     curve = sensitivity_table(sensitivity.curve(dataset), irf_set, request)
     fit = simulate.fit_back(dataset)
     spectrum = spectrum_table(dataset, model, signal, background, reco, irf_set, label,
-                              request)
-    return Result(request, irf_set, model, label, signal, background, in_range,
-                  significance, t5, curve, spectrum, fit.parameters.to_table(), culmination)
+                              request, bool(fit.success))
+    spectrum.meta["fit"] = ("converged" if fit.success else
+                            f"did not converge ({fit.message})")
+    result = Result(request, irf_set, model, label, signal, background, in_range,
+                    significance, t5, curve, spectrum, fit.parameters.to_table(), culmination)
+    spectrum.meta["systematics_note"] = result.systematics_note
+    spectrum.meta["significance_range_TeV"] = [float(low), float(high)]
+    return result
 
 
 def sensitivity_table(table: Table, irf_set: irfs.IRFSet, request: Request) -> QTable:
@@ -158,36 +174,57 @@ def zenith_meta(irf_set: irfs.IRFSet, request: Request) -> dict:
             "irf_caveat": irf_set.caveat or "none"}
 
 
-def spectrum_table(dataset, model, signal, background, reco, irf_set, label, request):
+def simulated_points(dataset, signal, background, reco, fit_ok: bool):
+    """(flux-point table with the counts of each point's bins, or None; what the points are)."""
+    if not fit_ok:
+        return None, "no simulated points: the fit of the simulated counts did not converge"
+    has_counts = (signal >= 1.0) & (background > 0)
+    if not has_counts.any():
+        return None, ("no simulated points: the source gives less than one count per energy "
+                      "bin in this livetime")
+    first, last = np.flatnonzero(has_counts)[[0, -1]]
+    index = np.arange(first, last + 2, POINT_STRIDE)
+    if index[-1] != last + 1:
+        index = np.append(index, last + 1)
+    points = simulate.flux_points(dataset, reco.edges[index])
+    table = QTable(points.to_table(sed_type="e2dnde", format="gadf-sed"))
+    bands = list(zip(index[:-1], index[1:], strict=True))
+    table["npred_signal"] = [float(signal[a:b].sum()) for a, b in bands]
+    table["npred_background"] = [float(background[a:b].sum()) for a, b in bands]
+    return table, ("simulated ON/OFF counts fitted back per band (gammapy "
+                   "FluxPointsEstimator); 1-sigma (parabolic) errors; where TS < 4 a limit: "
+                   "norm + 2 sigma")
+
+
+def spectrum_table(dataset, model, signal, background, reco, irf_set, label, request,
+                   fit_ok: bool = True):
     """The SED table: the model at each bin centre (kind 'model', with the predicted signal
     and background counts) and the simulated flux points fitted back (kind 'point')."""
     from astroflow.products.sed import sed_table
 
-    has_counts = (signal >= 1.0) & (background > 0)
-    if not has_counts.any():
-        raise AnalysisError("the source gives less than one count per energy bin: nothing to "
-                            "simulate")
-    first, last = np.flatnonzero(has_counts)[[0, -1]]
-    edges = reco.edges[first:last + 2:POINT_STRIDE]
-    if len(edges) < 2:
-        edges = reco.edges[[first, last + 1]]
-    points = simulate.flux_points(dataset, edges)
-    table = points.to_table(sed_type="e2dnde", format="gadf-sed")
-    e_ref = table["e_ref"].quantity
+    table, note = simulated_points(dataset, signal, background, reco, fit_ok)
+    if table is None:
+        table = QTable({"e_ref": [] * u.TeV, "e_min": [] * u.TeV, "e_max": [] * u.TeV,
+                        "e2dnde": [] * u.Unit("erg cm-2 s-1"),
+                        "e2dnde_err": [] * u.Unit("erg cm-2 s-1"), "ts": [], "sqrt_ts": [],
+                        "npred_signal": [], "npred_background": []})
+    e_ref = u.Quantity(table["e_ref"])
     is_ul = np.asarray(table["ts"], float) < UL_TS
-    err = table["e2dnde_err"].quantity
-    e2 = np.where(is_ul, table["e2dnde"].quantity + UL_SIGMA * err, table["e2dnde"].quantity)
-    in_point = np.clip(np.searchsorted(reco.edges.value, edges.value), 0, len(signal))
-    point_signal = np.add.reduceat(signal, in_point[:-1])[:len(table)]
-    point_background = np.add.reduceat(background, in_point[:-1])[:len(table)]
+    err = u.Quantity(table["e2dnde_err"])
+    e2 = np.where(is_ul, u.Quantity(table["e2dnde"]) + UL_SIGMA * err,
+                  u.Quantity(table["e2dnde"]))
+    point_signal = np.asarray(table["npred_signal"], float)
+    point_background = np.asarray(table["npred_background"], float)
     zero = np.zeros(len(table)) * err.unit
     centres = reco.center
     model_e2 = (model(centres) * centres ** 2).to(u.Unit("erg cm-2 s-1"))
     n_model, n_point = len(centres), len(table)
     sed = sed_table(
         energy=np.concatenate([centres.to(u.TeV), e_ref.to(u.TeV)]),
-        energy_min=np.concatenate([reco.edges_min.to(u.TeV), table["e_min"].quantity.to(u.TeV)]),
-        energy_max=np.concatenate([reco.edges_max.to(u.TeV), table["e_max"].quantity.to(u.TeV)]),
+        energy_min=np.concatenate([reco.edges_min.to(u.TeV),
+                                   u.Quantity(table["e_min"]).to(u.TeV)]),
+        energy_max=np.concatenate([reco.edges_max.to(u.TeV),
+                                   u.Quantity(table["e_max"]).to(u.TeV)]),
         e2dnde=np.concatenate([model_e2, e2.to(model_e2.unit)]),
         e2dnde_errn=np.concatenate([np.zeros(n_model) * model_e2.unit,
                                     np.where(is_ul, zero, err).to(model_e2.unit)]),
@@ -204,8 +241,7 @@ def spectrum_table(dataset, model, signal, background, reco, irf_set, label, req
         "source": request.src_name, "model": label, "irf_source": irf_set.label,
         "livetime_h": request.livetime.to_value(u.h), "alpha": request.alpha,
         "simulation": request.simulation, "ebl": EBL_NOTE, **zenith_meta(irf_set, request),
-        "points": "simulated ON/OFF counts fitted back per bin (gammapy FluxPointsEstimator); "
-                  "1-sigma (parabolic) errors; where TS < 4 a limit: norm + 2 sigma",
+        "points": note,
         "model_rows": "the input model at each reconstructed-energy bin centre with the "
                       "predicted signal and background counts of the bin"})
     return sed

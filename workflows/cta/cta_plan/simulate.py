@@ -113,14 +113,11 @@ def on_off(prediction: Prediction, model, mode: str = "asimov", seed: int = 0,
 
 
 def fit_back(dataset):
-    """Fit the model's free parameters to the simulated counts; returns the fit result."""
+    """Fit the model's free parameters to the simulated counts (the result says whether it
+    converged; the caller reports it)."""
     from gammapy.modeling import Fit
 
-    result = Fit().run([dataset])
-    if not result.success:
-        raise AnalysisError(f"the fit of the simulated spectrum did not converge "
-                            f"({result.message})")
-    return result
+    return Fit().run([dataset])
 
 
 def flux_points(dataset, edges: u.Quantity):

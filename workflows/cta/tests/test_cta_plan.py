@@ -85,3 +85,13 @@ def test_prod5_absent_is_said(empty_data_root):
     with pytest.raises(AnalysisError, match="irfs 'prod5': .* is absent; run `astroflow data "
                                             "fetch cta`"):
         plan.run(_request(irfs="prod5"))
+
+
+def test_too_faint_source_gives_no_points_and_no_5_sigma(empty_data_root):
+    result = plan.run(_request(model_source="power_law", amplitude=1e-16, index=2.5,
+                               livetime=0.1 * u.h))
+    assert result.livetime_5sigma == float("inf")
+    assert not np.any(result.spectrum["kind"] == "point")
+    assert result.spectrum.meta["points"].startswith("no simulated points: the source gives "
+                                                     "less than one count")
+    assert "below the 5% background systematics" in result.systematics_note
