@@ -12,7 +12,8 @@ Where they come from, in this order:
 
 Each file is checked against its SHA-256 (pinned below, computed from the released files)
 before it lands in ``<dest>/`` (``$ASTROFLOW_DATA_DIR/cta``), where the service finds it.
-``release`` picks the site: ``North``, ``South`` or ``all`` (default).
+``release`` picks the site: ``North``, ``South`` or ``all``; by default, the sites the given
+source holds (both from Zenodo).
 """
 
 from __future__ import annotations
@@ -151,7 +152,8 @@ def _verify(files: dict[str, Path], wanted: list[str], origin: str) -> None:
     if missing:
         raise AnalysisError(f"{origin} holds no {', '.join(missing)}"
                             + (f" (it has {', '.join(sorted(files))})" if files else "")
-                            + "; pass --release North or South for one site")
+                            + "; pass --release North or South for one site, or a source "
+                            "holding both")
     for name in wanted:
         with open(files[name], "rb") as f:
             digest = sha256_bytes(f)
@@ -191,7 +193,8 @@ def fetch(dest: Path | None = None, source: str | Path | None = None,
     .fits.gz, the Zenodo zip cta-prod5-zenodo-fitsonly-v0.1.zip (or any zip/tar holding
     them, nested archives included), or an http(s)/file URL of one. Only that source is
     used. Without a source the Zenodo record 5499840 zip is downloaded and the two files
-    extracted. --release North|South|all (default all). Every file is checked against its
+    extracted. --release North|South|all (default: the sites the source holds; both from
+    Zenodo). Every file is checked against its
     pinned SHA-256; a mismatch installs nothing. Without these files the service uses its
     parametrised IRFs (and says so).
     """
@@ -216,6 +219,12 @@ def fetch(dest: Path | None = None, source: str | Path | None = None,
             origin = ZENODO_URL
             local = _download(ZENODO_URL, work, max(timeout, 600.0), log)
         files = _collect(local, wanted, work)
+        if source and release is None and any(n in files for n in wanted):
+            absent = [n for n in wanted if n not in files]
+            if absent:
+                log(f"{origin} holds no {', '.join(absent)}: installing the other site only "
+                    "(--release all asks for both)")
+            wanted = [n for n in wanted if n in files]
         _verify(files, wanted, origin)
         _install(files, wanted, dest, origin)
     for name in wanted:

@@ -104,14 +104,19 @@ def test_source_folder_through_the_cli_step(prod5_dir, tmp_path):
     south = PROD5_FILES["South"]
     (folder / south).write_bytes((prod5_dir / south).read_bytes())
     data_dir = tmp_path / "data"
-    # the whole set is asked by default: the folder has one site, so nothing is installed
+    # both sites asked: the folder has one, so nothing is installed
     with pytest.raises(Exception, match=f"holds no {PROD5_FILES['North']} .*--release"):
-        fetch_data("cta", [REPO.parent], data_dir, {"source": str(tmp_path / "irfs")})
+        fetch_data("cta", [REPO.parent], data_dir,
+                   {"source": str(tmp_path / "irfs"), "release": "all"})
     assert not list((data_dir / "cta").glob("*.fits.gz"))
-    out = fetch_data("cta", [REPO.parent], data_dir,
-                     {"source": str(tmp_path / "irfs"), "release": "South"})
+    # by default the sites the source holds are installed
+    out = fetch_data("cta", [REPO.parent], data_dir, {"source": str(tmp_path / "irfs")})
     assert (out / south).read_bytes() == (prod5_dir / south).read_bytes()
     assert not (out / PROD5_FILES["North"]).exists()
+    # North alone from a source without it: refused
+    with pytest.raises(Exception, match=f"holds no {PROD5_FILES['North']}"):
+        fetch_data("cta", [REPO.parent], data_dir,
+                   {"source": str(tmp_path / "irfs"), "release": "North"})
 
 
 def test_bad_source_and_release_are_named(tmp_path):
