@@ -18,13 +18,14 @@ zenith = 20.0  # oda:Float ; oda:allowed_value 20, 40, 60 ; oda:unit unit:deg ; 
 livetime = 0.5  # oda:Float ; oda:unit unit:h ; oda:lower_limit 0.001 ; oda:upper_limit 1000 ; oda:label "Livetime (h)"
 model_source = "log_parabola"  # oda:String ; oda:allowed_value "power_law", "log_parabola", "cutoff_power_law", "4fgl" ; oda:label "Spectral model" ; oda:description "4fgl: the 4FGL-DR4 model of the nearest source, extrapolated"
 amplitude = 3.85e-11  # oda:Float ; oda:lower_limit 0 ; oda:label "dN/dE at 1 TeV (cm-2 s-1 TeV-1)"
-index = 2.51  # oda:Float ; oda:lower_limit -1 ; oda:upper_limit 6 ; oda:label "Spectral index (alpha)"
+index = 2.51  # oda:Float ; oda:lower_limit -1 ; oda:upper_limit 6 ; oda:label "Spectral index (the log-parabola's alpha)"
 beta = 0.104  # oda:Float ; oda:lower_limit 0 ; oda:upper_limit 2 ; oda:label "Log-parabola beta (natural log)"
 cutoff = 10.0  # oda:Energy ; oda:unit unit:TeV ; oda:lower_limit 0.01 ; oda:label "Cut-off energy"
 E_min = 0.05  # oda:Energy ; oda:unit unit:TeV ; oda:lower_limit 0.02 ; oda:upper_limit 150 ; oda:label "Significance from"
 E_max = 100.0  # oda:Energy ; oda:unit unit:TeV ; oda:lower_limit 0.02 ; oda:upper_limit 160 ; oda:label "Significance to"
 irfs = "auto"  # oda:String ; oda:allowed_value "auto", "prod5", "parametrised" ; oda:label "IRFs" ; oda:description "auto: prod5 when fetched, else parametrised"
-simulation = "asimov"  # oda:String ; oda:allowed_value "asimov", "poisson" ; oda:label "Simulated counts"
+simulation = "asimov"  # oda:String ; oda:allowed_value "asimov", "poisson" ; oda:label "Simulated counts" ; oda:description "asimov: counts equal to the prediction; poisson: drawn from it (seed). The significance and livetime are the expected ones either way"
+alpha = 0.2  # oda:Float ; oda:lower_limit 0.01 ; oda:upper_limit 1 ; oda:label "ON/OFF exposure ratio (alpha)" ; oda:description "0.2: five OFF regions"
 seed = 0  # oda:Integer ; oda:lower_limit 0 ; oda:label "Random seed (poisson)"
 
 # %%
@@ -45,7 +46,7 @@ request = plan.Request(src_name=src_name, position=SkyCoord(RA, DEC, unit="deg")
                        zenith=zenith, livetime=livetime * u.h, model_source=model_source,
                        amplitude=amplitude, index=index, beta=beta, cutoff=cutoff,
                        energy_range=(E_min, E_max) * u.TeV, irfs=irfs, simulation=simulation,
-                       seed=seed)
+                       seed=seed, alpha=alpha)
 astroflow.progress(stage="simulation and sensitivity", fraction=0.3)
 result = plan.run(request)
 print(result.summary())

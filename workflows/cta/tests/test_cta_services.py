@@ -37,7 +37,8 @@ def test_plan_parametrised(empty_data_root, tmp_path):
     result = _run(empty_data_root, {"src_name": "PKS 2155-304", "RA": 329.717,
                                     "DEC": -30.2256, "site": "South", "zenith": 20.0,
                                     "livetime": 2.0, "model_source": "power_law",
-                                    "amplitude": 3e-12, "index": 3.3}, tmp_path)
+                                    "amplitude": 3e-12, "index": 3.3, "alpha": 0.1},
+                  tmp_path)
     elapsed = time.perf_counter() - start
     assert result.status == "done", result.error
     assert {"simulated_spectrum", "sensitivity_curve", "plan_plot", "significance",
@@ -47,6 +48,7 @@ def test_plan_parametrised(empty_data_root, tmp_path):
     assert is_sed(sed) and set(sed["instrument"]) == {"CTAO-South"}
     assert set(sed["kind"]) == {"model", "point"}
     assert sed.meta["irf_source"].startswith("parametrised (gammapy ")
+    assert sed.meta["alpha"] == 0.1
     sens = Table.read(next(Path(tmp_path).rglob("sensitivity_curve.ecsv")))
     assert sens["e2dnde"].unit == "erg / (s cm2)" and len(sens) >= 15
     assert set(sens["criterion"]) <= {"significance", "gamma", "bkg"}
