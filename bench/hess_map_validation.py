@@ -43,7 +43,7 @@ CRAB = SkyCoord(83.633, 22.0145, unit="deg")
 MSH = SkyCoord(228.53, -59.17, unit="deg")
 
 
-def tutorial_chain(selection, settings: MapSettings, correlate_off: bool):
+def tutorial_chain(selection, settings: MapSettings, regions, correlate_off: bool):
     """The gammapy tutorials' chain, written independently of the service's code."""
     from gammapy.datasets import MapDataset
     from gammapy.estimators import ExcessMapEstimator
@@ -56,7 +56,7 @@ def tutorial_chain(selection, settings: MapSettings, correlate_off: bool):
     from gammapy.maps import MapAxis
 
     geom = settings.analysis_geom()
-    exclusion = geom.to_image().region_mask(settings.exclusion(), inside=False)
+    exclusion = geom.to_image().region_mask(regions, inside=False)
     energy_true = MapAxis.from_energy_bounds(0.3, 100, 12, unit="TeV", name="energy_true")
     stacked = MapDataset.create(geom=geom, energy_axis_true=energy_true, name="stacked")
     maker = MapDatasetMaker()
@@ -105,7 +105,7 @@ def run_dr1(cache: Path) -> dict:
                 "sigma_at_target": round(maps.value_at("significance", target), 2),
                 "excess_at_target": round(maps.value_at("excess", target), 1),
                 "hotspots": len(maps.hotspots())}
-            reference = tutorial_chain(selection, settings, correlate_off=False)
+            reference = tutorial_chain(selection, settings, maps.regions, correlate_off=False)
             mine = maps.significance.data
             both = np.isfinite(mine) & np.isfinite(reference["significance"])
             row["tutorial_max_abs_diff_sigma"] = float(np.max(np.abs(
@@ -114,7 +114,7 @@ def run_dr1(cache: Path) -> dict:
                 maps.excess.data[both] - reference["excess"][both])))
             row["tutorial_pixels_compared"] = int(both.sum())
             if background == "ring":
-                default = tutorial_chain(selection, settings, correlate_off=True)
+                default = tutorial_chain(selection, settings, maps.regions, correlate_off=True)
                 row["tutorial_default_correlate_off_peak"] = round(
                     float(np.nanmax(default["significance"])), 2)
                 off = np.isfinite(default["significance"]) & both & (
@@ -180,11 +180,12 @@ def run_null(seeds: list[int], cache: Path, work: Path, broken: float = 0.9) -> 
                       f"mean={values.mean():+.3f} std={values.std():.3f}")
                 if background == "fov":  # a broken background: template scaled by `broken`
                     stacked, _ = skymap.stacked_dataset(
-                        selection, settings, cache=skymap.ReductionCache(cache))
+                        selection, settings, maps.regions, cache=skymap.ReductionCache(cache))
                     stacked.background.data *= broken
-                    bad = estimate_maps(stacked, settings)
+                    bad = estimate_maps(stacked, settings, maps.regions)
                     bad_maps = type(maps)(settings=settings, selection=selection,
                                           observations=maps.observations,
+                                          regions=maps.regions,
                                           **{k: skymap._crop(v, settings.margin_pixels,
                                                              settings.npix)
                                              for k, v in bad.items()})

@@ -42,9 +42,10 @@ from gammapy.makers import (
     SafeMaskMaker,
 )
 from gammapy.maps import Map, MapAxis, WcsGeom, WcsNDMap
+from regions import CircleSkyRegion
 
 from .errors import AnalysisError
-from .known_exclusion import KnownSource, exclusion_regions, sources_near
+from .exclusion import exclusion_regions, known_sources
 from .selection import Selection
 
 #: Changes whenever the reduction changes what a cached dataset holds (part of the cache key).
@@ -142,14 +143,18 @@ class MapSettings:
         return WcsGeom.create(skydir=self.position.icrs, binsz=self.binsz, npix=(npix, npix),
                               frame="icrs", proj="CAR", axes=[self.energy_axis])
 
-    def exclusion(self) -> list:
-        half_diagonal = (self.npix + 2 * self.margin_pixels) * self.binsz / math.sqrt(2)
-        return exclusion_regions(self.position, half_diagonal * u.deg, self.position,
-                                 self.exclusion_radius * u.deg)
+    def excluded(self, known: list[CircleSkyRegion]) -> list[CircleSkyRegion]:
+        """The circles kept out of the background: the `known` ones reaching into the
+        analysis geometry, and the target's."""
+        reach = (self.npix + 2 * self.margin_pixels) * self.binsz / math.sqrt(2)
+        near = [r for r in known if r.center.separation(self.position).deg
+                < reach + r.radius.to_value(u.deg)]
+        return near + [CircleSkyRegion(self.position.icrs, self.exclusion_radius * u.deg)]
 
-    def exclusion_mask(self, geom: WcsGeom) -> WcsNDMap:
-        """True where a pixel may normalise the background (outside every excluded circle)."""
-        return geom.to_image().region_mask(self.exclusion(), inside=False)
+
+def exclusion_mask(geom: WcsGeom, regions: list[CircleSkyRegion]) -> WcsNDMap:
+    """True where a pixel may measure the background (outside every excluded circle)."""
+    return geom.to_image().region_mask(regions, inside=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -166,11 +171,16 @@ def reduce_observation(observation, geom: WcsGeom, settings: MapSettings,
     reference = MapDataset(counts=Map.from_geom(geom), name=f"obs-{observation.obs_id}")
     maker = MapDatasetMaker(selection=["counts", "background"])
     safe = SafeMaskMaker(methods=["offset-max"], offset_max=settings.offset_max * u.deg)
-    fov = FoVBackgroundMaker(method="scale", exclusion_mask=exclusion)
+    # The exclusion goes in as the fit mask, already on the dataset's grid: given as
+    # `exclusion_mask`, the maker would interpolate it onto that same grid (a third of the
+    # reduction's time) to the same values.
+    fov = FoVBackgroundMaker(method="scale")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         dataset = maker.run(reference, observation)
         dataset = safe.run(dataset, observation)
+        dataset.mask_fit = Map.from_geom(geom, data=np.broadcast_to(
+            exclusion.data, geom.data_shape), dtype=bool)
         dataset = fov.run(dataset)
     norm = float(dataset.background_model.spectral_model.norm.value)
     reduced = MapDataset(counts=dataset.counts, background=dataset.npred_background(),
@@ -205,7 +215,7 @@ def _events_stamp(store: DataStore, obs_id: int) -> list:
 
 
 def cache_key(release: str, store: DataStore, obs_id: int, geom: WcsGeom,
-              settings: MapSettings) -> str:
+              settings: MapSettings, regions: list[CircleSkyRegion]) -> str:
     """Everything a reduced dataset depends on, hashed."""
     spec = {
         "code": CODE_VERSION, "gammapy": gammapy.__version__, "release": release,
@@ -215,7 +225,7 @@ def cache_key(release: str, store: DataStore, obs_id: int, geom: WcsGeom,
         "energy_edges": [round(float(e), 9) for e in geom.axes["energy"].edges.to_value("TeV")],
         "offset_max": settings.offset_max,
         "exclusion": sorted([round(r.center.ra.deg, 6), round(r.center.dec.deg, 6),
-                             round(r.radius.to_value(u.deg), 6)] for r in settings.exclusion()),
+                             round(r.radius.to_value(u.deg), 6)] for r in regions),
     }
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:32]
 
@@ -279,7 +289,8 @@ class SkyMaps:
     counts: WcsNDMap  # counts in the correlation circle
     background: WcsNDMap  # background in the correlation circle
     excess: WcsNDMap  # counts - background
-    exclusion: WcsNDMap  # True where the background was normalised
+    exclusion: WcsNDMap  # True where the background was measured
+    regions: list[CircleSkyRegion]  # the excluded circles
     observations: Table  # per observation: obs_id, livetime, background norm, from cache
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -305,15 +316,12 @@ class SkyMaps:
         for peak in peaks:
             x, y = int(peak["x"]), int(peak["y"])
             where = SkyCoord(float(peak["ra"]), float(peak["dec"]), unit="deg")
-            known = sources_near(where, 1.0 * u.deg)
-            nearest: KnownSource | None = min(
-                known, key=lambda s: s.position.separation(where).deg, default=None)
+            nearest = nearest_known(where)
             table.add_row([where.ra.deg, where.dec.deg, float(self.significance.data[y, x]),
                            float(self.excess.data[y, x]), float(self.counts.data[y, x]),
                            float(self.background.data[y, x]),
                            where.separation(self.settings.position).deg,
-                           nearest.name if nearest else "",
-                           nearest.position.separation(where).deg if nearest else np.nan])
+                           nearest[0], nearest[1]])
         for name in ("ra", "dec", "offset", "known_separation"):
             table[name].unit = u.deg
         table.meta["threshold"] = threshold
@@ -375,17 +383,27 @@ class SkyMaps:
         ])
 
 
-def stacked_dataset(selection: Selection, settings: MapSettings, *,
-                    cache: ReductionCache, progress: Callable[[float], None] | None = None
+def nearest_known(where: SkyCoord, within: float = 1.0) -> tuple[str, float]:
+    """Name and distance (deg) of the closest known source within `within` deg, or ("", nan)."""
+    table = known_sources()
+    separation = SkyCoord(table["ra"].quantity, table["dec"].quantity).separation(where).deg
+    best = int(np.argmin(separation))
+    if separation[best] > within:
+        return "", float("nan")
+    return str(table["name"][best]), float(separation[best])
+
+
+def stacked_dataset(selection: Selection, settings: MapSettings, regions: list[CircleSkyRegion],
+                    *, cache: ReductionCache, progress: Callable[[float], None] | None = None
                     ) -> tuple[MapDataset, Table]:
     """The selected observations reduced (or read from the cache) and stacked."""
     geom = settings.analysis_geom()
-    exclusion = settings.exclusion_mask(geom)
+    exclusion = exclusion_mask(geom, regions)
     store = selection.data_store
     release = release_identity(store)
     rows, datasets = [], []
     for number, obs_id in enumerate(selection.obs_ids):
-        key = cache_key(release, store, obs_id, geom, settings)
+        key = cache_key(release, store, obs_id, geom, settings, regions)
         dataset = cache.load(key)
         cached = dataset is not None
         if dataset is None:
@@ -421,11 +439,11 @@ def _crop(m: WcsNDMap, margin: int, npix: int) -> WcsNDMap:
     return WcsNDMap(geom, data=np.array(m.data[window]), unit=m.unit)
 
 
-def estimate_maps(stacked: MapDataset, settings: MapSettings
+def estimate_maps(stacked: MapDataset, settings: MapSettings, regions: list[CircleSkyRegion]
                   ) -> dict[str, WcsNDMap]:
     """Correlated counts, background, excess and significance on the analysis geometry."""
     image = stacked.to_image()
-    exclusion = settings.exclusion_mask(image.counts.geom)
+    exclusion = exclusion_mask(image.counts.geom, regions)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if settings.background == "ring":
@@ -454,6 +472,11 @@ def estimate_maps(stacked: MapDataset, settings: MapSettings
     return maps
 
 
+def release_exclusion(selection: Selection) -> list[CircleSkyRegion]:
+    """Known sources, plus a synthetic release's injected ones (hess_dl3.exclusion)."""
+    return exclusion_regions(Path(selection.data_store.hdu_table.base_dir))
+
+
 def sky_maps(selection: Selection, settings: MapSettings, *, cache_dir: Path | None = None,
              use_cache: bool = True,
              progress: Callable[[float], None] | None = None) -> SkyMaps:
@@ -461,9 +484,11 @@ def sky_maps(selection: Selection, settings: MapSettings, *, cache_dir: Path | N
     settings.check()
     started = time.perf_counter()
     cache = ReductionCache((cache_dir or default_cache_dir()) if use_cache else None)
-    stacked, observations = stacked_dataset(selection, settings, cache=cache, progress=progress)
+    regions = settings.excluded(release_exclusion(selection))
+    stacked, observations = stacked_dataset(selection, settings, regions, cache=cache,
+                                            progress=progress)
     reduced = time.perf_counter()
-    maps = estimate_maps(stacked, settings)
+    maps = estimate_maps(stacked, settings, regions)
     margin, npix = settings.margin_pixels, settings.npix
     cropped = {name: _crop(m, margin, npix) for name, m in maps.items()}
     if not np.isfinite(cropped["significance"].data).any():
@@ -472,5 +497,5 @@ def sky_maps(selection: Selection, settings: MapSettings, *, cache_dir: Path | N
                             "(no counts or background there); widen the energy range or the map")
     done = time.perf_counter()
     return SkyMaps(settings=settings, selection=selection, observations=observations,
-                   timings={"reduce": reduced - started, "estimate": done - reduced},
+                   regions=regions, timings={"reduce": reduced - started, "estimate": done - reduced},
                    **cropped)
