@@ -341,5 +341,5 @@ def fetch(dest: Path, source: str | None = None, release: str | None = None,
             log(f"H.E.S.S. DL3 DR1 unreachable ({exc}); using the synthetic release instead")
             folder = fetch_synthetic(dest, log=log)
             write_current(dest, "synthetic")
-    log(f"H.E.S.S. {release_info(dest)['title']}: {folder}")
+    log(f"{release_info(dest)['title']}: {folder}")
     return folder

@@ -14,22 +14,12 @@ from astropy.io import fits
 from astropy.table import Table
 from gammapy.data import DataStore
 from gammapy.data.observations import ObservationChecker
-from gammapy.datasets import MapDataset, SpectrumDataset
-from gammapy.makers import (
-    MapDatasetMaker,
-    ReflectedRegionsBackgroundMaker,
-    SafeMaskMaker,
-    SpectrumDatasetMaker,
-)
-from gammapy.maps import MapAxis, RegionGeom, WcsGeom
-from gammapy.modeling import Fit
-from gammapy.modeling.models import FoVBackgroundModel, PowerLawSpectralModel, SkyModel
+from gammapy.modeling.models import FoVBackgroundModel
 from hess_dl3.errors import AnalysisError
 from hess_dl3.synthetic import generate_release, truth_models
 from hess_dl3.synthetic.irfs import make_irfs
 from hess_dl3.synthetic.observations import HESS_LOCATION, REFERENCE_TIME
-from hess_dl3.synthetic.release import ENERGY_RECO, FOV_WIDTH, PIXEL
-from regions import CircleSkyRegion
+from hess_dl3.synthetic.validate import dataset_from_files, fit_crab_spectrum
 
 DR1_OBS_COLUMNS = ("OBS_ID", "RA_PNT", "DEC_PNT", "GLON_PNT", "GLAT_PNT", "ZEN_PNT", "ALT_PNT",
                    "AZ_PNT", "OBJECT", "ONTIME", "LIVETIME", "DEADC", "TSTART", "TSTOP",
@@ -110,19 +100,6 @@ def test_irfs_depend_on_offset_and_zenith():
     assert 0.08 < resolution[1] < resolution[0] < 0.3
 
 
-def _dataset_from_files(store: DataStore, obs_id: int) -> MapDataset:
-    """The observation's dataset rebuilt from the written files (gammapy, as an analysis would)."""
-    observation = store.obs(obs_id)
-    geom = WcsGeom.create(skydir=observation.get_pointing_icrs(observation.tmid),
-                          width=FOV_WIDTH, binsz=PIXEL, frame="icrs", proj="TAN",
-                          axes=[ENERGY_RECO])
-    energy_true = MapAxis.from_energy_bounds(0.1, 100, nbin=9, per_decade=True, unit="TeV",
-                                             name="energy_true")
-    empty = MapDataset.create(geom, energy_axis_true=energy_true, name=f"o{obs_id}",
-                              binsz_irf=0.5 * u.deg)
-    return MapDatasetMaker().run(empty, observation)
-
-
 def test_event_counts_follow_the_injected_models(synthetic_release: Path):
     """Counts per run (total and per source) agree with npred within Poisson errors."""
     store = DataStore.from_dir(synthetic_release)
@@ -132,7 +109,7 @@ def test_event_counts_follow_the_injected_models(synthetic_release: Path):
     pulls = []
     for obs_id, name in ((110001, "crab"), (120003, "pks2155"), (130001, "extended"),
                          (140001, None)):
-        dataset = _dataset_from_files(store, obs_id)
+        dataset = dataset_from_files(store, obs_id)
         models = []
         if name is not None:
             model = truth[name].copy(name=name)
@@ -158,32 +135,8 @@ def test_a_standard_analysis_recovers_the_crab_index(make_release):
     agree with the injected ones within 3 sigma (one seed)."""
     release = make_release(3, sources=("crab",), n_obs=4)
     truth = truth_models(release)["crab"].spectral_model
-    store = DataStore.from_dir(release)
-    target = SkyCoord(83.633, 22.0145, unit="deg")
-    region = CircleSkyRegion(target, 0.11 * u.deg)
-    energy = MapAxis.from_energy_bounds(0.5, 50, nbin=12, unit="TeV")
-    energy_true = MapAxis.from_energy_bounds(0.2, 100, nbin=25, unit="TeV", name="energy_true")
-    empty = SpectrumDataset.create(RegionGeom.create(region, axes=[energy]),
-                                   energy_axis_true=energy_true)
-    maker = SpectrumDatasetMaker(selection=["counts", "exposure", "edisp"],
-                                 containment_correction=True)
-    background = ReflectedRegionsBackgroundMaker()
-    safe = SafeMaskMaker(methods=["aeff-max"], aeff_percent=10)
-    stacked = None
-    for observation in store.get_observations():
-        dataset = maker.run(empty.copy(name=f"o{observation.obs_id}"), observation)
-        dataset = safe.run(background.run(dataset, observation), observation)
-        if stacked is None:
-            stacked = dataset.copy(name="crab")
-        else:
-            stacked.stack(dataset)
-    model = PowerLawSpectralModel(index=2, amplitude=1e-11 * u.Unit("cm-2 s-1 TeV-1"),
-                                  reference=1 * u.TeV)
-    stacked.models = [SkyModel(spectral_model=model, name="crab")]
-    result = Fit().run([stacked])
-    assert result.success
-    index = model.parameters["index"]
-    amplitude = model.parameters["amplitude"]
+    model = fit_crab_spectrum(release)
+    index, amplitude = model.parameters["index"], model.parameters["amplitude"]
     assert abs(index.value - truth.index.value) < 3 * index.error
     assert abs(amplitude.value - truth.amplitude.value) < 3 * amplitude.error
     assert index.error < 0.25

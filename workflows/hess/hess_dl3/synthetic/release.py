@@ -17,6 +17,7 @@ from pathlib import Path
 import astropy.units as u
 import numpy as np
 import yaml
+from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.table import Table
 from astropy.time import Time
@@ -37,12 +38,15 @@ from .observations import (
 )
 from .sky import FIELDS, flare_factor, integral_flux_above, sky_model
 
-GENERATOR_VERSION = "3"  # bump whenever the bytes written change
+GENERATOR_VERSION = "4"  # bump whenever the bytes written change
 ORIGIN = "astroflow synthetic"
-#: Simulated sky around each pointing: the camera's 5° field with 0.05° pixels (a third of
-#: the PSF's 68% radius; finer pixels cost time without changing the events' spread).
-FOV_WIDTH = 5.0 * u.deg
+#: Simulated sky around each pointing: the camera's 5° field in 101 x 101 pixels of 0.05° (a
+#: third of the PSF's 68% radius). The sampler draws a point source's true positions uniformly
+#: over its pixel: an odd count puts the pointing, hence the wobble targets 0.5°/0.7°/1.0°
+#: away along the axes, at pixel centres, so the events are centred on the source.
 PIXEL = 0.05 * u.deg
+FOV_PIXELS = 101
+FOV_WIDTH = FOV_PIXELS * PIXEL
 ENERGY_TRUE = MapAxis.from_energy_bounds(0.1, 100, nbin=9, per_decade=True, unit="TeV",
                                          name="energy_true")
 ENERGY_RECO = MapAxis.from_energy_bounds(0.1, 100, nbin=9, per_decade=True, unit="TeV",
@@ -94,6 +98,12 @@ def safe_energy_threshold(aeff) -> u.Quantity:
     return energy[np.argmax(area >= 0.1 * area.max())]
 
 
+def simulation_geom(pointing: SkyCoord) -> WcsGeom:
+    """The sky and reconstructed-energy grid of a run, centred on its pointing."""
+    return WcsGeom.create(skydir=pointing, npix=FOV_PIXELS, binsz=PIXEL, frame="icrs",
+                          proj="TAN", axes=[ENERGY_RECO])
+
+
 def simulate(plan: PlannedObservation, seed: int, sources: tuple[str, ...]
              ) -> tuple[Observation, SimulatedObservation]:
     zenith = plan.zenith
@@ -102,8 +112,7 @@ def simulate(plan: PlannedObservation, seed: int, sources: tuple[str, ...]
         FixedPointingInfo(fixed_icrs=plan.pointing), location=HESS_LOCATION,
         obs_id=plan.obs_id, tstart=plan.tstart, tstop=plan.tstop, irfs=irfs,
         deadtime_fraction=DEADTIME_FRACTION, reference_time=REFERENCE_TIME)
-    geom = WcsGeom.create(skydir=plan.pointing, width=FOV_WIDTH, binsz=PIXEL, frame="icrs",
-                          proj="TAN", axes=[ENERGY_RECO])
+    geom = simulation_geom(plan.pointing)
     empty = MapDataset.create(geom, energy_axis_true=ENERGY_TRUE, migra_axis=MIGRA,
                               rad_axis=RAD, binsz_irf=IRF_PIXEL, name=f"obs-{plan.obs_id}")
     dataset = MapDatasetMaker(selection=["exposure", "background", "psf", "edisp"]).run(
