@@ -155,7 +155,8 @@ def null_fields(release: Path) -> list[tuple[str, SkyCoord]]:
     return list(seen.items())
 
 
-def run_null(seeds: list[int], cache: Path, work: Path, broken: float = 0.9) -> dict:
+def run_null(seeds: list[int], cache: Path, work: Path, broken: float = 0.9,
+             radius: float = 0.2, e_min: float = 0.3, e_max: float = 100.0) -> dict:
     from hess_dl3 import skymap
     from hess_dl3.synthetic import generate_release
 
@@ -171,7 +172,8 @@ def run_null(seeds: list[int], cache: Path, work: Path, broken: float = 0.9) -> 
             selection = select_observations(release, centre)
             for background in ("ring", "fov"):
                 settings = MapSettings(centre, width=4.0, binsz=0.02, background=background,
-                                       correlation_radius=0.1)
+                                       correlation_radius=radius, energy_min=e_min,
+                                       energy_max=e_max)
                 maps = sky_maps(selection, settings, cache_dir=cache)
                 spacing = spacing_factor * settings.correlation_radius
                 values = independent_values(maps, settings, spacing)
@@ -210,8 +212,27 @@ def run_speed(cache: Path) -> dict:
     out = {}
     for label in ("cold", "warm", "warm2"):
         started = time.perf_counter()
-        sky_maps(selection, settings, cache_dir=cache)
+        maps = sky_maps(selection, settings, cache_dir=cache)
         out[f"in_process_{label}_s"] = round(time.perf_counter() - started, 3)
+        out[f"in_process_{label}_parts"] = {k: round(v, 3) for k, v in maps.timings.items()}
+    print(json.dumps(out))
+    # through astroflow: a data folder whose current release is DR1 (linked, not copied)
+    from hess_dl3.data import write_current
+
+    from astroflow import Workflow
+
+    root = cache.parent / "data-root"
+    shutil.rmtree(root, ignore_errors=True)
+    (root / "hess").mkdir(parents=True)
+    (root / "hess" / "dr1").symlink_to(DR1, target_is_directory=True)
+    write_current(root / "hess", "dr1")
+    workflow = Workflow.from_path(ROOT / "workflows" / "hess" / "sky_map.py")
+    for label in ("cold", "warm", "warm2"):
+        started = time.perf_counter()
+        result = workflow.run({}, job_dir=cache.parent / f"job-{label}", time_limit=300,
+                              env={"ASTROFLOW_DATA_DIR": str(root)})
+        out[f"workflow_run_{label}_s"] = round(time.perf_counter() - started, 3)
+        assert result.status == "done", result.error
     print(json.dumps(out))
     return out
 
@@ -223,6 +244,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir())
                         / "hess-map-validation")
     parser.add_argument("--keep-cache", action="store_true")
+    parser.add_argument("--radius", type=float, default=0.2, help="null: correlation radius")
+    parser.add_argument("--e-min", type=float, default=0.3, help="null: TeV")
+    parser.add_argument("--e-max", type=float, default=100.0, help="null: TeV")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     cache = args.work / "cache"
@@ -231,7 +255,8 @@ def main() -> None:
     if args.what == "dr1":
         run_dr1(cache)
     elif args.what == "null":
-        run_null(args.seeds, cache, args.work)
+        run_null(args.seeds, cache, args.work, radius=args.radius, e_min=args.e_min,
+                 e_max=args.e_max)
     else:
         run_speed(cache)
 
