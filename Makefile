@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml
 serve: $(STAMP)
 	$(VENV)/bin/astroflow data fetch icecube --data-dir data || echo "IceCube data unavailable: the service will say so"
 	$(VENV)/bin/astroflow data fetch fermi-lat --data-dir data || echo "Fermi-LAT catalogue unavailable: the services will say so"
+	$(VENV)/bin/astroflow data fetch hess --data-dir data || echo "H.E.S.S. data unavailable: the services will say so"
+	$(VENV)/bin/astroflow data fetch cta --data-dir data || echo "CTAO IRFs unavailable: the planner will say so"
 	$(VENV)/bin/astroflow serve --data-dir data --services workflows
 
 test: $(STAMP)

@@ -26,12 +26,16 @@ environment:
                        workflows read the data there)
   ICECUBE_PS_SOURCE    the source of icecube when --source is not given
   FERMI_LAT_CATALOG    the source of fermi-lat when --source is not given
+  HESS_DL3_SOURCE      the source of hess (the real H.E.S.S. DL3 DR1) when --source is not given
+  CTA_IRF_SOURCE       the source of cta (the CTAO prod5 IRFs) when --source is not given
 
 examples:
   astroflow data fetch icecube --source ~/Downloads/20210126_PS-IC40-IC86_VII.zip
   astroflow data fetch icecube --source /data/skyllh --release 10year
   astroflow data fetch icecube --source https://example.org/icecube.zip
   astroflow data fetch fermi-lat --data-dir data
+  astroflow data fetch hess --source ~/gammapy-data/hess-dl3-dr1
+  astroflow data fetch hess --release synthetic
 
 A source that does not hold the data asked for is an error (exit 2) saying what it holds;
 no other data are fetched in its place."""
@@ -137,8 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "first); only this source is used. Default: the workflow's own "
                             "environment variable (below), else its official archives")
     fetch.add_argument("--release", default=None, metavar="NAME",
-                       help="which release of the data (icecube: 10year, 3year or any; "
-                            "default any)")
+                       help="which release of the data (icecube: 10year, 3year or any, "
+                            "default any; hess: dr1, synthetic or auto, default auto; cta: North, South "
+                            "or all, default the sites the source holds)")
     fetch.add_argument("--services", type=Path, action="append", default=[], metavar="DIR",
                        help="folder of workflow repositories (repeatable; default: bundled)")
     fetch.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
