@@ -385,3 +385,62 @@ def test_a_linked_data_folder_stays_readable(notebook, sandboxed, site, tmp_path
         assert result.status == "done", result.error
     finally:
         (site / "hess").unlink()
+
+
+CACHE_USER = r'''
+import json, os
+cache = os.environ["ASTROFLOW_CACHE_DIR"]
+def attempt(action):
+    try:
+        return f"allowed: {action()}"
+    except OSError as exc:
+        return f"denied: {type(exc).__name__}"
+path = os.path.join(cache, "reduced.txt")
+runs = int(open(path).read()) + 1 if os.path.exists(path) else 1
+open(path, "w").write(str(runs))
+report = json.dumps({"cache": cache, "runs": runs,
+                     "read_other": attempt(lambda: open(OTHER).read()),
+                     "write_other": attempt(lambda: open(OTHER, "w").write("poison")),
+                     "write_root": attempt(lambda: open(os.path.join(ROOT, "x"), "w").write("x"))})
+'''
+
+
+def cache_workflow(folder: Path, other: Path, root: Path) -> Path:
+    import nbformat
+
+    folder.mkdir(parents=True, exist_ok=True)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(f"OTHER = {str(other)!r}\nROOT = {str(root)!r}",
+                                          metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell(CACHE_USER),
+                nbformat.v4.new_code_cell("report  # oda:String",
+                                          metadata={"tags": ["outputs"]})]
+    path = folder / "reduce.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def test_each_workflow_keeps_its_own_cache_between_runs(site, tmp_path):
+    """A workflow's runs share a writable cache folder (what a reduction leaves for the next
+    request); another workflow can neither read nor poison it, nor write beside it."""
+    from astroflow.execution.sandbox.policy import workflow_cache_dir
+
+    root = site / "cache" / "workflows"
+    first, second = tmp_path / "hess", tmp_path / "other" / "hess"  # same name, two folders
+    theirs = workflow_cache_dir(root, second) / "reduced.txt"
+    mine = cache_workflow(first, theirs, root)
+    policy = SandboxPolicy(data_dir=site, workflow_cache=root,
+                           limits=RunLimits(memory=1 << 30, processes=40, output=20 << 20))
+    with LocalExecutor(sandbox=policy, max_parallel=1) as executor:
+        one = probes(run(executor, mine, site, "cache-1"))
+        two = probes(run(executor, mine, site, "cache-2"))
+        assert one["cache"] == two["cache"] == str(workflow_cache_dir(root, first))
+        assert (one["runs"], two["runs"]) == (1, 2)
+        assert one["write_root"].startswith("denied")
+        intruder = cache_workflow(second, workflow_cache_dir(root, first) / "reduced.txt",
+                                  root)
+        seen = probes(run(executor, intruder, site, "cache-3"))
+    assert seen["runs"] == 1 and seen["cache"] != one["cache"]
+    assert seen["read_other"].startswith("denied"), seen
+    assert seen["write_other"].startswith("denied"), seen
+    assert (workflow_cache_dir(root, first) / "reduced.txt").read_text() == "2"

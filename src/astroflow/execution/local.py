@@ -27,7 +27,13 @@ from typing import Any
 from astroflow.execution.protocol import NOTEBOOK_FILE, RESULT_FILE, SPEC_FILE
 from astroflow.execution.sandbox.environment import run_environment
 from astroflow.execution.sandbox.limits import signal_reason
-from astroflow.execution.sandbox.policy import RunLimits, SandboxPolicy, format_size
+from astroflow.execution.sandbox.policy import (
+    CACHE_VARIABLE,
+    RunLimits,
+    SandboxPolicy,
+    format_size,
+    workflow_cache_dir,
+)
 from astroflow.execution.sandbox.tree import kill_tree
 from astroflow.execution.spec import Progress, RunError, RunResult, RunSpec
 from astroflow.execution.warm import Zygote
@@ -197,8 +203,12 @@ class LocalExecutor:
         job_dir = Path(spec.job_dir).resolve()
         source_dir = Path(spec.source_dir).resolve() if spec.source_dir is not None else None
         # The warm parent's working directory is not the caller's: only absolute paths travel.
-        spec = dataclasses.replace(spec, job_dir=job_dir, source_dir=source_dir,
-                                   sandbox=self._policy_for(spec))
+        spec = dataclasses.replace(spec, job_dir=job_dir, source_dir=source_dir)
+        spec = dataclasses.replace(spec, sandbox=self._policy_for(spec))
+        cache = _cache_dir(spec.sandbox, spec)
+        if cache is not None:
+            cache.mkdir(parents=True, exist_ok=True)
+            spec = dataclasses.replace(spec, env={**spec.env, CACHE_VARIABLE: str(cache)})
         try:
             job_dir.mkdir(parents=True)
         except FileExistsError:  # a folder used before: what an earlier run left must go
@@ -215,13 +225,19 @@ class LocalExecutor:
         return handle
 
     def _policy_for(self, spec: RunSpec) -> SandboxPolicy | None:
-        """The executor's policy with the workflow's declared limits, none above the ceiling."""
+        """The executor's policy with the workflow's declared limits, none above the ceiling,
+        and write access to its workflow's cache folder."""
         policy = spec.sandbox or self.sandbox
-        if policy is None or spec.limits is None:
+        if policy is None:
             return policy
-        limits = dataclasses.asdict(spec.limits)
-        return dataclasses.replace(policy, limits=policy.limits.overridden(**limits)
-                                   .within(self.max_limits))
+        if spec.limits is not None:
+            limits = dataclasses.asdict(spec.limits)
+            policy = dataclasses.replace(policy, limits=policy.limits.overridden(**limits)
+                                         .within(self.max_limits))
+        cache = _cache_dir(policy, spec)
+        if cache is not None:
+            policy = dataclasses.replace(policy, write=(*policy.write, cache))
+        return policy
 
     def _environment(self) -> dict[str, str] | None:
         if self.sandbox is None:
@@ -441,6 +457,14 @@ class LocalExecutor:
             if not (job_dir / NOTEBOOK_FILE).exists():  # stopped before its first save
                 write_json(job_dir / NOTEBOOK_FILE, clear_outputs(copy.deepcopy(handle.spec.notebook)))
         return RunResult(status, error, [], job_dir / NOTEBOOK_FILE, duration, job_dir)
+
+
+def _cache_dir(policy: SandboxPolicy | None, spec: RunSpec) -> Path | None:
+    """The run's workflow cache folder, when the policy keeps caches and the run has a
+    workflow folder (an inline notebook has none: nothing to share between its runs)."""
+    if policy is None or policy.workflow_cache is None or spec.source_dir is None:
+        return None
+    return workflow_cache_dir(policy.workflow_cache, Path(spec.source_dir))
 
 
 def _kill_group(pid: int | None) -> None:

@@ -54,8 +54,10 @@ def sandbox_policy(mode: str, limits: RunLimits, data_dir: Path, db_url: str,
         raise ValueError(f"ASTROFLOW_SANDBOX={mode!r}: use on, strict or off")
     read = tuple(Path(p) for p in environ.get("ASTROFLOW_SANDBOX_READ", "").split(os.pathsep)
                  if p.strip())
-    return SandboxPolicy(limits=limits, read=read, data_dir=Path(data_dir).resolve(),
-                         blocked_ports=database_ports(db_url), strict=mode == "strict")
+    data_dir = Path(data_dir).resolve()
+    return SandboxPolicy(limits=limits, read=read, data_dir=data_dir,
+                         blocked_ports=database_ports(db_url), strict=mode == "strict",
+                         workflow_cache=data_dir / "cache" / "workflows")
 
 
 def database_ports(db_url: str) -> tuple[int, ...]:

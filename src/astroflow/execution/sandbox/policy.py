@@ -7,6 +7,7 @@ it to itself with `astroflow.execution.sandbox.apply.enter_sandbox`.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -70,6 +71,9 @@ class SandboxPolicy:
     ``data_dir`` is the server's data folder, whose workflow data folders a run may read but
     whose database, artifacts, uploads and registry it may not; ``blocked_ports`` are TCP
     ports a run may not connect to (the job database's), set up once per warm parent.
+    ``workflow_cache`` is where each workflow keeps what outlives a run (reduced datasets,
+    derived tables): a run reads and writes only its own workflow's folder there
+    (`workflow_cache_dir`), named in its environment as ``ASTROFLOW_CACHE_DIR``.
     """
 
     limits: RunLimits = field(default_factory=RunLimits)
@@ -78,6 +82,19 @@ class SandboxPolicy:
     data_dir: Path | None = None
     private_data: tuple[str, ...] = ("artifacts", "cache", "registry", "uploads")
     blocked_ports: tuple[int, ...] = ()
+    workflow_cache: Path | None = None
     filesystem: bool = True      # Landlock file rules
     namespaces: bool = True      # own user + mount namespace: private /tmp, /run, /dev/shm
     strict: bool = False         # refuse to run when a layer is missing, instead of warning
+
+
+CACHE_VARIABLE = "ASTROFLOW_CACHE_DIR"
+
+
+def workflow_cache_dir(root: Path, source_dir: Path) -> Path:
+    """The cache folder of the workflow in `source_dir`: one per repository *and* version
+    (its resolved folder), so a version never reads what another one computed, and no
+    workflow reads or writes another's."""
+    source = Path(source_dir).resolve()
+    digest = hashlib.sha256(str(source).encode()).hexdigest()[:12]
+    return Path(root) / f"{source.name}-{digest}"
