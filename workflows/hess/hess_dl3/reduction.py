@@ -4,8 +4,9 @@ Reducing an observation (reading its events and IRFs, finding the reflected regi
 about a second; fitting the reduced dataset costs milliseconds. The reduction of one
 observation depends only on the release, the observation, the on-region, the energy axes and
 the exclusion mask, so it is computed once on fixed wide energy axes and kept as one file per
-observation under `$ASTROFLOW_DATA_DIR/hess/cache/spectrum/`. The user's energy range is
-applied later as a fit mask, so it does not invalidate the cache.
+observation in the workflow's cache folder (`$ASTROFLOW_CACHE_DIR` in a sandboxed run, else
+`$ASTROFLOW_DATA_DIR/hess/cache/spectrum/`). The user's energy range is applied later as a fit
+mask, so it does not invalidate the cache. A cache that cannot be written costs speed only.
 
 The files are pickles, not gammapy's FITS serialisation: reading a dataset back from FITS
 costs ~0.25 s per observation (the reflected regions' geometry is rebuilt region by region)
@@ -59,7 +60,11 @@ MASK_MARGIN = 0.2 * u.deg
 
 
 def default_cache_dir() -> Path:
-    """`$ASTROFLOW_DATA_DIR/hess/cache/spectrum` (astroflow's default data folder otherwise)."""
+    """Where reduced datasets are kept between requests: the workflow's own cache folder when
+    astroflow gives one (`$ASTROFLOW_CACHE_DIR`, the folder a sandboxed run may write), else
+    `$ASTROFLOW_DATA_DIR/hess/cache/spectrum` (astroflow's default data folder otherwise)."""
+    if os.environ.get("ASTROFLOW_CACHE_DIR"):
+        return Path(os.environ["ASTROFLOW_CACHE_DIR"]) / "hess-spectrum"
     root = os.environ.get("ASTROFLOW_DATA_DIR")
     if not root:
         from astroflow.datadir import default_data_dir
@@ -192,7 +197,10 @@ def reduce_observations(selection: Selection, release: str | Path, on_region: Ci
                 dropped[obs_id] = _why_no_background(offsets[selection.obs_ids.index(obs_id)],
                                                      on_region)
                 continue
-            _write_atomically(dataset, path)
+            try:
+                _write_atomically(dataset, path)
+            except OSError as exc:  # a read-only cache costs speed, never the answer
+                print(f"reduced dataset of observation {obs_id} not cached: {exc}")
             found[obs_id] = dataset
             reduced.append(obs_id)
     if not found:

@@ -18,7 +18,7 @@ from astropy.table import Table
 from hess_dl3 import spectrum
 from hess_dl3.errors import AnalysisError
 from hess_dl3.exclusion import exclusion_mask, exclusion_regions, known_sources
-from hess_dl3.reduction import on_region, reduce_observations
+from hess_dl3.reduction import default_cache_dir, on_region, reduce_observations
 from hess_dl3.selection import select_observations
 
 from astroflow import Workflow
@@ -80,6 +80,20 @@ def test_reduction_is_cached_per_observation_and_request(synthetic_release, crab
     assert sum(d.counts.data.sum() for d in wider.datasets) > sum(
         d.counts.data.sum() for d in first.datasets)
     assert len(list(cache.iterdir())) == 2 * len(selection.obs_ids)  # no temporary left
+
+
+def test_cache_folder_and_an_unwritable_cache(synthetic_release, tmp_path, monkeypatch):
+    monkeypatch.setenv("ASTROFLOW_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("ASTROFLOW_CACHE_DIR", raising=False)
+    assert default_cache_dir() == tmp_path / "data" / "hess" / "cache" / "spectrum"
+    monkeypatch.setenv("ASTROFLOW_CACHE_DIR", str(tmp_path / "sandbox-cache"))
+    assert default_cache_dir() == tmp_path / "sandbox-cache" / "hess-spectrum"
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    selection = select_observations(synthetic_release, CRAB, max_observations=1)
+    reduction = reduce_observations(selection, synthetic_release,
+                                    on_region(83.633, 22.0145, 0.11), cache_dir=blocked / "x")
+    assert reduction.reduced == selection.obs_ids and len(reduction.datasets) == 1
 
 
 def _reduce_into(release: str, cache: str) -> list[float]:
