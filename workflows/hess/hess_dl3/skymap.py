@@ -324,6 +324,8 @@ class SkyMaps:
                            nearest[0], nearest[1]])
         for name in ("ra", "dec", "offset", "known_separation"):
             table[name].unit = u.deg
+        for name in ("excess", "counts", "background"):
+            table[name].unit = u.ct
         table.meta["threshold"] = threshold
         table.meta["correlation_radius_deg"] = self.settings.correlation_radius
         return table
@@ -364,6 +366,13 @@ class SkyMaps:
                     h.add_comment(attribution[start:start + 68])
             if extname:
                 h["EXTNAME"] = extname
+            else:  # provenance once, in the primary header
+                ids = " ".join(map(str, self.selection.obs_ids))
+                for start in range(0, len(ids), 60):
+                    h.add_history("obs_ids: " + ids[start:start + 60])
+                h.add_history("excluded from background: " + "; ".join(
+                    f"({r.center.ra.deg:.3f}, {r.center.dec.deg:.3f}) r={r.radius.to_value(u.deg):.2f}"
+                    for r in self.regions)[:3000])
             return h
 
         def data(m: WcsNDMap) -> np.ndarray:
