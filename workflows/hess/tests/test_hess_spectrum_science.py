@@ -67,3 +67,19 @@ def test_flux_points_cover_the_true_model(outcomes):
     assert len(covered) >= 20
     assert 0.45 <= covered.mean() <= 0.9, covered.mean()  # 68% expected
     assert limits.size == 0 or limits.mean() >= 0.75  # 2-sigma limits: 97.7% expected
+
+
+def test_real_dr1_crab_agrees_with_the_tutorial_analysis(real_dr1, tmp_path):
+    """The DR1 Crab runs: gammapy's spectral-analysis tutorial chain on the same 4 runs (its
+    axes and exclusion, joint fit; bench/hess_spectrum_validation.py dr1) gives index
+    2.633 ± 0.064 and amplitude (4.26 ± 0.22)e-11 cm-2 s-1 TeV-1 at 1 TeV."""
+    selection = select_observations(real_dr1, CRAB)
+    assert selection.obs_ids == [23523, 23526, 23559, 23592]
+    reduction = reduce_observations(selection, real_dr1, on_region(83.633, 22.0145, 0.11),
+                                    cache_dir=tmp_path)
+    datasets = spectrum.restrict_energy(reduction.datasets, 0.3 * u.TeV, 100 * u.TeV)
+    summary = spectrum.counts(datasets)
+    assert summary.n_on == 605 and summary.significance > 35
+    model = spectrum.fit(spectrum.stack(datasets), "power_law", "crab").model.spectral_model
+    assert abs(model.index.value - 2.633) < 0.064
+    assert abs(model.amplitude.value - 4.26e-11) < 0.22e-11
