@@ -247,7 +247,14 @@ def _from_base_url(base_url: str, dest: Path, manifest: dict, timeout: float,
             target = staging / name
             target.parent.mkdir(parents=True, exist_ok=True)
             url = urllib.parse.urljoin(base_url, urllib.parse.quote(name))
-            _download(url, target, timeout)
+            try:
+                _download(url, target, timeout)
+            except Unreachable:
+                raise
+            except AnalysisError as exc:
+                if i == 0:  # a proxy's refusal or a moved archive: not DR1 from here
+                    raise Unreachable(str(exc)) from exc
+                raise
             check_file(target, name, entry, url)
             if i == 0:  # said once the archive answers
                 log(f"downloading H.E.S.S. DL3 DR1 ({len(manifest['files'])} files, "
@@ -330,7 +337,11 @@ def fetch(dest: Path, source: str | None = None, release: str | None = None,
         folder = fetch_synthetic(dest, log=log)
         write_current(dest, "synthetic")
     elif release == "dr1" or source:
-        folder = fetch_dr1(dest, source, timeout=timeout, log=log, manifest=manifest)
+        try:
+            folder = fetch_dr1(dest, source, timeout=timeout, log=log, manifest=manifest)
+        except Unreachable as exc:
+            raise AnalysisError(f"{exc}. Put DR1 on disk and pass it as --source (or set "
+                                f"{ENV_SOURCE}), or use --release synthetic") from exc
         write_current(dest, "dr1")
     else:
         try:

@@ -156,9 +156,15 @@ def test_a_wrong_folder_is_an_error_not_a_fallback(tmp_path):
         data.fetch(dest, source=str(tmp_path / "nowhere"), release="dr1", log=lambda _: None)
 
 
-def test_offline_auto_says_so_and_uses_the_synthetic_release(synthetic_release, tmp_path,
-                                                             monkeypatch):
-    monkeypatch.setenv(data.ENV_BASE_URL, closed_port_url())
+@pytest.mark.parametrize("archive", ["closed port", "HTTP 404"])
+def test_offline_auto_says_so_and_uses_the_synthetic_release(archive, synthetic_release, serve,
+                                                             tmp_path, monkeypatch):
+    if archive == "closed port":
+        url = closed_port_url()
+    else:  # a server that answers but has no DR1 (a proxy's refusal, a moved archive)
+        (tmp_path / "nothing").mkdir()
+        url, _ = serve(tmp_path / "nothing")
+    monkeypatch.setenv(data.ENV_BASE_URL, url)
     dest = tmp_path / "hess"
     dest.mkdir()
     # the release this step would generate (seed 0, defaults), made once for the session
@@ -171,6 +177,15 @@ def test_offline_auto_says_so_and_uses_the_synthetic_release(synthetic_release, 
     assert info["release"] == "synthetic" and info["seed"] == 0
     assert "synthetic" in info["attribution"].lower() and "seed 0" in info["attribution"]
     assert data.release_dir(dest) == dest / "synthetic"
+
+
+def test_dr1_asked_for_offline_is_an_error_that_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv(data.ENV_BASE_URL, closed_port_url())
+    dest = tmp_path / "hess"
+    with pytest.raises(AnalysisError, match=r"unreachable.*--source.*HESS_DL3_SOURCE"):
+        data.fetch(dest, release="dr1", log=lambda _: None)
+    assert not (dest / "synthetic").exists() and not (dest / "current.json").exists()
+    assert leftovers(dest) == []
 
 
 def test_data_root_fixture_points_at_the_synthetic_release(data_root, synthetic_release):
