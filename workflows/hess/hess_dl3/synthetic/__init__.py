@@ -46,6 +46,8 @@ DEFAULT_RUNS = {"crab": 4, "pks2155": 6, "extended": 4, "empty": 2}
 #: First obs_id of each field's runs (DR1's are 5-digit; these are 6-digit, never the same).
 OBS_ID_BASE = {("crab", 0): 110000, ("pks2155", 0): 120000, ("extended", 0): 130000,
                ("empty", 0): 140000, ("empty", 1): 150000}
+#: Runs per field at most: each field numbers its runs within its own block of obs_ids.
+MAX_RUNS = 999
 DEFAULT_LIVETIME = 0.5 * u.h
 MANIFEST = "release.json"
 
@@ -68,9 +70,9 @@ def _runs(sources: tuple[str, ...], n_obs: int | Mapping[str, int] | None) -> di
         runs = {name: int(n_obs.get(name, DEFAULT_RUNS[name])) for name in sources}
     else:
         runs = dict.fromkeys(sources, int(n_obs))
-    bad = {k: v for k, v in runs.items() if v < 1}
+    bad = {k: v for k, v in runs.items() if not 1 <= v <= MAX_RUNS}
     if bad:
-        raise AnalysisError(f"n_obs must be at least 1 per source, got {bad}")
+        raise AnalysisError(f"n_obs must be 1 to {MAX_RUNS} per source, got {bad}")
     return runs
 
 
@@ -85,7 +87,7 @@ def generate_release(dest: Path, seed: int = 0, *,
     `livetime`: of each run. The events of run `obs_id` depend only on (`seed`, `obs_id`).
     """
     dest = Path(dest)
-    sources = tuple(sources)
+    sources = tuple(dict.fromkeys(sources))  # each once, in the order given
     unknown = [s for s in sources if s not in ALL_SOURCES]
     if unknown or not sources:
         raise AnalysisError(f"sources {unknown or 'empty'}: choose among {ALL_SOURCES}")

@@ -106,6 +106,8 @@ def simulation_geom(pointing: SkyCoord) -> WcsGeom:
 
 def simulate(plan: PlannedObservation, seed: int, sources: tuple[str, ...]
              ) -> tuple[Observation, SimulatedObservation]:
+    """One run: IRFs at its zenith, the expected counts of its field (sources + background
+    IRF) on the simulation grid, and events drawn from them by gammapy's sampler."""
     zenith = plan.zenith
     irfs = make_irfs(zenith)
     observation = Observation.create(
@@ -121,7 +123,7 @@ def simulate(plan: PlannedObservation, seed: int, sources: tuple[str, ...]
     dataset.models = list(models) + [FoVBackgroundModel(dataset_name=dataset.name)]
     sampler = MapDatasetEventSampler(random_state=random_state(seed, plan.obs_id))
     events = sampler.run(dataset, observation)
-    events = _as_dr1_events(events, plan, observation)
+    events = _as_dr1_events(events, plan)
     observation.events = events
     altaz = plan.altaz
     return observation, SimulatedObservation(
@@ -130,8 +132,7 @@ def simulate(plan: PlannedObservation, seed: int, sources: tuple[str, ...]
         float(safe_energy_threshold(irfs["aeff"]).to_value(u.TeV)), models)
 
 
-def _as_dr1_events(events: EventList, plan: PlannedObservation,
-                   observation: Observation) -> EventList:
+def _as_dr1_events(events: EventList, plan: PlannedObservation) -> EventList:
     """The sampler's list with DR1's header keys (and none that change from run to run)."""
     table = events.table
     order = [c for c in EVENT_COLUMNS if c in table.colnames]
