@@ -32,7 +32,7 @@ from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.table import Table
 from gammapy.data import DataStore
-from gammapy.datasets import Datasets, MapDataset, MapDatasetOnOff
+from gammapy.datasets import MapDataset, MapDatasetOnOff
 from gammapy.estimators import ExcessMapEstimator
 from gammapy.estimators.utils import find_peaks
 from gammapy.makers import (
@@ -410,7 +410,8 @@ def stacked_dataset(selection: Selection, settings: MapSettings, regions: list[C
     exclusion = exclusion_mask(geom, regions)
     store = selection.data_store
     release = release_identity(store)
-    rows, datasets = [], []
+    rows: list[tuple] = []
+    stacked: MapDataset | None = None  # stacked as they come: one dataset in memory
     for number, obs_id in enumerate(selection.obs_ids):
         key = cache_key(release, store, obs_id, geom, settings, regions)
         dataset = cache.load(key)
@@ -423,21 +424,24 @@ def stacked_dataset(selection: Selection, settings: MapSettings, regions: list[C
         used = bool(dataset.mask_safe.data.any())
         rows.append((obs_id, float(dataset.gti.time_sum.to_value(u.s)), norm, used, cached))
         if used:
-            datasets.append(dataset)
+            if stacked is None:  # stack() masks only the dataset it adds: mask the first
+                stacked = dataset.to_masked(name="stacked")
+            else:
+                stacked.stack(dataset)
         if progress is not None:
             progress((number + 1) / len(selection.obs_ids))
     table = Table(rows=rows, names=["obs_id", "gti_duration", "background_norm", "used",
                                     "from_cache"],
                   dtype=[int, float, float, bool, bool])
     table["gti_duration"].unit = u.s
-    if not datasets:
+    if stacked is None:
         raise AnalysisError(
             f"none of the {len(selection.obs_ids)} selected observations "
             f"({', '.join(map(str, selection.obs_ids[:10]))}) covers the map within "
             f"{settings.offset_max:g} deg of its pointing in {settings.energy_min:g}-"
             f"{settings.energy_max:g} TeV; move the position, widen the energy range or "
             "raise max offset")
-    return Datasets(datasets).stack_reduce(name="stacked"), table
+    return stacked, table
 
 
 def _crop(m: WcsNDMap, margin: int, npix: int) -> WcsNDMap:

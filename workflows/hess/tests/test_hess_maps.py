@@ -176,6 +176,49 @@ def test_extended_source_excess_matches_truth(synthetic_release, tmp_path):
     assert abs(measured - expected) < 3 * np.sqrt(counts), (measured, expected)
 
 
+# -- the same as gammapy's tutorial chain ----------------------------------------------------
+
+@pytest.mark.parametrize("background", ["ring", "fov"])
+def test_maps_equal_an_independent_tutorial_chain(synthetic_release, background, tmp_path):
+    """The cached, incrementally stacked reduction gives the maps of the plain chain of
+    gammapy's tutorials (create, make, mask, normalise, stack in a loop) pixel for pixel."""
+    from gammapy.estimators import ExcessMapEstimator
+    from gammapy.makers import FoVBackgroundMaker, RingBackgroundMaker
+
+    selection = select_observations(synthetic_release, CRAB)
+    settings = MapSettings(CRAB, width=1.5, background=background)
+    sky_maps(selection, settings, cache_dir=tmp_path)  # fill the cache: compare warm maps
+    maps = sky_maps(selection, settings, cache_dir=tmp_path)
+    assert maps.observations["from_cache"].all()
+
+    geom = settings.analysis_geom()
+    exclusion = geom.to_image().region_mask(maps.regions, inside=False)
+    energy_true = MapAxis.from_energy_bounds(0.5, 20, 3, unit="TeV", name="energy_true")
+    stacked = MapDataset.create(geom=geom, energy_axis_true=energy_true, name="stacked")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for observation in selection.observations():
+            dataset = MapDatasetMaker(selection=["counts", "background"]).run(
+                stacked.copy(name=f"obs-{observation.obs_id}"), observation)
+            dataset = SafeMaskMaker(methods=["offset-max"], offset_max=2.5 * u.deg).run(
+                dataset, observation)
+            stacked.stack(FoVBackgroundMaker(method="scale", exclusion_mask=exclusion)
+                          .run(dataset))
+        image = stacked.to_image()
+        if background == "ring":
+            image = RingBackgroundMaker(r_in=0.5 * u.deg, width=0.3 * u.deg,
+                                        exclusion_mask=exclusion).run(image)
+        result = ExcessMapEstimator(0.1 * u.deg, selection_optional=[],
+                                    correlate_off=False).run(image)
+    m, n = settings.margin_pixels, settings.npix
+    for mine, theirs in ((maps.significance, result["sqrt_ts"]),
+                         (maps.excess, result["npred_excess"])):
+        expected = theirs.data[0, m:m + n, m:m + n]
+        both = np.isfinite(mine.data)
+        assert both.sum() > 0.9 * n * n
+        np.testing.assert_allclose(mine.data[both], expected[both], rtol=1e-9, atol=1e-9)
+
+
 # -- background only: N(0, 1) ---------------------------------------------------------------------
 
 NULL_SETTINGS = {"width": 4.0, "energy_min": 0.3, "energy_max": 100.0, "correlation_radius": 0.2}
