@@ -156,20 +156,29 @@ def energy_edges(dataset: SpectrumDatasetOnOff, e_min: u.Quantity, e_max: u.Quan
 
 def flux_points(dataset: SpectrumDatasetOnOff, source: str, edges: u.Quantity) -> QTable:
     """Flux points (gammapy's gadf-sed table in E² dN/dE) with 1-sigma errors, and 2-sigma
-    upper limits in `e2dnde_ul` for the bins with TS < 4 (`is_ul`).
+    upper limits in `e2dnde_ul` for the bins with TS < 4 or a flux below zero (`is_ul`).
 
     The limits are searched only where they are used: the root finding costs twice the
-    point's own fit, and a significant point's limit is never shown.
+    point's own fit, and a significant point's limit is never shown. The points scale the
+    fitted model; where that model has no positive flux (a source not detected), they scale
+    a power law of index 2.5 instead, so that limits stay limits on a positive flux.
     """
+    note = ""
+    fitted = dataset.models[source].spectral_model
+    if not np.all(fitted(edges).value > 0):
+        dataset.models = [SkyModel(spectral_model=spectral_model("power_law"), name=source)]
+        note = "flux points scale a power law of index 2.5: the fit found no positive flux"
     estimator = FluxPointsEstimator(energy_edges=edges, source=source, selection_optional=[])
     table = QTable(estimator.run([dataset]).to_table(sed_type="e2dnde", format="gadf-sed"))
-    table["is_ul"] = ~(np.asarray(table["ts"], float) >= TS_UL)
+    table["is_ul"] = ~(np.asarray(table["ts"], float) >= TS_UL) | ~(table["e2dnde"].value > 0)
     table["e2dnde_ul"] = np.full(len(table), np.nan) * table["e2dnde"].unit
     for row in np.flatnonzero(table["is_ul"]):
         limit = FluxPointsEstimator(
             energy_edges=u.Quantity([table["e_min"][row], table["e_max"][row]]), source=source,
             selection_optional=["ul"], n_sigma_ul=N_SIGMA_UL).run([dataset])
         table["e2dnde_ul"][row] = limit.to_table(sed_type="e2dnde")["e2dnde_ul"].quantity[0]
+    if note:
+        table.meta["reference_model"] = note
     return table
 
 
@@ -184,6 +193,11 @@ def sed(points: QTable, model: SpectralModel, energies: u.Quantity,
     error = np.where(is_ul, 0 * value.unit, points["e2dnde_err"])
     keep = np.isfinite(value.value) & (value.value >= 0) & np.isfinite(error.value)
     dnde, errn, errp = model.evaluate_error(energies)
+    # A source not detected can fit a negative normalisation: that curve is no SED, the
+    # upper limits say what the data allow.
+    curve = np.isfinite(dnde.value) & (dnde.value > 0) & np.isfinite(errn.value) & np.isfinite(
+        errp.value)
+    energies, dnde, errn, errp = energies[curve], dnde[curve], errn[curve], errp[curve]
     e2 = energies**2
     unit = u.Unit("erg cm-2 s-1")
     out = sed_table(
@@ -199,9 +213,14 @@ def sed(points: QTable, model: SpectralModel, energies: u.Quantity,
     )
     out["ts"] = np.concatenate([np.asarray(points["ts"], float)[keep],
                                 np.full(len(energies), np.nan)])
+    if not curve.all():
+        out.meta["model_note"] = (f"the fitted model is left out at {int((~curve).sum())} "
+                                  "energies where its flux is not positive (no detection)")
     out.meta["points"] = (f"1-sigma errors; upper limits (is_ul) at {N_SIGMA_UL} sigma where "
                           f"TS < {TS_UL:g}")
     out.meta["model_band"] = "1-sigma band from the fit covariance"
+    if points.meta.get("reference_model"):
+        out.meta["reference_model"] = points.meta["reference_model"]
     if attribution:
         out.meta["attribution"] = attribution
     return out

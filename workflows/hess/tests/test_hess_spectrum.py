@@ -184,3 +184,24 @@ def test_spectrum_bad_request_is_an_analysis_error(data_root, tmp_path, values, 
 def test_spectrum_invalid_parameter_names_the_field(data_root, tmp_path, values, field):
     with pytest.raises(ValidationError, match=f"{field}:"):
         _run(data_root, values, tmp_path)
+
+
+def test_no_source_gives_limits_and_no_negative_curve(synthetic_release, tmp_path):
+    """An empty field: the fit may find a negative normalisation; the SED then holds only
+    positive 2-sigma limits (scaled on a positive power law) and says the model is left out."""
+    position = SkyCoord(10.0, -25.0, unit="deg")  # the release's first empty field
+    selection = select_observations(synthetic_release, position)
+    reduction = reduce_observations(selection, synthetic_release, on_region(10.0, -25.0, 0.11),
+                                    cache_dir=tmp_path)
+    datasets = spectrum.restrict_energy(reduction.datasets, 0.3 * u.TeV, 100 * u.TeV)
+    assert abs(spectrum.counts(datasets).significance) < 3
+    stacked = spectrum.stack(datasets)
+    outcome = spectrum.fit(stacked, "power_law", "empty")
+    edges = spectrum.energy_edges(stacked, 0.3 * u.TeV, 100 * u.TeV, 4)
+    sed = spectrum.sed(spectrum.flux_points(stacked, "empty", edges),
+                       outcome.model.spectral_model, edges)
+    validate(sed)
+    points = sed[sed["kind"] == "point"]
+    assert len(points) >= 3 and np.all(points["is_ul"]) and np.all(points["e2dnde"] > 0)
+    if outcome.model.spectral_model.amplitude.value <= 0:
+        assert not np.any(sed["kind"] == "model") and "no detection" in sed.meta["model_note"]
