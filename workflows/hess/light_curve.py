@@ -70,7 +70,13 @@ for obs_id, reason in reduction.dropped.items():
 
 # %%
 astroflow.progress(stage="spectral shape", fraction=0.5)
-if index_from == "fit":
+overall = spectrum.counts(spectrum.restrict_energy(reduction.datasets, threshold, e_max))
+if index_from == "fit" and overall.significance < 3:
+    # no shape to fit where there is no signal: the given index, and say so
+    used_index = float(index)
+    index_note = (f"fixed at {used_index:g} (all data above {threshold:g} give "
+                  f"{overall.significance:.1f} sigma, too little to fit an index)")
+elif index_from == "fit":
     stacked = spectrum.stack(spectrum.restrict_energy(reduction.datasets, threshold, e_max))
     shape_fit = spectrum.fit(stacked, "power_law", source)
     used_index = float(shape_fit.model.spectral_model.index.value)
