@@ -1,6 +1,6 @@
 """Statistical checks of the generator, too long for the tests: prints figures.
 
-    python -m hess_dl3.synthetic.validate [--seeds 20] [--dr1 PATH]
+    python -m hess_dl3.synthetic.validate [--seeds 20] [--first-seed 0] [--dr1 PATH]
 
 1. Crab index and amplitude pulls over many seeds (crab-only releases of 4 half-hour runs):
    a 3-D fit of the written files with the true background (mean ~0 and width ~1 if the
@@ -123,11 +123,11 @@ def fit_crab_3d(release: Path) -> PowerLawSpectralModel:
     return model.spectral_model
 
 
-def crab_pulls(seeds: int) -> None:
+def crab_pulls(seeds: int, first_seed: int = 0) -> None:
     pulls: dict[str, list[float]] = {}
     seconds = []
     with tempfile.TemporaryDirectory() as tmp:
-        for seed in range(seeds):
+        for seed in range(first_seed, first_seed + seeds):
             start = time.perf_counter()
             release = generate_release(Path(tmp) / f"s{seed}", seed=seed, sources=("crab",),
                                        n_obs=4)
@@ -198,10 +198,11 @@ def describe_irfs(label: str, observation) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--seeds", type=int, default=20, help="how many seeds")
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--dr1", type=Path, default=None, help="real DR1 folder to compare")
     args = parser.parse_args(argv)
-    crab_pulls(args.seeds)
+    crab_pulls(args.seeds, args.first_seed)
     npred_pulls(args.dr1)
 
 
