@@ -133,8 +133,8 @@ def test_models_fit_the_stacked_spectrum(crab_reductions):
 
 
 def test_spectrum_service(data_root, tmp_path):
-    result = _run(data_root, {"src_name": "Crab", "RA": 83.633, "DEC": 22.0145, "n_bins": 5},
-                  tmp_path)
+    result = _run(data_root, {"src_name": "Crab", "RA": 83.633, "DEC": 22.0145, "n_bins": 5,
+                              "max_observations": 2}, tmp_path)
     assert result.status == "done", result.error
     assert {p.name for p in result.products} == {"flux_points", "fit_results", "spectrum_plot",
                                                  "significance", "excess"}
