@@ -220,7 +220,7 @@ def lightcurve(seeds: int) -> None:
     for seed in range(seeds):
         release = cached_release(seed, sources=("pks2155",), n_obs=6)
         truth = Table.read(release / "truth-lightcurve.ecsv")
-        true_flux = {int(r["obs_id"]): r["flux"].to_value("cm-2 s-1") for r in truth
+        true_flux = {int(r["obs_id"]): float(r["flux"]) for r in truth
                      if r["source"] == "pks2155"}
         selection = select_observations(release, PKS)
         reduction = reduce_observations(selection, release, on_region(329.717, -30.2256, 0.11),
