@@ -49,7 +49,7 @@ from .exclusion import exclusion_regions, known_sources
 from .selection import Selection
 
 #: Changes whenever the reduction changes what a cached dataset holds (part of the cache key).
-CODE_VERSION = "skymap-1"
+CODE_VERSION = "skymap-2"
 
 MAX_WIDTH = 6.0  # deg: beyond the H.E.S.S. field of view a map is mostly empty
 MIN_BINSZ, MAX_BINSZ = 0.005, 0.2  # deg: below the PSF's sampling need / above its size
@@ -163,10 +163,13 @@ def exclusion_mask(geom: WcsGeom, regions: list[CircleSkyRegion]) -> WcsNDMap:
 
 def reduce_observation(observation, geom: WcsGeom, settings: MapSettings,
                        exclusion: WcsNDMap) -> MapDataset:
-    """Counts and FoV-normalised background of one observation on `geom`, safe-masked.
+    """Counts and FoV-normalised background of one observation on `geom`, safe-masked,
+    summed over energy.
 
     The background norm is folded into the background map, so the dataset stands on its own
-    (written to and read from the cache without its models).
+    (written to and read from the cache without its models). Maps need only the energy sum
+    (the norm is fitted over all bins first, and the safe mask is the same in every bin):
+    the sum is what is kept, a fraction of the cube's size.
     """
     reference = MapDataset(counts=Map.from_geom(geom), name=f"obs-{observation.obs_id}")
     maker = MapDatasetMaker(selection=["counts", "background"])
@@ -186,8 +189,10 @@ def reduce_observation(observation, geom: WcsGeom, settings: MapSettings,
     reduced = MapDataset(counts=dataset.counts, background=dataset.npred_background(),
                          mask_safe=dataset.mask_safe, gti=dataset.gti,
                          name=dataset.name, meta_table=dataset.meta_table)
-    reduced.meta_table["BKG_NORM"] = [norm]
-    return reduced
+    image = reduced.to_image()
+    image.meta_table = reduced.meta_table
+    image.meta_table["BKG_NORM"] = [norm]
+    return image
 
 
 @lru_cache(maxsize=8)

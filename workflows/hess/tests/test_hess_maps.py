@@ -216,7 +216,9 @@ def test_maps_equal_an_independent_tutorial_chain(synthetic_release, background,
         expected = theirs.data[0, m:m + n, m:m + n]
         both = np.isfinite(mine.data)
         assert both.sum() > 0.9 * n * n
-        np.testing.assert_allclose(mine.data[both], expected[both], rtol=1e-9, atol=1e-9)
+        # equal up to float32 rounding: the cache keeps each run's energy sum, the chain sums
+        # the stack (a masking or stacking error shows as 0.02-0.1 sigma at the edges)
+        np.testing.assert_allclose(mine.data[both], expected[both], rtol=0, atol=1e-5)
 
 
 # -- background only: N(0, 1) ---------------------------------------------------------------------
