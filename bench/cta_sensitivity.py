@@ -122,7 +122,7 @@ def crab_and_scaling(prod5: Path | None) -> None:
 def workflow_timing(data_root: Path, runs: int) -> None:
     from astroflow import Workflow
 
-    wf = Workflow.from_path(REPO / "observation_plan.py")
+    wf = Workflow.from_path(REPO / "cta_observation_plan.py")
     print(f"\nWorkflow.run (ASTROFLOW_DATA_DIR={data_root}):")
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(runs):

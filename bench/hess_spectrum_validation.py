@@ -281,7 +281,7 @@ def speed() -> None:
         print(f"in-process {label}: reduction {t1 - t0:.2f} s, counts+stack+fit {t2 - t1:.2f} s,"
               f" flux points+SED {t3 - t2:.2f} s, total {t3 - t0:.2f} s", flush=True)
     shutil.rmtree(cache)
-    workflow = Workflow.from_path(HESS / "spectrum.py")
+    workflow = Workflow.from_path(HESS / "hess_spectrum.py")
     values = {"src_name": "PKS 2155-304", "RA": 329.717, "DEC": -30.2256,
               "max_observations": 10}
     for label in ("cold", "warm", "warm", "warm"):

@@ -12,7 +12,7 @@ from astroflow import Workflow
 from astroflow.products.sed import is_sed, validate
 
 HERE = Path(__file__).resolve().parents[1]
-NOTEBOOK = "observation_plan.py"
+NOTEBOOK = "cta_observation_plan.py"
 CRAB_LIKE = {"model_source": "log_parabola", "amplitude": 3.85e-11, "index": 2.51,
              "beta": 0.104}
 

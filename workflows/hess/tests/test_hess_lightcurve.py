@@ -22,7 +22,7 @@ PKS = {"src_name": "PKS 2155-304", "RA": 329.717, "DEC": -30.2256}
 
 
 def _run(data_root: Path, values: dict, tmp_path: Path):
-    workflow = Workflow.from_path(HERE / "light_curve.py")
+    workflow = Workflow.from_path(HERE / "hess_light_curve.py")
     return workflow.run(values, job_dir=tmp_path / "light_curve", time_limit=120,
                         env={"ASTROFLOW_DATA_DIR": str(data_root)})
 

@@ -29,7 +29,7 @@ HERE = Path(__file__).resolve().parents[1]
 CRAB = SkyCoord(83.633, 22.0145, unit="deg")
 
 
-def _run(data_root: Path, values: dict, tmp_path: Path, notebook: str = "spectrum.py"):
+def _run(data_root: Path, values: dict, tmp_path: Path, notebook: str = "hess_spectrum.py"):
     workflow = Workflow.from_path(HERE / notebook)
     return workflow.run(values, job_dir=tmp_path / notebook, time_limit=120,
                         env={"ASTROFLOW_DATA_DIR": str(data_root)})

@@ -29,7 +29,6 @@ alpha = 0.2  # oda:Float ; oda:lower_limit 0.01 ; oda:upper_limit 1 ; oda:label 
 seed = 0  # oda:Integer ; oda:lower_limit 0 ; oda:label "Random seed (poisson)"
 
 # %%
-# ruff: noqa: E402, B018 - a notebook: imports per cell, outputs as bare names
 import astropy.units as u
 from astropy.coordinates import SkyCoord
 from cta_plan import plan
