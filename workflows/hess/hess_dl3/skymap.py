@@ -268,6 +268,7 @@ class ReductionCache:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 dataset.write(tmp, overwrite=True)
+            os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the entry from other users' jobs
             os.replace(tmp, self.path(key))
         finally:
             if os.path.exists(tmp):
