@@ -100,9 +100,10 @@ class MapSettings:
         if self.background not in BACKGROUNDS:
             raise AnalysisError(f"background method '{self.background}' is not one of "
                                 f"{', '.join(BACKGROUNDS)}")
-        if not 0 <= self.correlation_radius <= MAX_CORRELATION_RADIUS:
+        if not self.binsz <= self.correlation_radius <= MAX_CORRELATION_RADIUS:
             raise AnalysisError(f"correlation radius {self.correlation_radius:g} deg must be in "
-                                f"[0, {MAX_CORRELATION_RADIUS:g}] deg")
+                                f"[pixel size {self.binsz:g}, {MAX_CORRELATION_RADIUS:g}] deg "
+                                "(a smaller circle holds no pixel)")
         if self.background == "ring":
             if not self.ring_inner_radius > self.correlation_radius:
                 raise AnalysisError(
@@ -447,6 +448,11 @@ def stacked_dataset(selection: Selection, settings: MapSettings, regions: list[C
             f"{settings.offset_max:g} deg of its pointing in {settings.energy_min:g}-"
             f"{settings.energy_max:g} TeV; move the position, widen the energy range or "
             "raise max offset")
+    if not stacked.counts.data[stacked.mask_safe.data].any():
+        raise AnalysisError(
+            f"the {len(selection.obs_ids)} selected observations hold no event in "
+            f"E_min-E_max {settings.energy_min:g}-{settings.energy_max:g} TeV within the "
+            "map; widen the energy range or the map")
     return stacked, table
 
 

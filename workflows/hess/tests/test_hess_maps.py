@@ -118,6 +118,7 @@ def error_text(result) -> str:
     ({"background": "flat"}, "background method 'flat'"),
     ({"correlation_radius": 0.6, "ring_inner_radius": 0.5}, "ring inner radius"),
     ({"correlation_radius": -0.1}, "correlation radius"),
+    ({"correlation_radius": 0.0}, "correlation radius 0 deg must be in .pixel size"),
 ])
 def test_bad_settings_are_named(changes, words):
     with pytest.raises(AnalysisError, match=words.replace("(", r"\(").replace(")", r"\)")):
