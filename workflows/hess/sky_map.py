@@ -95,8 +95,8 @@ print(hotspot_table)
 import matplotlib.pyplot as plt
 import numpy as np
 from astropy.coordinates import SkyCoord
+from astropy.visualization.wcsaxes import SphericalCircle
 from hess_dl3.exclusion import known_sources
-from matplotlib.patches import Circle
 
 sig = maps.significance
 fig = plt.figure(figsize=(7.5, 6.6))
@@ -110,9 +110,9 @@ if levels:
 cbar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.03)
 cbar.set_label("Li & Ma significance (σ)" + (f"; contours {levels}" if levels else ""))
 world = ax.get_transform("icrs")
-ax.add_patch(Circle((position.ra.deg, position.dec.deg), settings.correlation_radius,
-                    transform=world, fill=False, edgecolor="lime", lw=1.5,
-                    label=f"on-region r={settings.correlation_radius:g}°"))
+ax.add_patch(SphericalCircle((position.ra, position.dec), settings.correlation_radius * u.deg,
+                             transform=world, fill=False, edgecolor="lime", lw=1.5,
+                             label=f"on-region r={settings.correlation_radius:g}°"))
 known = known_sources()
 known_positions = SkyCoord(known["ra"].quantity, known["dec"].quantity, frame="icrs")
 inside = np.flatnonzero(sig.geom.contains(known_positions))
@@ -123,10 +123,10 @@ for number, index in enumerate(inside):
     ax.text(ra, dec, " " + str(known["name"][index]), color="orange", fontsize=8,
             transform=world)
 for number, region in enumerate(maps.regions):
-    ax.add_patch(Circle((region.center.ra.deg, region.center.dec.deg),
-                        region.radius.to_value(u.deg), transform=world, fill=False,
-                        edgecolor="grey", ls="--", lw=0.8,
-                        label="excluded from background" if number == 0 else None))
+    ax.add_patch(SphericalCircle((region.center.ra, region.center.dec), region.radius,
+                                 transform=world, fill=False, edgecolor="grey", ls="--",
+                                 lw=0.8,
+                                 label="excluded from background" if number == 0 else None))
 for number, row in enumerate(hotspot_table):
     ax.plot(row["ra"], row["dec"], "+", color="magenta", ms=11, mew=1.5, transform=world,
             label="peak > 5σ" if number == 0 else None)
