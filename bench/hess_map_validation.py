@@ -336,7 +336,7 @@ def run_speed(cache: Path) -> dict:
     (root / "hess").mkdir(parents=True)
     (root / "hess" / "dr1").symlink_to(DR1, target_is_directory=True)
     write_current(root / "hess", "dr1")
-    workflow = Workflow.from_path(ROOT / "workflows" / "hess" / "sky_map.py")
+    workflow = Workflow.from_path(ROOT / "workflows" / "hess" / "hess_sky_map.py")
     for label in ("cold", "warm", "warm2"):
         started = time.perf_counter()
         result = workflow.run({}, job_dir=cache.parent / f"job-{label}", time_limit=300,

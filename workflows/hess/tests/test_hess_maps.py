@@ -98,7 +98,7 @@ def truth_excess(release: Path, name: str, radius: float, e_min: float, e_max: f
 
 
 def run_notebook(data_root: Path, values: dict, job_dir: Path):
-    return Workflow.from_path(HERE / "sky_map.py").run(
+    return Workflow.from_path(HERE / "hess_sky_map.py").run(
         values, job_dir=job_dir, time_limit=120, env={"ASTROFLOW_DATA_DIR": str(data_root)})
 
 
