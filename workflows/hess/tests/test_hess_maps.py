@@ -227,13 +227,13 @@ def test_maps_equal_an_independent_tutorial_chain(synthetic_release, background,
 NULL_SETTINGS = {"width": 4.0, "energy_min": 0.3, "energy_max": 100.0, "correlation_radius": 0.2}
 
 
-def null_values(maps: skymap.SkyMaps, scale: float = 1.0) -> np.ndarray:
+def null_values(maps: skymap.SkyMaps, cache: Path, scale: float = 1.0) -> np.ndarray:
     """Significance at independent positions of a field's map; `scale` != 1 multiplies the
     stacked background template first (a broken normalisation)."""
     if scale != 1.0:
         settings, regions = maps.settings, maps.regions
         stacked, _ = skymap.stacked_dataset(maps.selection, settings, regions,
-                                            cache=ReductionCache(NULL_CACHE[0]))
+                                            cache=ReductionCache(cache))
         stacked.background.data *= scale
         broken = estimate_maps(stacked, settings, regions)
         m, n = settings.margin_pixels, settings.npix
@@ -243,26 +243,26 @@ def null_values(maps: skymap.SkyMaps, scale: float = 1.0) -> np.ndarray:
     return independent_values(maps, spacing=2.2 * maps.settings.correlation_radius)
 
 
-NULL_CACHE: list[Path] = []
-
-
 @pytest.fixture(scope="module")
-def null_maps(synthetic_release, tmp_path_factory) -> dict[str, list[skymap.SkyMaps]]:
+def null_maps(synthetic_release, tmp_path_factory
+              ) -> tuple[dict[str, list[skymap.SkyMaps]], Path]:
     """Maps of every field of the release (4x4 deg around each target: the sources with the
-    excluded circles around them, the empty fields whole), ring and FoV background."""
-    NULL_CACHE[:] = [tmp_path_factory.mktemp("null-cache")]
+    excluded circles around them, the empty fields whole), ring and FoV background; and the
+    cache that holds their reductions."""
+    cache = tmp_path_factory.mktemp("null-cache")
     out: dict[str, list[skymap.SkyMaps]] = {"ring": [], "fov": []}
     for centre in fields(synthetic_release).values():
         selection = select_observations(synthetic_release, centre)
         for background in out:
             settings = MapSettings(centre, background=background, **NULL_SETTINGS)
-            out[background].append(sky_maps(selection, settings, cache_dir=NULL_CACHE[0]))
-    return out
+            out[background].append(sky_maps(selection, settings, cache_dir=cache))
+    return out, cache
 
 
 @pytest.mark.parametrize("background", ["ring", "fov"])
 def test_background_only_significance_is_standard_normal(null_maps, background):
-    values = np.concatenate([null_values(m) for m in null_maps[background]])
+    maps, cache = null_maps
+    values = np.concatenate([null_values(m, cache) for m in maps[background]])
     assert len(values) > 300  # the mean known to +-0.06, the width to +-0.04
     assert abs(values.mean()) < 0.1, (len(values), values.mean())
     assert abs(values.std(ddof=1) - 1) < 0.1, (len(values), values.std(ddof=1))
@@ -271,7 +271,8 @@ def test_background_only_significance_is_standard_normal(null_maps, background):
 @pytest.mark.parametrize("scale", [0.9, 1.1])
 def test_broken_background_fails_the_check(null_maps, scale):
     """A background template off by 10% moves the mean by ~0.5 sigma: the check sees it."""
-    values = np.concatenate([null_values(m, scale) for m in null_maps["fov"]])
+    maps, cache = null_maps
+    values = np.concatenate([null_values(m, cache, scale) for m in maps["fov"]])
     assert abs(values.mean()) > 0.1 + 3 * values.std() / np.sqrt(len(values))
     assert np.sign(values.mean()) == (1 if scale < 1 else -1)
 
