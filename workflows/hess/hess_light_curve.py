@@ -25,7 +25,6 @@ index_from = "fit"  # oda:String ; oda:allowed_value "fit", "fixed" ; oda:label 
 index = 2.5  # oda:Float ; oda:lower_limit 1 ; oda:upper_limit 5 ; oda:label "Fixed index"
 
 # %%
-# ruff: noqa: E402, B018  (a notebook: imports in the cells that use them, bare output names)
 import astropy.units as u
 import numpy as np
 from astropy.coordinates import SkyCoord

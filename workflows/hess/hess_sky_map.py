@@ -28,7 +28,6 @@ max_offset = 2.0  # oda:Angle ; oda:unit unit:deg ; oda:lower_limit 0.1 ; oda:up
 max_observations = 50  # oda:Integer ; oda:lower_limit 1 ; oda:upper_limit 500 ; oda:label "Max observations" ; oda:description "The ones pointed closest to RA, Dec are kept"
 
 # %%
-# ruff: noqa: E402  (a notebook: each cell imports what it uses)
 import sys
 from pathlib import Path
 

@@ -26,7 +26,6 @@ n_bins = 8  # oda:Integer ; oda:lower_limit 1 ; oda:upper_limit 20 ; oda:label "
 model = "power_law"  # oda:String ; oda:allowed_value "power_law", "log_parabola", "cutoff_power_law" ; oda:label "Spectral model"
 
 # %%
-# ruff: noqa: E402, B018  (a notebook: imports in the cells that use them, bare output names)
 import astropy.units as u
 import numpy as np
 from astropy.coordinates import SkyCoord

@@ -9,6 +9,7 @@ safe range.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import astropy.units as u
@@ -33,6 +34,9 @@ INSTRUMENT = "H.E.S.S."
 #: Flux points below this TS are given as upper limits (2 sigma), the SED convention's is_ul.
 TS_UL = 4.0
 N_SIGMA_UL = 2
+#: Flux-point bins are fitted in parallel (gammapy forks one process per job): the bins are
+#: independent, and a warm request spends most of its time there.
+N_JOBS = max(1, min(2, os.cpu_count() or 1))
 REFERENCE = 1 * u.TeV
 AMPLITUDE = 1e-11 * u.Unit("cm-2 s-1 TeV-1")
 
@@ -168,7 +172,8 @@ def flux_points(dataset: SpectrumDatasetOnOff, source: str, edges: u.Quantity) -
     if not np.all(fitted(edges).value > 0):
         dataset.models = [SkyModel(spectral_model=spectral_model("power_law"), name=source)]
         note = "flux points scale a power law of index 2.5: the fit found no positive flux"
-    estimator = FluxPointsEstimator(energy_edges=edges, source=source, selection_optional=[])
+    estimator = FluxPointsEstimator(energy_edges=edges, source=source, selection_optional=[],
+                                    n_jobs=N_JOBS)
     table = QTable(estimator.run([dataset]).to_table(sed_type="e2dnde", format="gadf-sed"))
     table["is_ul"] = ~(np.asarray(table["ts"], float) >= TS_UL) | ~(table["e2dnde"].value > 0)
     table["e2dnde_ul"] = np.full(len(table), np.nan) * table["e2dnde"].unit
