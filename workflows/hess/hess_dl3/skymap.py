@@ -260,10 +260,16 @@ class ReductionCache:
             return None
 
     def store(self, key: str, dataset: MapDataset) -> None:
+        """Keep `dataset` for the next request; a cache that cannot be written costs the next
+        request its speed, never this one its answer."""
         if self.root is None:
             return
-        self.root.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".fits", dir=self.root)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            handle, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".fits", dir=self.root)
+        except OSError as exc:
+            warnings.warn(f"reduced observation not cached ({exc})", stacklevel=2)
+            return
         os.close(handle)
         try:
             with warnings.catch_warnings():
@@ -277,6 +283,10 @@ class ReductionCache:
 
 
 def default_cache_dir() -> Path:
+    """The workflow's own cache folder when astroflow gives one (`$ASTROFLOW_CACHE_DIR`, the
+    folder a sandboxed run may write), else `$ASTROFLOW_DATA_DIR/hess/cache/maps`."""
+    if os.environ.get("ASTROFLOW_CACHE_DIR"):
+        return Path(os.environ["ASTROFLOW_CACHE_DIR"]) / "hess-maps"
     from astroflow.datadir import default_data_dir
 
     return default_data_dir() / "hess" / "cache" / "maps"

@@ -384,3 +384,20 @@ def test_dr1_crab(real_dr1, tmp_path):
     assert len(hot) == 1 and hot["nearest_known"][0] == "Crab Nebula"
     assert SkyCoord(hot["ra"][0], hot["dec"][0], unit="deg").separation(CRAB).deg < 0.05
     assert 25 < maps.max_significance < 45
+
+
+def test_cache_folder_is_the_one_astroflow_gives_and_an_unwritable_one_costs_no_answer(
+        monkeypatch, tmp_path):
+    monkeypatch.setenv("ASTROFLOW_CACHE_DIR", str(tmp_path / "workflow-cache"))
+    assert skymap.default_cache_dir() == tmp_path / "workflow-cache" / "hess-maps"
+    monkeypatch.delenv("ASTROFLOW_CACHE_DIR")
+    monkeypatch.setenv("ASTROFLOW_DATA_DIR", str(tmp_path / "data"))
+    assert skymap.default_cache_dir() == tmp_path / "data" / "hess" / "cache" / "maps"
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    axis = MapAxis.from_energy_bounds(1, 10, nbin=1, unit="TeV")
+    dataset = MapDataset.create(WcsGeom.create(skydir=(0, 0), width=0.2, binsz=0.1, axes=[axis]))
+    cache = ReductionCache(blocked / "maps")
+    with pytest.warns(UserWarning, match="not cached"):
+        cache.store("k" * 32, dataset)
+    assert cache.load("k" * 32) is None

@@ -1,0 +1,150 @@
+"""The Gamma-rays tab in a real browser (Debian's chromium through Playwright) against a real
+`astroflow serve` with the hess and cta repositories and the synthetic H.E.S.S. release:
+the Crab-like source's spectrum, sky map and light curve drawn, and the CTAO planner's form.
+
+Screenshots go to ``$ASTROFLOW_SCREENSHOTS`` when set (``ASTROFLOW_SCREENSHOTS=docs`` makes
+docs/portal-hess-*.png), else to a temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+WORKFLOWS = HERE.parents[1]
+sys.path.insert(0, str(WORKFLOWS.parent / "tests"))
+from server_process import ServerProcess  # noqa: E402
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                reason="chromium is not installed (apt install chromium)")
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CRAB = {"RA": "83.633", "DEC": "22.0145"}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, synthetic_release):
+    """A server whose data folder holds a copy of the synthetic release (runs read only
+    their data folders: a link to the test cache would be outside them)."""
+    from hess_dl3.data import write_current
+
+    root = tmp_path_factory.mktemp("hess-portal")
+    data = root / "data"
+    shutil.copytree(synthetic_release, data / "hess" / "synthetic")
+    write_current(data / "hess", "synthetic")
+    services = root / "services"
+    services.mkdir()
+    for name in ("hess", "cta"):
+        (services / name).symlink_to(WORKFLOWS / name)
+    with ServerProcess(data, services=[services], workers=2).running() as process:
+        yield process
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert not errors, f"script errors in the page: {errors}"
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    folder = Path(os.environ.get("ASTROFLOW_SCREENSHOTS") or tmp_path_factory.mktemp("shots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def open_gamma_service(page, server, name: str) -> None:
+    page.goto(f"{server.url}/")
+    page.wait_for_selector("html[data-ready='true']")
+    page.click("#tab-gamma-rays")
+    page.click(f".service-list a[data-service='{name}']")
+    page.wait_for_selector(f".service-list a.current[data-service='{name}']")
+
+
+def run_crab(page, timeout: float = 120_000) -> None:
+    page.fill("#qb-ra", CRAB["RA"])
+    page.fill("#qb-dec", CRAB["DEC"])
+    page.click(".service-form button[type=submit]")
+    page.wait_for_selector(".card.job .state[data-state='done']", timeout=timeout)
+
+
+def plotted(page, product: str) -> list:
+    selector = f"[data-product='{product}'] .js-plotly-plot"
+    page.wait_for_function(f"document.querySelector(\"{selector}\")?.data")
+    return page.evaluate(f"document.querySelector(\"{selector}\").data")
+
+
+@pytest.mark.timeout(240)
+def test_gamma_rays_tab_lists_hess_and_ctao(page, server):
+    page.goto(f"{server.url}/")
+    page.wait_for_selector("html[data-ready='true']")
+    page.click("#tab-gamma-rays")
+    listed = set(page.eval_on_selector_all(".service-list a[data-service]",
+                                           "links => links.map(a => a.dataset.service)"))
+    assert {"hess-spectrum", "hess-sky-map", "hess-light-curve",
+            "cta-observation-plan"} <= listed, listed
+
+
+@pytest.mark.timeout(240)
+def test_crab_spectrum_in_the_browser(page, server, shots):
+    open_gamma_service(page, server, "hess-spectrum")
+    run_crab(page)
+    traces = plotted(page, "flux_points")
+    assert any(len([x for x in t.get("x", []) if x is not None]) >= 3 for t in traces)
+    page.wait_for_selector("[data-product='fit_results'] table.data tbody tr")
+    page.wait_for_selector("[data-product='spectrum_plot'] img")
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(shots / "portal-hess-spectrum.png"), full_page=True)
+
+
+@pytest.mark.timeout(240)
+def test_crab_sky_map_in_the_browser(page, server, shots):
+    open_gamma_service(page, server, "hess-sky-map")
+    run_crab(page)
+    traces = plotted(page, "significance_map")
+    assert traces[0]["type"] == "heatmap"
+    z = [v for row in traces[0]["z"] for v in row if v is not None]
+    assert max(z) > 5, "the Crab-like source stands out of the significance map"
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(shots / "portal-hess-sky-map.png"), full_page=True)
+
+
+@pytest.mark.timeout(240)
+def test_crab_light_curve_in_the_browser(page, server, shots):
+    open_gamma_service(page, server, "hess-light-curve")
+    run_crab(page)
+    traces = plotted(page, "light_curve")
+    assert sum(len([x for x in t.get("x", []) if x is not None]) for t in traces) >= 2
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(shots / "portal-hess-light-curve.png"), full_page=True)
+
+
+@pytest.mark.timeout(240)
+def test_ctao_plan_in_the_browser(page, server, shots):
+    open_gamma_service(page, server, "cta-observation-plan")
+    run_crab(page)
+    page.wait_for_selector("[data-product='plan_plot'] img")
+    page.wait_for_selector("[data-product='sensitivity_curve'] table.data tbody tr")
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(shots / "portal-cta-plan.png"), full_page=True)
