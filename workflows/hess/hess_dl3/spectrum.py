@@ -162,26 +162,23 @@ def flux_points(dataset: SpectrumDatasetOnOff, source: str, edges: u.Quantity) -
     """Flux points (gammapy's gadf-sed table in E² dN/dE) with 1-sigma errors, and 2-sigma
     upper limits in `e2dnde_ul` for the bins with TS < 4 or a flux below zero (`is_ul`).
 
-    The limits are searched only where they are used: the root finding costs twice the
-    point's own fit, and a significant point's limit is never shown. The points scale the
-    fitted model; where that model has no positive flux (a source not detected), they scale
-    a power law of index 2.5 instead, so that limits stay limits on a positive flux.
+    One estimator run gives the points and their limits, the bins fitted in parallel
+    (`N_JOBS`): searching every bin's limit there costs less than a second run for the bins
+    that need one (1.1 s against 2.1 s for 8 bins on 10 DR1 runs). A significant point's
+    limit is dropped, never shown. The points scale the fitted model; where that model has
+    no positive flux (a source not detected), they scale a power law of index 2.5 instead, so
+    that limits stay limits on a positive flux.
     """
     note = ""
     fitted = dataset.models[source].spectral_model
     if not np.all(fitted(edges).value > 0):
         dataset.models = [SkyModel(spectral_model=spectral_model("power_law"), name=source)]
         note = "flux points scale a power law of index 2.5: the fit found no positive flux"
-    estimator = FluxPointsEstimator(energy_edges=edges, source=source, selection_optional=[],
-                                    n_jobs=N_JOBS)
+    estimator = FluxPointsEstimator(energy_edges=edges, source=source, selection_optional=["ul"],
+                                    n_sigma_ul=N_SIGMA_UL, n_jobs=N_JOBS)
     table = QTable(estimator.run([dataset]).to_table(sed_type="e2dnde", format="gadf-sed"))
     table["is_ul"] = ~(np.asarray(table["ts"], float) >= TS_UL) | ~(table["e2dnde"].value > 0)
-    table["e2dnde_ul"] = np.full(len(table), np.nan) * table["e2dnde"].unit
-    for row in np.flatnonzero(table["is_ul"]):
-        limit = FluxPointsEstimator(
-            energy_edges=u.Quantity([table["e_min"][row], table["e_max"][row]]), source=source,
-            selection_optional=["ul"], n_sigma_ul=N_SIGMA_UL).run([dataset])
-        table["e2dnde_ul"][row] = limit.to_table(sed_type="e2dnde")["e2dnde_ul"].quantity[0]
+    table["e2dnde_ul"][~table["is_ul"]] = np.nan
     if note:
         table.meta["reference_model"] = note
     return table
