@@ -8,8 +8,9 @@
 # maximum. The stacked on/off spectrum is fitted (WStat, forward-folded) with a power law, a
 # log-parabola or a power law with exponential cut-off, and flux points with 1-sigma errors
 # are estimated in `n_bins` bins (2-sigma upper limits where TS < 4). Excess and Li & Ma
-# significance are counted over the whole energy range. `flux_points` follows astroflow's SED
-# convention (astroflow-sed/1): the points and the fitted model with its 1-sigma band.
+# significance are counted over the whole energy range. `sed` follows astroflow's SED
+# convention (astroflow-sed/1): the points and the fitted model with its 1-sigma band, so the
+# multi-messenger SED takes it (list hess-spectrum in its services).
 
 # %% tags=["parameters"]
 src_name = "Crab Nebula"  # oda:AstrophysicalObject
@@ -137,7 +138,7 @@ spectrum_plot.text(0.01, 0.01, attribution, fontsize=7, color="0.4")
 spectrum_plot.tight_layout(rect=(0, 0.04, 1, 1))
 
 # %% tags=["outputs"]
-flux_points  # oda:Spectrum
+sed = flux_points  # oda:Spectrum
 fit_results  # oda:ODAAstropyTable
 spectrum_plot  # oda:ODAPictureProduct
 significance  # oda:Float

@@ -13,6 +13,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 HERE = Path(__file__).resolve().parent
@@ -41,7 +42,7 @@ def server(tmp_path_factory, synthetic_release):
     write_current(data / "hess", "synthetic")
     services = root / "services"
     services.mkdir()
-    for name in ("hess", "cta"):
+    for name in ("hess", "cta", "multi-messenger"):
         (services / name).symlink_to(WORKFLOWS / name)
     with ServerProcess(data, services=[services], workers=2).running() as process:
         yield process
@@ -110,7 +111,7 @@ def test_gamma_rays_tab_lists_hess_and_ctao(page, server):
 def test_crab_spectrum_in_the_browser(page, server, shots):
     open_gamma_service(page, server, "hess-spectrum")
     run_crab(page)
-    traces = plotted(page, "flux_points")
+    traces = plotted(page, "sed")
     assert any(len([x for x in t.get("x", []) if x is not None]) >= 3 for t in traces)
     page.wait_for_selector("[data-product='fit_results'] table.data tbody tr")
     page.wait_for_selector("[data-product='spectrum_plot'] img")
@@ -148,3 +149,28 @@ def test_ctao_plan_in_the_browser(page, server, shots):
     page.wait_for_selector("[data-product='sensitivity_curve'] table.data tbody tr")
     page.wait_for_timeout(500)
     page.screenshot(path=str(shots / "portal-cta-plan.png"), full_page=True)
+
+
+@pytest.mark.timeout(240)
+def test_hess_spectrum_joins_the_multi_messenger_sed(server):
+    """The spectrum's `sed` output is in the SED convention: the multi-messenger service
+    takes it as a sub-job's result, H.E.S.S. points and model in the combined table."""
+    parameters = {"src_name": "Crab", "RA": 83.633, "DEC": 22.0145,
+                  "T1": "2004-01-01T00:00:00", "T2": "2026-12-01T00:00:00",
+                  "services": "hess-spectrum"}
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        job = client.post("/api/v1/services/multi-messenger-sed/jobs",
+                          json={"parameters": parameters}).json()
+        deadline = 200
+        while job["state"] not in ("done", "failed") and deadline > 0:
+            job = client.get(f"/api/v1/jobs/{job['id']}", params={"wait": 10}).json()
+            deadline -= 10
+        assert job["state"] == "done", job.get("error")
+        download = client.get(f"/api/v1/jobs/{job['id']}/products/sed",
+                              params={"format": "ecsv"})
+    assert download.status_code == 200
+    from astropy.table import Table
+
+    sed = Table.read(download.text, format="ascii.ecsv")
+    hess = sed[sed["instrument"] == "H.E.S.S."]
+    assert {"point", "model"} <= set(hess["kind"]) and len(hess) >= 10

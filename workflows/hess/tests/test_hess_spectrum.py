@@ -136,9 +136,9 @@ def test_spectrum_service(data_root, tmp_path):
     result = _run(data_root, {"src_name": "Crab", "RA": 83.633, "DEC": 22.0145, "n_bins": 5,
                               "max_observations": 2}, tmp_path)
     assert result.status == "done", result.error
-    assert {p.name for p in result.products} == {"flux_points", "fit_results", "spectrum_plot",
+    assert {p.name for p in result.products} == {"sed", "fit_results", "spectrum_plot",
                                                  "significance", "excess"}
-    sed = Table.read(next(tmp_path.rglob("flux_points.ecsv")))
+    sed = Table.read(next(tmp_path.rglob("sed.ecsv")))
     validate(sed)
     assert is_sed(sed) and set(sed["instrument"]) == {"H.E.S.S."}
     assert set(sed["messenger"]) == {"gamma-rays"}
