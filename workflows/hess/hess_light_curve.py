@@ -28,23 +28,17 @@ index = 2.5  # oda:Float ; oda:lower_limit 1 ; oda:upper_limit 5 ; oda:label "Fi
 import astropy.units as u
 import numpy as np
 from astropy.coordinates import SkyCoord
-from astropy.time import Time
 from hess_dl3 import spectrum
 from hess_dl3.data import release_dir, release_info
 from hess_dl3.errors import AnalysisError
 from hess_dl3.lightcurve import light_curve as estimate_light_curve
 from hess_dl3.lightcurve import time_bins
 from hess_dl3.reduction import ENERGY_AXIS, on_region, reduce_observations
-from hess_dl3.selection import select_observations
+from hess_dl3.selection import select_observations, time_range
 
 import astroflow
 
-try:
-    t_start, t_stop = Time(T1, scale="utc"), Time(T2, scale="utc")
-except ValueError as exc:
-    raise AnalysisError(f"T1/T2 must be ISO times (got {T1!r}, {T2!r}): {exc}") from exc
-if not t_start < t_stop:
-    raise AnalysisError(f"T1 ({T1}) must be before T2 ({T2})")
+t_start, t_stop = time_range(T1, T2)
 if index_from not in ("fit", "fixed"):
     raise AnalysisError(f"index_from {index_from!r} is not known; choose fit or fixed")
 threshold = E_threshold * u.TeV

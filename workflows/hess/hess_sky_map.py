@@ -41,10 +41,9 @@ except ImportError:  # run from elsewhere than the workflow folder
 
 import astropy.units as u
 from astropy.coordinates import SkyCoord
-from astropy.time import Time
 from hess_dl3.data import release_dir, release_info
 from hess_dl3.errors import AnalysisError
-from hess_dl3.selection import select_observations
+from hess_dl3.selection import select_observations, time_range
 from hess_dl3.skymap import MapSettings, sky_maps
 
 try:
@@ -52,10 +51,7 @@ try:
 except ImportError:
     progress = lambda **k: None  # noqa: E731
 
-try:
-    t_start, t_stop = Time(T1, scale="utc"), Time(T2, scale="utc")
-except ValueError as exc:
-    raise AnalysisError(f"T1/T2 must be ISO times (got {T1!r}, {T2!r}): {exc}") from exc
+t_start, t_stop = time_range(T1, T2)
 if int(max_observations) < 1:
     raise AnalysisError(f"max_observations ({max_observations}) must be at least 1")
 position = SkyCoord(float(RA) * u.deg, float(DEC) * u.deg, frame="icrs")

@@ -30,21 +30,14 @@ model = "power_law"  # oda:String ; oda:allowed_value "power_law", "log_parabola
 import astropy.units as u
 import numpy as np
 from astropy.coordinates import SkyCoord
-from astropy.time import Time
 from hess_dl3 import spectrum
 from hess_dl3.data import release_dir, release_info
-from hess_dl3.errors import AnalysisError
 from hess_dl3.reduction import on_region, reduce_observations
-from hess_dl3.selection import select_observations
+from hess_dl3.selection import select_observations, time_range
 
 import astroflow
 
-try:
-    t_start, t_stop = Time(T1, scale="utc"), Time(T2, scale="utc")
-except ValueError as exc:
-    raise AnalysisError(f"T1/T2 must be ISO times (got {T1!r}, {T2!r}): {exc}") from exc
-if not t_start < t_stop:
-    raise AnalysisError(f"T1 ({T1}) must be before T2 ({T2})")
+t_start, t_stop = time_range(T1, T2)
 e_min, e_max = E_min * u.TeV, E_max * u.TeV
 spectrum.check_energy_range(e_min, e_max)
 spectrum.spectral_model(model)  # an unknown name fails here, before any data is read

@@ -86,6 +86,18 @@ def describe_release(table: Table) -> str:
             + (f": {listing}" if listing else ""))
 
 
+def time_range(t1: str, t2: str) -> tuple[Time, Time]:
+    """The request's T1, T2 (ISO, UTC) as times; an AnalysisError naming them when they do
+    not parse or are not in order."""
+    try:
+        start, stop = Time(t1, scale="utc"), Time(t2, scale="utc")
+    except ValueError as exc:
+        raise AnalysisError(f"T1/T2 must be ISO times (got {t1!r}, {t2!r}): {exc}") from exc
+    if not start < stop:
+        raise AnalysisError(f"T1 ({t1}) must be before T2 ({t2})")
+    return start, stop
+
+
 def select_observations(release: str | Path, position: SkyCoord, *,
                         max_offset: u.Quantity = DEFAULT_MAX_OFFSET,
                         t1: Time | None = None, t2: Time | None = None,
