@@ -213,9 +213,19 @@ MESSENGER_COLOURS = {"gamma-rays": "#1f77b4", "neutrinos": "#d62728"}
 OTHER_COLOURS = ("#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 
 
+def _darker(colour: str, step: int) -> tuple[float, float, float]:
+    """`colour` mixed with black, 40% more per step (step 0: the colour itself)."""
+    from matplotlib.colors import to_rgb
+
+    keep = 0.6 ** step
+    return tuple(c * keep for c in to_rgb(colour))
+
+
 def sed_figure(table: Any, title: str) -> Any:
-    """E^2 dN/dE, log-log: points with errors, limits as arrows, models as bands; one colour
-    per messenger (one marker per instrument), the notes (neutrino flavours) on the plot."""
+    """E^2 dN/dE, log-log: points with errors, limits as arrows, models as bands; one hue
+    per messenger, each further instrument of a messenger a darker shade of it (Fermi-LAT and
+    H.E.S.S. both gamma rays, told apart), one marker per instrument; the notes (neutrino
+    flavours) on the plot."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -235,7 +245,10 @@ def sed_figure(table: Any, title: str) -> Any:
     for k, inst in enumerate(dict.fromkeys(instruments)):
         rows = instruments == inst
         messenger = messengers[rows][0]
-        colour = colours.setdefault(messenger, MESSENGER_COLOURS.get(messenger) or next(others))
+        base = colours.setdefault(messenger, MESSENGER_COLOURS.get(messenger) or next(others))
+        shade = sum(messengers[instruments == i][0] == messenger
+                    for i in dict.fromkeys(instruments[:np.argmax(rows)]))
+        colour = _darker(base, shade)
         label = f"{inst} ({messenger})"
         marker = "osD^v"[k % 5]
         points = rows & (kinds == "point") & ~ul
