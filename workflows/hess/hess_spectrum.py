@@ -32,8 +32,9 @@ import numpy as np
 from astropy.coordinates import SkyCoord
 from hess_dl3 import spectrum
 from hess_dl3.data import release_dir, release_info
-from hess_dl3.reduction import on_region, reduce_observations
+from hess_dl3.reduction import on_region
 from hess_dl3.selection import select_observations, time_range
+from hess_dl3.stacking import stacked_spectrum
 
 import astroflow
 
@@ -50,23 +51,22 @@ selection = select_observations(release, SkyCoord(RA, DEC, unit="deg"),
                                 max_observations=int(max_observations))
 astroflow.progress(stage="reduction", fraction=0.1,
                    message=f"{len(selection.obs_ids)} observations")
-reduction = reduce_observations(
-    selection, release, on_region(RA, DEC, radius),
+reduction = stacked_spectrum(
+    selection, release, on_region(RA, DEC, radius), e_min, e_max,
     progress=lambda done, total: astroflow.progress(stage="reduction",
                                                     fraction=0.1 + 0.5 * done / total))
-print(f"observations: {len(reduction.datasets)} used ({len(reduction.cached)} from the cache, "
-      f"{len(reduction.reduced)} reduced now)")
+print(f"observations: {len(reduction.obs_ids)} used"
+      + (" (their stack from the cache)" if reduction.from_cache
+         else f" ({len(reduction.reduced)} reduced now)"))
 for obs_id, reason in reduction.dropped.items():
     print(f"observation {obs_id} dropped: {reason}")
 
 # %%
 astroflow.progress(stage="fit", fraction=0.6)
-datasets = spectrum.restrict_energy(reduction.datasets, e_min, e_max)
-summary = spectrum.counts(datasets)
-stacked = spectrum.stack(datasets)
+summary, stacked = reduction.summary, reduction.stacked
 outcome = spectrum.fit(stacked, model, source)
 fit_results = spectrum.fit_table(outcome, summary, model, attribution)
-fit_results.meta.update({"source": source, "obs_ids": reduction.datasets.names,
+fit_results.meta.update({"source": source, "obs_ids": reduction.obs_ids,
                          "on_region_radius_deg": radius})
 print(fit_results)
 
@@ -123,7 +123,7 @@ ax_sed.set_xscale("log")
 ax_sed.set_yscale("log")
 ax_sed.set_xlabel("Energy (TeV)")
 ax_sed.set_ylabel("E² dN/dE (erg cm⁻² s⁻¹)")
-ax_sed.set_title(f"{source}: H.E.S.S., {len(reduction.datasets)} observations, "
+ax_sed.set_title(f"{source}: H.E.S.S., {len(reduction.obs_ids)} observations, "
                  f"{summary.livetime.to_value(u.h):.1f} h", fontsize=10)
 ax_sed.legend(fontsize=8)
 ax_sed.grid(alpha=0.3, which="both")

@@ -119,7 +119,7 @@ def _mask_digest(mask) -> str:
     return digest.hexdigest()
 
 
-def _write_atomically(dataset: SpectrumDatasetOnOff, path: Path) -> None:
+def write_atomically(dataset: SpectrumDatasetOnOff, path: Path) -> None:
     """Write beside the target and rename: readers see the whole file or none."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
@@ -155,6 +155,21 @@ def _reduce_one(observation, on_region: CircleSkyRegion, mask) -> SpectrumDatase
                                                                              observation)
 
 
+def observation_keys(selection: Selection, release: str | Path, on_region: CircleSkyRegion
+                     ) -> dict[int, tuple[str, object]]:
+    """Each selected observation's cache key and exclusion mask, in selection order (no
+    file is read but the release's index)."""
+    identity = release_identity(release)
+    regions = exclusion_regions(release)
+    offsets = pointings(selection.table).separation(on_region.center.icrs)
+    keys: dict[int, tuple[str, object]] = {}
+    for obs_id, pointing, offset in zip(selection.obs_ids, pointings(selection.table), offsets,
+                                        strict=True):
+        mask = exclusion_mask(regions, pointing, 2 * (offset + on_region.radius + MASK_MARGIN))
+        keys[obs_id] = (cache_key(identity, obs_id, on_region, _mask_digest(mask)), mask)
+    return keys
+
+
 def reduce_observations(selection: Selection, release: str | Path, on_region: CircleSkyRegion,
                         *, cache_dir: Path | None = None,
                         progress: Callable[[int, int], None] | None = None) -> Reduction:
@@ -164,18 +179,12 @@ def reduce_observations(selection: Selection, release: str | Path, on_region: Ci
     large for the offset) are dropped with the reason; if none is left, AnalysisError.
     """
     cache_dir = cache_dir or default_cache_dir()
-    identity = release_identity(release)
-    regions = exclusion_regions(release)
     centre = on_region.center.icrs
     offsets = pointings(selection.table).separation(centre)
     todo: list[tuple[int, Path, object]] = []
     found: dict[int, SpectrumDatasetOnOff] = {}
     cached: list[int] = []
-    for obs_id, pointing, offset in zip(selection.obs_ids, pointings(selection.table), offsets,
-                                        strict=True):
-        width = 2 * (offset + on_region.radius + MASK_MARGIN)
-        mask = exclusion_mask(regions, pointing, width)
-        key = cache_key(identity, obs_id, on_region, _mask_digest(mask))
+    for obs_id, (key, mask) in observation_keys(selection, release, on_region).items():
         path = cache_dir / f"{obs_id}-{key[:24]}.pickle"
         dataset = _read(path) if path.is_file() else None
         if dataset is not None:
@@ -198,7 +207,7 @@ def reduce_observations(selection: Selection, release: str | Path, on_region: Ci
                                                      on_region)
                 continue
             try:
-                _write_atomically(dataset, path)
+                write_atomically(dataset, path)
             except OSError as exc:  # a read-only cache costs speed, never the answer
                 print(f"reduced dataset of observation {obs_id} not cached: {exc}")
             found[obs_id] = dataset

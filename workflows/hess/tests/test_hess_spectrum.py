@@ -114,6 +114,31 @@ def test_two_jobs_writing_the_same_cache_at_once(synthetic_release, tmp_path):
     assert all(not p.name.startswith(".") for p in tmp_path.iterdir())
 
 
+def test_the_stack_is_cached_per_observations_and_energy_range(synthetic_release,
+                                                              crab_reductions):
+    """A warm request reads one stacked file, equal to the stack made from the observations;
+    another energy range, or another on-region, is stacked anew."""
+    from hess_dl3.stacking import stacked_spectrum
+
+    selection, first, _second, cache = crab_reductions
+    region = on_region(83.633, 22.0145, 0.11)
+    made = stacked_spectrum(selection, synthetic_release, region, 0.5 * u.TeV, 50 * u.TeV,
+                            cache_dir=cache)
+    again = stacked_spectrum(selection, synthetic_release, region, 0.5 * u.TeV, 50 * u.TeV,
+                             cache_dir=cache)
+    assert not made.from_cache and made.reduced == ()  # its observations were cached already
+    assert again.from_cache and again.obs_ids == made.obs_ids == list(first.datasets.names)
+    plain = spectrum.stack(spectrum.restrict_energy(first.datasets, 0.5 * u.TeV, 50 * u.TeV))
+    for stacked in (made.stacked, again.stacked):
+        assert np.array_equal(stacked.counts.data, plain.counts.data)
+        assert np.array_equal(stacked.mask_safe.data, plain.mask_safe.data)
+        assert np.allclose(stacked.alpha.data, plain.alpha.data)
+    assert again.summary == made.summary and again.summary.n_on > 0
+    other = stacked_spectrum(selection, synthetic_release, region, 1 * u.TeV, 50 * u.TeV,
+                             cache_dir=cache)
+    assert not other.from_cache and other.summary.n_on < made.summary.n_on
+
+
 def test_models_fit_the_stacked_spectrum(crab_reductions):
     reduction = crab_reductions[1]
     datasets = spectrum.restrict_energy(reduction.datasets, 0.5 * u.TeV, 50 * u.TeV)
