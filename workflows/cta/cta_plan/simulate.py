@@ -9,6 +9,7 @@ background by the ON region's solid angle at that energy.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import astropy.units as u
@@ -120,6 +121,11 @@ def fit_back(dataset):
     return Fit().run([dataset])
 
 
+#: The bands are fitted in parallel (gammapy forks one process per job): they are
+#: independent, and they are most of a request's time.
+N_JOBS = max(1, min(2, os.cpu_count() or 1))
+
+
 def flux_points(dataset, edges: u.Quantity):
     """Simulated flux points: the norm of the fitted model per energy band with its
     (parabolic) 1-sigma error and TS. Profiled upper limits cost ~1 s per band, so none are
@@ -127,5 +133,5 @@ def flux_points(dataset, edges: u.Quantity):
     from gammapy.estimators import FluxPointsEstimator
 
     estimator = FluxPointsEstimator(energy_edges=edges, source="source",
-                                    selection_optional=[])
+                                    selection_optional=[], n_jobs=N_JOBS)
     return estimator.run([dataset])
