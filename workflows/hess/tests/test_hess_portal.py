@@ -107,48 +107,46 @@ def test_gamma_rays_tab_lists_hess_and_ctao(page, server):
             "cta-observation-plan"} <= listed, listed
 
 
-@pytest.mark.timeout(240)
-def test_crab_spectrum_in_the_browser(page, server, shots):
-    open_gamma_service(page, server, "hess-spectrum")
-    run_crab(page)
-    traces = plotted(page, "sed")
-    assert any(len([x for x in t.get("x", []) if x is not None]) >= 3 for t in traces)
+def points(trace: dict) -> int:
+    return len([x for x in trace.get("x", []) if x is not None])
+
+
+def check_spectrum(page) -> None:
+    assert any(points(t) >= 3 for t in plotted(page, "sed"))
     page.wait_for_selector("[data-product='fit_results'] table.data tbody tr")
     page.wait_for_selector("[data-product='spectrum_plot'] img")
-    page.wait_for_timeout(500)
-    page.screenshot(path=str(shots / "portal-hess-spectrum.png"), full_page=True)
 
 
-@pytest.mark.timeout(240)
-def test_crab_sky_map_in_the_browser(page, server, shots):
-    open_gamma_service(page, server, "hess-sky-map")
-    run_crab(page)
+def check_sky_map(page) -> None:
     traces = plotted(page, "significance_map")
     assert traces[0]["type"] == "heatmap"
     z = [v for row in traces[0]["z"] for v in row if v is not None]
     assert max(z) > 5, "the Crab-like source stands out of the significance map"
-    page.wait_for_timeout(500)
-    page.screenshot(path=str(shots / "portal-hess-sky-map.png"), full_page=True)
 
 
-@pytest.mark.timeout(240)
-def test_crab_light_curve_in_the_browser(page, server, shots):
-    open_gamma_service(page, server, "hess-light-curve")
-    run_crab(page)
-    traces = plotted(page, "light_curve")
-    assert sum(len([x for x in t.get("x", []) if x is not None]) for t in traces) >= 2
-    page.wait_for_timeout(500)
-    page.screenshot(path=str(shots / "portal-hess-light-curve.png"), full_page=True)
+def check_light_curve(page) -> None:
+    assert sum(points(t) for t in plotted(page, "light_curve")) >= 2
 
 
-@pytest.mark.timeout(240)
-def test_ctao_plan_in_the_browser(page, server, shots):
-    open_gamma_service(page, server, "cta-observation-plan")
-    run_crab(page)
+def check_plan(page) -> None:
     page.wait_for_selector("[data-product='plan_plot'] img")
     page.wait_for_selector("[data-product='sensitivity_curve'] table.data tbody tr")
-    page.wait_for_timeout(500)
-    page.screenshot(path=str(shots / "portal-cta-plan.png"), full_page=True)
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("service, check, screenshot", [
+    ("hess-spectrum", check_spectrum, "portal-hess-spectrum.png"),
+    ("hess-sky-map", check_sky_map, "portal-hess-sky-map.png"),
+    ("hess-light-curve", check_light_curve, "portal-hess-light-curve.png"),
+    ("cta-observation-plan", check_plan, "portal-cta-plan.png"),
+])
+def test_crab_in_the_browser(page, server, shots, service, check, screenshot):
+    """Each service's form, run for the Crab-like source, draws its products."""
+    open_gamma_service(page, server, service)
+    run_crab(page)
+    check(page)
+    page.wait_for_timeout(500)  # the plots settle at their size
+    page.screenshot(path=str(shots / screenshot), full_page=True)
 
 
 @pytest.mark.timeout(240)
