@@ -633,8 +633,10 @@ class PointSourceAnalysis:
 
     def __init__(self, release: Release, mjd_range: tuple[float, float] | None = None,
                  radius_deg: float = 5.0, psf_correction: bool | None = None,
-                 energy: bool = True, psf_model: str | None = None) -> None:
-        """`psf_model`: "table" (the smearing table's PSF per gamma, `psf.PsfTable`; the
+                 energy: bool = True, psf_model: str | None = None,
+                 allow_empty: bool = False) -> None:
+        """`allow_empty`: a window without events is an analysis (the transient likelihood
+        answers it), not an `AnalysisError`. `psf_model`: "table" (the smearing table's PSF per gamma, `psf.PsfTable`; the
         default where the release's PSF differs from AngErr), "gaussian" (a Gaussian of
         AngErr widened for E^-2, `response.PsfCorrection`) or "angerr" (a Gaussian of
         AngErr; the 3-year release, whose table has no PSF of its own). `psf_correction`
@@ -717,7 +719,7 @@ class PointSourceAnalysis:
             win = (ev["mjd"] >= t1) & (ev["mjd"] <= t2)
             cols = {c: v[win] for c, v in cols.items()}
             n_window = np.bincount(cols["season"], minlength=n_seasons)
-        if not np.any(n_window):
+        if not np.any(n_window) and not allow_empty:
             raise AnalysisError("no events in this time range")
         self.index = SkyIndex(cols["ra"], cols["dec"], cols["sky_key"],
                               bool(prod["sky_key_sorted"][0]))

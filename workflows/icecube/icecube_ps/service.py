@@ -81,13 +81,14 @@ def sed_table(summary: Table, e_range_fit: tuple[float, float] | None = None) ->
                  messenger="neutrinos", instrument="IceCube", note=note)
 
 
-def analysis_for(release: Release, mjd_range: tuple[float, float]) -> PointSourceAnalysis:
+def analysis_for(release: Release, mjd_range: tuple[float, float],
+                 allow_empty: bool = False) -> PointSourceAnalysis:
     """Reuse the position-independent part across requests in a warm process."""
-    key = (id(release), release.name, release.n_events, mjd_range)
+    key = (id(release), release.name, release.n_events, mjd_range, allow_empty)
     if key not in _ANALYSES:
         if len(_ANALYSES) > 4:
             _ANALYSES.clear()
-        _ANALYSES[key] = PointSourceAnalysis(release, mjd_range)
+        _ANALYSES[key] = PointSourceAnalysis(release, mjd_range, allow_empty=allow_empty)
     return _ANALYSES[key]
 
 
