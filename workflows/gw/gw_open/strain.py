@@ -226,8 +226,7 @@ def q_image_hdu(qspec, t0: float, detector: str, *, primary: bool = False):
     header["COMMENT"] = "Normalised energy of gwpy's whitened Q-transform (median = 1)."
     hdu_class = fits.PrimaryHDU if primary else fits.ImageHDU
     hdu = hdu_class(data=data, header=header)
-    if not primary:
-        hdu.name = detector
+    hdu.name = detector
     return hdu
 
 
@@ -273,6 +272,10 @@ def q_figure(hdus: list, title: str = "", light_curve_table=None):
         ax.set_ylabel("whitened strain (σ)")
         ax.legend(fontsize=8, loc="upper left")
         fig.colorbar(plt.cm.ScalarMappable(), ax=ax, pad=0.01).ax.set_visible(False)
+    if hdus:
+        h = hdus[0].header
+        lo = h["CRVAL1"] - 0.5 * h["CDELT1"]
+        axes[-1].set_xlim(lo, lo + hdus[0].data.shape[1] * h["CDELT1"])
     ref = hdus[0].header.get("GPSREF", 0.0) if hdus else 0.0
     axes[-1].set_xlabel(f"time (s) from GPS {ref:.3f}")
     if title:
