@@ -203,10 +203,12 @@ def detect(lc: LightCurve, threshold_sigma: float = 6.0, p0: float = 0.2,
                        dtype=[d for d, _ in DETECTION_COLUMNS.values()])
     for name, (_, unit) in DETECTION_COLUMNS.items():
         detections[name].unit = unit
-    detections.meta.update({"threshold_sigma": threshold_sigma, "p0": p0,
-                            "background_degree": bkg_degree, "rebin_factor": factor,
-                            "bin_width_s": float(np.median(lc.dt)), "source": lc.source,
+    detections.meta.update({"thresh": threshold_sigma, "p0": p0, "bkg_deg": bkg_degree,
+                            "rebin": factor, "bin_s": float(np.median(lc.dt)),
+                            "source": lc.source,
                             "t_ref": lc.t_ref.isot if lc.t_ref is not None else "",
-                            "statistics": "Poisson counts" if lc.is_counts
-                            else "Gaussian rates"})
+                            "stats": "Poisson counts" if lc.is_counts else "Gaussian rates",
+                            "comment": "times in s from t_ref (UTC); thresh: detection "
+                                       "threshold (sigma); bkg_deg: background polynomial "
+                                       "degree; rebin: bins summed before the search"})
     return Result(lc, bkg, edges, blocks, detections, candidates, factor, threshold_sigma, p0)

@@ -30,10 +30,12 @@ def light_curve_table(result: Result) -> Table:
     table["block_rate"] = block_rate * u.ct / u.s
     table["detection_id"] = det_id
     table.meta.update({"t_ref": lc.t_ref.utc.isot if lc.t_ref is not None else "",
-                       "source": lc.source, "rebin_factor": result.rebin_factor,
-                       "background_degree": bkg.degree, "p0": result.p0,
-                       "threshold_sigma": result.threshold_sigma,
-                       "time": "seconds from t_ref (bin centres)"})
+                       "source": lc.source, "rebin": result.rebin_factor,
+                       "bkg_deg": bkg.degree, "p0": result.p0,
+                       "thresh": result.threshold_sigma,
+                       "comment": "time: bin centres in seconds from t_ref (UTC); rebin: "
+                                  "bins summed; bkg_deg: background polynomial degree; "
+                                  "thresh: detection threshold (sigma)"})
     return table
 
 
@@ -51,7 +53,7 @@ def figure(result: Result, title: str = ""):
             label=f"data ({np.median(lc.dt):.3g} s bins)")
     edges = np.concatenate([[row["t_start"] for row in result.blocks],
                             [result.blocks["t_stop"][-1]]])
-    ax.stairs(np.asarray(result.blocks["rate"]), edges, color="C0", lw=1.6,
+    ax.stairs(np.asarray(result.blocks["rate"]), edges, color="C0", lw=1.6, baseline=None,
               label=f"Bayesian blocks (p0 = {result.p0:g})")
     ax.plot(lc.time, bkg.rate, color="C1", lw=1.4, label=f"background (degree {bkg.degree})")
     for row in result.detections:
@@ -74,7 +76,7 @@ def figure(result: Result, title: str = ""):
     ax.set_title(title or f"{lc.source}: {n} detection{'s' if n != 1 else ''} above "
                  f"{result.threshold_sigma:g}σ", fontsize=10)
     sig = np.asarray(result.blocks["significance"])
-    ax_sig.stairs(sig, edges, color="C0")
+    ax_sig.stairs(sig, edges, color="C0", baseline=None)
     ax_sig.axhline(result.threshold_sigma, color="C3", lw=1, ls=":")
     ax_sig.set_ylabel("block σ")
     ax_sig.set_xlabel(f"Time (s{where})")
