@@ -61,8 +61,8 @@ def fetch(dest: Path, source: str | None = None, release: str | None = None,
     except AnalysisError as exc:
         if release == "gwosc":
             raise AnalysisError(f"{exc}. Use --release mirror to work offline") from None
-        log(f"gw: GWOSC at {host} did not answer within {timeout:g} s; the services read the "
-            f"offline mirror {dest / 'mirror'}")
+        log(f"gw: GWOSC at {host} did not answer within {timeout:g} s ({exc}); the services "
+            f"read the offline mirror {dest / 'mirror'}")
         write_current(dest, mirror_info)
         return dest
     write_current(dest, {"mode": "host", "host": host, "attribution": ATTRIBUTION,
