@@ -58,6 +58,8 @@ if str(event).strip() and not gps_time:
 elif gps_time:
     t0 = float(gps_time)
     label = f"GPS {t0:.3f}"
+    if archive.mode == "host":
+        archive.probe()  # an unreachable host fails here, within the archive's timeout
 else:
     raise AnalysisError("give an event name or a GPS time")
 start, end = t0 - window / 2 - strain.PAD, t0 + window / 2 + strain.PAD

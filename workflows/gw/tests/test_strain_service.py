@@ -1,13 +1,16 @@
 """The gw-strain service through a real `astroflow serve`, its archive a GWOSC API v2 replay
-on 127.0.0.1 (host mode: gwosc locates, gwpy downloads over HTTP into the run's cache)."""
+on 127.0.0.1 (host mode: gwosc locates, gwpy downloads over HTTP into the run's cache), and
+the notebook on the offline mirror (mirror mode: files read in place)."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 from astropy.io import fits
+from astropy.table import Table
 from astropy.time import Time
 from astropy.wcs import WCS
 from gw_open import synthetic
@@ -16,6 +19,7 @@ from server_process import ServerProcess
 from astroflow.client import Client
 
 GPS = Time("2012-06-18T12:00:00", scale="utc").gps
+WORKFLOW = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +31,7 @@ def client(tmp_path_factory, replay):
     (data_dir / "gw" / "current.json").write_text(json.dumps({"mode": "host", "host": url}))
     services = root / "services"
     services.mkdir()
-    (services / "gw").symlink_to(synthetic.__file__.rsplit("/gw_open/", 1)[0])
+    (services / "gw").symlink_to(WORKFLOW)
     with ServerProcess(data_dir, services=[services], workers=2).running() as proc, \
             Client(proc.url, token="") as c:
         yield c
@@ -65,3 +69,23 @@ def test_strain_service_products(client, replay, tmp_path):
     failed.wait(progress=False, timeout=60, check=False)
     assert failed.state == "failed"
     assert "choose among H1, L1, V1" in str(failed.error)
+
+
+def test_strain_notebook_reads_the_offline_mirror(data_root, tmp_path):
+    from astroflow import Workflow
+
+    workflow = Workflow.from_path(WORKFLOW / "gw_strain.py")
+    result = workflow.run({"event": "", "gps_time": GPS + 1.0, "detectors": "L1, V1",
+                           "window": 2.0, "f_low": 30.0, "f_high": 300.0},
+                          job_dir=tmp_path / "job", time_limit=120,
+                          env={"ASTROFLOW_DATA_DIR": str(data_root)})
+    assert result.status == "done", result.error
+    table = Table.read(next(tmp_path.rglob("whitened_strain.ecsv")))
+    assert table.colnames == ["time", "L1"]  # V1 has no strain in the mirror: said, not fatal
+    assert table.meta["missing_detectors"] == ["V1"]
+    assert table.meta["sample_rate_Hz"] == 1024  # 2.5 samples per cycle of 305 Hz
+    assert table["time"][0] == pytest.approx(GPS, abs=1e-3)
+    assert "offline GWOSC mirror" in table.meta["source"]
+    with fits.open(next(tmp_path.rglob("q_transform.fits"))) as hdul:
+        assert [h.name for h in hdul] == ["L1"]
+        assert hdul[0].header["CRVAL2"] == pytest.approx(30.0)
