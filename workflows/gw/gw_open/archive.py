@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 import urllib.parse
 from dataclasses import dataclass, field
@@ -266,7 +265,8 @@ class Archive:
                     raise AnalysisError(f"{url} does not exist on {self.location}")
                 response.raise_for_status()
                 with open(partial, "wb") as out:
-                    shutil.copyfileobj(response.raw, out)
+                    for chunk in response.iter_content(chunk_size=1 << 20):
+                        out.write(chunk)
         except requests.RequestException as exc:
             partial.unlink(missing_ok=True)
             raise self._unreachable(exc) from exc
