@@ -62,7 +62,7 @@ status_table = followup.status_table(subs, api_url)
 limits_table = followup.combine(region, subs)
 summary_table = followup.summary(limits_table, sky.event, credible_level, T1, T2)
 quantity = "e_iso_ul" if "e_iso_ul" in limits_table.colnames else "flux_ul"
-fig = followup.figure(limits_table, followup.contour_grid(sky, nside, credible_level),
+fig = followup.figure(limits_table, followup.contour_grid(sky, region),
                       sky.event, quantity)
 astroflow.progress(stage="done", fraction=1.0, message=f"{len(limits_table)} pixels")
 summary_table

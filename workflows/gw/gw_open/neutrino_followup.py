@@ -208,55 +208,80 @@ def summary(table: Table, event: str, level: float, t1: str, t2: str) -> Table:
     return out
 
 
-def figure(table: Table, contour: Table, event: str, quantity: str = "flux_ul") -> Any:
-    """The region's pixels coloured by the limit, the sky map's 50% and 90% contours, the
-    most significant pixel marked (RA increasing to the left, as on the sky)."""
+def figure(table: Table, grid: tuple[np.ndarray, np.ndarray, np.ndarray], event: str,
+           quantity: str = "flux_ul") -> Any:
+    """The region's pixels coloured by the limit, the sky map's 50% and 90% contours (on a
+    regular grid: no triangulation), the most significant pixel marked (RA to the left)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.colors import LogNorm
+    from matplotlib.lines import Line2D
 
     fig, ax = plt.subplots(figsize=(7.2, 5.0))
-    ra = _unwrapped(np.asarray(table["ra"], float), np.asarray(contour["ra"], float))
+    grid_ra, grid_dec, level = grid
+    centre = _circular_mean(grid_ra[0])
+    ra = _unwrapped(np.asarray(table["ra"], float), centre)
     values = np.asarray(table[quantity], float)
-    sc = ax.scatter(ra, table["dec"], c=values, s=12, marker="s", cmap="viridis",
-                    norm=LogNorm(vmin=values.min(), vmax=values.max()))
+    image = _pixel_image(table, values, grid_ra, grid_dec)
+    sc = ax.pcolormesh(_unwrapped(grid_ra, centre), grid_dec, image, shading="nearest",
+                       cmap="viridis", norm=LogNorm(vmin=values.min(),
+                                                    vmax=max(values.max(), 1.0001 * values.min())))
     unit = table[quantity].unit
     label = {"flux_ul": "flux limit at 1 TeV", "e_iso_ul": "E_iso limit"}.get(quantity, quantity)
     fig.colorbar(sc, ax=ax, label=f"{label} [{unit.to_string() if unit else ''}]")
-    cra = _unwrapped(np.asarray(contour["ra"], float), np.asarray(contour["ra"], float))
-    level = np.asarray(contour["level"], float)
-    try:
-        cs = ax.tricontour(cra, contour["dec"], level, levels=[0.5, 0.9],
-                           colors=["white", "black"], linewidths=1.2)
-        ax.clabel(cs, fmt={0.5: "50%", 0.9: "90%"}, fontsize=8)
-    except (ValueError, RuntimeError):  # too few pixels for a triangulation
-        pass
+    ax.contour(_unwrapped(grid_ra, centre), grid_dec, level, levels=[0.5, 0.9],
+               colors=["white", "black"], linewidths=1.2)
     best = int(np.argmax(table["ts"]))
-    ax.plot(ra[best], table["dec"][best], marker="*", ms=14, color="red",
-            label=f"max TS {float(table['ts'][best]):.1f}")
+    ax.plot(ra[best], table["dec"][best], marker="*", ms=14, color="red", linestyle="none")
+    ax.legend(handles=[Line2D([], [], color="white", label="50% credible"),
+                       Line2D([], [], color="black", label="90% credible"),
+                       Line2D([], [], marker="*", ms=10, color="red", linestyle="none",
+                              label=f"max TS {float(table['ts'][best]):.1f}")],
+              loc="best", fontsize=8, facecolor="0.85")
     ax.invert_xaxis()
+    ax.grid(False)
     ax.set_xlabel("RA [deg]")
     ax.set_ylabel("Dec [deg]")
     ax.set_title(f"{event}: IceCube limits over the credible region")
-    ax.legend(loc="best", fontsize=8)
     fig.subplots_adjust(left=0.11, right=0.97, bottom=0.11, top=0.92)
     return fig
 
 
-def _unwrapped(ra: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """RA continuous across 0/360 around the reference's circular mean."""
-    centre = np.degrees(np.arctan2(np.sin(np.radians(reference)).mean(),
-                                   np.cos(np.radians(reference)).mean()))
-    return centre + (ra - centre + 180.0) % 360.0 - 180.0
+def _pixel_image(table: Table, values: np.ndarray, grid_ra: np.ndarray,
+                 grid_dec: np.ndarray) -> np.ndarray:
+    """`values` of the region's pixels on the grid (NaN outside the region)."""
+    import healpy as hp
+
+    nside = int(table.meta.get("nside") or table.meta.get("NSIDE"))
+    ipix = np.asarray(table["ipix"], dtype=np.int64)
+    order = np.argsort(ipix)
+    at = hp.ang2pix(nside, grid_ra.ravel(), grid_dec.ravel(), nest=True, lonlat=True)
+    k = np.clip(np.searchsorted(ipix[order], at), 0, ipix.size - 1)
+    inside = ipix[order][k] == at
+    image = np.where(inside, values[order][k], np.nan)
+    return image.reshape(grid_ra.shape)
 
 
-def contour_grid(sky: Any, nside: int, level: float) -> Table:
-    """Pixels around the region with their searched probability, to draw its contours."""
-    wide = sky.credible_pixels(min(0.999, level + 0.09), nside)
-    prob = np.asarray(wide["prob"], float)
-    order = np.argsort(-prob, kind="stable")
-    searched = np.empty_like(prob)
-    searched[order] = np.cumsum(prob[order]) / sky.flat(nside)["PROB"].sum()
-    return Table({"ra": wide["ra"], "dec": wide["dec"], "level": searched})
+def _circular_mean(ra: np.ndarray) -> float:
+    r = np.radians(np.asarray(ra, float))
+    return float(np.degrees(np.arctan2(np.sin(r).mean(), np.cos(r).mean())))
+
+
+def _unwrapped(ra: np.ndarray, centre: float) -> np.ndarray:
+    """RA continuous across 0/360 around `centre`."""
+    return centre + (np.asarray(ra, float) - centre + 180.0) % 360.0 - 180.0
+
+
+def contour_grid(sky: Any, region: Table, margin: float = 5.0, n: int = 160
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """RA, Dec and searched probability on a regular grid around the region (for contours)."""
+    centre = _circular_mean(region["ra"])
+    ra = _unwrapped(region["ra"], centre)
+    dec = np.asarray(region["dec"], float)
+    ra_axis = np.linspace(ra.min() - margin, ra.max() + margin, n)
+    dec_axis = np.linspace(max(dec.min() - margin, -90.0), min(dec.max() + margin, 90.0), n)
+    grid_ra, grid_dec = np.meshgrid(ra_axis % 360.0, dec_axis)
+    level = sky._level[sky.rows_at(grid_ra.ravel(), grid_dec.ravel())].reshape(grid_ra.shape)
+    return grid_ra, grid_dec, level
