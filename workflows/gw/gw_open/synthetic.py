@@ -19,6 +19,8 @@ with ``ligo.skymap.io.fits.write_sky_map``, with distance layers for a posterior
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 from pathlib import Path
 
@@ -136,7 +138,8 @@ def sky_map_table():
     import astropy.units as u
     from ligo.skymap import distance, moc
 
-    table = moc.bayestar_adaptive_grid(_density_for_grid, top_nside=16, rounds=5)  # to nside 256
+    with contextlib.redirect_stderr(io.StringIO()):  # its tqdm progress bar
+        table = moc.bayestar_adaptive_grid(_density_for_grid, top_nside=16, rounds=5)  # nside 256
     area = moc.uniq2pixarea(table["UNIQ"])
     density = np.asarray(table["PROBDENSITY"], float)
     density /= np.sum(density * area)  # the grid's sum, exactly 1

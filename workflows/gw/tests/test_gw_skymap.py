@@ -98,6 +98,22 @@ def test_searched_probability_at_known_points(sky, flat_prob):
         sky.probability_at(10.0, 95.0)
 
 
+def test_agrees_with_ligo_skymap_crossmatch(sky):
+    from astropy.coordinates import SkyCoord
+    from ligo.skymap.postprocess.crossmatch import crossmatch
+
+    points = [(synthetic.RA0, synthetic.DEC0), synthetic.point_on_contour(0.5, 90),
+              synthetic.point_on_contour(0.9, 10), (20.0, -60.0)]
+    coords = SkyCoord([p[0] for p in points], [p[1] for p in points], unit="deg")
+    result = crossmatch(sky.table, coords, contours=(0.5, 0.9))
+    ours = [sky.probability_at(ra, dec) for ra, dec in points]
+    np.testing.assert_allclose([p for _, p in ours], result.searched_prob, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose([d for d, _ in ours],
+                               np.asarray(result.probdensity) / (180 / math.pi) ** 2, rtol=1e-9)
+    np.testing.assert_allclose([sky.credible_area(0.5), sky.credible_area(0.9)],
+                               result.contour_areas, rtol=1e-6)
+
+
 def test_probability_at_is_fast(sky):
     sky.probability_at(150.0, 25.0)
     points = np.random.default_rng(1).uniform([0, -90], [360, 90], size=(300, 2))
