@@ -26,8 +26,8 @@ from grb_detect.background import Background, fit_background
 from grb_detect.blocks import block_edges
 from grb_detect.lightcurve import LightCurve
 
-GROUP_SIGMA = 1.0     # blocks at least this far above the background join a detection
-EXCLUDE_SIGMA = 2.0  # blocks at least this significant are kept out of the background refit
+GROUP_SIGMA = 1.0    # blocks at least this far above the background join a detection
+EXCLUDE_SIGMA = 2.0 # blocks at least this significant are kept out of the background refit
 MAX_SIGMA = 38.0      # beyond this the Poisson tail underflows: Gaussian approximation
 
 
@@ -174,8 +174,8 @@ def detect(lc: LightCurve, threshold_sigma: float = 6.0, p0: float = 0.2,
         for row in blocks:
             if row["significance"] >= EXCLUDE_SIGMA:
                 now[row["i_start"]:row["i_stop"]] = True
-        if (now == strong).all():
-            break
+        if (now == strong).all() or (~now).sum() < 0.3 * len(lc):
+            break   # converged, or too little would be left to fit
         strong = now
         bkg = fit_background(lc, bkg_degree, exclude=strong)
         blocks = _block_table(lc, bkg, edges)
