@@ -242,9 +242,6 @@ def q_transform_image(ts, t0: float, window: float, frange=(20.0, 500.0), qrange
 def q_figure(hdus: list, title: str = "", light_curve_table=None):
     """One Q-transform panel per image HDU (time from GPSREF in s, frequency in Hz, log
     scale), plus the whitened light curve beneath when given."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rows = len(hdus) + (1 if light_curve_table is not None else 0)
