@@ -1,0 +1,141 @@
+"""The Gravitational waves tab in a real browser (Debian's chromium through Playwright)
+against a real `astroflow serve` with the gw and icecube repositories, the offline GW mirror
+(synthetic event GW120618_120000: sky map, strain with an injected chirp) and IceCube's real
+3-year release: the sky map, the strain spectrogram and the neutrino follow-up drawn.
+
+Screenshots go to ``$ASTROFLOW_SCREENSHOTS`` when set (``ASTROFLOW_SCREENSHOTS=docs`` makes
+docs/portal-gw-*.png), else to a temporary folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+WORKFLOWS = HERE.parents[1]
+sys.path.insert(0, str(WORKFLOWS.parent / "tests"))
+sys.path.insert(0, str(WORKFLOWS / "multi-messenger" / "tests"))
+sys.path.insert(0, str(HERE.parent))
+from server_process import ServerProcess  # noqa: E402
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                reason="chromium is not installed (apt install chromium)")
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+GW_SERVICES = {"gw-event-search", "gw-sky-map", "gw-strain", "gw-neutrino-followup"}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    from gw_open import mirror
+    from mm_server import icecube_cache, place
+
+    root = tmp_path_factory.mktemp("gw-portal")
+    data = root / "data"
+    place([icecube_cache()], data / "icecube" / "3year")
+    mirror.build(data / "gw" / "mirror", log=lambda m: None)
+    (data / "gw" / "current.json").write_text(json.dumps({"mode": "mirror", "path": "mirror"}))
+    services = root / "services"
+    services.mkdir()
+    for name in ("gw", "icecube"):
+        (services / name).symlink_to(WORKFLOWS / name)
+    with ServerProcess(data, services=[services], workers=2).running() as process:
+        yield process
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def new_page(browser, width: int, height: int = 900):
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return context, page, errors
+
+
+@pytest.fixture
+def page(browser):
+    context, page, errors = new_page(browser, 1400)
+    yield page
+    context.close()
+    assert not errors, f"script errors in the page: {errors}"
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    folder = Path(os.environ.get("ASTROFLOW_SCREENSHOTS") or tmp_path_factory.mktemp("shots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def open_gw_service(page, server, name: str) -> None:
+    page.goto(f"{server.url}/")
+    page.wait_for_selector("html[data-ready='true']")
+    page.click("#tab-gravitational-waves")
+    page.click(f".service-list a[data-service='{name}']")
+    page.wait_for_selector(f".service-list a.current[data-service='{name}']")
+
+
+def run_defaults(page, timeout: float = 180_000) -> None:
+    page.click(".service-form button[type=submit]")
+    page.wait_for_selector(".card.job .state[data-state='done']", timeout=timeout)
+
+
+def drawn(page, product: str) -> None:
+    """The product is on the page as a picture, a plot or a table with rows, or (a file)
+    offered for download."""
+    card = f"[data-product='{product}']"
+    page.wait_for_selector(f"{card} img, {card} .js-plotly-plot, {card} table.data tbody tr, "
+                           f"{card} .downloads a[href]")
+
+
+@pytest.mark.timeout(240)
+def test_gravitational_waves_tab_lists_the_gw_services(page, server):
+    page.goto(f"{server.url}/")
+    page.wait_for_selector("html[data-ready='true']")
+    assert page.inner_text("#tab-gravitational-waves").strip().startswith("Gravitational")
+    page.click("#tab-gravitational-waves")
+    listed = set(page.eval_on_selector_all(".service-list a[data-service]",
+                                           "links => links.map(a => a.dataset.service)"))
+    assert listed >= GW_SERVICES, listed
+
+
+def outputs(server, name: str) -> list[str]:
+    import httpx
+
+    record = httpx.get(f"{server.url}/api/v1/services/{name}", timeout=10).json()
+    outs = record["outputs"]
+    return list(outs) if isinstance(outs, dict) else [o["name"] for o in outs]
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("service, screenshot", [
+    ("gw-sky-map", "portal-gw-sky-map.png"),
+    ("gw-strain", "portal-gw-strain.png"),
+    ("gw-neutrino-followup", "portal-gw-neutrino-followup.png"),
+    ("gw-event-search", "portal-gw-event-search.png"),
+])
+def test_synthetic_event_in_the_browser(page, server, shots, service, screenshot):
+    """Each service's form, run with its defaults (the synthetic event), draws every one of
+    its products."""
+    open_gw_service(page, server, service)
+    run_defaults(page)
+    for product in outputs(server, service):
+        drawn(page, product)
+    page.wait_for_timeout(500)  # the plots settle at their size
+    page.screenshot(path=str(shots / screenshot), full_page=True)
