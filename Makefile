@@ -17,6 +17,7 @@ serve: $(STAMP)
 	$(VENV)/bin/astroflow data fetch fermi-lat --data-dir data || echo "Fermi-LAT catalogue unavailable: the services will say so"
 	$(VENV)/bin/astroflow data fetch hess --data-dir data || echo "H.E.S.S. data unavailable: the services will say so"
 	$(VENV)/bin/astroflow data fetch cta --data-dir data || echo "CTAO prod5 IRFs unavailable: the planner uses parametrised IRFs and says so"
+	$(VENV)/bin/astroflow data fetch gw --data-dir data || echo "GW data unavailable: the services will say so"
 	$(VENV)/bin/astroflow serve --data-dir data --services workflows
 
 test: $(STAMP)
