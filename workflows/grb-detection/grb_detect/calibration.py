@@ -21,7 +21,7 @@ from grb_detect.detection import detect
 N_BINS = 1000
 DT = 0.25
 BACKGROUND_RATE = 2000.0
-CALIBRATED_THRESHOLD = 5.0   # sigma: <= 1 % false alarms per curve at p0 = 0.2 (README)
+CALIBRATED_THRESHOLD = 4.75   # sigma: <= 1 % false alarms per curve at p0 = 0.2 (README)
 CALIBRATED_P0 = 0.2
 
 
