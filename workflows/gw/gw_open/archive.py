@@ -148,7 +148,9 @@ class Archive:
         """Where products come from, for their metadata and captions."""
         if self.mode == "host":
             return f"GWOSC API v2 at {self.location}"
-        return f"offline GWOSC mirror at {self.location} (built by `astroflow data fetch gw`)"
+        # The folder's name only: products go to users, the server's paths stay with it.
+        return (f"offline GWOSC mirror ({Path(self.location).name}/ in the gw data folder, "
+                "built by `astroflow data fetch gw`)")
 
     @property
     def session(self) -> requests.Session:
