@@ -24,6 +24,7 @@ from scipy import stats
 
 from grb_detect.background import Background, fit_background
 from grb_detect.blocks import block_edges
+from grb_detect.errors import AnalysisError
 from grb_detect.lightcurve import LightCurve
 
 GROUP_SIGMA = 1.0    # blocks at least this far above the background join a detection
@@ -156,15 +157,13 @@ DETECTION_COLUMNS = {
     "excess_counts": (float, "ct"), "excess_counts_err": (float, "ct"),
     "background_counts": (float, "ct"), "significance": (float, None),
     "t05": (float, "s"), "t95": (float, "s"), "t90": (float, "s"), "t90_err": (float, "s"),
-    "n_blocks": (int, None),
+    "n_blocks": (int, None), "bin_s": (float, "s"),
 }
 
 
-def detect(lc: LightCurve, threshold_sigma: float = 6.0, p0: float = 0.2,
-           bkg_degree: int = 1, max_bins: int = 3000, t90_resamples: int = 200) -> Result:
-    """Background, blocks, significant groups of blocks and their T90 (see the module doc)."""
-    factor = int(np.ceil(len(lc) / max_bins)) if len(lc) > max_bins else 1
-    lc = lc.rebin(factor)
+def _search(lc: LightCurve, threshold_sigma: float, p0: float, bkg_degree: int,
+            t90_resamples: int, factor: int) -> Result:
+    """One search on ``lc`` as it is binned."""
     bkg = fit_background(lc, bkg_degree)
     edges = block_edges(lc, p0)
     blocks = _block_table(lc, bkg, edges)
@@ -197,12 +196,9 @@ def detect(lc: LightCurve, threshold_sigma: float = 6.0, p0: float = 0.2,
             "excess_counts": whole["excess"], "excess_counts_err": whole["excess_err"],
             "background_counts": whole["background"], "significance": float(z),
             **t90(lc, bkg, i0, i1, resamples=t90_resamples), "n_blocks": k1 - k0,
+            "bin_s": float(np.median(lc.dt[i0:i1])),
         })
-    detections = Table(rows=[[r[c] for c in DETECTION_COLUMNS] for r in rows] or None,
-                       names=list(DETECTION_COLUMNS),
-                       dtype=[d for d, _ in DETECTION_COLUMNS.values()])
-    for name, (_, unit) in DETECTION_COLUMNS.items():
-        detections[name].unit = unit
+    detections = _detection_table(rows, {})
     detections.meta.update({"thresh": threshold_sigma, "p0": p0, "bkg_deg": bkg_degree,
                             "rebin": factor, "bin_s": float(np.median(lc.dt)),
                             "source": lc.source,
@@ -212,3 +208,60 @@ def detect(lc: LightCurve, threshold_sigma: float = 6.0, p0: float = 0.2,
                                        "threshold (sigma); bkg_deg: background polynomial "
                                        "degree; rebin: bins summed before the search"})
     return Result(lc, bkg, edges, blocks, detections, candidates, factor, threshold_sigma, p0)
+
+
+def _detection_table(rows: list[dict], meta: dict) -> Table:
+    table = Table(rows=[[r[c] for c in DETECTION_COLUMNS] for r in rows] or None,
+                  names=list(DETECTION_COLUMNS), dtype=[d for d, _ in DETECTION_COLUMNS.values()])
+    for name, (_, unit) in DETECTION_COLUMNS.items():
+        table[name].unit = unit
+    table.meta.update(meta)
+    return table
+
+
+def _window(lc: LightCurve, a: int, b: int) -> LightCurve:
+    return LightCurve(lc.time[a:b], lc.dt[a:b], lc.rate[a:b], lc.rate_err[a:b],
+                      None if lc.counts is None else lc.counts[a:b], lc.t_ref, lc.source,
+                      dict(lc.meta))
+
+
+def detect(lc: LightCurve, threshold_sigma: float = 6.0, p0: float = 0.2,
+           bkg_degree: int = 1, max_bins: int = 3000, t90_resamples: int = 200,
+           fine: bool = True) -> Result:
+    """Background, blocks, significant groups of blocks and their T90 (see the module doc).
+
+    A light curve of more than ``max_bins`` bins is searched summed to at most ``max_bins``
+    bins and, with ``fine``, again at a finer binning (its own, or summed so that at most
+    ~40 windows are needed) in windows of ``max_bins`` bins overlapping by half, each with its
+    own background: short bursts are not lost in coarse bins. Detections found at several
+    binnings are reported once, at the binning where they are most significant (``bin_s``).
+    The picture and the light-curve product show the coarse search.
+    """
+    factor = int(np.ceil(len(lc) / max_bins)) if len(lc) > max_bins else 1
+    result = _search(lc.rebin(factor), threshold_sigma, p0, bkg_degree, t90_resamples, factor)
+    if factor == 1 or not fine:
+        return result
+    fine_factor = max(1, int(np.ceil(len(lc) / (20 * max_bins))))
+    fine_lc = lc.rebin(fine_factor)
+    n, step = len(fine_lc), max_bins // 2
+    rows = [dict(zip(row.colnames, row.as_void(), strict=True)) for row in result.detections]
+    for a in range(0, max(n - step, 1), step):
+        b = min(a + max_bins, n)
+        if b - a < 200:
+            continue
+        try:
+            sub = _search(_window(fine_lc, a, b), threshold_sigma, p0, bkg_degree,
+                          t90_resamples, fine_factor)
+        except AnalysisError:
+            continue   # a window with too little background to fit: the coarse search has it
+        rows += [dict(zip(row.colnames, row.as_void(), strict=True)) for row in sub.detections]
+    kept = []
+    for row in sorted(rows, key=lambda r: -r["significance"]):
+        if all(row["t_stop"] <= k["t_start"] or row["t_start"] >= k["t_stop"] for k in kept):
+            kept.append(row)
+    kept.sort(key=lambda r: r["t_start"])
+    for i, row in enumerate(kept, 1):
+        row["id"] = i
+    result.detections = _detection_table(kept, result.detections.meta)
+    result.detections.meta["fine_rebin"] = fine_factor
+    return result

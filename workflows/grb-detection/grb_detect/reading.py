@@ -94,7 +94,7 @@ def _from_fits(path: Path) -> LightCurve:
             table = Table.read(hdu)
             header = {**dict(hdus[0].header), **dict(hdu.header)}
             try:
-                return from_table(table, f"{path.name}[{hdu.name}]", header)
+                return from_table(table, f"{path.name}[{hdu.name or f'HDU {i}'}]", header)
             except AnalysisError as exc:
                 tried.append(str(exc))
         if not tried:
