@@ -11,8 +11,8 @@ import httpx
 import jwt
 import pytest
 from astropy.time import Time
-from conftest import SERVICE, start_replay
 from server_process import SECRET, ServerProcess
+from spiacs_replay import SERVICE, start_replay
 
 API = "/api/v1"
 EXAMPLE = SERVICE / "examples" / "grb_example.ecsv"

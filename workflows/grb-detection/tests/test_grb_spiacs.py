@@ -8,11 +8,11 @@ import astropy.units as u
 import numpy as np
 import pytest
 from astropy.time import Time
-from conftest import start_replay
 from grb_detect import spiacs
 from grb_detect.detection import detect
 from grb_detect.errors import AnalysisError
 from make_spiacs_fixture import BURST, HALF_SPAN, T0
+from spiacs_replay import start_replay
 
 T_CENTRE = Time(T0, scale="utc")
 T1, T2 = T_CENTRE - HALF_SPAN * u.s, T_CENTRE + HALF_SPAN * u.s
