@@ -49,13 +49,14 @@ def figure(result: Result, title: str = ""):
     lc, bkg = result.lc, result.background
     fig, (ax, ax_sig) = plt.subplots(2, 1, figsize=(10, 6), sharex=True,
                                      gridspec_kw={"height_ratios": [3, 1]})
-    ax.step(lc.time, lc.rate, where="mid", color="0.55", lw=0.6,
+    ax.step(lc.time, lc.rate, where="mid", color="0.65", lw=0.6, zorder=1,
             label=f"data ({np.median(lc.dt):.3g} s bins)")
     edges = np.concatenate([[row["t_start"] for row in result.blocks],
                             [result.blocks["t_stop"][-1]]])
-    ax.stairs(np.asarray(result.blocks["rate"]), edges, color="C0", lw=1.6, baseline=None,
+    ax.stairs(np.asarray(result.blocks["rate"]), edges, color="C0", lw=1.8, baseline=None, zorder=3,
               label=f"Bayesian blocks (p0 = {result.p0:g})")
-    ax.plot(lc.time, bkg.rate, color="C1", lw=1.4, label=f"background (degree {bkg.degree})")
+    ax.plot(lc.time, bkg.rate, color="C1", lw=1.4, zorder=4,
+            label=f"background (degree {bkg.degree})")
     for row in result.detections:
         ax.axvspan(row["t_start"], row["t_stop"], color="C3", alpha=0.15)
         for t in (row["t05"], row["t95"]):
