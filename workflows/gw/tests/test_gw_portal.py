@@ -45,7 +45,7 @@ def server(tmp_path_factory):
     (data / "gw" / "current.json").write_text(json.dumps({"mode": "mirror", "path": "mirror"}))
     services = root / "services"
     services.mkdir()
-    for name in ("gw", "icecube"):
+    for name in ("gw", "icecube", "grb-detection"):
         (services / name).symlink_to(WORKFLOWS / name)
     with ServerProcess(data, services=[services], workers=2).running() as process:
         yield process
@@ -139,3 +139,35 @@ def test_synthetic_event_in_the_browser(page, server, shots, service, screenshot
         drawn(page, product)
     page.wait_for_timeout(500)  # the plots settle at their size
     page.screenshot(path=str(shots / screenshot), full_page=True)
+
+
+@pytest.mark.timeout(240)
+def test_transient_detection_on_an_uploaded_light_curve(page, server, shots):
+    """The transient service: the shipped example light curve uploaded through the form's
+    file field by a signed-in user (uploads need a token), its two bursts in the detection
+    table and the annotated light curve drawn."""
+    import time
+
+    import jwt
+    from server_process import SECRET
+
+    token = jwt.encode({"sub": "astronomer", "roles": [], "exp": int(time.time()) + 600},
+                       SECRET, algorithm="HS256")
+    page.add_init_script(f"localStorage.setItem('astroflow.token', {token!r})")
+    example = WORKFLOWS / "grb-detection" / "examples" / "grb_example.ecsv"
+    page.goto(f"{server.url}/")
+    page.wait_for_selector("html[data-ready='true']")
+    page.click("#tab-gamma-rays")
+    page.click(".service-list a[data-service='grb-detection']")
+    page.wait_for_selector(".service-list a.current[data-service='grb-detection']")
+    page.set_input_files(".service-form input[type=file]", str(example))
+    page.wait_for_selector(".service-form :text('grb_example.ecsv uploaded')")
+    run_defaults(page)
+    page.wait_for_selector("[data-product='detections'] table.data tbody tr")
+    rows = page.eval_on_selector_all("[data-product='detections'] table.data tbody tr",
+                                     "rows => rows.length")
+    assert rows == 2, f"{rows} detections in the example (it holds two bursts)"
+    drawn(page, "lc_picture")
+    drawn(page, "light_curve")
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(shots / "portal-grb-detection.png"), full_page=True)
