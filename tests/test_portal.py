@@ -9,8 +9,6 @@ docs/ images are made with ``ASTROFLOW_SCREENSHOTS=docs``), else to a temporary 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import textwrap
 import time
 from pathlib import Path
@@ -18,18 +16,15 @@ from urllib.parse import urlencode
 
 import httpx
 import jwt
+import portal_browser
 import pytest
 from server_process import SECRET, TEST_SERVICES, ServerProcess
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                                reason="chromium is not installed (apt install chromium)")
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+pytestmark = portal_browser.needs_chromium
+browser, shots = portal_browser.browser, portal_browser.shots
 
 REPO = Path(__file__).resolve().parents[1]
 API = "/api/v1"
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 SKY_IMAGE = '''
 # %% [markdown]
@@ -155,32 +150,13 @@ def server(tmp_path_factory):
         process.stop()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory) -> Path:
-    folder = Path(os.environ.get("ASTROFLOW_SCREENSHOTS") or tmp_path_factory.mktemp("shots"))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 @pytest.fixture
 def page(browser, server):
     """A fresh visitor (own storage) at 1280×900; any script error fails the test."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
-    assert not errors, f"script errors in the page: {errors}"
+    with portal_browser.visitor(browser, timeout_ms=20_000, accept_downloads=True) as page:
+        yield page
 
 
 def goto(page, server, fragment: str = "") -> None:

@@ -8,7 +8,6 @@ docs/portal-hess-*.png), else to a temporary folder.
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -19,14 +18,11 @@ import pytest
 HERE = Path(__file__).resolve().parent
 WORKFLOWS = HERE.parents[1]
 sys.path.insert(0, str(WORKFLOWS.parent / "tests"))
+import portal_browser  # noqa: E402
 from server_process import ServerProcess  # noqa: E402
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                                reason="chromium is not installed (apt install chromium)")
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+pytestmark = portal_browser.needs_chromium
+browser, shots, visitor = portal_browser.browser, portal_browser.shots, portal_browser.visitor
 CRAB = {"RA": "83.633", "DEC": "22.0145"}
 
 
@@ -48,31 +44,10 @@ def server(tmp_path_factory, synthetic_release):
         yield process
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    context.close()
-    assert not errors, f"script errors in the page: {errors}"
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory) -> Path:
-    folder = Path(os.environ.get("ASTROFLOW_SCREENSHOTS") or tmp_path_factory.mktemp("shots"))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    with visitor(browser) as page:
+        yield page
 
 
 def open_gamma_service(page, server, name: str) -> None:

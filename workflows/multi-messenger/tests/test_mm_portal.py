@@ -6,32 +6,21 @@ docs/portal-multi-messenger-sed.png), else to a temporary folder."""
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
+import portal_browser
 import pytest
 from mm_server import FERMI, T1, T2
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                                reason="chromium is not installed (apt install chromium)")
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+pytestmark = portal_browser.needs_chromium
+browser = portal_browser.browser
 PLOT = "[data-product='sed'] .js-plotly-plot"
 
 
 @pytest.fixture
-def page(server):
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.set_default_timeout(20_000)
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
+def page(browser, server):
+    with portal_browser.visitor(browser, timeout_ms=20_000) as page:
         yield page
-        browser.close()
-        assert not errors, f"script errors in the page: {errors}"
 
 
 @pytest.mark.timeout(150)
