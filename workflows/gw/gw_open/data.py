@@ -61,8 +61,9 @@ def fetch(dest: Path, source: str | None = None, release: str | None = None,
     except AnalysisError as exc:
         if release == "gwosc":
             raise AnalysisError(f"{exc}. Use --release mirror to work offline") from None
-        log(f"gw: GWOSC at {host} did not answer within {timeout:g} s ({exc}); the services "
-            f"read the offline mirror {dest / 'mirror'}")
+        reason = str(exc).split(" (", 1)[-1].split(":", 1)[0]   # e.g. "ConnectionError"
+        log(f"gw: GWOSC at {host} did not answer within {timeout:g} s ({reason}); the "
+            f"services read the offline mirror {dest / 'mirror'} (fetch again when online)")
         write_current(dest, mirror_info)
         return dest
     write_current(dest, {"mode": "host", "host": host, "attribution": ATTRIBUTION,
