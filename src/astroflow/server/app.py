@@ -97,6 +97,9 @@ def create_app(config: ServerConfig | None = None, platform: Platform | None = N
     from astroflow.compat import dispatcher  # the MMODA dispatcher facade, /dispatch-data
 
     app.include_router(dispatcher.router)
+    from astroflow.compat import nb2workflow_api  # nb2workflow's backend API, for MMODA
+
+    app.include_router(nb2workflow_api.router)
     return app
 
 
