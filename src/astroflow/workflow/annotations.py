@@ -112,9 +112,15 @@ def _literal(token: Token) -> object:
     raise AnnotationError(f"unexpected {token.text!r} where a value was expected")
 
 
+def strip_hashes(comment: str) -> str:
+    """The comment's text without its hashes: ``#  #  oda:Float`` reads as ``oda:Float``
+    (nb2workflow strips spaces and hashes from both ends of a comment)."""
+    return comment.strip(" \t#")
+
+
 def looks_like_annotation(comment: str) -> bool:
     """Does this comment start with an ontology term (as MMODA annotations do)?"""
-    body = comment.lstrip("#").strip()
+    body = strip_hashes(comment)
     try:
         tokens = tokenize_annotation(body.split(None, 1)[0]) if body else []
     except AnnotationError:
@@ -127,10 +133,12 @@ def _is_known_prefix(term: str) -> bool:
 
 
 def parse_annotation(comment: str) -> Annotation:
-    """Parse the text of an annotation comment (with or without its leading ``#``)."""
-    body = comment.strip()
-    if body.startswith("#"):
-        body = body[1:].strip()
+    """Parse the text of an annotation comment (with or without its leading ``#``).
+
+    The class list may be left out (``oda:allowed_values "a", "b"``): a term followed by a
+    value is a predicate, and the parameter's class then comes from its default's type.
+    """
+    body = strip_hashes(comment)
     tokens = tokenize_annotation(body)
     if tokens and tokens[-1] == Token("punct", "."):
         tokens.pop()
@@ -138,6 +146,9 @@ def parse_annotation(comment: str) -> Annotation:
     groups = _split(tokens, ";")
     if not groups or not groups[0]:
         raise AnnotationError("empty annotation")
+    first = groups[0]
+    if len(first) >= 2 and is_term(first[0]) and first[1].kind != "punct":
+        groups = [[], *groups]  # no class list: the statement starts with a predicate
     # First group: the class list (terms separated by commas).
     for part in _split(groups[0], ","):
         if len(part) != 1 or not is_term(part[0]):
@@ -157,7 +168,7 @@ def parse_annotation(comment: str) -> Annotation:
 
 def parse_statement(comment: str) -> tuple[str, list[object]] | None:
     """A standalone ``# oda:predicate object`` line → (predicate local name, values)."""
-    body = comment.lstrip("#").strip()
+    body = strip_hashes(comment)
     if not body:
         return None
     try:
@@ -194,6 +205,13 @@ def _add_predicate(ann: Annotation, group: list[Token]) -> None:
               for part in _split(group[1:], ",")]
     if not values or any(v is None for v in values):
         raise AnnotationError(f"predicate oda:{name} needs a value")
+    if name == "limits":  # nb2workflow: ``oda:limits 3, 30`` is a lower and an upper limit
+        numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if len(numbers) != len(values) or len(numbers) < 2:
+            raise AnnotationError("oda:limits needs two numbers (lower, upper)")
+        ann.predicates.setdefault("lower_limit", []).append(min(numbers))
+        ann.predicates.setdefault("upper_limit", []).append(max(numbers))
+        return
     ann.predicates.setdefault(name, []).extend(values)
 
 

@@ -154,6 +154,50 @@ def _compatible(declared: type, value: Any) -> bool:
     return isinstance(value, declared)
 
 
+_TYPE_CLASSES = {int: "oda:Integer", float: "oda:Float", str: "oda:String", bool: "oda:Boolean"}
+
+
+def _class_of_type(ontology: Any, python_type: type | None) -> ClassInfo | None:
+    """oda:Integer, oda:Float, oda:String or oda:Boolean for a plain type (None otherwise)."""
+    term = _TYPE_CLASSES.get(python_type) if python_type else None
+    if term is None:
+        return None
+    try:
+        return ontology.resolve(term)
+    except UnknownClass:
+        return None
+
+
+# nb2workflow tries these, in order, for a parameter whose default is None.
+_EXAMPLES = (1.1, 1, True, "foo", [], {})
+
+
+def _reconcile(default: Any, hint_type: type | None, owl_type: type | None) -> type | None:
+    """The parameter's type as nb2workflow's ``reconcile_python_type`` decides it.
+
+    The default must fit both the type hint and the class's type. An integer default
+    becomes a float where a float fits both (``x = 10  # oda:Float``), else stays an
+    integer: so a type hint wins over the class's type (``e: int = 45  # oda:Energy`` is an
+    integer), and an integer class over a ``float`` hint. A None default takes the first
+    of float, int, bool, str, list, dict that fits both. None when nothing fits.
+    """
+    stated = [t for t in (hint_type, owl_type) if t is not None and t is not type(None)]
+
+    def fits(value: Any) -> bool:
+        return all(_compatible(t, value) and not (t is not bool and isinstance(value, bool))
+                   for t in stated)
+
+    if not stated:
+        return _type_of_default(default)
+    if default is None:
+        return next((type(v) for v in _EXAMPLES if fits(v)), None)
+    if isinstance(default, int) and not isinstance(default, bool):
+        if fits(float(default)):
+            return float
+        return int if fits(default) else None
+    return _type_of_default(default) if fits(default) else None
+
+
 def _resolve(ontology: Any, term: str, line: int, name: str, cell: int) -> ClassInfo:
     try:
         return ontology.resolve(term)
@@ -229,26 +273,27 @@ def _parameter(name: str, node: ast.stmt, hint: ast.expr | None, value_node: ast
         raise AnnotationError(f"{info.curie} is a {info.kind} class, not a parameter class",
                               line=line, name=name, cell=cell)
     hint_type, hint_optional = _hint_type(hint)
-    default_type = _type_of_default(default)
-    declared = (info.python_type if info else None) or hint_type or default_type
+    if info is None:
+        # nb2workflow gives an unannotated parameter (or one annotated with predicates only)
+        # the class of its default's type (of its hint's type when the default is None).
+        info = _class_of_type(ontology, _type_of_default(default) or hint_type)
+    owl_type = info.python_type if info else None
+    declared = _reconcile(default, hint_type, owl_type)
     if declared is None:
         if default is None:
             raise AnnotationError("default is None and nothing says its type: annotate it "
                                   "(e.g. # oda:Float) or add a type hint", line=line, name=name,
                                   cell=cell)
+        stated = " and ".join(f"{what} says {t.__name__}" for what, t in
+                              (("type hint", hint_type), ("annotation", owl_type)) if t)
+        if stated:
+            raise AnnotationError(f"default {default!r} ({type(default).__name__}) contradicts: "
+                                  f"{stated}", line=line, name=name, cell=cell)
         raise AnnotationError(f"unsupported default type {type(default).__name__}", line=line,
                               name=name, cell=cell)
     if declared not in JSON_TYPES:
         raise AnnotationError(f"unsupported type {declared.__name__}", line=line, name=name,
                               cell=cell)
-    for source, stated in (("type hint", hint_type), ("annotation", info.python_type if info else None)):
-        if stated is not None and stated is not declared:
-            raise AnnotationError(f"{source} says {stated.__name__} but the parameter is "
-                                  f"{declared.__name__}", line=line, name=name, cell=cell)
-    if not _compatible(declared, default):
-        what = info.curie if info else declared.__name__
-        raise AnnotationError(f"default {default!r} ({type(default).__name__}) contradicts "
-                              f"{what} ({declared.__name__})", line=line, name=name, cell=cell)
     if declared is float and isinstance(default, int):
         default = float(default)
     return _with_predicates(name, declared, default, info, ann, hint_optional, plain, line, cell,

@@ -70,6 +70,11 @@ def tagged(cells: list[Cell], tag: str) -> Cell | None:
     return found[0] if found else None
 
 
+def tagged_all(cells: list[Cell], tag: str) -> list[Cell]:
+    """Every code cell carrying ``tag``, in notebook order (nb2workflow reads them all)."""
+    return [c for c in cells if tag in c.tags and c.cell_type == "code"]
+
+
 def title_and_description(cells: list[Cell]) -> tuple[str | None, str | None]:
     """Title from the first markdown heading, description from the rest of that cell."""
     for cell in cells:

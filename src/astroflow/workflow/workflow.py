@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from astroflow.errors import AnnotationError, NotebookError
+from astroflow.errors import AnnotationError
 from astroflow.workflow import declarations as decl
 from astroflow.workflow.inject import inject, injected_source
 from astroflow.workflow.model import Output, Parameter
@@ -18,7 +18,7 @@ from astroflow.workflow.notebook import (
     cells_of,
     content_version,
     read_notebook,
-    tagged,
+    tagged_all,
     title_and_description,
 )
 from astroflow.workflow.schema import workflow_schema
@@ -60,14 +60,19 @@ class Workflow:
     @classmethod
     def from_notebook(cls, notebook: dict, path: Path, ontology: Any) -> Workflow:
         cells = cells_of(notebook)
-        params_cell = tagged(cells, "parameters")
-        if params_cell is None:
-            raise NotebookError(f"{path.name}: no code cell is tagged 'parameters'; tag the cell "
-                                "that assigns the inputs (cell toolbar → tags → parameters)")
-        outputs_cell = tagged(cells, "outputs")
-        parameters = decl.parse_parameters(params_cell.source, params_cell.index, ontology)
-        outputs = (decl.parse_outputs(outputs_cell.source, outputs_cell.index, ontology)
-                   if outputs_cell else {})
+        # nb2workflow reads every cell tagged 'parameters' (or 'outputs'), later ones adding
+        # to earlier ones; a notebook without a parameters cell is a service without inputs
+        # (values are then injected at the top, as papermill does).
+        params_cells = tagged_all(cells, "parameters")
+        outputs_cells = tagged_all(cells, "outputs")
+        parameters: dict[str, Parameter] = {}
+        for cell in params_cells:
+            parameters.update(decl.parse_parameters(cell.source, cell.index, ontology))
+        outputs: dict[str, Output] = {}
+        for cell in outputs_cells:
+            outputs.update(decl.parse_outputs(cell.source, cell.index, ontology))
+        declaring = {c.index for c in (*params_cells, *outputs_cells)}
+        parameters_cell = params_cells[-1].index if params_cells else -1
         metadata: dict[str, Any] = {}
         imports: set[str] = set()
         for cell in cells:
@@ -77,7 +82,7 @@ class Workflow:
             try:
                 tree, comments = decl.parse_cell(cell.source, cell.index)
             except AnnotationError:
-                if cell.index in (params_cell.index, getattr(outputs_cell, "index", -1)):
+                if cell.index in declaring:
                     raise
                 continue  # a syntax error elsewhere shows up when the notebook runs
             for key, values in decl.notebook_statements(tree, comments):
@@ -85,7 +90,7 @@ class Workflow:
         title, description = title_and_description(cells)
         return cls(
             path=path, name=path.stem, notebook=notebook, parameters=parameters,
-            outputs=outputs, parameters_cell=params_cell.index,
+            outputs=outputs, parameters_cell=parameters_cell,
             version=content_version(notebook), title=title or path.stem.replace("_", " "),
             description=description, metadata=metadata,
             imports=tuple(sorted(_third_party(imports, path.parent))),
