@@ -123,6 +123,10 @@ class Archive:
     timeout: float = TIMEOUT
     cache: Path | None = None
     _session: requests.Session | None = field(default=None, init=False, repr=False)
+    # GraceDB fallback (gw_open/gracedb.py): event name -> GraceDB record of its sky map;
+    # service URL -> why it could not be reached (asked once per archive)
+    _gracedb_maps: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    _gracedb_down: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.mode not in ("host", "mirror"):
@@ -147,7 +151,7 @@ class Archive:
     def source(self) -> str:
         """Where products come from, for their metadata and captions."""
         if self.mode == "host":
-            return f"GWOSC API v2 at {self.location}"
+            return f"GWOSC API v2 at {self.location}" + self._gracedb_source()
         # The folder's name only: products go to users, the server's paths stay with it.
         return (f"offline GWOSC mirror ({Path(self.location).name}/ in the gw data folder, "
                 "built by `astroflow data fetch gw`)")
@@ -276,19 +280,67 @@ class Archive:
         return target
 
     def sky_map_file(self, event: str) -> tuple[Path, dict]:
-        """(local path of the event's sky map FITS, its event record)."""
+        """(local path of the event's sky map FITS, its event record).
+
+        The record's ``skymap_url`` when it has one; else, in host mode, the public sky map
+        of the GraceDB superevent at the event's GPS time (``gw_open.gracedb``; the record
+        then carries ``skymap_origin``, and :attr:`source` names the superevent and file)."""
         record = self.event(event)
         url = record.get("skymap_url")
-        if not url:
+        if url:
+            return self.file(url), record
+        if self.mode == "mirror":
             where = ("the offline mirror holds sky maps only for the synthetic event "
                      "GW120618_120000 (real ones cannot be had offline); run `astroflow data "
-                     "fetch gw --release gwosc` with network access to use GWOSC"
-                     if self.mode == "mirror" else
-                     "GWOSC's API lists no sky map for it (sky maps of GWTC events are "
+                     "fetch gw --release gwosc` with network access to use GWOSC")
+        else:
+            where = ("GWOSC's API lists no sky map for it (sky maps of GWTC events are "
                      "published with the parameter-estimation data releases on Zenodo)")
-            raise AnalysisError(f"no sky map for {record.get('name', event)} from "
-                                f"{self.source}: {where}")
-        return self.file(url), record
+            try:
+                path, origin = self._gracedb_sky_map(record)
+            except AnalysisError as exc:
+                where += f", and {exc}"
+            else:
+                return path, {**record, "skymap_origin": origin}
+        raise AnalysisError(f"no sky map for {record.get('name', event)} from "
+                            f"{self.source}: {where}")
+
+    # -- GraceDB fallback for real events' sky maps (gw_open/gracedb.py) ------------------
+    def _gracedb_sky_map(self, record: dict) -> tuple[Path, dict]:
+        from . import gracedb
+
+        url = gracedb.resolve_service_url()
+        if url is None:
+            raise AnalysisError(f"GraceDB is not asked ({gracedb.ENV_URL}=off)")
+        if url in self._gracedb_down:
+            raise AnalysisError(self._gracedb_down[url])
+        if record.get("gps") is None:
+            raise AnalysisError("its record has no GPS time to look GraceDB up by")
+        folder = self.cache if self.cache is not None else cache_dir()
+        dest = Path(folder) / "gracedb" / hashlib.sha256(url.encode()).hexdigest()[:10]
+        try:
+            path, origin = gracedb.sky_map_for_gps(float(record["gps"]), dest, url,
+                                                   timeout=self.timeout)
+        except AnalysisError as exc:
+            if getattr(exc, "unreachable", False):
+                self._gracedb_down[url] = str(exc)
+            raise
+        self._gracedb_maps[str(record.get("name") or record.get("shortName"))] = origin
+        return path, origin
+
+    def _gracedb_source(self) -> str:
+        """``'; sky map of GW190425 from GraceDB (URL): superevent S190425z, ...'``."""
+        if not self._gracedb_maps:
+            return ""
+        from .gracedb import describe
+
+        items = list(self._gracedb_maps.items())
+        urls = sorted({origin["service_url"] for _, origin in items})
+        text = "; ".join(f"{name}: {describe(origin)}" for name, origin in items[:3])
+        if len(items) > 3:
+            text += f"; and {len(items) - 3} more"
+        plural = "s" if len(items) > 1 else ""
+        return f"; sky map{plural} from GraceDB ({', '.join(urls)}): {text}"
 
 
 def current_archive(dest: Path | None = None) -> Archive:
