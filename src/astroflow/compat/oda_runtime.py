@@ -7,11 +7,19 @@ one JSON object into it. MMODA points the callback at its dispatcher over HTTP; 
 at a FIFO in the run's scratch folder, and a thread of the run hands every report it reads
 there to `astroflow.progress`. Reports thus reach the job through the executor's own channel,
 from the notebook or from any subprocess it starts, and nothing travels over the network.
+The callback names the FIFO relative to the run's folder (``file://.oda_api_progress``): the
+context file is found there only, so whoever reads it opens the FIFO from the same folder,
+and no server path reaches the notebook, its printouts or its errors.
 
-The context carries the caller's token only when the run was given one, which the platform
-does only for notebooks that declare ``oda:oda_token_access oda:InOdaContext``. Both files are
-private to the run's user and removed when the run ends. Every run imports this module:
-standard library only.
+As in nb2workflow (``workflow()`` in service.py), the context always has both keys,
+``callback`` and ``token``; the token is ``None`` unless the run was given one, which the
+platform does only for notebooks that declare ``oda:oda_token_access oda:InOdaContext``. Both
+files are private to the run's user and removed when the run ends.
+
+``oda_api``'s ``PictureProduct`` takes the type of its bytes from ``puremagic``, which calls a
+JPEG ``jfif``, and accepts it only if ``mimetypes.types_map`` knows that extension: it does
+once the system's mime.types are read (MMODA's images do that), not in a fresh interpreter.
+A run makes sure of it. Every run imports this module: standard library only.
 """
 
 from __future__ import annotations
@@ -66,12 +74,21 @@ def oda_context(work: Path, notebook: Mapping[str, Any],
     if not uses_oda_api(notebook):
         yield None
         return
+    know_jfif()
     runtime = OdaRuntime(Path(work), run_token(run_env))
     runtime.open()
     try:
         yield runtime
     finally:
         runtime.close()
+
+
+def know_jfif() -> None:
+    """``.jfif`` in ``mimetypes.types_map``, read by ``oda_api.data_products.PictureProduct``."""
+    import mimetypes
+
+    if mimetypes.types_map.get(".jfif") != "image/jpeg":
+        mimetypes.add_type("image/jpeg", ".jfif")  # reads the system's files first, if unread
 
 
 class OdaRuntime:
@@ -89,22 +106,21 @@ class OdaRuntime:
 
     @property
     def callback(self) -> str | None:
-        return f"file://{self.fifo_path}" if self._fd is not None else None
+        """The FIFO as a ``file://`` URL relative to the run's folder (no server path)."""
+        return f"file://{PROGRESS_FIFO}" if self._fd is not None else None
 
     def open(self) -> None:
         """Start the relay, then write the context that names it."""
         try:
             self._open_fifo()
         except OSError as exc:  # no FIFOs here: the run goes on without progress reports
-            print(f"astroflow: oda_api progress reports are unavailable: {exc}", file=sys.stderr)
+            reason = exc.strerror or type(exc).__name__  # not str(exc): it holds the path
+            print(f"astroflow: oda_api progress reports are unavailable: {reason}",
+                  file=sys.stderr)
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
-        context: dict[str, Any] = {}
-        if self.callback:
-            context["callback"] = self.callback
-        if self.token:
-            context["token"] = self.token
+        context: dict[str, Any] = {"callback": self.callback, "token": self.token or None}
         _write_private(self.context_path, json.dumps(context).encode())
 
     def _open_fifo(self) -> None:

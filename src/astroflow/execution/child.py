@@ -70,7 +70,7 @@ def run_forked(spec_path: Path, job_id: str, progress_fd: int, parent_fds: tuple
         shell = prepare()
         shell.user_ns["_dh"] = [work]
         with oda_context(work, spec.notebook, spec.env):  # oda_api's ProgressReporter, get_context
-            outcome = NotebookRun(spec, shell, job_dir).execute(work)
+            outcome = NotebookRun(spec, shell, job_dir, ServerPaths.of_run(work, spec)).execute(work)
         if not spec.keep_scratch:
             os.chdir(job_dir)
             discard(work)  # here, beside the run, rather than in the server after it
@@ -193,11 +193,13 @@ def is_analysis_error(exc: BaseException) -> bool:
 class NotebookRun:
     """Runs the code cells of one notebook in the shell and collects its products."""
 
-    def __init__(self, spec: RunSpec, shell: NotebookShell, job_dir: Path) -> None:
+    def __init__(self, spec: RunSpec, shell: NotebookShell, job_dir: Path,
+                 paths: ServerPaths | None = None) -> None:
         self.spec = spec
         self.shell = shell
         self.job_dir = job_dir
         self.notebook = spec.notebook
+        self.paths = paths or ServerPaths(())
         self._saved_at = time.monotonic()
 
     def execute(self, work: Path) -> dict[str, Any]:
@@ -208,7 +210,7 @@ class NotebookRun:
         if error is None:
             error = self._check_output()
         return {"status": "done" if error is None else "failed",
-                "error": None if error is None else error.to_dict(),
+                "error": None if error is None else self.paths.hide_in(error.to_dict()),
                 "products": products}
 
     def _run_cells(self) -> RunError | None:
@@ -270,6 +272,8 @@ class NotebookRun:
     def _write_products(self, work: Path) -> tuple[list[dict[str, Any]], RunError | None]:
         """Each declared output through the products API, then the manifest.
 
+        An output that is ``None`` is left out: MMODA notebooks set optional products to
+        ``None`` when they are not made, and nb2workflow serves them without those.
         The manifest entries, as written, also go into ``result.json``.
         """
         from astroflow.products import ProductError, write_manifest, write_product
@@ -283,6 +287,8 @@ class NotebookRun:
                 if output.name not in namespace:
                     return [], RunError("bug", "NameError",
                                         f"output {output.name!r} is not defined by the notebook")
+                if namespace[output.name] is None:
+                    continue  # an optional product not made: left out, as nb2workflow does
                 written.append(write_product(output.name, namespace[output.name], folder,
                                              output.ontology, title=output.title,
                                              description=output.description, cwd=work))
@@ -297,8 +303,82 @@ class NotebookRun:
 
     def _save_notebook(self) -> None:
         """The executed notebook as it stands, so a killed run leaves what ran."""
+        self.paths.hide_in_outputs(self.notebook)
         write_json(self.job_dir / NOTEBOOK_FILE, self.notebook)
         self._saved_at = time.monotonic()
+
+
+class ServerPaths:
+    """The server's own folders, as they must not appear in what a run returns.
+
+    A notebook's printouts and errors name files by absolute path (``os.path.abspath``, a
+    ``FileNotFoundError``): the run's folder becomes ``.``, the job's folder and the data and
+    cache folders their variable's name, the Python installation ``<python>``. Applied to the
+    error a run reports and to the text outputs of the executed notebook (never to products:
+    those are the notebook's data).
+    """
+
+    def __init__(self, pairs: Any) -> None:
+        # Longest first: the run's folder lies inside the job's, which lies in the data's.
+        self.pairs = sorted({(str(p), r) for p, r in pairs if len(str(p)) > 4},
+                            key=lambda pr: -len(pr[0]))
+
+    @classmethod
+    def of_run(cls, work: Path, spec: RunSpec) -> ServerPaths:
+        import site
+        import sysconfig
+
+        pairs: list[tuple[Any, str]] = []
+
+        def add(path: Any, shown: str) -> None:
+            if path:
+                pairs.append((Path(path), shown))
+                with contextlib.suppress(OSError):
+                    pairs.append((Path(path).resolve(), shown))
+
+        add(work, ".")
+        if spec.source_dir is not None:
+            add(spec.source_dir, ".")  # its files are linked into the run's folder
+        add(spec.job_dir, "$ASTROFLOW_JOB_DIR")
+        for variable in ("ASTROFLOW_CACHE_DIR", "ASTROFLOW_DATA_DIR"):
+            add(os.environ.get(variable), "$" + variable)
+        for folder in {*site.getsitepackages(), sysconfig.get_path("purelib")}:
+            add(folder, "<site-packages>")
+        if sys.prefix not in ("/", "/usr", "/usr/local"):
+            add(sys.prefix, "<python>")
+        return cls(pairs)
+
+    def hide(self, text: str) -> str:
+        for path, shown in self.pairs:
+            if path in text:
+                text = text.replace(path, shown)
+        return text
+
+    def hide_in(self, value: Any) -> Any:
+        """``value`` with every string in it (in lists and dicts) hidden."""
+        if isinstance(value, str):
+            return self.hide(value)
+        if isinstance(value, list):
+            return [self.hide_in(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self.hide_in(v) for k, v in value.items()}
+        return value
+
+    def hide_in_outputs(self, notebook: dict[str, Any]) -> None:
+        """Hide the paths in the text outputs of ``notebook``'s cells, in place (pictures
+        and other binary data are left alone)."""
+        if not self.pairs:
+            return
+        for cell in notebook.get("cells", []):
+            for out in cell.get("outputs", ()):
+                for key in ("text", "evalue", "traceback"):
+                    if key in out:
+                        out[key] = self.hide_in(out[key])
+                data = out.get("data")
+                if isinstance(data, dict):
+                    for mime, content in data.items():
+                        if mime.startswith("text/") or mime.endswith("json"):
+                            data[mime] = self.hide_in(content)
 
 
 def _folder_size(folder: Path) -> int:

@@ -2,8 +2,14 @@
 
 It coerces strings to the declared types, converts times between the declared format and
 the other common one, checks limits and allowed values, and reports every problem at once as
-(field, value, reason). What it returns is canonical: the same request spelled differently
-gives equal values, and so the same cache key.
+(field, value, reason). What it returns (`ValidatedValues`) is what the notebook gets: each
+value as the caller wrote it when that is valid for its parameter (an ISOT time keeps its
+spelling, as nb2workflow passes it on), converted only when it must be (an MJD given for an
+ISOT parameter, a sexagesimal angle, ``"3"`` for a number). Its ``canonical`` form, where the
+same request spelled differently gives equal values, is what `cache_key` uses.
+
+MMODA's conventions for empty strings (nb2workflow's ``cast_parameter``): ``''`` is ``False``
+for a boolean, and is refused for a file parameter (POSIXPath, FileURL), naming it.
 """
 
 from __future__ import annotations
@@ -59,13 +65,28 @@ class ValidationError(AstroflowError, ValueError):
         super().__init__(f"invalid parameters: {lines}")
 
 
+class ValidatedValues(dict):
+    """Validated values as the notebook gets them; ``canonical`` is the form `cache_key`
+    uses (times in one spelling), equal for two requests that mean the same."""
+
+    canonical: dict[str, Any]
+
+    def __init__(self, values: Mapping[str, Any], canonical: Mapping[str, Any]) -> None:
+        super().__init__(values)
+        self.canonical = dict(canonical)
+
+
 class _Invalid(Exception):
     def __init__(self, reason: str) -> None:
         self.reason = reason
 
 
-def validate(parameters: Mapping[str, Parameter], values: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Check and coerce ``values``; missing names take their defaults."""
+def validate(parameters: Mapping[str, Parameter],
+             values: Mapping[str, Any] | None) -> ValidatedValues:
+    """Check and coerce ``values``; missing names take their defaults.
+
+    Validating the result again gives it back unchanged.
+    """
     values = dict(values or {})
     errors: list[FieldError] = []
     for name in values:
@@ -74,21 +95,45 @@ def validate(parameters: Mapping[str, Parameter], values: Mapping[str, Any] | No
             errors.append(FieldError(str(name), values[name],
                                      f"unknown parameter (this workflow takes: {known})"))
     result: dict[str, Any] = {}
+    canonical: dict[str, Any] = {}
     for name, param in parameters.items():
         if name not in values:
-            result[name] = param.default
+            result[name] = canonical[name] = param.default
             continue
         try:
-            result[name] = coerce(param, values[name])
+            canonical[name] = coerce(param, values[name])
+            result[name] = _as_written(param, values[name], canonical[name])
         except _Invalid as exc:
             errors.append(FieldError(name, values[name], exc.reason))
     if errors:
         raise ValidationError(errors)
-    return result
+    return ValidatedValues(result, canonical)
+
+
+def _as_written(param: Parameter, raw: Any, value: Any) -> Any:
+    """The caller's own spelling of a valid time string in the declared string format
+    (``2022-10-01T00:00:00`` stays so, not ``…00.000``); ``value`` otherwise."""
+    if not (param.format and param.type is str and isinstance(raw, str)
+            and isinstance(value, str)):
+        return value
+    from astropy.time import Time
+
+    text = raw.strip()
+    try:
+        Time(text, format=param.format, scale="utc")
+    except (ValueError, TypeError):
+        return value
+    return text
 
 
 def coerce(param: Parameter, raw: Any) -> Any:
     """One value → the parameter's canonical value, or `_Invalid` with the reason."""
+    if isinstance(raw, str) and raw.strip() == "":
+        if param.type is bool:
+            return False  # MMODA's unchecked box
+        if param.role in ("file", "url"):
+            raise _Invalid(f"Empty string is not a valid value of FileReference parameter "
+                           f"{param.name} (give a file, or null for none where it is optional)")
     if raw is None or (isinstance(raw, str) and raw.strip() == "" and param.type is not str):
         if param.optional:
             return None
@@ -324,6 +369,8 @@ def canonical_json(values: Mapping[str, Any]) -> str:
 
 def cache_key(*parts: Any) -> str:
     """SHA-256 of the canonical JSON of the parts (service, version, values, …)."""
+    # Validated values count in their canonical form: one key for one meaning.
+    parts = tuple(p.canonical if isinstance(p, ValidatedValues) else p for p in parts)
     # surrogatepass: a key is a digest, and must exist for any text validation let through
     text = canonical_json({"k": list(parts)})
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
