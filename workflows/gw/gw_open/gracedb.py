@@ -38,6 +38,7 @@ import json
 import math
 import os
 import re
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -205,7 +206,7 @@ def sky_map_for_gps(gps: float, dest: Path, service_url: str | None = None,
         else:
             if found:
                 names = ", ".join(s["superevent_id"] for s in found)
-                raise AnalysisError(f"GraceDB at {url}: superevent {names} at GPS {gps:.3f} "
+                raise AnalysisError(f"GraceDB at {url}: superevent(s) {names} at GPS {gps:.3f} "
                                     "has no sky map file")
             raise AnalysisError(f"GraceDB at {url} has no public superevent within "
                                 f"±{WINDOW:g} s of GPS {gps:.3f}")
@@ -213,7 +214,8 @@ def sky_map_for_gps(gps: float, dest: Path, service_url: str | None = None,
         relative = Path(sid) / (f"v{version}" if version is not None else "latest") / base
         target = dest / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(target.name + ".partial")
+        # unique per writer: runs in other processes may fetch the same file meanwhile
+        partial = target.with_name(f"{target.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial")
         raw = client.files(sid, filename)
         try:
             with open(partial, "wb") as out:
@@ -248,7 +250,9 @@ def sky_map_for_gps(gps: float, dest: Path, service_url: str | None = None,
         "retrieved": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
     lookup = _lookup_path(dest, gps)
     lookup.parent.mkdir(parents=True, exist_ok=True)
-    lookup.write_text(json.dumps(record, indent=1))
+    scratch = lookup.with_name(f"{lookup.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    scratch.write_text(json.dumps(record, indent=1))
+    scratch.replace(lookup)
     return target, record
 
 
