@@ -1,7 +1,9 @@
 """``/dispatch-data/...``: the MMODA dispatcher protocol, over astroflow's own jobs.
 
 ``oda_api.api.DispatcherAPI(url=".../dispatch-data")`` works against this router unchanged:
-each service is an instrument, its outputs one product type. The facade keeps no state: a
+as in MMODA, a repository is an instrument and its notebooks its products
+(``instrument="my-repo", product="echo"``); each service is also an instrument of its own
+(its one product: the service's name), as single-notebook repositories have always used. The facade keeps no state: a
 request is validated and submitted through `Platform` (same cache, same auth, same progress),
 polls read the job by its id, and a done job's products are encoded from its files.
 
@@ -76,7 +78,7 @@ async def run_analysis(request: Request) -> JSONResponse:
         return _refusal(_refused(exc), new_session_id())
     try:
         who = _caller(request, query.token)
-        service = _service(p, query.instrument, query.product_type, who)
+        service, instrument_name = _resolve(p, query.instrument, query.product_type, who)
         values, unused = service_values(service, query)  # polls resend every field too
         comment = _unused_comment(unused)
         if query.is_new:
@@ -91,7 +93,7 @@ async def run_analysis(request: Request) -> JSONResponse:
                                    f"not {service.name!r}")
             job = await _settle(p, job, who, POLL_WAIT)
         body = await run_in_threadpool(_answer, p, job, query, service, str(request.base_url),
-                                       comment)
+                                       comment, instrument_name)
     except (Refused, AuthError, NotFound, Forbidden, ValidationError, QueueFull,
             AstroflowError) as exc:
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
@@ -100,21 +102,56 @@ async def run_analysis(request: Request) -> JSONResponse:
 
 
 def _answer(p: Platform, job: Job, query: AnalysisRequest, service: Service, base_url: str,
-            comment: str) -> dict[str, Any]:
-    products = None
+            comment: str, instrument_name: str | None = None) -> dict[str, Any]:
+    products: dict[str, Any] = {}
+    api = query.api
     if job.state == "done":
         try:
             products = _encoded_products(p, job)
+            if not api:
+                products.update(encoding.html_products(
+                    [Product.from_dict(e) for e in job.products],
+                    p.artifacts.job_dir(job.id) / "products", instrument.product_key(service)))
         except (ProductError, OSError) as exc:
             return response.failed_answer(f"the products of job {job.id} could not be "
                                           f"encoded: {exc}", query.session_id, job.id)
+        products["extra_metadata"] = extra_metadata(service, job)
         parameters = {**job.parameters, **query.echo(), "job_id": job.id}
         products["analysis_parameters"] = parameters
+        if instrument_name and instrument_name != service.name:
+            target, product = instrument_name, instrument.product_key(service)
+        else:
+            target, product = service.name, instrument.product_name(service)
         products["api_code"] = oda_api_snippet(
-            service.name, job.parameters, (p.config.base_url or base_url),
-            product=instrument.product_name(service),
+            target, job.parameters, (p.config.base_url or base_url), product=product,
             needs_token=bool(service.roles) or service.workflow.token_access)
+    if query.return_progress:
+        from astroflow.compat.nb2workflow_api import progress_html
+
+        page = progress_html(job)
+        if api:
+            products["progress_product_list"] = [{"name": "progress", "value": page}]
+        else:
+            products["progress_product_html_output"] = [page]
     return response.job_answer(job, query.session_id, products=products, comment=comment)
+
+
+def extra_metadata(service: Service, job: Job) -> dict[str, Any]:
+    """``products.extra_metadata``: each product's label, description and group as its
+    output declares them (``{}`` for an output without), what the plugin returns."""
+    found: dict[str, Any] = {}
+    outputs = service.workflow.outputs
+    for entry in job.products:
+        name = entry.get("name")
+        declared = outputs.get(name)
+        meta: dict[str, Any] = {}
+        if declared is not None:
+            for key in ("label", "description", "group"):
+                value = getattr(declared, key, None)
+                if value:
+                    meta[key] = value
+        found[name] = meta
+    return found
 
 
 def _encoded_products(p: Platform, job: Job) -> dict[str, Any]:
@@ -161,7 +198,10 @@ def instrument_list(request: Request, token: str | None = Query(None)) -> Respon
         who = _caller(request, token)
     except AuthError as exc:
         return _refusal(_refused(exc), new_session_id())
-    return JSONResponse([s.name for s in p.catalog.visible_to(who.roles)])
+    visible = p.catalog.visible_to(who.roles)
+    names = [s.name for s in visible]
+    names += sorted({s.repository for s in visible if s.repository} - set(names))
+    return JSONResponse(names)
 
 
 @router.get("/api/par-names", responses={**mmoda_errors(400, 403), **errors(422)})
@@ -184,10 +224,17 @@ def _describe(request: Request, name: str | None, product_type: str | None, toke
               describe: Any) -> Response:
     p: Platform = request.app.state.platform
     try:
-        service = _service(p, name, product_type, _caller(request, token))
+        who = _caller(request, token)
+        products = _repository(p, name, who)
+        if products is None:
+            service, _ = _resolve(p, name, product_type, who)
     except (Refused, AuthError) as exc:
         return _refusal(_refused(exc), new_session_id())
-    return JSONResponse(response.strict(describe(service)))
+    if products is None:
+        return JSONResponse(response.strict(describe(service)))
+    if describe is instrument.par_names:
+        return JSONResponse(instrument.repository_par_names(products, product_type))
+    return JSONResponse(response.strict(instrument.instrument_description(name, products)))
 
 
 # --- download_products ----------------------------------------------------------------------
@@ -323,13 +370,43 @@ def _caller(request: Request, token: str | None) -> Caller:
     return caller_from_header(header, config)
 
 
+def _repository(p: Platform, name: str | None, who: Caller) -> dict[str, Service] | None:
+    """A repository instrument's products (notebook stem → service), or None when ``name``
+    is a service (a service's name wins over a repository's of the same name)."""
+    if not name or p.catalog.get(name) is not None:
+        return None
+    products = {instrument.product_key(s): s for s in p.catalog.visible_to(who.roles)
+                if s.repository == name}
+    return products or None
+
+
+def _resolve(p: Platform, name: str | None, product_type: str | None,
+             who: Caller) -> tuple[Service, str]:
+    """``(service, instrument name)`` for an instrument and product type: a repository and
+    one of its notebooks, or a service and its own product."""
+    products = _repository(p, name, who)
+    if products is not None:
+        found = products.get(product_type or "") or next(
+            (s for s in products.values() if s.name == product_type), None)
+        if found is None and not product_type and len(products) == 1:
+            found = next(iter(products.values()))
+        if found is None:
+            raise Refused(400, f"instrument {name!r} has no product {product_type!r}; "
+                               f"its products are {', '.join(products)}")
+        return found, str(name)
+    service = _service(p, name, product_type, who)
+    return service, service.name
+
+
 def _service(p: Platform, name: str | None, product_type: str | None, who: Caller) -> Service:
     if not name:
         raise Refused(400, "instrument is required (GET /dispatch-data/instr-list lists them)")
     try:
         service = p.service(name, who)
     except NotFound:
-        known = ", ".join(s.name for s in p.catalog.visible_to(who.roles))
+        visible = p.catalog.visible_to(who.roles)
+        known = ", ".join([s.name for s in visible]
+                          + sorted({s.repository for s in visible if s.repository}))
         raise Refused(400, f"instrument: {name!r} is not known here; known: {known}") from None
     if not instrument.is_product(service, product_type):
         raise Refused(400, f"instrument {service.name!r} has no product {product_type!r}; "

@@ -71,10 +71,11 @@ def encode_product(product: Product, products_dir: Path) -> tuple[str, dict[str,
     if kind == "picture":
         return picture_or_binary(product, products_dir)
     if kind in ("binary", "file", "image"):
-        return BINARIES, binary_product(product.name, _file(product, products_dir).read_bytes())
+        return BINARIES, binary_product(own_name(product),
+                                        _file(product, products_dir).read_bytes())
     if kind == "text":
         text = _file(product, products_dir, "txt").read_text("utf-8")
-        return TEXTS, {"name": product.name, "value": text, "meta_data": _meta(product)}
+        return TEXTS, {"name": own_name(product), "value": text, "meta_data": _meta(product)}
     if kind == "scalar":
         return TEXTS, scalar_product(product, products_dir)
     raise ProductError(f"product {product.name!r} of type {kind!r} has no oda_api encoding")
@@ -91,10 +92,21 @@ def _file(product: Product, products_dir: Path, key: str | None = None) -> Path:
     return path
 
 
+def own_name(product: Product) -> str:
+    """The name ``DataCollection`` gives the product: the ``name`` of the ``oda_api`` object the
+    notebook returned, when the runtime kept it (``meta["oda_name"]``), as MMODA passes it on;
+    else the output's name."""
+    name = product.meta.get("oda_name") if isinstance(product.meta, dict) else None
+    return str(name) if name else product.name
+
+
 def _meta(product: Product) -> dict[str, Any]:
-    """What ``oda_api`` keeps as ``meta_data`` (no ``src_name``/``product`` keys: those would
-    change the names ``DataCollection`` gives its members)."""
-    meta: dict[str, Any] = {"uri": product.ontology}
+    """What ``oda_api`` keeps as ``meta_data``: the ``meta_data`` of the notebook's own
+    ``oda_api`` object when the runtime kept it (``meta["oda_meta_data"]``; its ``src_name``
+    and ``product`` enter ``DataCollection`` names, as from MMODA), then the class URI."""
+    own = product.meta.get("oda_meta_data") if isinstance(product.meta, dict) else None
+    meta: dict[str, Any] = dict(own) if isinstance(own, dict) else {}
+    meta["uri"] = product.ontology
     if product.unit:
         meta["unit"] = product.unit
     if product.description:
@@ -106,7 +118,7 @@ def _meta(product: Product) -> dict[str, Any]:
 
 def table_product(product: Product, ecsv: Path) -> dict[str, Any]:
     """``ODAAstropyTable.encode()`` in its ASCII form: the stored ECSV file as it is."""
-    return {"ascii": ecsv.read_text("utf-8"), "binary": None, "name": product.name,
+    return {"ascii": ecsv.read_text("utf-8"), "binary": None, "name": own_name(product),
             "meta_data": _meta(product)}
 
 
@@ -119,7 +131,7 @@ def scalar_product(product: Product, products_dir: Path) -> dict[str, Any]:
     meta = _meta(product)
     if isinstance(stored, dict) and stored.get("unit"):
         meta["unit"] = stored["unit"]
-    return {"name": product.name, "value": _finite(value), "meta_data": meta}
+    return {"name": own_name(product), "value": _finite(value), "meta_data": meta}
 
 
 def binary_product(name: str, data: bytes) -> dict[str, Any]:
@@ -134,10 +146,10 @@ def picture_or_binary(product: Product, products_dir: Path) -> tuple[str, dict[s
     path = _file(product, products_dir, fmt)
     data = path.read_bytes()
     if fmt is None or (fmt == "svg" and not data.lstrip().startswith(b"<?xml")):
-        return BINARIES, binary_product(product.name, data)
+        return BINARIES, binary_product(own_name(product), data)
     return PICTURES, {"img_type": _PICTURE_TYPES[fmt],
                       "b64data": base64.urlsafe_b64encode(data).decode("ascii"),
-                      "metadata": _meta(product), "name": product.name}
+                      "metadata": _meta(product), "name": own_name(product)}
 
 
 def _finite(value: Any) -> Any:
@@ -159,7 +171,7 @@ def numpy_product(product: Product, fits_path: Path) -> dict[str, Any]:
     with warnings.catch_warnings(), fits.open(fits_path, memmap=False) as hdul:
         warnings.simplefilter("ignore")
         units = [data_unit(hdu) for hdu in hdul]
-    return {"data_unit_list": units, "name": product.name, "meta_data": _meta(product)}
+    return {"data_unit_list": units, "name": own_name(product), "meta_data": _meta(product)}
 
 
 def data_unit(hdu: Any) -> dict[str, Any]:
@@ -279,3 +291,57 @@ def _python(value: Any) -> str:
     if callable(getattr(value, "tolist", None)):  # a sub-array cell, a numpy scalar
         return _python(value.tolist())
     raise ProductError(f"cannot write a {type(value).__name__} cell for oda_api")
+
+
+# --- HTML for callers other than oda_api ----------------------------------------------------
+
+def html_products(products: Iterable[Product], products_dir: Path,
+                  product_name: str) -> dict[str, Any]:
+    """What the MMODA plugin returns to a caller without ``api`` (its web front end):
+    ``image`` (one ``{"image": {"div", "script"}}`` per product, a dict when there is one),
+    ``name``, ``file_name``, ``download_file_name`` and ``prod_process_message``."""
+    images: list[dict[str, Any]] = []
+    names: list[str] = []
+    files: list[str] = []
+    for product in products:
+        names.append(product.name)
+        files += list(product.files.values())
+        images.append({"image": {"div": product_html(product, Path(products_dir)),
+                                 "script": ""}})
+    return {"image": images[0] if len(images) == 1 else images, "name": names,
+            "file_name": files,
+            "download_file_name": f"{files[0]}.gz" if len(files) == 1
+            else f"{product_name}.tar.gz",
+            "prod_process_message": ""}
+
+
+def product_html(product: Product, products_dir: Path) -> str:
+    """One product's preview as the plugin draws it: a picture inline, a text in a ``<p>``, a
+    value with its class URI, a table as HTML, anything else "No preview available"."""
+    import html
+
+    kind = product.type
+    if kind == "picture":
+        key, encoded = picture_or_binary(product, products_dir)
+        if key == PICTURES:
+            data = encoded["b64data"].replace("-", "+").replace("_", "/")
+            return (f'<br><img src="data:image/{encoded["img_type"]};base64,{data}" '
+                    'class="img-responsive">')
+    if kind == "text":
+        text = _file(product, products_dir, "txt").read_text("utf-8")
+        return f'<p style="white-space: pre-wrap;">{html.escape(text)}</p>'
+    if kind == "scalar":
+        value = scalar_product(product, products_dir)["value"]
+        return f"<br>value: {html.escape(str(value))}<br>uri: {html.escape(str(product.ontology))}"
+    if "ecsv" in product.files and kind in ("table", "lightcurve", "spectrum"):
+        from astropy.table import Table
+
+        table = Table.read(_file(product, products_dir, "ecsv"), format="ascii.ecsv")
+        from io import StringIO
+
+        out = StringIO()
+        table[:1000].write(out, format="html")
+        body = out.getvalue()
+        start, end = body.find("<table"), body.rfind("</table>")
+        return "<br><br>" + (body[start:end + 8] if start >= 0 and end >= 0 else body)
+    return "<br>No preview available"

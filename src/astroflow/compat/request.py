@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from astroflow.compat.instrument import COMMON_ROLES, TIME_NAMES, role_parameters
+from astroflow.compat.instrument import COMMON_ROLES, RENAME, TIME_NAMES, role_parameters
 from astroflow.registry.catalog import Service
 from astroflow.workflow import FieldError, Parameter, ValidationError
 
@@ -40,6 +40,8 @@ class AnalysisRequest:
     token: str | None
     time_format: str | None
     fields: dict[str, Any] = field(default_factory=dict)
+    api: bool = True
+    return_progress: bool = False
     raw: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -63,6 +65,7 @@ class AnalysisRequest:
                    query_status=status, job_id=text("job_id"),
                    session_id=text("session_id") or new_session_id(), token=text("token"),
                    time_format=text("T_format"),
+                   api=truthy(text("api")), return_progress=truthy(text("return_progress")),
                    fields={k: v for k, v in raw.items() if k not in CONTROL}, raw=dict(raw))
 
     def echo(self) -> dict[str, Any]:
@@ -71,6 +74,22 @@ class AnalysisRequest:
         echoed = {k: (None if v == NONE else v) for k, v in self.raw.items()
                   if k != "token" and isinstance(v, str | int | float | bool)}
         return {**echoed, "session_id": self.session_id, "query_status": self.query_status}
+
+
+class NoneNotAllowed(ValidationError):
+    """A non-optional parameter sent as ``None``: MMODA's own wording (a 400)."""
+
+    def __init__(self, name: str, raw: Any) -> None:
+        super().__init__([FieldError(name, raw, "is not optional and cannot be None")])
+        self.args = (f"Non-optional parameter {name} is set to None",)
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+def truthy(value: str | None) -> bool:
+    """A flag as MMODA's clients send it (``True``, ``true``, ``yes``, ``1``)."""
+    return (value or "").lower() in ("true", "yes", "1", "y", "on")
 
 
 def new_session_id() -> str:
@@ -90,11 +109,17 @@ def service_values(service: Service, request: AnalysisRequest) -> tuple[dict[str
     for name, raw in fields.items():
         value = None if raw == NONE else raw
         target = params.get(name) or (roles.get(name) if name in COMMON_ROLES else None)
+        if target is None and name.endswith(RENAME):  # MMODA's name for e.g. a ``token``
+            target = params.get(name.removesuffix(RENAME))
         if target is None:
             unused.append(name)
             continue
         if target.name != name and target.name in fields:
-            continue  # the parameter's own name wins over its source-query alias
+            continue  # the parameter's own name wins over its aliases
+        if value is None and not target.optional:
+            raise NoneNotAllowed(name, raw)
+        if target.role in ("file", "url") and request.token:
+            value = with_mmoda_token(value, request.token)
         if name in TIME_NAMES and value is not None:
             try:
                 value = read_time(value, request.time_format, target)
@@ -105,6 +130,22 @@ def service_values(service: Service, request: AnalysisRequest) -> tuple[dict[str
     if errors:
         raise ValidationError(errors)
     return values, unused
+
+
+def with_mmoda_token(value: Any, token: str) -> Any:
+    """A MMODA download URL (``..._is_mmoda_url=True``) with the caller's ``token`` added,
+    as nb2workflow adds it before fetching a file from the dispatcher; other values as
+    they are."""
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        return value
+    from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(value)
+    args = parse_qs(parts.query, keep_blank_values=True)
+    if args.get("_is_mmoda_url", [""])[0].lower() != "true" or "token" in args:
+        return value
+    args["token"] = [token]
+    return urlunsplit(parts._replace(query=urlencode(args, doseq=True)))
 
 
 def read_time(value: Any, time_format: str | None, target: Parameter) -> Any:

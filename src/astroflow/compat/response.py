@@ -30,9 +30,14 @@ def query_status(job: Job) -> str:
 
 
 def exit_status(status: int = 0, message: str = "", error_message: str = "",
-                debug_message: str = "", comment: str = "") -> dict[str, Any]:
+                debug_message: str = "", comment: str = "",
+                job_status: str | None = None) -> dict[str, Any]:
+    """MMODA's ``exit_status``; ``job_status`` is the job's MMODA state, as the dispatcher
+    copies it there (clients poll on ``exit_status.job_status``)."""
     return {"status": status, "message": message, "error_message": error_message,
-            "debug_message": debug_message, "comment": comment, "warning": ""}
+            "debug_message": debug_message, "comment": comment, "warning": "",
+            "job_status": job_status if job_status is not None
+            else ("failed" if status else "submitted")}
 
 
 def progress_report(job: Job) -> list[dict[str, Any]]:
@@ -69,9 +74,10 @@ def job_answer(job: Job, session_id: str, *, products: dict[str, Any] | None = N
                                                 if job.state == "cancelled" else "failed"))
         exit_ = exit_status(1, message=message,
                             error_message=str(error.get("exception") or error.get("type") or ""),
-                            debug_message=str(error.get("traceback") or ""), comment=comment)
+                            debug_message=str(error.get("traceback") or ""), comment=comment,
+                            job_status=status)
     else:
-        exit_ = exit_status(0, comment=comment)
+        exit_ = exit_status(0, comment=comment, job_status=status)
     return strict({
         "query_status": status,
         "job_status": status,
@@ -93,7 +99,7 @@ def failed_answer(message: str, session_id: str, job_id: str | None = None,
         "query_status": "failed",
         "job_status": "failed",
         "exit_status": exit_status(1, message=message, error_message=message,
-                                   debug_message=debug_message),
+                                   debug_message=debug_message, job_status="failed"),
         "job_monitor": job_monitor(job_id, session_id, "failed"),
         "products": {},
         "session_id": session_id,
