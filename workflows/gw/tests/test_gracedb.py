@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 from gw_open import gracedb
 from gw_open.archive import Archive
+from gw_open.catalogue import event_table
 from gw_open.errors import AnalysisError
 from gw_open.gracedb import rank_sky_maps, sky_map_for_gps
 from gw_open.skymap import read_sky_map, sky_map_for
@@ -404,6 +405,13 @@ def test_archive_falls_back_to_gracedb(fake, replay, tmp_path, monkeypatch):
     with pytest.raises(AnalysisError, match=r"no sky map for GW150914 .*GWOSC's API lists "
                                             r"no sky map.*no public superevent"):
         archive.sky_map_file("GW150914")
+
+    # the event search's position filter uses GraceDB's maps for real events
+    table = event_table(Archive("host", url, cache=tmp_path / "search"),
+                        "2017-01-01T00:00:00", "2020-01-01T00:00:00", ra=197.45, dec=-23.38)
+    assert list(table["name"]) == ["GW170817"] and table["searched_prob"][0] < 0.01
+    assert sorted(table.meta["without_sky_map"]) == ["GW170104", "GW170814", "GW190521"]
+    assert "GW190425: GraceDB superevent S190425z" in table.meta["source"]
 
     # GraceDB unreachable: the same error as before plus why, asked once per archive
     monkeypatch.setenv(gracedb.ENV_URL, f"http://127.0.0.1:{closed_port()}/api/")
