@@ -70,7 +70,10 @@ def run_forked(spec_path: Path, job_id: str, progress_fd: int, parent_fds: tuple
         shell = prepare()
         shell.user_ns["_dh"] = [work]
         with oda_context(work, spec.notebook, spec.env):  # oda_api's ProgressReporter, get_context
-            outcome = NotebookRun(spec, shell, job_dir, ServerPaths.of_run(work, spec)).execute(work)
+            # A server's run hides the server's folders; a local `astroflow run` (no sandbox)
+            # shows its own user their paths as they are.
+            paths = ServerPaths.of_run(work, spec) if spec.sandbox is not None else None
+            outcome = NotebookRun(spec, shell, job_dir, paths).execute(work)
         if not spec.keep_scratch:
             os.chdir(job_dir)
             discard(work)  # here, beside the run, rather than in the server after it

@@ -110,6 +110,11 @@ def validate(parameters: Mapping[str, Parameter],
     return ValidatedValues(result, canonical)
 
 
+# A time string kept as written must have a time of day in the declared format: a bare date
+# ("2020-01-01", which astropy takes as ISOT too) is completed to the canonical form.
+_TIME_OF_DAY = {"isot": "T", "iso": ":", "fits": "T"}
+
+
 def _as_written(param: Parameter, raw: Any, value: Any) -> Any:
     """The caller's own spelling of a valid time string in the declared string format
     (``2022-10-01T00:00:00`` stays so, not ``…00.000``); ``value`` otherwise."""
@@ -119,6 +124,8 @@ def _as_written(param: Parameter, raw: Any, value: Any) -> Any:
     from astropy.time import Time
 
     text = raw.strip()
+    if _TIME_OF_DAY.get(param.format, "") not in text:
+        return value
     try:
         Time(text, format=param.format, scale="utc")
     except (ValueError, TypeError):
@@ -362,7 +369,10 @@ def _unit(param: Parameter) -> str:
 
 
 def canonical_json(values: Mapping[str, Any]) -> str:
-    """Deterministic text of validated values (sorted keys, no spaces, exact floats)."""
+    """Deterministic text of validated values (sorted keys, no spaces, exact floats); of
+    their canonical form for `ValidatedValues`."""
+    if isinstance(values, ValidatedValues):
+        values = values.canonical
     return json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       allow_nan=False)
 
