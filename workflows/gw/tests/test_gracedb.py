@@ -322,7 +322,7 @@ def test_superevent_by_gps_preferred_file_and_cache(fake, tmp_path):
     ra, dec = sky.peak
     assert abs(ra - 197.45) < 0.6 and abs(dec + 23.38) < 0.6
     for level in (0.5, 0.9):
-        assert sky.credible_area(level) == pytest.approx(fisher_area(level), rel=0.02)
+        assert sky.credible_area(level) == pytest.approx(fisher_area(level), rel=0.005)
 
     # cached: the same time again does not ask GraceDB
     seen = len(fake.requests)
@@ -341,7 +341,7 @@ def test_superevent_by_gps_preferred_file_and_cache(fake, tmp_path):
                                                              "LALInference.fits.gz,0")
     sky = read_sky_map(path)
     assert abs(sky.peak[0] - 240.0) < 0.6 and abs(sky.peak[1] - 30.0) < 0.6
-    assert sky.credible_area(0.9) == pytest.approx(fisher_area(0.9), rel=0.02)
+    assert sky.credible_area(0.9) == pytest.approx(fisher_area(0.9), rel=0.005)
 
 
 def test_clear_errors(fake, tmp_path, monkeypatch):
@@ -445,11 +445,11 @@ def test_sky_map_service_says_gracedb(fake, replay, tmp_path):
     summary = Table.read(products / "summary.ecsv")
     assert "GraceDB superevent S170817a, LALInference.multiorder.fits v1" in \
         summary.meta["source"]
-    assert summary["area_90"][0] == pytest.approx(fisher_area(0.9), rel=0.02)
+    assert summary["area_90"][0] == pytest.approx(fisher_area(0.9), rel=0.005)
     assert summary["searched_prob"][0] < 0.01
     # the original file offered to the user is GraceDB's, byte for byte
     assert (products / "multiorder_fits.multiorder.fits").read_bytes() == \
         fake.files["S170817a"]["LALInference.multiorder.fits,1"]
     with fits.open(products / "probability_image.fits") as hdus:
         header = next(h.header for h in hdus if h.data is not None)
-    assert header["AREA90"] == pytest.approx(fisher_area(0.9), rel=0.02)
+    assert header["AREA90"] == pytest.approx(fisher_area(0.9), rel=0.005)
