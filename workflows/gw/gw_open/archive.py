@@ -329,7 +329,8 @@ class Archive:
         return path, origin
 
     def _gracedb_source(self) -> str:
-        """``'; sky map of GW190425 from GraceDB (URL): superevent S190425z, ...'``."""
+        """``'; sky map from GraceDB (URL): GW190425: GraceDB superevent S190425z, <file>
+        v<N>'`` (three events named at most)."""
         if not self._gracedb_maps:
             return ""
         from .gracedb import describe
