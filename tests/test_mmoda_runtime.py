@@ -184,6 +184,10 @@ def test_jpeg_picture_from_oda_api(http):
 
     with Image.open(io.BytesIO(data)) as image:
         assert image.format == "JPEG" and image.size == (150, 100)  # 3 x 2 inches at 50 dpi
+    # The file oda_api writes is named by its type: copy.jfif, a JPEG picture too.
+    [copy] = [p for p in job["products"] if p["name"] == "sky_file"]
+    assert copy["type"] == "picture" and copy["formats"] == ["jpeg"]
+    assert http.get(f"{API}/jobs/{job['id']}/products/sky_file").content == data
 
 
 # --- through the real oda_api client --------------------------------------------------------

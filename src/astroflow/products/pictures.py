@@ -11,8 +11,9 @@ import struct
 from pathlib import Path
 from typing import Any
 
-PICTURE_SUFFIXES = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".gif": "gif",
-                    ".svg": "svg"}
+# ".jfif": oda_api's PictureProduct names a JPEG so (suggest_fn_extension, from puremagic).
+PICTURE_SUFFIXES = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".jpe": "jpeg",
+                    ".jfif": "jpeg", ".gif": "gif", ".svg": "svg"}
 EXTENSIONS = {"png": "png", "jpeg": "jpg", "gif": "gif", "svg": "svg"}
 _PNG = b"\x89PNG\r\n\x1a\n"
 _SVG = re.compile(rb"^\s*(<\?xml[^>]*>\s*)?(<!--.*?-->\s*)*(<!DOCTYPE svg[^>]*>\s*)?<svg[\s>]",
