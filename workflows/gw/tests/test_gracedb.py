@@ -32,7 +32,7 @@ from gw_open.gracedb import rank_sky_maps, sky_map_for_gps
 from gw_open.skymap import read_sky_map, sky_map_for
 
 WORKFLOW = Path(__file__).resolve().parents[1]
-NSIDE = 128
+NSIDE = 64
 GPS_170817 = 1187008882.4  # GWOSC's GPS time of GW170817 (gw_open/events.json)
 GPS_190425 = 1240215503.0
 KAPPA = 120.0
@@ -320,7 +320,7 @@ def test_superevent_by_gps_preferred_file_and_cache(fake, tmp_path):
     # those of the Fisher density (analytic)
     sky = read_sky_map(path)
     ra, dec = sky.peak
-    assert abs(ra - 197.45) < 0.6 and abs(dec + 23.38) < 0.6
+    assert abs(ra - 197.45) < 1.0 and abs(dec + 23.38) < 1.0
     for level in (0.5, 0.9):
         assert sky.credible_area(level) == pytest.approx(fisher_area(level), rel=0.005)
 
@@ -340,7 +340,7 @@ def test_superevent_by_gps_preferred_file_and_cache(fake, tmp_path):
     assert (record["superevent_id"], record["filename"]) == ("S190425z",
                                                              "LALInference.fits.gz,0")
     sky = read_sky_map(path)
-    assert abs(sky.peak[0] - 240.0) < 0.6 and abs(sky.peak[1] - 30.0) < 0.6
+    assert abs(sky.peak[0] - 240.0) < 1.0 and abs(sky.peak[1] - 30.0) < 1.0
     assert sky.credible_area(0.9) == pytest.approx(fisher_area(0.9), rel=0.005)
 
 
