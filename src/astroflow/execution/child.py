@@ -20,7 +20,7 @@ import traceback
 from pathlib import Path
 from typing import Any, NoReturn
 
-from astroflow.compat.oda_runtime import oda_context
+from astroflow.compat.oda_runtime import know_jfif, oda_context
 from astroflow.execution.progress import FD_VARIABLE, JOB_VARIABLE, PID_VARIABLE
 from astroflow.execution.protocol import (
     INLINE_BACKEND,
@@ -51,6 +51,7 @@ def prepare() -> NotebookShell:
     if _shell is None:
         _shell = build_shell()
         prepare_sandbox()
+        know_jfif()  # reads the system's mime.types once here, not in every oda_api run
     return _shell
 
 
