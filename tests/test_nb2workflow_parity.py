@@ -11,10 +11,14 @@ stands in, and that comparison always runs.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 
+import httpx
 import nb2workflow_reference as ref
 import pytest
+from server_process import ServerProcess
 
 from astroflow.workflow import Workflow
 
@@ -130,3 +134,60 @@ def test_several_parameters_cells_are_read_and_injected_after_the_last():
     assert "\ny = 5\n" in cells[wf.parameters_cell + 1]["source"]
     assert "y = 2" in cells[wf.parameters_cell]["source"]
     assert cells[wf.parameters_cell]["metadata"]["tags"] == ["parameters"]
+
+
+# Through a real server and the CLI: what `inspect` and the API report, and that the
+# notebooks without a parameters cell or with several run.
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    process = ServerProcess(tmp_path_factory.mktemp("parity"), services=[ref.NOTEBOOKS],
+                            env={"NO_PROXY": "127.0.0.1,localhost"}).start()
+    yield process
+    process.stop()
+
+
+def test_api_serves_every_parity_notebook_with_classes(server):
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        names = {s["name"] for s in http.get("/api/v1/services").json()}
+        assert names >= {p.stem.replace("_", "-") for p in ref.notebooks()}
+        detail = http.get("/api/v1/services/plain-types").json()
+        assert {p["name"]: p["ontology"] for p in detail["parameters"]} == {
+            "n": ODA + "Integer", "x": ODA + "Float", "name": ODA + "String",
+            "flag": ODA + "Boolean", "items": None, "opts": None}
+        hint = http.get("/api/v1/services/hint-wins-over-class").json()["parameters"]
+        assert (hint[0]["type"], hint[0]["ontology"]) == ("integer", ODA + "Energy")
+
+
+def _run(http, service: str, **parameters) -> dict:
+    reply = http.post(f"/api/v1/services/{service}/jobs", json={"parameters": parameters})
+    assert reply.status_code in (200, 201), reply.text
+    done = http.get(f"/api/v1/jobs/{reply.json()['id']}", params={"wait": 60}).json()
+    assert done["state"] == "done", done
+    return done
+
+
+def _value(http, job: dict, name: str):
+    reply = http.get(f"/api/v1/jobs/{job['id']}/products/{name}")
+    assert reply.status_code == 200, reply.text
+    return reply.json()["value"]
+
+
+def test_notebook_without_parameters_cell_and_with_two_run(server):
+    with httpx.Client(base_url=server.url, timeout=90) as http:
+        job = _run(http, "no-parameters-cell")
+        assert _value(http, job, "answer") == 42
+        job = _run(http, "multiple-parameter-cells", y=5)
+        assert _value(http, job, "total") == 6.0
+
+
+def test_cli_inspect_reports_classes_of_unannotated_parameters():
+    proc = subprocess.run([sys.executable, "-m", "astroflow", "inspect", "--json",
+                           str(ref.NOTEBOOKS / "allowed_values_plural.ipynb")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    params = {p["name"]: p for p in json.loads(proc.stdout)["parameters"]}
+    assert (params["band"]["ontology"], params["band"]["enum"]) == (ODA + "String",
+                                                                  ["b", "g", "r"])
+    assert (params["level"]["type"], params["level"]["ontology"]) == ("integer",
+                                                                     ODA + "Integer")
