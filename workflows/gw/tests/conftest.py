@@ -61,3 +61,11 @@ def data_root(tmp_path_factory, gw_mirror: Path) -> Path:
     shutil.copytree(gw_mirror, root / "gw" / "mirror", symlinks=True)
     fetch(root / "gw", release="mirror", log=lambda message: None)
     return root
+
+
+@pytest.fixture(autouse=True)
+def _no_real_gracedb(monkeypatch, request):
+    """Tests stay on 127.0.0.1: the GraceDB fallback is off except where a test serves its
+    own GraceDB (test_gracedb)."""
+    if request.module.__name__ != "test_gracedb":
+        monkeypatch.setenv("GRACEDB_SERVICE_URL", "off")

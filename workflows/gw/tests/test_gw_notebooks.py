@@ -30,7 +30,8 @@ def client(tmp_path_factory, replay, data_root):
     services = root / "services"
     services.mkdir()
     (services / "gw").symlink_to(WORKFLOW)
-    env = {"GWOSC_SERVER_URL": url, "ASTROFLOW_RUN_ENV": "GWOSC_SERVER_URL"}
+    env = {"GWOSC_SERVER_URL": url, "GRACEDB_SERVICE_URL": "off",
+           "ASTROFLOW_RUN_ENV": "GWOSC_SERVER_URL,GRACEDB_SERVICE_URL"}
     with ServerProcess(data_root, services=[services], workers=2, env=env).running() as server, \
             Client(server.url, token="") as c:
         yield c
