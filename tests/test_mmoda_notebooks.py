@@ -263,7 +263,7 @@ def test_get_context_gives_the_token_only_to_declaring_notebooks(http):
     assert value(http, declared, "context_keys", alice) == "callback,token"
     anonymous = run(http, "token-access", band="g")
     assert value(http, anonymous, "token_subject") == ""
-    assert value(http, anonymous, "context_keys") == "callback"
+    assert value(http, anonymous, "context_keys") == "callback,token"  # token: None
     undeclared = run(http, "token-no-access", headers=alice)
     assert value(http, undeclared, "token_subject", alice) == ""
-    assert value(http, undeclared, "context_keys", alice) == "callback"
+    assert value(http, undeclared, "context_keys", alice) == "callback,token"
