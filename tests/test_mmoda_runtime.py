@@ -230,3 +230,24 @@ def test_oda_api_client_empty_file_path_is_a_400_naming_it(disp):
         disp.get_product(instrument="conventions", product="conventions", silent=True,
                          events_file="")
     assert time.monotonic() - started < 10
+
+
+def test_a_list_of_oda_api_products_is_one_product_each(http, server):
+    """nb2workflow's plugin makes one product of each element of a list output
+    (``NB2WProduct._init_as_list``): here ``band_tables_0`` … ``_2``, also through oda_api."""
+    job = run(http, "product-list", n_tables=3)
+    assert job["state"] == "done", job.get("error")
+    names = [p["name"] for p in job["products"]]
+    assert names == ["band_tables_0", "band_tables_1", "band_tables_2"], names
+    table = http.get(f"{API}/jobs/{job['id']}/products/band_tables_2",
+                     params={"format": "csv"}).text
+    assert "2,3.0" in table.replace(" ", "")
+    from oda_api.api import DispatcherAPI
+
+    disp = DispatcherAPI(url=server.url + DISPATCH, wait=False)
+    data = disp.get_product(instrument="product-list", product="product-list", n_tables=2)
+    while not disp.is_complete:
+        disp.poll()
+        time.sleep(0.2)
+    data = disp.get_product(instrument="product-list", product="product-list", n_tables=2)
+    assert len(data._p_list) == 2

@@ -291,11 +291,14 @@ class NotebookRun:
                 if output.name not in namespace:
                     return [], RunError("bug", "NameError",
                                         f"output {output.name!r} is not defined by the notebook")
-                if namespace[output.name] is None:
+                value = namespace[output.name]
+                if value is None:
                     continue  # an optional product not made: left out, as nb2workflow does
-                written.append(write_product(output.name, namespace[output.name], folder,
-                                             output.ontology, title=output.title,
-                                             description=output.description, cwd=work))
+                parts = _product_list(value)
+                for suffix, part in parts or [("", value)]:
+                    written.append(write_product(output.name + suffix, part, folder,
+                                                 output.ontology, title=output.title,
+                                                 description=output.description, cwd=work))
             manifest = write_manifest(written, folder)
         except ProductError as exc:
             return [], RunError("bug", type(exc).__name__, str(exc))
@@ -310,6 +313,18 @@ class NotebookRun:
         self.paths.hide_in_outputs(self.notebook)
         write_json(self.job_dir / NOTEBOOK_FILE, self.notebook)
         self._saved_at = time.monotonic()
+
+
+def _product_list(value: Any) -> list[tuple[str, Any]] | None:
+    """``[("_0", p0), ("_1", p1), ...]`` for a list of oda_api products, else None.
+
+    MMODA's nb2workflow plugin makes one product of each element of such an output
+    (``NB2WProduct._init_as_list``); here each becomes ``<output>_<i>``."""
+    if not isinstance(value, (list, tuple)) or not value:
+        return None
+    if not all(type(v).__module__.startswith("oda_api") for v in value):
+        return None
+    return [(f"_{i}", v) for i, v in enumerate(value)]
 
 
 class ServerPaths:
