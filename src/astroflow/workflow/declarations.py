@@ -126,6 +126,11 @@ def _hint_type(node: ast.expr | None) -> tuple[type | None, bool]:
         if base == "Optional":
             inner, _ = _hint_type(node.slice)
             return inner, True
+        if base == "Union" and isinstance(node.slice, ast.Tuple):
+            parts = [_hint_type(e) for e in node.slice.elts]
+            types = [t for t, _ in parts if t not in (None, type(None))]
+            optional = any(t is type(None) or o for t, o in parts)
+            return (types[0] if len(set(types)) == 1 else None), optional
         if base in ("list", "List", "dict", "Dict"):
             return _TYPE_NAMES[base], False
     return None, False

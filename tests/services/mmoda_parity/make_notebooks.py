@@ -60,14 +60,16 @@ NOTEBOOKS: dict[str, dict] = {
              "static_len = len(string_param)\n",
         outputs='static = """Just a static\n            but multiline string"""\necho\nstatic_len\n'),
     "optional_forms": dict(
-        params="from typing import Optional\n\n"
+        params="from typing import Optional, Union\n\n"
                "a: Optional[float] = None\n"
                "b: float | None = None  # oda:Float\n"
                "c: int | None = 3\n"
                "d: 'str | None' = None\n"
                "e = 2.5  # oda:Float, oda:optional\n"
-               "f: Optional[int] = None  # oda:Float\n",
-        body="given = [v for v in (a, b, c, d, e, f) if v is not None]\ncount = len(given)\n",
+               "f: Optional[int] = None  # oda:Float\n"
+               "g: Union[float, None] = None\n"
+               "h: Union[int, None] = 4\n",
+        body="given = [v for v in (a, b, c, d, e, f, g, h) if v is not None]\ncount = len(given)\n",
         outputs="count\n"),
     "limits": dict(
         params="snr = 5.0  # oda:Float ; oda:lower_limit 0 ; oda:upper_limit 100\n"
