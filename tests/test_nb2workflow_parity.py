@@ -136,6 +136,18 @@ def test_several_parameters_cells_are_read_and_injected_after_the_last():
     assert cells[wf.parameters_cell]["metadata"]["tags"] == ["parameters"]
 
 
+def test_classes_unknown_to_the_ontology_are_kept_and_listed():
+    wf = Workflow.from_path(ref.NOTEBOOKS / "unknown_classes.ipynb")
+    p = wf.parameters
+    assert (p["mission"].type, p["mission"].ontology.uri) == (str, ODA + "MyCustomMission")
+    assert (p["count"].type, p["count"].ontology.uri) == (int, "http://example.org/onto#Count")
+    assert (p["width"].type, p["width"].label) == (float, "Width")
+    assert wf.outputs["res"].type == "auto"
+    assert wf.metadata["unknown_classes"] == [
+        ODA + "MyCustomMission", "http://example.org/onto#Count", ODA + "SomeWidth",
+        ODA + "MyCustomProduct"]
+
+
 # Through a real server and the CLI: what `inspect` and the API report, and that the
 # notebooks without a parameters cell or with several run.
 

@@ -203,16 +203,39 @@ def _reconcile(default: Any, hint_type: type | None, owl_type: type | None) -> t
     return _type_of_default(default) if fits(default) else None
 
 
-def _resolve(ontology: Any, term: str, line: int, name: str, cell: int) -> ClassInfo:
+def _resolve(ontology: Any, term: str, line: int, name: str, cell: int,
+             kind: str = "parameter") -> ClassInfo:
+    """The class a term names. A class the ontology does not define is kept as it is written,
+    with no facts of its own (nb2workflow warns and takes the type from the default);
+    `unknown_classes` lists such classes for a warning."""
     try:
         return ontology.resolve(term)
     except UnknownClass as exc:
-        raise AnnotationError(str(exc), line=line, name=name, cell=cell) from exc
+        try:
+            uri = ontology.expand(term)
+        except UnknownClass:
+            raise AnnotationError(str(exc), line=line, name=name, cell=cell) from exc
+        local = uri.rsplit("#", 1)[-1].rsplit("/", 1)[-1]
+        return ClassInfo(uri=uri, name=local, kind=kind)  # type: ignore[arg-type]
 
 
-def _pick_class(ontology: Any, ann: Annotation, line: int, name: str, cell: int) -> ClassInfo | None:
-    """The most specific class named; every class named must be known."""
-    infos = [_resolve(ontology, term, line, name, cell) for term in ann.classes]
+def unknown_classes(ontology: Any, infos: Iterator[ClassInfo | None]) -> list[str]:
+    """The URIs among ``infos`` that the ontology does not define."""
+    found = []
+    for info in infos:
+        if info is None or info.uri in found:
+            continue
+        try:
+            ontology.resolve(info.uri)
+        except UnknownClass:
+            found.append(info.uri)
+    return found
+
+
+def _pick_class(ontology: Any, ann: Annotation, line: int, name: str, cell: int,
+                kind: str = "parameter") -> ClassInfo | None:
+    """The most specific class named (a class unknown to the ontology kept as written)."""
+    infos = [_resolve(ontology, term, line, name, cell, kind) for term in ann.classes]
     if not infos:
         return None
     # A class that has every other named class among its ancestors is the most specific one.
@@ -400,7 +423,7 @@ def parse_outputs(source: str, cell_index: int, ontology: Any) -> dict[str, Outp
             ann = parse_annotation(comment) if comment else Annotation()
         except AnnotationError as exc:
             raise AnnotationError(exc.reason, line=node.lineno, name=name, cell=cell_index) from None
-        info = _pick_class(ontology, ann, node.lineno, name, cell_index)
+        info = _pick_class(ontology, ann, node.lineno, name, cell_index, kind="product")
         if info is not None and info.kind == "other":
             raise AnnotationError(f"{info.curie} is neither a product nor a parameter class",
                                   line=node.lineno, name=name, cell=cell_index)

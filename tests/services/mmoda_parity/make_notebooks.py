@@ -162,6 +162,11 @@ NOTEBOOKS: dict[str, dict] = {
                "E2_keV = 40.0  # oda:Energy_keV\n"
                "emin: int = 100  # oda:Energy ; oda:unit unit:GeV\n",
         body="band = E2_keV - E1_keV\n", outputs="band  # oda:Float\n"),
+    "unknown_classes": dict(
+        params='mission = "INTEGRAL"  # oda:MyCustomMission\n'
+               "count = 3  # http://example.org/onto#Count\n"
+               "width: float = 2  # oda:SomeWidth ; oda:label \"Width\"\n",
+        body="res = mission * count\n", outputs="res  # oda:MyCustomProduct\n"),
 }
 
 
