@@ -182,7 +182,9 @@ def _run(http, service: str, **parameters) -> dict:
 def _value(http, job: dict, name: str):
     reply = http.get(f"/api/v1/jobs/{job['id']}/products/{name}")
     assert reply.status_code == 200, reply.text
-    return reply.json()["value"]
+    if reply.headers["content-type"].startswith("application/json"):
+        return reply.json()["value"]
+    return reply.text  # a string product is served as text
 
 
 def test_notebook_without_parameters_cell_and_with_two_run(server):
@@ -191,6 +193,18 @@ def test_notebook_without_parameters_cell_and_with_two_run(server):
         assert _value(http, job, "answer") == 42
         job = _run(http, "multiple-parameter-cells", y=5)
         assert _value(http, job, "total") == 6.0
+
+
+def test_expression_defaults_are_their_text_and_run_as_written(server):
+    p = _params("expression_defaults")
+    assert (p["seconds"].type, p["seconds"].default, p["seconds"].expression) == (
+        str, "2 * 60", True)
+    assert p["angle"].default == "math.pi / 4" and p["name"].ontology.uri == ODA + "String"
+    with httpx.Client(base_url=server.url, timeout=90) as http:
+        job = _run(http, "expression-defaults")
+        assert _value(http, job, "out") == "120|0.7854|src_1|1.5"
+        job = _run(http, "expression-defaults", seconds="90")
+        assert _value(http, job, "out") == "90|0.7854|src_1|1.5"
 
 
 def test_cli_inspect_reports_classes_of_unannotated_parameters():

@@ -284,11 +284,14 @@ def parse_parameters(source: str, cell_index: int, ontology: Any) -> dict[str, P
 def _parameter(name: str, node: ast.stmt, hint: ast.expr | None, value_node: ast.expr,
                comments: dict[int, str], cell: int, ontology: Any) -> Parameter:
     line = node.lineno
+    expression = False
     try:
-        default = literal_value(value_node)
-    except ValueError:
-        raise AnnotationError("the default value must be a literal (number, string, boolean, "
-                              "None, list or dict)", line=line, name=name, cell=cell) from None
+        default = ast.literal_eval(value_node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        # nb2workflow's reading of a default that is no literal (``2 * 60``, ``np.pi``): its
+        # source text, a string. The notebook's own expression runs when the caller leaves
+        # the parameter as it is (see `Workflow.injected_notebook`).
+        default, expression = ast.unparse(value_node), True
     if isinstance(default, tuple):
         default = list(default)
     comment, plain = _annotation_for(node, comments)
@@ -308,6 +311,10 @@ def _parameter(name: str, node: ast.stmt, hint: ast.expr | None, value_node: ast
     owl_type = info.python_type if info else None
     declared = _reconcile(default, hint_type, owl_type)
     if declared is None:
+        if expression:
+            raise AnnotationError(f"the default {default!r} is an expression, read as its text "
+                                  "(as nb2workflow does), which contradicts its declared type; "
+                                  "write a literal", line=line, name=name, cell=cell)
         if default is None:
             raise AnnotationError("default is None and nothing says its type: annotate it "
                                   "(e.g. # oda:Float) or add a type hint", line=line, name=name,
@@ -324,8 +331,9 @@ def _parameter(name: str, node: ast.stmt, hint: ast.expr | None, value_node: ast
                               cell=cell)
     if declared is float and isinstance(default, int):
         default = float(default)
-    return _with_predicates(name, declared, default, info, ann, hint_optional, plain, line, cell,
-                            ontology)
+    param = _with_predicates(name, declared, default, info, ann, hint_optional, plain, line,
+                             cell, ontology)
+    return dataclasses.replace(param, expression=True) if expression else param
 
 
 def _with_predicates(name: str, declared: type, default: Any, info: ClassInfo | None,

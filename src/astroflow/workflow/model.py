@@ -31,6 +31,9 @@ class Parameter:
     description: str | None = None
     group: str | None = None
     line: int | None = None
+    # The default is the source text of an expression (``2 * 60``), as nb2workflow reads it;
+    # left as it is, the parameter is not injected and the notebook's expression runs.
+    expression: bool = False
 
     @property
     def role(self) -> str | None:
@@ -53,6 +56,7 @@ class Parameter:
             "label": self.label,
             "group": self.group,
             "description": self.description,
+            **({"expression": True} if self.expression else {}),
         }
 
 

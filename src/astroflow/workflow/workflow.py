@@ -166,9 +166,15 @@ class Workflow:
         return validate(self.parameters, values)
 
     def injected_notebook(self, values: Mapping[str, Any]) -> dict:
-        """The notebook to run: validated values injected after the parameters cell."""
-        return inject(self.notebook, self.parameters_cell,
-                      injected_source(self.parameters, self.validate(values)))
+        """The notebook to run: validated values injected after the parameters cell.
+
+        A parameter whose default is an expression's text (``x = 2 * 60``) and whose value
+        is that text is left out, so the notebook's own expression runs (as with nb2workflow,
+        whose papermill injects only what the caller gave)."""
+        kept = {name: value for name, value in self.validate(values).items()
+                if not (self.parameters[name].expression
+                        and value == self.parameters[name].default)}
+        return inject(self.notebook, self.parameters_cell, injected_source(self.parameters, kept))
 
     def run(self, values: Mapping[str, Any] | None = None, *, job_dir: str | Path | None = None,
             executor: LocalExecutor | None = None, time_limit: float | None = None,

@@ -167,6 +167,10 @@ NOTEBOOKS: dict[str, dict] = {
                "count = 3  # http://example.org/onto#Count\n"
                "width: float = 2  # oda:SomeWidth ; oda:label \"Width\"\n",
         body="res = mission * count\n", outputs="res  # oda:MyCustomProduct\n"),
+    "expression_defaults": dict(
+        params="import math\n\nseconds = 2 * 60\nangle = math.pi / 4\n"
+               "name = 'src' + '_1'  # oda:String\nscale: str = str(1.5)\n",
+        body="out = f'{seconds}|{angle:.4f}|{name}|{scale}'\n", outputs="out\n"),
 }
 
 
