@@ -207,6 +207,15 @@ def test_expression_defaults_are_their_text_and_run_as_written(server):
         assert _value(http, job, "out") == "90|0.7854|src_1|1.5"
 
 
+def test_a_cell_left_by_papermill_is_read_and_replaced(server):
+    wf = Workflow.from_path(ref.NOTEBOOKS / "stale_injected_cell.ipynb")
+    assert {n: p.default for n, p in wf.parameters.items()} == {
+        "ra": 83.6, "radius": 5.0, "extra": "left by papermill"}
+    with httpx.Client(base_url=server.url, timeout=90) as http:
+        job = _run(http, "stale-injected-cell", radius=1.5)
+        assert _value(http, job, "where") == "83.6 1.5 left by papermill"
+
+
 def test_cli_inspect_reports_classes_of_unannotated_parameters():
     proc = subprocess.run([sys.executable, "-m", "astroflow", "inspect", "--json",
                            str(ref.NOTEBOOKS / "allowed_values_plural.ipynb")],

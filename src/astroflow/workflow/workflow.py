@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from astroflow.errors import AnnotationError
 from astroflow.workflow import declarations as decl
-from astroflow.workflow.inject import inject, injected_source
+from astroflow.workflow.inject import INJECTED_TAG, inject, injected_source
 from astroflow.workflow.model import Output, Parameter
 from astroflow.workflow.notebook import (
     cells_of,
@@ -62,16 +62,23 @@ class Workflow:
         cells = cells_of(notebook)
         # nb2workflow reads every cell tagged 'parameters' (or 'outputs'), later ones adding
         # to earlier ones; a notebook without a parameters cell is a service without inputs
-        # (values are then injected at the top, as papermill does).
-        params_cells = tagged_all(cells, "parameters")
-        outputs_cells = tagged_all(cells, "outputs")
+        # (values are then injected at the top, as papermill does). A cell a past papermill
+        # run left ('injected-parameters') is read as parameters too, as nb2workflow does,
+        # and removed from what runs, as papermill removes it before injecting anew.
         parameters: dict[str, Parameter] = {}
-        for cell in params_cells:
-            parameters.update(decl.parse_parameters(cell.source, cell.index, ontology))
+        for cell in cells:
+            if cell.cell_type == "code" and {"parameters", INJECTED_TAG} & set(cell.tags):
+                parameters.update(decl.parse_parameters(cell.source, cell.index, ontology))
         outputs: dict[str, Output] = {}
-        for cell in outputs_cells:
+        for cell in tagged_all(cells, "outputs"):
             outputs.update(decl.parse_outputs(cell.source, cell.index, ontology))
-        declaring = {c.index for c in (*params_cells, *outputs_cells)}
+        stale = {c.index for c in cells if INJECTED_TAG in c.tags and "parameters" not in c.tags}
+        if stale:
+            notebook = {**notebook, "cells": [c for i, c in enumerate(notebook.get("cells", []))
+                                              if i not in stale]}
+            cells = cells_of(notebook)
+        params_cells = tagged_all(cells, "parameters")
+        declaring = {c.index for c in (*params_cells, *tagged_all(cells, "outputs"))}
         parameters_cell = params_cells[-1].index if params_cells else -1
         metadata: dict[str, Any] = {}
         imports: set[str] = set()

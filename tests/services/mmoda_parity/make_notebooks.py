@@ -171,6 +171,10 @@ NOTEBOOKS: dict[str, dict] = {
         params="import math\n\nseconds = 2 * 60\nangle = math.pi / 4\n"
                "name = 'src' + '_1'  # oda:String\nscale: str = str(1.5)\n",
         body="out = f'{seconds}|{angle:.4f}|{name}|{scale}'\n", outputs="out\n"),
+    "stale_injected_cell": dict(
+        params="ra = 83.6  # oda:PointOfInterestRA\nradius = 2.0  # oda:AngleDegrees\n",
+        injected="# Parameters\nradius = 5.0\nextra = 'left by papermill'\n",
+        body="where = f'{ra} {radius} {extra}'\n", outputs="where\n"),
 }
 
 
@@ -188,6 +192,10 @@ def build(name: str, spec: dict) -> nbformat.NotebookNode:
         nb.cells.append(nbformat.v4.new_markdown_cell("More parameters:"))
         cell = nbformat.v4.new_code_cell(spec["extra_params"].rstrip("\n"))
         cell.metadata["tags"] = ["parameters"]
+        nb.cells.append(cell)
+    if spec.get("injected"):  # a cell a past papermill run left in the notebook
+        cell = nbformat.v4.new_code_cell(spec["injected"].rstrip("\n"))
+        cell.metadata["tags"] = ["injected-parameters"]
         nb.cells.append(cell)
     if spec.get("body"):
         nb.cells.append(nbformat.v4.new_code_cell(spec["body"].rstrip("\n")))
