@@ -441,7 +441,7 @@ def test_every_test_service_notebook_becomes_a_valid_tool(tmp_path):
 def test_a_bad_notebook_writes_nothing(tmp_path):
     repo = tmp_path / "repo"
     shutil.copytree(SERVICES / "basics", repo)
-    (repo / "broken.py").write_text("# %% tags=['parameters']\nx = 1.0  # oda:NoSuchClass\n")
+    (repo / "broken.py").write_text("# %% tags=['parameters']\nx = 'abc'  # oda:Float\n")
     with pytest.raises(AstroflowError, match="broken.py"):
         galaxy_command(repo, tmp_path / "out")
     assert not (tmp_path / "out").exists()

@@ -6,9 +6,8 @@ import json
 import textwrap
 
 import pytest
-
 from astroflow import Workflow
-from astroflow.errors import AnnotationError, NotebookError
+from astroflow.errors import AnnotationError
 from astroflow.ontology.model import ODA
 from astroflow.workflow.annotations import parse_annotation, parse_statement
 
@@ -125,12 +124,13 @@ def test_jupytext_percent_notebook(tmp_path):
 def test_unannotated_types_from_default(notebook):
     wf = Workflow.from_path(notebook("a = 1\nb = 2.5\nc = 'x'\nd = True\ne = [1]\nf = {'k': 1}\ng = 2 * 3.0"))
     types = {n: p.type for n, p in wf.parameters.items()}
-    assert types == {"a": int, "b": float, "c": str, "d": bool, "e": list, "f": dict, "g": float}
-    assert wf.parameters["g"].default == 6.0
+    assert types == {"a": int, "b": float, "c": str, "d": bool, "e": list, "f": dict, "g": str}
+    # a default that is no literal is its source text, as nb2workflow reads it
+    assert (wf.parameters["g"].default, wf.parameters["g"].expression) == ("2 * 3.0", True)
 
 
 @pytest.mark.parametrize(("source", "reason"), [
-    ("x = 1.0  # oda:NoSuchClass", "NoSuchClass"),
+    ("x = 1.0  # oda:Float ; oda:lower_limit 'a'", "must be a number"),
     ("x = 'abc'  # oda:Float", "contradicts"),
     ("x = 10  # oda:String", "contradicts"),
     ("x = True  # oda:Integer", "contradicts"),
@@ -142,7 +142,7 @@ def test_unannotated_types_from_default(notebook):
     ("x = 'q'  # oda:String ; oda:allowed_value 'a', 'b'", "not among the allowed values"),
     ("x = 'q'  # oda:String ; oda:lower_limit 3", "applies to numbers"),
     ("x = None", "nothing says its type"),
-    ("x = foo()", "must be a literal"),
+    ("x: float = foo()", "is an expression"),
     ("x = 1.0  # oda:Float ; oda:unit unit:notaunit", "notaunit"),
     ("x = 1.0  # oda:Float ; oda:label", "needs a value"),
     ("x, y = 1, 2", "one plain name"),
@@ -164,8 +164,8 @@ def test_missing_parameters_cell(tmp_path):
     nb.cells.append(nbformat.v4.new_code_cell("x = 1"))
     path = tmp_path / "untagged.ipynb"
     nbformat.write(nb, path)
-    with pytest.raises(NotebookError, match="tagged 'parameters'"):
-        Workflow.from_path(path)
+    wf = Workflow.from_path(path)  # a service without inputs, as nb2workflow serves it
+    assert wf.parameters == {} and wf.parameters_cell == -1
 
 
 def test_inspection_never_executes(notebook, tmp_path):
