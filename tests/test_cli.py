@@ -48,6 +48,15 @@ def test_inspect_bad_annotation_exit_2(notebook):
     assert "Traceback" not in out.stderr
 
 
+def test_inspect_warns_of_an_unknown_class(notebook):
+    """Served as nb2workflow serves it, but a typo most often: the warning says the close one."""
+    path = notebook("x = 1.0  # oda:Flaot")
+    out = astroflow("inspect", str(path), "--json")
+    assert out.returncode == 0, out.stderr
+    assert "did you mean oda:Float" in out.stderr
+    assert json.loads(out.stdout)["parameters"][0]["type"] == "number"
+
+
 def test_run_writes_products_and_notebook(tmp_path):
     out_dir = tmp_path / "vela"
     out = astroflow("run", str(EXAMPLE), "-p", "src_name=Vela", "-p", "RA=08h35m20.6s",

@@ -190,6 +190,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from astroflow.workflow import Workflow
 
     wf = Workflow.from_path(args.path)
+    for warning in unknown_class_warnings(wf.metadata.get("unknown_classes") or []):
+        print(warning, file=sys.stderr)
     if args.schema:
         print(json.dumps(wf.json_schema(), indent=2))
     elif args.json:
@@ -197,6 +199,23 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     else:
         print(render_inspection(wf.describe()))
     return EXIT_OK
+
+
+def unknown_class_warnings(uris: list[str]) -> list[str]:
+    """One line per class the ontology does not define: served as nb2workflow serves it (the
+    type from the default), but most often a typo, so say what the ontology has close by."""
+    from astroflow.errors import UnknownClass
+    from astroflow.ontology import Ontology
+
+    ontology = Ontology.default()
+    lines = []
+    for uri in uris:
+        try:
+            ontology.resolve(uri)
+        except UnknownClass as exc:
+            lines.append(f"warning: {exc} (kept as written, its type from the default, "
+                         "as nb2workflow does)")
+    return lines
 
 
 def render_inspection(info: dict[str, Any]) -> str:
