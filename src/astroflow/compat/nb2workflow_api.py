@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["nb2workflow"])
 
 ODA = "http://odahub.io/ontology#"
+UNIT = "http://odahub.io/ontology/unit#"
 NONE = "\x00"
 SYNC_WAIT = 3600.0      # seconds a synchronous request waits for its job (nb2workflow: forever)
 JOBDIR = "nb2w-"
@@ -110,7 +111,16 @@ def extra_ttl(name: str, uri: str | None, facts: dict[str, Any]) -> str | None:
     return "\n".join(lines) + "\n"
 
 
+class Resource(str):
+    """An IRI object in ``extra_ttl`` (``oda:format oda:MJD``), not a literal."""
+
+
+_FORMATS = {"mjd": "MJD", "isot": "ISOT", "jd": "JD", "unix": "UNIX", "iso": "ISO"}
+
+
 def _literal(value: Any) -> str:
+    if isinstance(value, Resource):
+        return f"<{value}>"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
@@ -130,9 +140,11 @@ def parameter_options(param: Parameter) -> dict[str, Any]:
     if param.enum is not None and (onto is None or onto.allowed_values != param.enum):
         facts["allowed_value"] = list(param.enum)
     if param.unit and (onto is None or onto.unit != param.unit):
-        facts["unit"] = param.unit
+        facts["unit"] = Resource(UNIT + param.unit)
     if param.label and (onto is None or onto.label != param.label):
         facts["label"] = param.label
+    if param.format and (onto is None or onto.format != param.format):
+        facts["format"] = Resource(ODA + _FORMATS.get(param.format, param.format.upper()))
     uri, ttl = annotated_class(uri, facts)
     comment = " oda:" + uri.removeprefix(ODA) if uri.startswith(ODA) else f" <{uri}>"
     return {"raw_line": f"{param.name} = {param.default!r} #{comment}", "name": param.name,
