@@ -159,8 +159,9 @@ def output_options(service: Service) -> dict[str, Any]:
     outputs: dict[str, Any] = {}
     for out in service.workflow.outputs.values():
         uri = out.ontology.uri if out.ontology else None
-        facts = {k: v for k, v in (("label", out.label), ("description", out.description)) if v
-                 and not (out.ontology and getattr(out.ontology, k, None) == v)}
+        # declared on the output, even when its class has the same label (the plugin reads
+        # the labels of the output's own class only)
+        facts = {k: v for k, v in (("label", out.label), ("description", out.description)) if v}
         comment = "" if uri is None else " oda:" + uri.removeprefix(ODA)
         owl_type, ttl = annotated_class(uri, facts)
         outputs[out.name] = {"name": out.name, "value": None,
