@@ -45,6 +45,7 @@ echoed = repr(dict(poi_ra=poi_ra, poi_dec=poi_dec, start_time=start_time,
 # %% tags=["outputs"]
 output = echoed  # oda:ODATextProduct ; oda:label "Echoed parameters"
 doubled = non_opt * 2  # oda:Float
+nothing = None  # oda:Float
 '''
 
 FAILING = '''# %% tags=["parameters"]
@@ -145,6 +146,9 @@ def test_fields_the_plugin_returns(server):
     assert products["extra_metadata"] == {"output": {"label": "Echoed parameters"},
                                           "doubled": {}}
     assert products["prod_uris"]["output"] == "http://odahub.io/ontology#ODATextProduct"
+    # a value left as None is still returned, as MMODA does (plugin: test_optional_parameters)
+    assert {"name": "nothing", "value": None,
+            "meta_data": {"uri": "http://odahub.io/ontology#Float"}} in products["text_product_list"]
     assert "image" not in products  # oda_api reads the lists, not the HTML
 
     page = run(server, instrument="example", product_type="echo", non_opt=2.5)  # no api

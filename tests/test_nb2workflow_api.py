@@ -72,6 +72,7 @@ who = "world"
 
 # %% tags=["outputs"]
 greeting = f"hello {who}"  # oda:ODATextProduct
+nothing = None  # oda:Float
 '''
 
 
@@ -222,6 +223,6 @@ def test_asynchronous_run_with_callback(server, callbacks):
 def test_plugin_request_encoding_of_none(server):
     """The plugin sends ``None`` as ``'\\x00'`` (and never sends ``_token`` as that)."""
     reply = httpx.get(server.url + "/api/v1.0/get/hello", params={"who": "MMODA"}, timeout=60)
-    assert reply.json()["output"]["greeting"] == "hello MMODA"
+    assert reply.json()["output"] == {"greeting": "hello MMODA", "nothing": None}
     reply = httpx.get(server.url + "/api/v1.0/get/hello", params={"who": "\x00"}, timeout=60)
     assert reply.status_code == 400

@@ -115,6 +115,7 @@ def _answer(p: Platform, job: Job, query: AnalysisRequest, service: Service, bas
         except (ProductError, OSError) as exc:
             return response.failed_answer(f"the products of job {job.id} could not be "
                                           f"encoded: {exc}", query.session_id, job.id)
+        none_values(products, service, job)
         products["extra_metadata"] = extra_metadata(service, job)
         parameters = {**job.parameters, **query.echo(), "job_id": job.id}
         products["analysis_parameters"] = parameters
@@ -134,6 +135,18 @@ def _answer(p: Platform, job: Job, query: AnalysisRequest, service: Service, bas
         else:
             products["progress_product_html_output"] = [page]
     return response.job_answer(job, query.session_id, products=products, comment=comment)
+
+
+def none_values(products: dict[str, Any], service: Service, job: Job) -> None:
+    """A value output (a parameter class, not a product) the notebook left as ``None``: MMODA
+    still returns it, as ``{name, value: None, meta_data: {uri}}`` in ``text_product_list``."""
+    made = {e.get("name") for e in job.products}
+    for name, out in service.workflow.outputs.items():
+        if name in made or out.ontology is None or out.ontology.kind == "product":
+            continue
+        products[encoding.TEXTS].append({"name": name, "value": None,
+                                         "meta_data": {"uri": out.ontology.uri}})
+        products["prod_uris"][name] = out.ontology.uri
 
 
 def extra_metadata(service: Service, job: Job) -> dict[str, Any]:

@@ -180,8 +180,8 @@ def options(p: Platform, who: Caller, repository: str | None = None) -> dict[str
 # --- outputs --------------------------------------------------------------------------------
 
 def job_output(p: Platform, job: Job, service: Service) -> dict[str, Any]:
-    """``output`` of a done job: each declared output as the plugin decodes it (absent
-    outputs left out, as helper R's runtime leaves out ``None``)."""
+    """``output`` of a done job: each declared output as the plugin decodes it; one the
+    notebook left as ``None`` (no product) is ``null``."""
     products_dir = p.artifacts.job_dir(job.id) / "products"
     output: dict[str, Any] = {}
     for entry in job.products:
@@ -193,6 +193,8 @@ def job_output(p: Platform, job: Job, service: Service) -> dict[str, Any]:
             output[product.name] = encoded["value"]
         else:
             output[product.name] = encoded
+    for name in service.workflow.outputs:  # an output left as None: null, as nb2workflow
+        output.setdefault(name, None)      # reports it (the plugin reads every declared one)
     return output
 
 
