@@ -144,7 +144,7 @@ def test_fields_the_plugin_returns(server):
     assert answer["exit_status"]["job_status"] == "done" and answer["job_status"] == "done"
     products = answer["products"]
     assert products["extra_metadata"] == {"output": {"label": "Echoed parameters"},
-                                          "doubled": {}}
+                                          "doubled": {}, "nothing": {}}
     assert products["prod_uris"]["output"] == "http://odahub.io/ontology#ODATextProduct"
     # a value left as None is still returned, as MMODA does (plugin: test_optional_parameters)
     assert {"name": "nothing", "value": None,

@@ -115,8 +115,8 @@ def _answer(p: Platform, job: Job, query: AnalysisRequest, service: Service, bas
         except (ProductError, OSError) as exc:
             return response.failed_answer(f"the products of job {job.id} could not be "
                                           f"encoded: {exc}", query.session_id, job.id)
-        none_values(products, service, job)
         products["extra_metadata"] = extra_metadata(service, job)
+        none_values(products, service, job)
         parameters = {**job.parameters, **query.echo(), "job_id": job.id}
         products["analysis_parameters"] = parameters
         if instrument_name and instrument_name != service.name:
@@ -147,6 +147,8 @@ def none_values(products: dict[str, Any], service: Service, job: Job) -> None:
         products[encoding.TEXTS].append({"name": name, "value": None,
                                          "meta_data": {"uri": out.ontology.uri}})
         products["prod_uris"][name] = out.ontology.uri
+        products["extra_metadata"][name] = {k: v for k in ("label", "description", "group")
+                                            if (v := getattr(out, k, None))}
 
 
 def extra_metadata(service: Service, job: Job) -> dict[str, Any]:
