@@ -18,9 +18,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import jwt
 import pytest
 import rdflib
-from server_process import ServerProcess
+from server_process import SECRET, ServerProcess
 
 oda_api = pytest.importorskip("oda_api")
 from oda_api.data_products import ODAAstropyTable, PictureProduct  # noqa: E402
@@ -67,6 +68,13 @@ raise ValueError(f"this notebook fails on purpose (n={n})")
 result = n  # oda:Integer
 '''
 
+READ = '''# %% tags=["parameters"]
+path = ""  # oda:POSIXPath
+
+# %% tags=["outputs"]
+content = open(path).read()  # oda:ODATextProduct
+'''
+
 HELLO = '''# %% tags=["parameters"]
 who = "world"
 
@@ -79,7 +87,8 @@ nothing = None  # oda:Float
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("repos")
-    for repo, notebooks in {"example": {"products.py": PRODUCTS, "failing.py": FAILING},
+    for repo, notebooks in {"example": {"products.py": PRODUCTS, "failing.py": FAILING,
+                                        "read.py": READ},
                             "other": {"hello.py": HELLO}}.items():
         (root / repo).mkdir()
         for name, text in notebooks.items():
@@ -118,7 +127,7 @@ def test_options_connection_and_health(server):
     options = httpx.get(url + "/api/v1.0/options").json()
     assert {"products", "failing", "hello"} <= set(options)
     scoped = httpx.get(url + "/nb2workflow/example/api/v1.0/options").json()
-    assert set(scoped) == {"products", "failing"}  # one repository, as one nb2workflow serves
+    assert set(scoped) == {"products", "failing", "read"}  # one repository, as one nb2workflow serves
 
     params = scoped["products"]["parameters"]
     assert params["note"]["owl_type"] == ODA + "String"  # unannotated: the class of its type
@@ -226,3 +235,22 @@ def test_plugin_request_encoding_of_none(server):
     assert reply.json()["output"] == {"greeting": "hello MMODA", "nothing": None}
     reply = httpx.get(server.url + "/api/v1.0/get/hello", params={"who": "\x00"}, timeout=60)
     assert reply.status_code == 400
+
+
+def test_file_parameter_given_a_mmoda_url(server, callbacks):
+    """The dispatcher passes an uploaded file as its download URL: fetched (with the token
+    added, as nb2workflow adds it) and given to the notebook as a local file."""
+    url, received = callbacks  # the local server answers "ok" to any GET
+    mmoda_url = url.split("?")[0] + "?file_list=abc&_is_mmoda_url=True&return_archive=False"
+    token = jwt.encode({"sub": "alice", "exp": int(time.time() + 600)}, SECRET,
+                       algorithm="HS256")
+    reply = httpx.get(server.url + "/api/v1.0/get/read",
+                      params={"path": mmoda_url, "_token": token}, timeout=60)
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["output"]["content"] == "ok"
+    assert received[-1]["token"] == [token] and received[-1]["file_list"] == ["abc"]
+    gone = "http://127.0.0.1:9/dispatch-data/download_file?file_list=abc&_is_mmoda_url=True"
+    reply = httpx.get(server.url + "/api/v1.0/get/read", params={"path": gone}, timeout=60)
+    assert reply.status_code == 400
+    assert reply.json()["issues"] == ["An issue, due to connection error, occurred when "
+                                      f"attempting to getting the file size at the url {gone}"]

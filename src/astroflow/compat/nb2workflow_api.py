@@ -269,9 +269,12 @@ async def get_workflow(request: Request, target: str, repository: str | None = N
     values = {k: (None if v == NONE else v) for k, v in args.items()
               if k in service.workflow.parameters}
     try:
+        values = await run_in_threadpool(fetch_file_urls, p, service, values,
+                                         _text(args.get("_token")))
         job, created = await run_in_threadpool(p.submit, service.name, values, who)
-    except ValidationError as exc:
-        issues = [f"{e.field}: {e.reason}" for e in exc.errors] or [str(exc)]
+    except (ValidationError, FileFetchError) as exc:
+        issues = ([f"{e.field}: {e.reason}" for e in exc.errors] or [str(exc)]) \
+            if isinstance(exc, ValidationError) else [str(exc)]
         if asynchronous:
             return JSONResponse({"workflow_status": "done", "comment": "", "data": {
                 "output": "incomplete",
@@ -305,6 +308,43 @@ async def get_workflow(request: Request, target: str, repository: str | None = N
                                                           for e in data["exceptions"]]}),
                             status_code=500)
     return JSONResponse(encoding_safe({**data, "exceptions": []}))
+
+
+class FileFetchError(Exception):
+    """A file parameter's URL that could not be fetched (nb2workflow's wording)."""
+
+
+def fetch_file_urls(p: Platform, service: Service, values: dict[str, Any],
+                    token: str | None) -> dict[str, Any]:
+    """A file (``oda:POSIXPath``) parameter given an ``http(s)`` URL, as the MMODA dispatcher
+    sends uploaded files: fetched into the upload store (with the caller's token added to a
+    MMODA URL, as nb2workflow does) and replaced by its reference."""
+    from astroflow.compat.request import with_mmoda_token
+    from astroflow.jobs.uploads import UploadTooLarge, store_upload
+
+    out = dict(values)
+    for name, value in values.items():
+        param = service.workflow.parameters[name]
+        if param.role != "file" or not isinstance(value, str) \
+                or not value.startswith(("http://", "https://")):
+            continue
+        url = with_mmoda_token(value, token) if token else value
+        try:
+            with httpx.stream("GET", url, follow_redirects=True, timeout=60) as reply:
+                reply.raise_for_status()
+                stored = store_upload(p.artifacts, reply.iter_bytes(1 << 16),
+                                      url.rsplit("/", 1)[-1].split("?")[0] or name,
+                                      p.config.upload_limit)
+        except httpx.ConnectError:
+            raise FileFetchError("An issue, due to connection error, occurred when attempting "
+                                 f"to getting the file size at the url {value}") from None
+        except UploadTooLarge as exc:
+            raise FileFetchError(f"{name}: {exc}") from None
+        except httpx.HTTPError as exc:
+            raise FileFetchError(f"An issue, due to {exc}, occurred when attempting to "
+                                 f"download the file at the url {value}") from None
+        out[name] = stored.ref
+    return out
 
 
 def repr_exception(e: dict[str, Any]) -> str:
