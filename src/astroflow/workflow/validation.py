@@ -138,7 +138,9 @@ def coerce(param: Parameter, raw: Any) -> Any:
     if isinstance(raw, str) and raw.strip() == "":
         if param.type is bool:
             return False  # MMODA's unchecked box
-        if param.role in ("file", "url"):
+        if param.role in ("file", "url") and raw != param.default:
+            # The notebook's own default ('' for "no file") stays valid: requests carry the
+            # defaults they did not set, and are validated again when they run.
             raise _Invalid(f"Empty string is not a valid value of FileReference parameter "
                            f"{param.name} (give a file, or null for none where it is optional)")
     if raw is None or (isinstance(raw, str) and raw.strip() == "" and param.type is not str):
