@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-NOTEBOOKS = REPO / "tests" / "services" / "mmoda_parity"
+NOTEBOOKS = REPO / "tests" / "mmoda_parity"  # not under services/: they are no served repository
 REFERENCE = REPO / "tests" / "data" / "nb2workflow_reference.json"
 NB2WORKFLOW_VERSION = "1.3.118"
 ODA = "http://odahub.io/ontology#"

@@ -1,6 +1,6 @@
 """astroflow reads MMODA notebooks as nb2workflow does (issue 17, Deliver 1 and 5).
 
-Every notebook of tests/services/mmoda_parity/ is read by astroflow and by nb2workflow's
+Every notebook of tests/mmoda_parity/ is read by astroflow and by nb2workflow's
 own ``NotebookAdapter`` (installed in a venv of its own, see tests/nb2workflow_reference.py);
 parameters and outputs must agree: names, types, defaults, optional flags, ontology classes,
 and the labels, descriptions, limits, allowed values and units nb2workflow reports.

@@ -6,6 +6,7 @@ import json
 import textwrap
 
 import pytest
+
 from astroflow import Workflow
 from astroflow.errors import AnnotationError
 from astroflow.ontology.model import ODA
