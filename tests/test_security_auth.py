@@ -277,13 +277,56 @@ def matrix(job_id: str) -> list[Case]:
                  params=dispatch_files),
         job_case("POST", "/dispatch-data/download_products", dispatch=True,
                  json=dispatch_files),
+        *nb2workflow_cases(job_id),
     ]
+
+
+# nb2workflow's backend API (left out of the OpenAPI document: nb2workflow's contract).
+NB2WORKFLOW_ROUTES = {
+    (method, prefix + path)
+    for prefix in ("", "/nb2workflow/{repository}")
+    for method, path in (("get", "/api/v1.0/options"), ("get", "/api/v1.0/get/{target}"),
+                         ("get", "/trace/{job}/{target}"))
+} | {("get", "/health"), ("get", "/nb2workflow/{repository}/health"),
+     ("get", "/nb2workflow/{repository}"), ("get", "/nb2workflow/{repository}/")}
+
+
+def nb2workflow_cases(job_id: str) -> list[Case]:
+    """As nb2workflow answers: a target the caller may not use is unknown (400 "target not
+    known", as nb2workflow says of any unknown target), a repository with nothing the caller
+    may use does not exist (404), a job not theirs has no trace (404), a bad token is
+    refused (403)."""
+    cases = [same_for_all("GET", "/health", OK, bad_token=None)]
+    for prefix in ("", "/nb2workflow/private"):
+        options_denied = (404,) if prefix else OK   # the root lists only what they may use
+        cases += [
+            Case("GET", f"{prefix}/api/v1.0/options",
+                 expect={"anonymous": options_denied, "wrong-role": options_denied,
+                         "other-user": OK, "owner": OK}, bad_token=(403,)),
+            Case("GET", f"{prefix}/api/v1.0/get/hidden", params={"x": 3.0},
+                 expect={"anonymous": (400,), "wrong-role": (400,), "other-user": OK,
+                         "owner": OK}, bad_token=(403,)),
+            Case("GET", f"{prefix}/trace/nb2w-{job_id}/hidden",
+                 expect={"anonymous": DENIED, "wrong-role": DENIED, "other-user": DENIED,
+                         "owner": OK}, bad_token=(404,)),
+        ]
+    for path in ("/nb2workflow/private", "/nb2workflow/private/",
+                 "/nb2workflow/private/health"):
+        ok_for_all = path.endswith("health")
+        cases.append(Case("GET", path, expect={
+            "anonymous": OK if ok_for_all else DENIED,
+            "wrong-role": OK if ok_for_all else DENIED, "other-user": OK, "owner": OK},
+            bad_token=None if ok_for_all else (403,)))
+    return cases
 
 
 def route_of(case: Case, job_id: str) -> tuple[str, str]:
     """The OpenAPI template a case's concrete path stands for."""
     path = case.path.replace(job_id, "{job_id}").replace("/services/hidden", "/services/{name}")
     path = path.replace("/products/y", "/products/{name}")
+    path = path.replace("/nb2workflow/private", "/nb2workflow/{repository}")
+    path = path.replace("/api/v1.0/get/hidden", "/api/v1.0/get/{target}")
+    path = path.replace("/trace/nb2w-{job_id}/hidden", "/trace/{job}/{target}")
     return case.method.lower(), path
 
 
@@ -292,6 +335,7 @@ def test_auth_matrix_covers_every_route(http: httpx.Client) -> None:
     spec = http.get("/openapi.json").json()
     routes = {(method, path) for path, ops in spec["paths"].items() for method in ops}
     routes |= {("get", "/dispatch-data/run_analysis"), ("post", "/dispatch-data/run_analysis")}
+    routes |= NB2WORKFLOW_ROUTES
     covered = {route_of(case, job_id) for case in matrix(job_id)}
     assert routes - covered == set(), "routes without an authorization case: add them below"
     assert covered - routes == set()

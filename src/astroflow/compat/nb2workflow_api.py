@@ -437,11 +437,19 @@ async def repository_root(request: Request, repository: str) -> Response:
     return JSONResponse({"repository": repository, "targets": list(found)})
 
 
+# nb2workflow's API is nb2workflow's contract (its shapes, its statuses), not astroflow's:
+# left out of astroflow's OpenAPI document; tests/test_security_auth.py covers its routes.
 for _prefix in ("", "/nb2workflow/{repository}"):
-    router.add_api_route(_prefix + "/api/v1.0/options", get_options, methods=["GET"])
-    router.add_api_route(_prefix + "/api/v1.0/get/{target}", get_workflow, methods=["GET"])
-    router.add_api_route(_prefix + "/trace/{job}/{target}", get_trace, methods=["GET"])
-router.add_api_route("/health", health, methods=["GET"])
-router.add_api_route("/nb2workflow/{repository}/health", health, methods=["GET"])
-router.add_api_route("/nb2workflow/{repository}", repository_root, methods=["GET"])
-router.add_api_route("/nb2workflow/{repository}/", repository_root, methods=["GET"])
+    router.add_api_route(_prefix + "/api/v1.0/options", get_options, methods=["GET"],
+                         include_in_schema=False)
+    router.add_api_route(_prefix + "/api/v1.0/get/{target}", get_workflow, methods=["GET"],
+                         include_in_schema=False)
+    router.add_api_route(_prefix + "/trace/{job}/{target}", get_trace, methods=["GET"],
+                         include_in_schema=False)
+router.add_api_route("/health", health, methods=["GET"], include_in_schema=False)
+router.add_api_route("/nb2workflow/{repository}/health", health, methods=["GET"],
+                     include_in_schema=False)
+router.add_api_route("/nb2workflow/{repository}", repository_root, methods=["GET"],
+                     include_in_schema=False)
+router.add_api_route("/nb2workflow/{repository}/", repository_root, methods=["GET"],
+                     include_in_schema=False)
