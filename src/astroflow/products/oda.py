@@ -31,19 +31,3 @@ def unwrap(value: Any) -> Any:
         return value.value
     return value
 
-
-def oda_identity(value: Any) -> dict[str, Any]:
-    """The name and meta-data an oda_api product carries itself (``oda_name``,
-    ``oda_meta_data``): MMODA names a DataCollection entry after the object, not the output."""
-    if not any(c.__module__.startswith("oda_api") for c in type(value).__mro__):
-        return {}
-    from astroflow.products.jsonsafe import jsonable
-
-    out: dict[str, Any] = {}
-    name = getattr(value, "name", None)
-    if isinstance(name, str) and name.strip():
-        out["oda_name"] = name.strip()
-    meta = getattr(value, "meta_data", None)
-    if isinstance(meta, dict) and meta:
-        out["oda_meta_data"] = jsonable(meta)
-    return out

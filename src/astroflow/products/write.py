@@ -14,7 +14,6 @@ from astroflow.products import atomic, images, pictures, scalars, sources, table
 from astroflow.products.detect import Plan, annotated_type, plan
 from astroflow.products.model import TABLE_LIKE, Mismatch, Product, ProductError, default_title
 from astroflow.products.naming import MANIFEST_NAME, claim, safe_filename, safe_stem
-from astroflow.products.oda import oda_identity
 from astroflow.products.values import type_name
 
 
@@ -49,7 +48,6 @@ def write_product(name: str, value: Any, outdir: Path, info: ClassInfo | None = 
                            f"{type(exc).__name__}: {exc}") from exc
     if chosen.fallback:
         meta["python_type"] = type_name(value)
-    meta.update(oda_identity(value))
     return Product(
         name=name,
         type=chosen.type,
