@@ -2,7 +2,7 @@
 // history and sign-in. Plain ES modules, no build step; the server only serves files.
 
 import { api, ApiError, getJSON } from './js/api.js';
-import { authHeaders, claims, getToken, onTokenChange, setToken } from './js/auth.js';
+import { getToken, onTokenChange, setToken } from './js/auth.js';
 import { Catalog } from './js/catalog.js';
 import { showCode } from './js/code.js';
 import { copyText, h, replace } from './js/dom.js';
@@ -10,6 +10,7 @@ import { ServiceForm } from './js/form.js';
 import { RecentJobs } from './js/history.js';
 import { JobPanel } from './js/jobs.js';
 import { QueryBar } from './js/querybar.js';
+import { initSignIn, openSignIn } from './js/signin.js';
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -206,58 +207,7 @@ async function loadServices() {
   }
 }
 
-function showIdentity() {
-  const token = getToken();
-  const button = $('#signin-btn');
-  const who = token ? claims(token) : null;
-  button.textContent = token ? (who && who.sub ? who.sub : 'Signed in') : 'Sign in';
-  button.dataset.signedIn = token ? 'true' : 'false';
-  button.setAttribute('aria-label', token ? `Signed in${who && who.sub ? ` as ${who.sub}` : ''}: manage token` : 'Sign in with a token');
-}
-
-function openSignIn() {
-  const dialog = $('#signin-dialog');
-  const token = getToken();
-  const who = token ? claims(token) : null;
-  $('#token-input').value = '';
-  const status = $('#token-status');
-  if (token) {
-    const roles = who && Array.isArray(who.roles) && who.roles.length ? ` with roles ${who.roles.join(', ')}` : '';
-    const expires = who && who.exp ? `; the token expires ${new Date(who.exp * 1000).toLocaleString()}` : '';
-    status.textContent = `Signed in${who && who.sub ? ` as ${who.sub}` : ''}${roles}${expires}.`;
-  } else {
-    status.textContent = 'Paste an access token to see restricted services and your private jobs.';
-  }
-  status.dataset.kind = 'info';
-  $('#signout-btn').hidden = !token;
-  dialog.showModal();
-  $('#token-input').focus();
-}
-
-async function signIn(event) {
-  event.preventDefault();
-  const token = $('#token-input').value.trim().replace(/^Bearer\s+/i, '');
-  const status = $('#token-status');
-  if (!token) {
-    status.textContent = 'Paste a token first.';
-    status.dataset.kind = 'error';
-    return;
-  }
-  // Check the token before keeping it: a typo should not lock the visitor out.
-  const response = await fetch('api/v1/services', { headers: { Accept: 'application/json', ...authHeaders(token) } });
-  if (response.status === 401) {
-    let reason = 'the server refused it';
-    try { reason = (await response.json()).error.message || reason; } catch { /* keep */ }
-    status.textContent = `This token was refused: ${reason}.`;
-    status.dataset.kind = 'error';
-    return;
-  }
-  setToken(token);
-  $('#signin-dialog').close();
-}
-
 onTokenChange(async () => {
-  showIdentity();
   details.clear();
   service = null;
   await loadServices();
@@ -268,13 +218,7 @@ onTokenChange(async () => {
 // --- start ------------------------------------------------------------------------------
 
 async function start() {
-  $('#signin-btn').addEventListener('click', openSignIn);
-  $('#signin-form').addEventListener('submit', signIn);
-  $('#signout-btn').addEventListener('click', () => {
-    setToken('');
-    $('#signin-dialog').close();
-  });
-  $('#signin-cancel').addEventListener('click', () => $('#signin-dialog').close());
+  initSignIn();
   document.addEventListener('keydown', (event) => {
     if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) {
       event.preventDefault();
@@ -283,7 +227,6 @@ async function start() {
   });
   window.addEventListener('hashchange', () => applyRoute());
   window.addEventListener('popstate', () => applyRoute());
-  showIdentity();
   recent.render();
   await loadServices();
   await applyRoute();
