@@ -19,6 +19,7 @@ asks for the same target again and again.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -35,6 +36,11 @@ from astroflow.resolve.sesame import SesameClient, SesameUnavailable, mirrors_fr
 
 OFFLINE_VARIABLE = "ASTROFLOW_OFFLINE"
 MAX_NAME_LENGTH = 200
+# What a person reads when Sesame could not be asked: the network's own words (DNS errors,
+# urlopen reasons) go to the server log, not into the answer a portal shows.
+UNREACHABLE = "Sesame (not reachable from this server)"
+
+log = logging.getLogger(__name__)
 
 
 def load_catalogues() -> list[Catalogue]:
@@ -169,12 +175,14 @@ class NameResolver:
         if online is None:
             reachable, why = self.online.status()
             if not reachable:
-                return None, f"Sesame (offline: {why})"
+                log.info("resolve %r: Sesame not asked, offline: %s", name, why)
+                return None, UNREACHABLE
         try:
             answer = self.sesame.query(name, timeout=timeout)
         except SesameUnavailable as exc:
             self.online.record(False, str(exc))
-            return None, f"Sesame (unavailable: {exc})"
+            log.warning("resolve %r: Sesame unavailable: %s", name, exc)
+            return None, UNREACHABLE
         self.online.record(True, "answered")
         self.answers.put(name, answer)
         return _copy_for(answer, name), asked_sesame
