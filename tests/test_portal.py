@@ -368,7 +368,7 @@ def test_spectrum_upper_limits_and_image_colour_scale(page, server, shots):
     assert names == ["flux", "flux upper limit"]
     limit_symbol = page.evaluate(
         f"document.querySelector(\"{spectrum}\").data[1].marker.symbol")
-    assert limit_symbol == "triangle-down"
+    assert limit_symbol == "arrow-down"  # one convention for every upper limit
     assert page.evaluate(f"document.querySelector(\"{spectrum}\").layout.xaxis.type") == "log"
     image = "[data-product='image'] .js-plotly-plot"
     page.wait_for_function(f"document.querySelector(\"{image}\")?.data")

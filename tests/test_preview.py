@@ -55,7 +55,7 @@ def test_lightcurve_with_errors_bins_and_upper_limits(tmp_path):
     assert main["error_y"]["array"] == main["error_y"]["arrayminus"] == [0.1, 0.2, 0.3, 0.4]
     assert main["error_x"]["array"] == [0.5, 0.5, 0.25, 0.5]  # half the bin width
     assert limit["x"] == [60001.0] and limit["y"] == [2.0]
-    assert limit["marker"]["symbol"] == "triangle-down"
+    assert limit["marker"]["symbol"] == "arrow-down"
     assert "error_y" not in limit and "error_x" not in limit
     layout = doc["figure"]["layout"]
     assert layout["xaxis"]["title"]["text"] == "time (MJD, TT)"
@@ -143,7 +143,7 @@ def test_spectrum_log_axes_asymmetric_errors_and_limits(tmp_path):
     assert main["y"][:2] == [1.0, 0.5] and main["y"][2] is None
     limit = data["flux upper limit"]
     assert limit["y"] == [0.3] and limit["x"] == pytest.approx([32 ** 0.5])
-    assert limit["marker"]["symbol"] == "triangle-down"
+    assert limit["marker"]["symbol"] == "arrow-down"
 
 
 def test_spectrum_with_negative_flux_is_linear_in_y(tmp_path):
@@ -181,7 +181,8 @@ def _sky_image(shape: tuple[int, int]) -> fits.PrimaryHDU:
 def test_image_heatmap_with_world_ticks(tmp_path):
     product = write_product("sky", _sky_image((40, 60)), tmp_path)
     doc = strict(preview(product, tmp_path))
-    (heat,) = traces(doc)
+    heat, target = traces(doc)  # the reference point (CRVAL) is marked: no target was given
+    assert target["x"] == [29.0] and target["y"] == [19.0] and doc["target"].startswith("ref")
     assert heat["type"] == "heatmap"
     assert len(heat["z"]) == 40 and len(heat["z"][0]) == 60 and doc["step"] == 1
     assert heat["z"][1][0] == 60.0
@@ -197,7 +198,7 @@ def test_image_heatmap_with_world_ticks(tmp_path):
     decs = [float(t.rstrip("°")) for t in layout["yaxis"]["ticktext"]]
     assert decs == sorted(decs) and 21.7 < decs[0] < decs[-1] < 22.3
     assert layout["yaxis"]["scaleanchor"] == "x"
-    assert heat["colorbar"]["title"]["text"] == "ct"
+    assert heat["colorbar"]["title"]["text"] == "sky [ct]"  # no BTYPE: the product title
 
 
 def test_large_image_is_decimated(tmp_path):
@@ -360,3 +361,94 @@ def test_sed_table_one_series_per_instrument_limits_as_arrows(tmp_path):
     assert nu["mode"] == "lines+markers" and nu["x"] == pytest.approx([2.0, 60.0, 2000.0])
     assert nu["y"] == pytest.approx([1e-12 * u.TeV.to(u.erg)] * 3)
     assert nu["marker"]["color"] != points["marker"]["color"]
+
+
+# --- viewers (issue 18) ---------------------------------------------------------------------
+
+def _icecube_season_lc() -> Table:
+    """The table `icecube_ps.service.season_light_curve` writes: 3 seasons, a float MJD time
+    with its bins, livetime in days, TS, n_s and a flux ~1e-12 with its error and its limit."""
+    flux_unit = u.Unit("1 / (TeV cm2 s)")
+    t = Table({"season": ["IC79", "IC86_2011", "IC86_2012"],
+               "time": [55500.0, 55900.0, 56250.0], "time_min": [55350.0, 55700.0, 56060.0],
+               "time_max": [55650.0, 56060.0, 56440.0], "livetime": [310.0, 332.0, 330.0],
+               "ts": [0.0, 2.5, 0.0], "ns": [0.0, 4.2, 0.0],
+               "flux": [0.0, 1.1e-12, 0.0], "flux_err": [2e-13, 6e-13, 2e-13],
+               "flux_ul": [9e-13, 2.4e-12, 8e-13]})
+    for c in ("time", "time_min", "time_max", "livetime"):
+        t[c].unit = u.d
+    for c in ("flux", "flux_err", "flux_ul"):
+        t[c].unit = flux_unit
+    t.meta["TIMESYS"] = "MJD (UTC)"
+    return t
+
+
+def test_icecube_season_light_curve_one_panel_per_quantity(tmp_path):
+    """Defect 3: livetime, TS, n_s and flux were one linear y axis with no title, the flux
+    flat at 0, no limits, "12 points" for 3 seasons and "time [d]" for MJDs (fails on
+    311d7db)."""
+    product = write_product("season_lc", _icecube_season_lc(), tmp_path,
+                            resolve("oda:LightCurve"))
+    doc = strict(preview(product, tmp_path))
+    assert doc["rows"] == 3  # what the portal counts, not points summed over traces
+    layout = doc["figure"]["layout"]
+    assert layout["xaxis"]["title"]["text"] == "time (MJD, UTC)"
+    titles = {key: layout[key]["title"]["text"] for key in layout if key.startswith("yaxis")}
+    assert titles == {"yaxis": "livetime [d]", "yaxis2": "ts", "yaxis3": "ns",
+                      "yaxis4": "flux [1 / (TeV s cm2)]"}
+    domains = [layout[k]["domain"] for k in ("yaxis", "yaxis2", "yaxis3", "yaxis4")]
+    assert all(a[0] > b[1] for a, b in zip(domains, domains[1:], strict=False))  # stacked
+    data = by_name(doc)
+    assert data["flux"]["yaxis"] == "y4" and data["livetime"].get("yaxis", "y") == "y"
+    assert data["flux"]["y"] == [0.0, 1.1e-12, 0.0]
+    limits = data["flux upper limit"]
+    assert limits["yaxis"] == "y4" and limits["y"] == [9e-13, 2.4e-12, 8e-13]
+    assert limits["marker"]["symbol"] == "arrow-down"
+    assert limits["x"] == [55500.0, 55900.0, 56250.0]
+
+
+@pytest.mark.parametrize("layout", ["flag_and_value", "flag_only", "value_only", "sed"])
+def test_every_limit_convention_is_drawn_as_arrows(tmp_path, layout):
+    """Defect 15: one convention for upper limits whatever the table says they are (a boolean
+    `is_ul`, a `*_ul` column, the SED convention): always downward arrows at the limit."""
+    time = [60000.0, 60001.0, 60002.0] * u.d
+    flux = [1.0, 2.0, 3.0] * u.ct / u.s
+    if layout == "sed":
+        from astroflow.products.sed import sed_table
+
+        table = sed_table(energy=[1.0, 10.0] * u.TeV, e2dnde=[1e-12, 2e-12], is_ul=True,
+                          kind="limit", messenger="neutrinos", instrument="IceCube")
+        product = write_product("sed", table, tmp_path, resolve("oda:Spectrum"))
+        expect = [1e-12, 2e-12]
+    else:
+        table = Table({"time": time, "flux": flux})
+        if layout != "value_only":
+            table["is_ul"] = [False, True, False]
+        if layout != "flag_only":
+            table["flux_ul"] = [5.0, 6.0, 7.0] * u.ct / u.s
+        product = write_product("lc", table, tmp_path, resolve("oda:LightCurve"))
+        expect = {"flag_and_value": [6.0], "flag_only": [2.0], "value_only": [5.0, 6.0, 7.0]}[layout]
+    limits = [t for t in traces(strict(preview(product, tmp_path)))
+              if t["name"].endswith("upper limit")]
+    assert len(limits) == 1
+    assert limits[0]["marker"]["symbol"] == "arrow-down"
+    assert limits[0]["y"] == pytest.approx(expect)
+
+
+def test_image_colour_bar_names_quantity_and_unit_and_marks_the_target(tmp_path):
+    """Images: the colour bar says what the pixels are (BTYPE / BUNIT's comment, BUNIT) and
+    the job's position is marked when it lies inside, not when outside."""
+    hdu = _sky_image((40, 60))
+    hdu.header["BUNIT"] = ("", "test statistic")
+    product = write_product("ts_map", hdu, tmp_path)
+    doc = strict(preview(product, tmp_path, target=(83.633, 22.0145 + 0.05)))
+    heat, target = traces(doc)
+    assert heat["colorbar"]["title"]["text"] == "test statistic"
+    assert target["x"] == [pytest.approx(29.0)] and target["y"] == [pytest.approx(24.0)]
+    assert doc["target"] == "target RA 83.6330°, Dec 22.0645°"
+    hdu.header["BUNIT"] = "ct"
+    hdu.header["BTYPE"] = "counts"
+    product = write_product("counts", hdu, tmp_path)
+    doc = strict(preview(product, tmp_path, target=(120.0, -30.0), scale="log"))
+    assert [t["type"] for t in traces(doc)] == ["heatmap"] and doc["target"] is None
+    assert doc["colorbar"] == "log10 counts [ct]"

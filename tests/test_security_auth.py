@@ -254,6 +254,8 @@ def matrix(job_id: str) -> list[Case]:
         job_case("GET", f"{job}/products/y/preview"),
         job_case("GET", f"{job}/notebook"),
         job_case("GET", f"{job}/provenance"),
+        job_case("GET", f"{job}/log"),
+        job_case("GET", f"{job}/archive"),
         job_case("GET", f"{job}/code"),
         job_case("DELETE", job),  # done already: the owner's cancel changes nothing
         same_for_all("POST", f"{API}/uploads", None, files={"file": ("a.txt", b"1 2 3\n")}),

@@ -89,6 +89,10 @@ def create_app(config: ServerConfig | None = None, platform: Platform | None = N
     app.include_router(routes_registry.router)
     app.include_router(routes_resolve.router)
     app.include_router(routes_code.router)
+    from astroflow.server import routes_archive, routes_log
+
+    app.include_router(routes_log.router)
+    app.include_router(routes_archive.router)
 
     from astroflow.server.routes_portal import mount_portal
 

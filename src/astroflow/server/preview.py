@@ -43,12 +43,14 @@ class PreviewError(AstroflowError, ValueError):
 
 
 def preview(product: Product, products_dir: Path, *, scale: str = "linear", offset: int = 0,
-            limit: int = 100, sort: str | None = None, descending: bool = False) -> dict:
+            limit: int = 100, sort: str | None = None, descending: bool = False,
+            target: tuple[float, float] | None = None) -> dict:
     """The preview of ``product`` (files in ``products_dir``) as strict-JSON types.
 
     ``kind`` is ``plotly`` (``figure`` holds the Plotly figure), ``table``, ``scalar``,
     ``text``, ``picture`` or ``download``. ``scale`` applies to images; ``offset``, ``limit``,
-    ``sort`` and ``descending`` page through tables.
+    ``sort`` and ``descending`` page through tables. ``target`` (RA, Dec in degrees, the
+    job's position) is marked on images that contain it.
     """
     products_dir = Path(products_dir)
     ptype = product.type
@@ -58,10 +60,10 @@ def preview(product: Product, products_dir: Path, *, scale: str = "linear", offs
             figure = (lightcurve_figure(table, product) if ptype == "lightcurve"
                       else spectrum_figure(table, product))
             if figure is not None:
-                return {"kind": "plotly", "figure": figure}
+                return {"kind": "plotly", "figure": figure, "rows": len(table)}
         return table_page(table, offset=offset, limit=limit, sort=sort, descending=descending)
     if ptype == "image":
-        return image_preview(product, products_dir, scale)
+        return image_preview(product, products_dir, scale, target)
     if ptype == "scalar":
         return _scalar(product, products_dir)
     if ptype == "text":
@@ -146,7 +148,40 @@ def lightcurve_figure(table: Any, product: Product) -> dict | None:
     series = _series(table, roles)
     if not series:
         return None
-    return _scatter_figure(axis, series, x_log=False, y_log=False, title=product.title)
+    if len(series) == 1:
+        return _scatter_figure(axis, series, x_log=False, y_log=False, title=product.title)
+    return panels_figure(axis, series, title=product.title)
+
+
+PANEL_GAP = 0.06  # of the plot height, between stacked panels
+
+
+def panels_figure(axis: _Axis, series: list[_Series], *, title: str) -> dict:
+    """One panel per quantity, stacked on a shared time axis: livetime in days, a TS and a
+    flux of 1e-12 each get their own y axis, named with the column and its unit."""
+    n = len(series)
+    height = (1 - PANEL_GAP * (n - 1)) / n
+    traces: list[tuple[Any, dict[str, Any]]] = []
+    layout: dict[str, Any] = {"title": {"text": title}, "showlegend": False,
+                              "xaxis": {"title": {"text": axis.title}, "type": "linear",
+                                        "anchor": f"y{n}"}}
+    for i, s in enumerate(series):
+        ref = "y" if i == 0 else f"y{i + 1}"
+        top = 1 - i * (height + PANEL_GAP)
+        values = np.concatenate([s.y, _finite_only(s.limits)])
+        layout[f"yaxis{i + 1 if i else ''}"] = {
+            "title": {"text": _series_title(s)}, "domain": [max(0.0, top - height), top],
+            "anchor": "x", "type": "linear", "exponentformat": "power",
+            **({"rangemode": "tozero"} if _all_positive(values) else {})}
+        for trace, arrays in _series_traces(axis, s, COLOURS[i % len(COLOURS)]):
+            trace.update(yaxis=ref)
+            traces.append((trace, arrays))
+    layout["meta"] = {"panels": n}
+    return _figure(traces, layout)
+
+
+def _series_title(s: _Series) -> str:
+    return f"{s.name} [{s.unit}]" if s.unit else s.name
 
 
 def spectrum_figure(table: Any, product: Product) -> dict | None:
@@ -220,15 +255,14 @@ def sed_figure(table: Any, title: str) -> dict:
         if limits.any():
             order = np.flatnonzero(limits)[np.argsort(e[limits])]
             ranged = bool((kind[limits] == "limit").all()) and limits.sum() > 1
-            traces.append((go.Scatter(
+            traces.append(limit_trace(
+                go.Scatter, f"{name} upper limit", inst, colour,
+                {"x": e[order], "y": y[order], "error_x.arrayminus": (e - lo)[order],
+                 "error_x.array": (hi - e)[order]},
                 mode="lines+markers" if ranged else "markers",
                 line={"color": colour, "dash": "dash"},
-                marker={"symbol": "arrow-down", "size": 12, "color": colour},
                 error_x={"type": "data", "symmetric": False, "color": colour, "width": 0,
-                         "visible": not ranged},
-                **{**common, "name": f"{name} upper limit"}),
-                {"x": e[order], "y": y[order], "error_x.arrayminus": (e - lo)[order],
-                 "error_x.array": (hi - e)[order]}))
+                         "visible": not ranged}))
     notes = {**(table.meta.get("sed_notes") or {})}
     if table.meta.get("sed_note") and len(set(instruments)) == 1:
         notes[str(instruments[0])] = table.meta["sed_note"]
@@ -295,7 +329,9 @@ def _time_axis(table: Any, name: str) -> _Axis | None:
     if col is None:
         return None
     if not is_time(col):
-        return _quantity_axis(table, name, name)
+        axis = _quantity_axis(table, name, name)
+        axis.title = _numeric_time_title(table, name, axis)
+        return axis
     import astropy.units as u
 
     fmt = col.format if col.format in _TIME_UNITS else "mjd"
@@ -313,6 +349,35 @@ def _time_axis(table: Any, name: str) -> _Axis | None:
 
     title = f"{name} ({fmt.upper() if fmt in ('mjd', 'jd') else fmt}, {col.scale.upper()})"
     return _Axis(_time_values(col, fmt), title, convert)
+
+
+def _numeric_time_title(table: Any, name: str, axis: _Axis) -> str:
+    """``time (MJD, UTC)`` for numbers that are MJDs: the column's name or description says
+    so, the table's TIMESYS / MJDREF (0) say so, or days in the MJD range with no reference
+    given; other times keep ``name [unit]``."""
+    col = table[name]
+    meta = {str(k).upper(): v for k, v in (table.meta or {}).items()}
+    unit = _unit_of(col)
+    text = " ".join(str(x) for x in (name, getattr(col.info, "description", None) or "",
+                                     meta.get("TIMESYS", ""), meta.get("TIMEUNIT", "")))
+    scale = next((s for s in ("UTC", "TT", "TDB", "TAI") if s in str(meta.get("TIMESYS", ""))
+                  .upper()), None)
+    in_days = unit is None or unit == _day()
+    finite = axis.values[np.isfinite(axis.values)]
+    looks_mjd = finite.size > 0 and bool(((finite > 10_000) & (finite < 100_000)).all())
+    mjdref = meta.get("MJDREF", meta.get("MJDREFI"))
+    says_mjd = "MJD" in text.upper() or (mjdref is not None and float(mjdref) == 0)
+    if in_days and (says_mjd or (mjdref is None and unit is not None and looks_mjd)):
+        return f"{name} (MJD{', ' + scale if scale else ''})"
+    if in_days and mjdref is not None and float(mjdref) != 0:
+        return f"{name} [d since MJD {float(mjdref):g}]"
+    return axis.title
+
+
+def _day() -> Any:
+    import astropy.units as u
+
+    return u.d
 
 
 def _as_time(col: Any) -> Any | None:
@@ -398,12 +463,11 @@ def _series(table: Any, roles: dict) -> list[_Series]:
             s.minus = s.plus = np.abs(convert(table[symmetric]))
         limit_col = _limit_column(name, limit_cols, single=len(names) == 1)
         limit_values = convert(table[limit_col]) if limit_col else None
-        if flags is not None:
+        if flags is not None:  # flagged rows are limits, the others measurements
             s.limits = np.where(flags, s.y if limit_values is None else limit_values, np.nan)
-        elif limit_values is not None:
-            s.limits = np.where(~np.isfinite(s.y), limit_values, np.nan)
-        if s.limits is not None:
-            s.y = np.where(np.isfinite(s.limits), np.nan, s.y)
+            s.y = np.where(flags, np.nan, s.y)
+        elif limit_values is not None:  # a limit beside every value (IceCube's flux_ul)
+            s.limits = limit_values
         out.append(s)
     return out
 
@@ -417,45 +481,60 @@ def _limit_column(value: str, candidates: list[str], single: bool) -> str | None
 
 def _scatter_figure(axis: _Axis, series: list[_Series], *, x_log: bool, y_log: bool,
                     title: str) -> dict:
-    import plotly.graph_objects as go
-
-    n = len(axis.values)
-    step = max(1, math.ceil(n / MAX_POINTS))
-    trace = go.Scattergl if n // step > GL_THRESHOLD else go.Scatter
     traces: list[tuple[Any, dict[str, Any]]] = []
-    x = axis.values[::step]
-    x_err = _error_arrays(axis.minus, axis.plus, step)
     for i, s in enumerate(series):
-        colour = COLOURS[i % len(COLOURS)]
-        arrays = {"x": x, "y": s.y[::step]}
-        kwargs: dict[str, Any] = {"mode": "markers", "name": s.name, "legendgroup": s.name,
-                                  "marker": {"color": colour, "size": 6}}
-        if x_err:
-            kwargs["error_x"] = {"type": "data", "symmetric": False, "color": colour,
-                                 "thickness": 1, "width": 0}
-            arrays.update({f"error_x.{k}": v for k, v in x_err.items()})
-        y_err = _error_arrays(s.minus, s.plus, step)
-        if y_err:
-            kwargs["error_y"] = {"type": "data", "symmetric": False, "color": colour,
-                                 "thickness": 1, "width": 2}
-            arrays.update({f"error_y.{k}": v for k, v in y_err.items()})
-        traces.append((trace(**kwargs), arrays))
-        if s.limits is not None and np.isfinite(s.limits).any():
-            limits = s.limits[::step]
-            keep = np.isfinite(limits)
-            marker = {"symbol": "triangle-down", "size": 10, "color": colour}
-            traces.append((trace(mode="markers", name=f"{s.name} upper limit",
-                                 legendgroup=s.name, marker=marker),
-                           {"x": x[keep], "y": limits[keep]}))
+        traces += _series_traces(axis, s, COLOURS[i % len(COLOURS)])
     units = {s.unit for s in series}
     if len(series) == 1:
-        y_title = f"{series[0].name} [{series[0].unit}]" if series[0].unit else series[0].name
+        y_title = _series_title(series[0])
     else:
         y_title = f"[{units.pop()}]" if len(units) == 1 and None not in units else ""
     layout = {"title": {"text": title}, "showlegend": len(traces) > 1,
               "xaxis": {"title": {"text": axis.title}, "type": "log" if x_log else "linear"},
               "yaxis": {"title": {"text": y_title}, "type": "log" if y_log else "linear"}}
     return _figure(traces, layout)
+
+
+def _series_traces(axis: _Axis, s: _Series, colour: str) -> list[tuple[Any, dict[str, Any]]]:
+    """The measured points of one series with their error bars, then its upper limits."""
+    import plotly.graph_objects as go
+
+    n = len(axis.values)
+    step = max(1, math.ceil(n / MAX_POINTS))
+    trace = go.Scattergl if n // step > GL_THRESHOLD else go.Scatter
+    x = axis.values[::step]
+    x_err = _error_arrays(axis.minus, axis.plus, step)
+    arrays = {"x": x, "y": s.y[::step]}
+    kwargs: dict[str, Any] = {"mode": "markers", "name": s.name, "legendgroup": s.name,
+                              "marker": {"color": colour, "size": 6}}
+    if x_err:
+        kwargs["error_x"] = {"type": "data", "symmetric": False, "color": colour,
+                             "thickness": 1, "width": 0}
+        arrays.update({f"error_x.{k}": v for k, v in x_err.items()})
+    y_err = _error_arrays(s.minus, s.plus, step)
+    if y_err:
+        kwargs["error_y"] = {"type": "data", "symmetric": False, "color": colour,
+                             "thickness": 1, "width": 2}
+        arrays.update({f"error_y.{k}": v for k, v in y_err.items()})
+    out = [(trace(**kwargs), arrays)]
+    if s.limits is not None and np.isfinite(s.limits).any():
+        limits = s.limits[::step]
+        keep = np.isfinite(limits)
+        out.append(limit_trace(trace, f"{s.name} upper limit", s.name, colour,
+                               {"x": x[keep], "y": limits[keep]}))
+    return out
+
+
+LIMIT_SYMBOL = "arrow-down"  # the one way every upper limit is drawn
+
+
+def limit_trace(trace: Any, name: str, group: str, colour: str, arrays: dict[str, Any],
+                **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+    """Upper limits as downward arrows at the limit values, whatever the product type."""
+    marker = {"symbol": LIMIT_SYMBOL, "size": 13, "color": colour,
+              "line": {"color": colour, "width": 1}}
+    kwargs.setdefault("mode", "markers")
+    return trace(name=name, legendgroup=group, marker=marker, **kwargs), arrays
 
 
 def _error_arrays(minus: np.ndarray | None, plus: np.ndarray | None,
@@ -504,8 +583,10 @@ _CELESTIAL_NAMES = {"RA": "Right ascension", "DEC": "Declination", "GLON": "Gala
 _N_TICKS = 6
 
 
-def image_preview(product: Product, products_dir: Path, scale: str = "linear") -> dict:
-    """A heatmap of the image's first plane, decimated to at most ``MAX_IMAGE_SIDE`` a side."""
+def image_preview(product: Product, products_dir: Path, scale: str = "linear",
+                  target: tuple[float, float] | None = None) -> dict:
+    """A heatmap of the image's first plane, decimated to at most ``MAX_IMAGE_SIDE`` a side,
+    with a colour bar naming the quantity and its unit and the target marked when inside."""
     if scale not in SCALES:
         raise PreviewError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     hdu = load_product(product, products_dir)
@@ -515,10 +596,9 @@ def image_preview(product: Product, products_dir: Path, scale: str = "linear") -
     step = max(1, math.ceil(max(plane.shape) / MAX_IMAGE_SIDE))
     z = _scaled(np.asarray(plane[::step, ::step], dtype=float), scale)
     rows, cols = np.arange(0, plane.shape[0], step), np.arange(0, plane.shape[1], step)
-    unit = product.unit or product.meta.get("unit")
-    bar = {"linear": unit or "", "log": f"log10({unit or 'value'})",
-           "sqrt": f"sqrt({unit or 'value'})"}[scale]
-    heatmap: dict[str, Any] = {"colorscale": "Viridis", "colorbar": {"title": {"text": bar}},
+    heatmap: dict[str, Any] = {"colorscale": "Viridis",
+                               "colorbar": {"title": {"text": colour_bar_title(
+                                   hdu.header, product, scale), "side": "right"}},
                                "hovertemplate": "x %{x}, y %{y}: %{z}<extra></extra>"}
     finite = z[np.isfinite(z)]
     if finite.size:
@@ -533,9 +613,55 @@ def image_preview(product: Product, products_dir: Path, scale: str = "linear") -
     _world_axes(layout, hdu.header, plane.shape)
     import plotly.graph_objects as go
 
-    figure = _figure([(go.Heatmap(**heatmap), {"x": cols, "y": rows, "z": z})], layout)
+    traces: list[tuple[Any, dict[str, Any]]] = [
+        (go.Heatmap(**heatmap), {"x": cols, "y": rows, "z": z})]
+    marked = target_pixel(hdu.header, plane.shape, target)
+    if marked is not None:
+        (px, py), label = marked
+        traces.append((go.Scatter(
+            mode="markers", name=label, showlegend=False, hoverinfo="name",
+            marker={"symbol": "circle-open", "size": 18, "color": "#ff2d55",
+                    "line": {"width": 2, "color": "#ff2d55"}}), {"x": [px], "y": [py]}))
+    figure = _figure(traces, layout)
     return {"kind": "plotly", "figure": figure, "scale": scale, "shape": list(hdu.data.shape),
-            "step": step}
+            "step": step, "colorbar": figure["data"][0]["colorbar"]["title"]["text"],
+            "target": marked[1] if marked else None}
+
+
+def colour_bar_title(header: Any, product: Product, scale: str) -> str:
+    """The quantity (BTYPE, else BUNIT's comment, else the product title) and its unit
+    (BUNIT, else the product's), wrapped in the scale's function."""
+    unit = str(header.get("BUNIT") or product.unit or product.meta.get("unit") or "").strip()
+    comment = header.comments["BUNIT"] if "BUNIT" in header else ""
+    quantity = str(header.get("BTYPE") or comment or product.title or product.name).strip()
+    text = f"{quantity} [{unit}]" if unit else quantity
+    return {"linear": text, "log": f"log10 {text}", "sqrt": f"sqrt {text}"}[scale]
+
+
+def target_pixel(header: Any, shape: tuple[int, ...], target: tuple[float, float] | None
+                 ) -> tuple[tuple[float, float], str] | None:
+    """The pixel of ``target`` (RA, Dec), else of the reference point (CRVAL), when it lies
+    inside a celestial image; ``None`` otherwise."""
+    wcs = _plane_wcs(header)
+    if wcs is None or not wcs.has_celestial:
+        return None
+    try:
+        if target is not None:
+            from astropy.coordinates import SkyCoord
+
+            px, py = wcs.world_to_pixel(SkyCoord(target[0], target[1], unit="deg"))
+            label = f"target RA {target[0]:.4f}°, Dec {target[1]:.4f}°"
+        else:
+            px, py = wcs.wcs_world2pix([wcs.wcs.crval], 0)[0]
+            label = "reference position (CRVAL)"
+    except Exception:  # noqa: BLE001 - positions off the projection: nothing to mark
+        return None
+    ny, nx = shape
+    px, py = float(px), float(py)
+    if not (math.isfinite(px) and math.isfinite(py)
+            and -0.5 <= px <= nx - 0.5 and -0.5 <= py <= ny - 0.5):
+        return None
+    return (round(px, 2), round(py, 2)), label
 
 
 def _rounded(z: np.ndarray, span: float) -> np.ndarray:

@@ -4,13 +4,22 @@ The job is a ``prov:Activity``; the workflow version, every parameter value and 
 are entities; the caller is an agent on whose behalf astroflow (a ``prov:SoftwareAgent``) ran
 the workflow as its plan. Identifiers are the API's own URLs when the server knows its base
 URL, so a product's provenance id is also where to download it.
+
+`summary` is the same record for people (who, what, when, environment, inputs, products with
+their checksums), and `serialize` gives the PROV graph as PROV-JSON, PROV-N or PROV-XML. No
+record carries a server path: the workflow is named by its repository, version and the
+notebook's path inside the repository.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Mapping
+import platform as host
+import sys
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 from urllib.parse import quote
 
@@ -27,9 +36,27 @@ def provenance(job: Mapping[str, Any], workflow: Mapping[str, Any],
     """The PROV-JSON document (as parsed JSON) of one job.
 
     ``job`` has ``id, service, version, state, parameters, owner, created, started, finished``
-    (epoch seconds or ``None``) and ``products`` (manifest entries); ``workflow`` has ``name``,
-    ``title``, ``version`` and optionally ``path``/``source``.
+    (epoch seconds or ``None``) and ``products`` (manifest entries, optionally with
+    ``checksums``: format → sha256); ``workflow`` has ``name``, ``title``, ``version`` and
+    optionally ``repository``, ``path``/``source`` (made relative: never a server path).
     """
+    return json.loads(prov_document(job, workflow, base_url).serialize(format="json"))
+
+
+PROV_FORMATS = {"json": "application/json", "provn": "text/provenance-notation",
+                "xml": "application/xml"}
+
+
+def serialize(job: Mapping[str, Any], workflow: Mapping[str, Any], base_url: str,
+              fmt: str) -> str:
+    """The PROV graph as ``json`` (PROV-JSON), ``provn`` (PROV-N) or ``xml`` (PROV-XML)."""
+    doc = prov_document(job, workflow, base_url)
+    return doc.get_provn() if fmt == "provn" else doc.serialize(format=fmt)
+
+
+def prov_document(job: Mapping[str, Any], workflow: Mapping[str, Any],
+                  base_url: str = "") -> ProvDocument:
+    """The PROV document of one job (see `provenance`)."""
     doc = ProvDocument()
     af = doc.add_namespace("astroflow", ASTROFLOW_NS)
     doc.add_namespace("oda", ODA_NS)
@@ -82,7 +109,7 @@ def provenance(job: Mapping[str, Any], workflow: Mapping[str, Any],
     doc.wasAssociatedWith(activity, caller)
     doc.wasAssociatedWith(activity, platform, plan)
     doc.actedOnBehalfOf(platform, caller, activity)
-    return json.loads(doc.serialize(format="json"))
+    return doc
 
 
 def _workflow_entity(doc: ProvDocument, af: Namespace, services: Namespace,
@@ -94,7 +121,8 @@ def _workflow_entity(doc: ProvDocument, af: Namespace, services: Namespace,
         PROV["label"]: workflow.get("title") or name,
         af["name"]: name,
         af["version"]: version,
-        af["source"]: workflow.get("source") or workflow.get("path"),
+        af["repository"]: workflow.get("repository"),
+        af["source"]: public_path(workflow.get("source") or workflow.get("path")),
     }))
 
 
@@ -116,6 +144,8 @@ def _product_entity(doc: ProvDocument, af: Namespace, jobs: Namespace, job_id: s
         (af["url"], jobs.uri + local if base_url else None),
     ) if value is not None]
     attributes += [(af["format"], fmt) for fmt in entry.get("files") or {}]
+    attributes += [(af["sha256"], f"{fmt}:{digest}")
+                   for fmt, digest in (entry.get("checksums") or {}).items()]
     return doc.entity(jobs[local], attributes)
 
 
@@ -151,3 +181,94 @@ def _astroflow_version() -> str:
     from astroflow import __version__
 
     return __version__
+
+
+def public_path(path: Any, root: Any = None) -> str | None:
+    """A path as a caller may see it: relative to ``root`` (the repository) when inside it,
+    else its last component; never the server's absolute path."""
+    if path is None:
+        return None
+    text = str(path)
+    if root is not None:
+        try:
+            return Path(text).relative_to(Path(str(root))).as_posix()
+        except ValueError:
+            pass
+    for flavour in (PurePosixPath, PureWindowsPath):
+        if flavour(text).is_absolute():
+            return flavour(text).name
+    return text
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def with_checksums(products: Iterable[Mapping[str, Any]], products_dir: Path
+                   ) -> list[dict[str, Any]]:
+    """Manifest entries with ``checksums`` (format → sha256) of the files present."""
+    out = []
+    for entry in products:
+        sums = {}
+        for fmt, name in (entry.get("files") or {}).items():
+            path = products_dir / str(name)
+            if path.is_file():
+                sums[fmt] = sha256(path)
+        out.append({**entry, "checksums": sums})
+    return out
+
+
+def summary(job: Mapping[str, Any], workflow: Mapping[str, Any],
+            notebook: Path | None = None) -> dict[str, Any]:
+    """Provenance for people: who asked, what ran (service, version, repository, notebook),
+    when, with which parameters and uploaded inputs, in which environment, and what came out
+    (each file with its sha256)."""
+    def iso(epoch: float | None) -> str | None:
+        return None if epoch is None else _time(epoch).isoformat(timespec="seconds")
+
+    started, finished = job.get("started"), job.get("finished")
+    inputs = [{"parameter": name, "file": ref.split("/", 3)[-1], "sha256": ref.split("/")[2]}
+              for name, ref in (job.get("parameters") or {}).items()
+              if isinstance(ref, str) and ref.startswith("upload://") and ref.count("/") >= 3]
+    products = [{"name": e.get("name"), "title": e.get("title"), "type": e.get("type"),
+                 "files": [{"format": fmt, "file": name,
+                            "sha256": (e.get("checksums") or {}).get(fmt)}
+                           for fmt, name in (e.get("files") or {}).items()]}
+                for e in job.get("products") or []]
+    return {
+        "job": job.get("id"), "state": job.get("state"), "cached": bool(job.get("cached")),
+        "who": job.get("owner") or "anonymous",
+        "what": {"service": job.get("service"), "title": workflow.get("title"),
+                 "version": job.get("version"), "repository": workflow.get("repository"),
+                 "repository_version": workflow.get("repository_version"),
+                 "notebook": public_path(workflow.get("path") or workflow.get("source"))},
+        "when": {"created": iso(job.get("created")), "started": iso(started),
+                 "finished": iso(finished),
+                 "seconds": (round(float(finished) - float(started), 3)
+                             if started is not None and finished is not None else None)},
+        "parameters": dict(job.get("parameters") or {}),
+        "inputs": inputs,
+        "environment": environment(workflow.get("environment")),
+        "products": products,
+        "notebook": ({"file": "executed.ipynb", "sha256": sha256(notebook)}
+                     if notebook is not None and notebook.is_file() else None),
+    }
+
+
+def environment(service_env: str | None = None) -> dict[str, Any]:
+    """The platform's software: astroflow, Python, the OS, the science stack's versions."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    packages = {}
+    for name in ("numpy", "astropy", "scipy", "nbformat"):
+        try:
+            packages[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return {"astroflow": _astroflow_version(), "python": sys.version.split()[0],
+            "system": f"{host.system()} {host.machine()}",
+            "service_environment": service_env or "astroflow's own", "packages": packages}

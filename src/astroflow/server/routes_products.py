@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, PlainTextResponse, Response
 
 from astroflow.jobs.model import Job
 from astroflow.products import Product
@@ -62,8 +63,22 @@ def preview_product(job_id: str, name: str, scale: str = Query("linear"),
 
     job = p.job(job_id, who)
     product = _product(p, job, name)
+    target = job_target(p, job) if product.type == "image" else None
     return preview(product, _products_dir(p, job, product), scale=scale, offset=offset,
-                   limit=limit, sort=sort, descending=descending)
+                   limit=limit, sort=sort, descending=descending, target=target)
+
+
+def job_target(p: Platform, job: Job) -> tuple[float, float] | None:
+    """The job's position (its RA and Dec parameters, by ontology role) in degrees."""
+    service = p.catalog.get(job.service)
+    if service is None:
+        return None
+    by_role = {param.role: name for name, param in service.workflow.parameters.items()
+               if param.role in ("ra", "dec")}
+    try:
+        return (float(job.parameters[by_role["ra"]]), float(job.parameters[by_role["dec"]]))
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 @router.get("/notebook", response_class=BinaryFile,
@@ -88,18 +103,49 @@ async def executed_notebook(job_id: str, format: str = Query("ipynb", pattern="^
     return FileResponse(html, media_type="text/html")
 
 
-@router.get("/provenance", responses=errors(*READ))
-def job_provenance(job_id: str, p: Platform = Depends(platform),
-                   who: Caller = Depends(caller)) -> dict[str, Any]:
-    """W3C PROV-JSON: the job as an activity, parameters and products as entities."""
-    from astroflow.server.provenance import provenance
+PROVENANCE_FORMATS = "^(json|provn|xml|summary)$"
+
+
+@router.get("/provenance", responses={
+    **content("application/json", "text/provenance-notation", "application/xml",
+              description="PROV-JSON (default), PROV-N, PROV-XML, or the readable summary"),
+    **errors(*READ)})
+def job_provenance(job_id: str, format: str = Query("json", pattern=PROVENANCE_FORMATS),
+                   p: Platform = Depends(platform), who: Caller = Depends(caller)) -> Any:
+    """W3C PROV: the job as an activity, parameters and products (with sha256) as entities;
+    ``format=summary`` is the same record for people (who, what, when, environment)."""
+    from astroflow.server import provenance as prov
 
     job = p.job(job_id, who)
+    record, workflow = provenance_record(p, job)
+    if format == "summary":
+        notebook = p.artifacts.job_dir(job.id) / "executed.ipynb"
+        return prov.summary(record, workflow, notebook)
+    if format == "json":
+        return prov.provenance(record, workflow, base_url=p.config.base_url)
+    return PlainTextResponse(prov.serialize(record, workflow, p.config.base_url, format),
+                             media_type=prov.PROV_FORMATS[format])
+
+
+def provenance_record(p: Platform, job: Job) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The job and its workflow as `provenance` reads them; paths relative to the
+    repository, products with the sha256 of each stored file."""
+    from astroflow.server.provenance import public_path, with_checksums
+
     service = p.catalog.get(job.service)
-    workflow = {"name": job.service, "version": job.version,
-                "title": service.workflow.title if service else job.service,
-                "path": str(service.workflow.path) if service else None}
+    workflow: dict[str, Any] = {"name": job.service, "version": job.version,
+                                "title": job.service}
+    if service is not None:
+        workflow.update(title=service.workflow.title, repository=service.repository,
+                        repository_version=service.repository_version,
+                        path=public_path(service.workflow.path, service.source),
+                        environment="its own" if service.python else None)
+    products_dir = p.artifacts.job_dir(job.id) / "products"
+    for entry in job.products:  # fetch from a remote store if needed
+        for filename in (entry.get("files") or {}).values():
+            p.artifacts.path(job.id, f"products/{filename}")
     record = {"id": job.id, "service": job.service, "version": job.version, "state": job.state,
               "parameters": job.parameters, "owner": job.owner, "created": job.created,
-              "started": job.started, "finished": job.finished, "products": job.products}
-    return provenance(record, workflow, base_url=p.config.base_url)
+              "started": job.started, "finished": job.finished,
+              "products": with_checksums(job.products, Path(products_dir))}
+    return record, workflow

@@ -1,0 +1,116 @@
+""""Download all": one zip with a job's products, its executed notebook and its provenance.
+
+The zip is written while it is sent (entries with data descriptors, no temporary file), so a
+job with gigabytes of products starts downloading at once and costs the server a buffer.
+Its name is stable: ``<service>-<job id>.zip``.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from fastapi import APIRouter, Depends
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+
+from astroflow.execution.protocol import NOTEBOOK_FILE
+from astroflow.jobs.model import TERMINAL, Job
+from astroflow.server.auth import Caller
+from astroflow.server.deps import caller, platform
+from astroflow.server.openapi import READ, BinaryFile, content, errors
+from astroflow.server.platform import NotFound, Platform
+
+router = APIRouter(prefix="/api/v1/jobs/{job_id}", tags=["products"])
+
+CHUNK = 1 << 20
+
+
+@router.get("/archive", response_class=BinaryFile,
+            responses={**content("application/zip", description="every file of the job"),
+                       **errors(*READ, json_route=False)})
+async def job_archive(job_id: str, p: Platform = Depends(platform),
+                      who: Caller = Depends(caller)) -> StreamingResponse:
+    """A zip of every product in each stored format (``products/``), the executed notebook
+    and the provenance (``provenance.json`` PROV-JSON, ``provenance.provn`` PROV-N,
+    ``provenance-summary.json``)."""
+    job = await run_in_threadpool(p.job, job_id, who)
+    if job.state not in TERMINAL:
+        raise NotFound(f"job {job.id} is {job.state}; its archive exists once it has ended")
+    entries = await run_in_threadpool(archive_entries, p, job)
+    name = f"{job.service}-{job.id}.zip"
+    return StreamingResponse(stream_zip(entries), media_type="application/zip",
+                             headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def archive_entries(p: Platform, job: Job) -> list[tuple[str, Path | bytes]]:
+    """``(name in the zip, file or bytes)`` for everything the archive holds."""
+    from astroflow.server import provenance as prov
+    from astroflow.server.routes_products import provenance_record
+
+    record, workflow = provenance_record(p, job)  # fetches the products from a remote store
+    products_dir = p.artifacts.job_dir(job.id) / "products"
+    entries: list[tuple[str, Path | bytes]] = []
+    for entry in job.products:
+        for filename in dict.fromkeys((entry.get("files") or {}).values()):
+            path = products_dir / str(filename)
+            if path.is_file():
+                entries.append((f"products/{Path(str(filename)).name}", path))
+    try:
+        notebook = p.artifacts.path(job.id, NOTEBOOK_FILE)
+    except OSError:
+        notebook = None
+    if notebook is not None and notebook.is_file():
+        entries.append((NOTEBOOK_FILE, notebook))
+    document = prov.prov_document(record, workflow, p.config.base_url)
+    entries.append(("provenance.json", document.serialize(format="json", indent=2).encode()))
+    entries.append(("provenance.provn", document.get_provn().encode()))
+    summary = prov.summary(record, workflow, notebook)
+    entries.append(("provenance-summary.json", json.dumps(summary, indent=2).encode()))
+    return entries
+
+
+class _Pipe:
+    """A write-only stream whose bytes the generator takes out as they come."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.written = 0
+
+    def write(self, data: bytes) -> int:
+        self.parts.append(bytes(data))
+        self.written += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.written
+
+    def flush(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        out, self.parts = b"".join(self.parts), []
+        return out
+
+
+def stream_zip(entries: list[tuple[str, Path | bytes]]) -> Iterator[bytes]:
+    """The zip of ``entries``, yielded as it is written (compressed, except compressed data)."""
+    pipe = _Pipe()
+    with zipfile.ZipFile(pipe, "w", compression=zipfile.ZIP_DEFLATED) as archive:  # type: ignore[arg-type]
+        for name, source in entries:
+            packed = name.endswith((".fits.gz", ".gz", ".png", ".jpeg", ".jpg", ".zip"))
+            info = zipfile.ZipInfo(name)
+            info.compress_type = zipfile.ZIP_STORED if packed else zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            with archive.open(info, "w", force_zip64=True) as out:
+                if isinstance(source, bytes):
+                    out.write(source)
+                else:
+                    with open(source, "rb") as stream:
+                        while block := stream.read(CHUNK):
+                            out.write(block)
+                            yield pipe.take()
+            yield pipe.take()
+    yield pipe.take()
