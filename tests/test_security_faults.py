@@ -174,7 +174,9 @@ def test_a_second_sigterm_skips_the_grace(tmp_path: Path) -> None:
 def test_a_live_replica_takes_over_a_killed_replicas_jobs(tmp_path: Path) -> None:
     """Two replicas on one PostgreSQL database, seen as two hosts: only heartbeats tell
     whether a claim is alive. `nap` reports no progress, so the runner's own beats must
-    keep a busy replica's jobs its own."""
+    keep a busy replica's jobs its own. Both run with an 8 s stale window (the operator's
+    ASTROFLOW_STALE_AFTER; 20 s by default) so the test waits less."""
+    stale = 8.0
     artifacts = tmp_path / "artifacts"
     with contextlib.ExitStack() as stack:
         url = stack.enter_context(private_schema())
@@ -183,14 +185,15 @@ def test_a_live_replica_takes_over_a_killed_replicas_jobs(tmp_path: Path) -> Non
         def replica(name: str) -> ServerProcess:
             process = ServerProcess(tmp_path / name, db=url, workers=4,
                                     extra_args=["--store", str(artifacts)],
-                                    env={"ASTROFLOW_WORKER_HOST": name})
+                                    env={"ASTROFLOW_WORKER_HOST": name,
+                                         "ASTROFLOW_STALE_AFTER": str(stale)})
             stack.callback(process.stop)
             return process.start()
 
         a = replica("replica-a")
         assert a.process is not None
         on_a = f"replica-a:{a.process.pid}"
-        seconds = STALE_AFTER + 8
+        seconds = stale + 12  # outlasts replica B's start and the stale window
         with httpx.Client(base_url=a.url, timeout=30) as client:
             ids = [_submit(client, "nap", seconds=seconds, tag=_tag()) for _ in range(4)]
         _until(lambda: all(j.state == "running" and j.worker == on_a
@@ -198,8 +201,8 @@ def test_a_live_replica_takes_over_a_killed_replicas_jobs(tmp_path: Path) -> Non
         claimed = max(j.started or 0 for j in _jobs(store, ids))
         b = replica("replica-b")
 
-        # A busy, live replica keeps its jobs past STALE_AFTER: its beats keep them fresh.
-        time.sleep(max(0.0, claimed + STALE_AFTER + 3 - time.time()))
+        # A busy, live replica keeps its jobs past the stale window: its beats keep them fresh.
+        time.sleep(max(0.0, claimed + stale + 3 - time.time()))
         jobs = _jobs(store, ids)
         assert all(j.state == "running" and j.worker == on_a for j in jobs), \
             [(j.state, j.worker) for j in jobs]
@@ -208,10 +211,10 @@ def test_a_live_replica_takes_over_a_killed_replicas_jobs(tmp_path: Path) -> Non
         a.kill9()
         killed = time.monotonic()
         taken = _until(lambda: all(j.worker != on_a for j in _jobs(store, ids)),
-                       TAKEOVER_LIMIT + 5, "replica B took over replica A's jobs")
+                       stale + 10, "replica B took over replica A's jobs")
         takeover = taken - killed
         print(f"takeover {takeover:.1f} s after kill -9")
-        assert takeover <= TAKEOVER_LIMIT
+        assert takeover <= stale + 5  # the window plus a look (TAKEOVER_LIMIT at the default)
         _until(lambda: all(j.state == "done" for j in _jobs(store, ids)), seconds + 30,
                "the taken-over jobs done")
         jobs = _jobs(store, ids)

@@ -26,7 +26,7 @@ from astroflow.execution.protocol import PRODUCTS_DIR, RESULT_FILE
 from astroflow.jobs.artifacts import ArtifactStore
 from astroflow.jobs.events import EventBus
 from astroflow.jobs.model import Job
-from astroflow.jobs.store import JobStore, Recovery, worker_id
+from astroflow.jobs.store import STALE_AFTER, JobStore, Recovery, worker_id
 from astroflow.jobs.uploads import materialise, parse_ref
 from astroflow.registry.catalog import ServiceCatalog
 
@@ -36,7 +36,7 @@ POLL_SECONDS = 0.5
 # Coordinators (jobs that submit sub-jobs and wait) run beside the worker slots, up to this
 # many times as many as there are slots.
 COORDINATORS = 4       # how often the store is looked at for work queued by other replicas
-HEARTBEAT_SECONDS = 5.0
+HEARTBEAT_SECONDS = STALE_AFTER / 4
 TAKEOVER_SECONDS = 2.5   # how often other workers' silent claims are looked for
 LEAVE_SECONDS = 10.0     # after the grace: how long stopped runs may take to be given back
 MANIFEST_FILE = "products.json"  # astroflow.products.naming.MANIFEST_NAME, in PRODUCTS_DIR

@@ -39,9 +39,10 @@ from astroflow.jobs.model import TERMINAL, Job, JobRow
 JOBS = JobRow.__table__
 
 # A running job whose worker has not been heard of for this long is taken as interrupted.
-# Workers beat every 5 s (runner.HEARTBEAT_SECONDS): 20 s is four missed beats, so a busy
-# but live replica keeps its jobs, and a dead one's are taken over well within 30 s.
-STALE_AFTER = 20.0
+# Workers beat four times as often (runner.HEARTBEAT_SECONDS): four missed beats, so a busy
+# but live replica keeps its jobs, and a dead one's are taken over well within 30 s. Operators
+# (and tests) may tighten it with ASTROFLOW_STALE_AFTER; every replica must share the value.
+STALE_AFTER = float(os.environ.get("ASTROFLOW_STALE_AFTER", "") or 20.0)
 MAX_ATTEMPTS = 2
 
 
