@@ -452,3 +452,23 @@ def test_image_colour_bar_names_quantity_and_unit_and_marks_the_target(tmp_path)
     doc = strict(preview(product, tmp_path, target=(120.0, -30.0), scale="log"))
     assert [t["type"] for t in traces(doc)] == ["heatmap"] and doc["target"] is None
     assert doc["colorbar"] == "log10 counts [ct]"
+
+
+def test_sed_axes_keep_the_tables_units(tmp_path):
+    """An SED in TeV cm-2 s-1 (as H.E.S.S. writes it) is drawn in those units, labelled so;
+    the combined multi-messenger table stays in erg cm-2 s-1 (fails on 311d7db: always erg)."""
+    from astroflow.products.sed import sed_table
+
+    hess = sed_table(energy=[1.0, 10.0] * u.TeV, e2dnde=[2e-12, 1e-12] * u.Unit("TeV cm-2 s-1"),
+                     e2dnde_errn=[2e-13, 1e-13] * u.Unit("TeV cm-2 s-1"),
+                     e2dnde_errp=[2e-13, 1e-13] * u.Unit("TeV cm-2 s-1"),
+                     messenger="gamma-rays", instrument="H.E.S.S.")
+    hess["e2dnde"] = hess["e2dnde"].to("TeV cm-2 s-1")
+    for c in ("e2dnde_errn", "e2dnde_errp"):
+        hess[c] = hess[c].to("TeV cm-2 s-1")
+    product = write_product("sed", hess, tmp_path, resolve("oda:Spectrum"))
+    doc = strict(preview(product, tmp_path))
+    layout = doc["figure"]["layout"]
+    assert layout["yaxis"]["title"]["text"] == "E² dN/dE [TeV cm⁻² s⁻¹]"
+    assert layout["xaxis"]["title"]["text"] == "Energy [TeV]"
+    assert by_name(doc)["H.E.S.S. (gamma-rays)"]["y"] == pytest.approx([2e-12, 1e-12])

@@ -213,8 +213,10 @@ def sed_figure(table: Any, title: str) -> dict:
     dashed line), and the tables' notes (neutrino flavours) under the plot."""
     import plotly.graph_objects as go
 
-    e, lo, hi = (_floats(_in_unit(table, c, sed.ENERGY_UNIT)) for c in sed.ENERGY_COLUMNS)
-    y, yn, yp = (_floats(_in_unit(table, c, sed.FLUX_UNIT)) for c in sed.FLUX_COLUMNS)
+    e_unit = _sed_unit(table, "energy", sed.ENERGY_UNIT)
+    f_unit = _sed_unit(table, "e2dnde", sed.FLUX_UNIT)
+    e, lo, hi = (_floats(_in_unit(table, c, e_unit)) for c in sed.ENERGY_COLUMNS)
+    y, yn, yp = (_floats(_in_unit(table, c, f_unit)) for c in sed.FLUX_COLUMNS)
     kind, ul = np.asarray(table["kind"]).astype(str), np.asarray(table["is_ul"], bool)
     instruments = np.asarray(table["instrument"]).astype(str)
     messengers = np.asarray(table["messenger"]).astype(str)
@@ -269,8 +271,8 @@ def sed_figure(table: Any, title: str) -> dict:
     layout: dict[str, Any] = {
         "title": {"text": title}, "showlegend": True,
         "legend": {"orientation": "h", "y": -0.3},  # below the axis title
-        "xaxis": {"title": {"text": f"Energy [{sed.ENERGY_UNIT}]"}, "type": "log"},
-        "yaxis": {"title": {"text": "E² dN/dE [erg cm⁻² s⁻¹]"}, "type": "log"}}
+        "xaxis": {"title": {"text": f"Energy [{e_unit}]"}, "type": "log"},
+        "yaxis": {"title": {"text": f"E² dN/dE [{_flux_label(f_unit)}]"}, "type": "log"}}
     if notes:  # above the plot, clear of the legend below it; a line per clause
         lines = [f"{k}: {v}".replace("; ", ";<br>  ") for k, v in notes.items()]
         layout["annotations"] = [{
@@ -279,6 +281,26 @@ def sed_figure(table: Any, title: str) -> dict:
             "font": {"size": 11}}]
         layout["margin"] = {"t": 24 + 15 * sum(line.count("<br>") + 1 for line in lines)}
     return _figure(traces, layout)
+
+
+_SED_FLUX_UNITS = ("erg cm-2 s-1", "TeV cm-2 s-1", "GeV cm-2 s-1", "MeV cm-2 s-1",
+                   "W m-2", "keV cm-2 s-1")
+_SED_ENERGY_UNITS = ("TeV", "GeV", "MeV", "keV", "eV", "erg")
+
+
+def _sed_unit(table: Any, name: str, default: str) -> str:
+    """The table's own unit for the axis when it is a usual one (an H.E.S.S. SED stays in
+    TeV cm-2 s-1), else the convention's."""
+    import astropy.units as u
+
+    unit = getattr(table[name], "unit", None)
+    choices = _SED_FLUX_UNITS if name == "e2dnde" else _SED_ENERGY_UNITS
+    return next((c for c in choices if unit is not None and u.Unit(c) == unit), default)
+
+
+def _flux_label(unit: str) -> str:
+    """``erg cm⁻² s⁻¹`` as astronomers write it."""
+    return unit.replace("cm-2", "cm⁻²").replace("s-1", "s⁻¹").replace("m-2", "m⁻²")
 
 
 def _in_unit(table: Any, name: str, unit: str) -> Any:

@@ -4,6 +4,8 @@
 import { api, ApiError, getJSON, serverEvents } from './api.js';
 import { showCode } from './code.js';
 import { copyText, duration, h, replace } from './dom.js';
+import { logDisclosure } from './joblog.js';
+import { provenanceDisclosure } from './provenance.js';
 import { jobLinks, renderProducts } from './results.js';
 
 export const TERMINAL = new Set(['done', 'failed', 'cancelled']);
@@ -125,6 +127,8 @@ export class JobPanel {
         showCode(codePanel, `jobs/${encodeURIComponent(record.id)}/code`);
       }
     });
+    this.log = logDisclosure(record.id, this.controller ? this.controller.signal : new AbortController().signal);
+    this.provenance = h('div', { class: 'job-provenance' });
     replace(this.root,
       h('section', { class: 'card job', 'aria-label': 'Job', dataset: { job: record.id } },
         h('header', { class: 'card-head job-head' },
@@ -133,7 +137,7 @@ export class JobPanel {
             h('p', { class: 'meta' }, h('span', { text: record.service }),
               record.created ? ` · submitted ${new Date(record.created).toLocaleString()}` : '')),
           h('div', { class: 'job-actions' }, this.state, this.elapsed, this.cancelButton, share)),
-        this.progress, this.stage, this.failure, this.links, code),
+        this.progress, this.stage, this.failure, this.links, code, this.log.element, this.provenance),
       this.results);
   }
 
@@ -186,6 +190,8 @@ export class JobPanel {
   finish(record) {
     clearInterval(this.ticker);
     replace(this.links, jobLinks(record));
+    if (this.log) this.log.ended();
+    replace(this.provenance, provenanceDisclosure(record.id, record.service));
     const error = record.error;
     if (record.state === 'done') {
       replace(this.failure);

@@ -52,7 +52,9 @@ function styled(layout, data, { image }) {
   out.hovermode = out.hovermode || 'closest';
   out.separators = out.separators || '.';  // MJD 60310, not 60,310
   out.legend = { orientation: 'h', y: -0.22, ...(out.legend || {}) };
-  for (const key of ['xaxis', 'yaxis']) {
+  // Every axis, also the y axes of stacked panels (yaxis2, yaxis3 …).
+  const keys = new Set(['xaxis', 'yaxis', ...Object.keys(out).filter((k) => /^[xy]axis\d+$/.test(k))]);
+  for (const key of keys) {
     const format = plainNumbers(data, key[0]) ? { exponentformat: 'none', separatethousands: false } : {};
     out[key] = { ...AXIS, ...format, ...(image ? { showgrid: false, mirror: 'ticks' } : {}), ...(out[key] || {}) };
   }
@@ -73,8 +75,18 @@ export async function drawFigure(element, figure, { name, image = false } = {}) 
   return element;
 }
 
-/** Switch an axis between linear and logarithmic. */
+/** The names of a figure's y axes: `yaxis`, then those of stacked panels. */
+export function yAxes(layout) {
+  return ['yaxis', ...Object.keys(layout || {}).filter((k) => /^yaxis\d+$/.test(k)).sort()];
+}
+
+/** Switch an axis (or several: every panel's y axis) between linear and logarithmic. */
 export async function setAxisType(element, axis, log) {
   const Plotly = await loadPlotly();
-  await Plotly.relayout(element, { [`${axis}.type`]: log ? 'log' : 'linear', [`${axis}.autorange`]: true });
+  const update = {};
+  for (const name of Array.isArray(axis) ? axis : [axis]) {
+    update[`${name}.type`] = log ? 'log' : 'linear';
+    update[`${name}.autorange`] = true;
+  }
+  await Plotly.relayout(element, update);
 }

@@ -4,7 +4,7 @@
 import { apiUrl, browserUrl, download, getJSON, rel } from './api.js';
 import { getToken } from './auth.js';
 import { bytes, h, replace, uid } from './dom.js';
-import { drawFigure, setAxisType } from './plot.js';
+import { drawFigure, setAxisType, yAxes } from './plot.js';
 import { TableView } from './table.js';
 
 const TYPE_LABELS = {
@@ -60,7 +60,9 @@ function toggle(text, checked, onToggle) {
 
 async function plotBody(body, product, preview, tools) {
   const isImage = (preview.figure.data || []).some((trace) => trace.type === 'heatmap');
-  const plot = h('div', { class: isImage ? 'plot image-plot' : 'plot', role: 'img', 'aria-label': `${TYPE_LABELS[product.type] || 'Plot'}: ${product.title || product.name}` });
+  const panels = ((preview.figure.layout || {}).meta || {}).panels || 1;
+  const plot = h('div', { class: isImage ? 'plot image-plot' : 'plot', role: 'img', 'aria-label': `${TYPE_LABELS[product.type] || 'Plot'}: ${product.title || product.name}`, dataset: { panels } });
+  if (panels > 1) plot.style.height = `${Math.max(380, 150 * panels + 80)}px`;  // each quantity its own panel
   replace(body, plot);
   await drawFigure(plot, preview.figure, { name: product.name, image: isImage });
   if (isImage) {
@@ -78,13 +80,15 @@ async function plotBody(body, product, preview, tools) {
     });
     plot.dataset.scale = preview.scale || 'linear';
     const shape = preview.shape ? h('span', { class: 'muted small', text: `${preview.shape.join(' × ')} pixels${preview.step > 1 ? `, shown 1:${preview.step}` : ''}` }) : null;
-    replace(tools, h('label', { for: id, class: 'small-label' }, 'Colour scale'), select, shape);
+    const target = preview.target ? h('span', { class: 'muted small image-target', text: `○ ${preview.target}` }) : null;
+    replace(tools, h('label', { for: id, class: 'small-label' }, 'Colour scale'), select, shape, target);
   } else {
     const layout = preview.figure.layout || {};
+    const count = preview.rows ?? countPoints(preview.figure);  // a table's rows, not traces' points
     replace(tools,
       toggle('log x', (layout.xaxis || {}).type === 'log', (on) => setAxisType(plot, 'xaxis', on)),
-      toggle('log y', (layout.yaxis || {}).type === 'log', (on) => setAxisType(plot, 'yaxis', on)),
-      h('span', { class: 'muted small', text: `${countPoints(preview.figure)} points` }));
+      toggle('log y', (layout.yaxis || {}).type === 'log', (on) => setAxisType(plot, yAxes(layout), on)),
+      h('span', { class: 'muted small point-count', text: `${count.toLocaleString('en')} ${product.type === 'lightcurve' ? 'points' : 'rows'}` }));
   }
 }
 
@@ -163,7 +167,21 @@ export function renderProducts(container, job) {
     others.map(productCard));
 }
 
-/** Links to the executed notebook and the provenance record. */
+/** "Download all": one zip with every product, the executed notebook and the provenance. */
+function archiveLink(job) {
+  const name = `${job.service}-${job.id}.zip`;
+  const href = apiUrl(`jobs/${encodeURIComponent(job.id)}/archive`);
+  const a = h('a', { class: 'button small primary download-all', href, download: name, title: 'Every product in its stored formats, the executed notebook and the provenance, as one zip' }, 'Download all (.zip)');
+  a.addEventListener('click', (event) => {
+    if (getToken()) {  // a plain link cannot carry the Authorization header
+      event.preventDefault();
+      download(href, name).catch((error) => { a.title = error.message; });
+    }
+  });
+  return a;
+}
+
+/** Links to the executed notebook and the whole job as one zip (provenance: its own view). */
 export function jobLinks(job) {
   const links = job.links || {};
   const open = (url, label, hint) => {
@@ -186,6 +204,6 @@ export function jobLinks(job) {
   return [
     links.notebook ? open(apiUrl(rel(links.notebook), { format: 'html' }), 'Executed notebook', 'The notebook as it ran, with its outputs') : null,
     links.notebook ? open(apiUrl(rel(links.notebook), { format: 'ipynb' }), '.ipynb', 'Download the executed notebook') : null,
-    links.provenance ? open(rel(links.provenance), 'Provenance', 'W3C PROV-JSON record of this job') : null,
+    job.state === 'done' || links.notebook ? archiveLink(job) : null,
   ];
 }
