@@ -99,10 +99,10 @@ ts_map  # oda:Image
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    repo = tmp_path_factory.mktemp("viewer-portal") / "viewers"
-    repo.mkdir()
-    (repo / "astroflow.yaml").write_text("messenger: neutrinos\n")
-    (repo / "viewers.py").write_text(textwrap.dedent(VIEWERS).lstrip())
+    repo = tmp_path_factory.mktemp("viewer-portal")
+    files = {"astroflow.yaml": "messenger: neutrinos\n", "viewers.py": VIEWERS}
+    for name, text in files.items():
+        (repo / name).write_text(textwrap.dedent(text).lstrip())
     with ServerProcess(tmp_path_factory.mktemp("viewer-portal-server"),
                        services=[repo]).running() as process:
         yield process

@@ -132,17 +132,20 @@ def test_spectrum_log_axes_asymmetric_errors_and_limits(tmp_path):
     layout = doc["figure"]["layout"]
     assert layout["xaxis"]["type"] == "log" and layout["yaxis"]["type"] == "log"
     assert layout["xaxis"]["title"]["text"] == "Energy [keV]"
-    assert layout["yaxis"]["title"]["text"] == "flux [1 / (keV s cm2)]"
+    # A differential flux is drawn as an SED: E² dN/dE in erg cm-2 s-1.
+    assert layout["yaxis"]["title"]["text"] == "E² dN/dE [erg cm⁻² s⁻¹] (E² × flux)"
     data = by_name(doc)
     main = data["flux"]
-    assert main["x"] == pytest.approx([2 ** 0.5, 8 ** 0.5, 32 ** 0.5])  # geometric centres
+    e = np.array([2 ** 0.5, 8 ** 0.5, 32 ** 0.5])
+    assert main["x"] == pytest.approx(e)  # geometric centres
     assert main["error_x"]["arrayminus"][0] == pytest.approx(2 ** 0.5 - 1)
     assert main["error_x"]["array"][0] == pytest.approx(2 - 2 ** 0.5)
-    assert main["error_y"]["arrayminus"][:2] == [0.1, 0.05]
-    assert main["error_y"]["array"][:2] == [0.2, 0.1]
-    assert main["y"][:2] == [1.0, 0.5] and main["y"][2] is None
+    keV = u.keV.to(u.erg)  # E² (keV²) × 1/(cm2 s keV) = keV cm-2 s-1
+    assert main["error_y"]["arrayminus"][:2] == pytest.approx(e[:2] ** 2 * [0.1, 0.05] * keV)
+    assert main["error_y"]["array"][:2] == pytest.approx(e[:2] ** 2 * [0.2, 0.1] * keV)
+    assert main["y"][:2] == pytest.approx(e[:2] ** 2 * [1.0, 0.5] * keV) and main["y"][2] is None
     limit = data["flux upper limit"]
-    assert limit["y"] == [0.3] and limit["x"] == pytest.approx([32 ** 0.5])
+    assert limit["y"] == pytest.approx([32 * 0.3 * keV]) and limit["x"] == pytest.approx([32 ** 0.5])
     assert limit["marker"]["symbol"] == "arrow-down"
 
 
@@ -472,3 +475,18 @@ def test_sed_axes_keep_the_tables_units(tmp_path):
     assert layout["yaxis"]["title"]["text"] == "E² dN/dE [TeV cm⁻² s⁻¹]"
     assert layout["xaxis"]["title"]["text"] == "Energy [TeV]"
     assert by_name(doc)["H.E.S.S. (gamma-rays)"]["y"] == pytest.approx([2e-12, 1e-12])
+
+
+def test_photon_spectrum_is_drawn_as_e2dnde_and_counts_are_not(tmp_path):
+    """Spectra MMODA users read as SEDs: ph cm-2 s-1 keV-1 becomes E² dN/dE in erg cm-2 s-1;
+    counts per channel-like units stay as they are (fails on 311d7db: always the raw flux)."""
+    spectrum = Table({"energy": [1.0, 10.0] * u.keV,
+                      "flux": [2.0, 0.02] * u.Unit("ph / (cm2 s keV)")})
+    product = write_product("spec", spectrum, tmp_path, resolve("oda:Spectrum"))
+    main = by_name(strict(preview(product, tmp_path)))["flux"]
+    assert main["y"] == pytest.approx([2.0 * u.keV.to(u.erg), 2.0 * u.keV.to(u.erg)])
+    counts = Table({"energy": [1.0, 10.0] * u.keV, "rate": [5.0, 1.0] * u.ct / u.s})
+    product = write_product("counts", counts, tmp_path, resolve("oda:Spectrum"))
+    doc = strict(preview(product, tmp_path))
+    assert by_name(doc)["rate"]["y"] == [5.0, 1.0]
+    assert doc["figure"]["layout"]["yaxis"]["title"]["text"] == "rate [ct / s]"

@@ -198,9 +198,54 @@ def spectrum_figure(table: Any, product: Product) -> dict | None:
     series = _series(table, roles)
     if not series:
         return None
+    sed_units = kind == "energy" and _as_e2dnde(series, axis, _unit_of(table[name]))
     x_log = kind != "channel" and _all_positive(axis.values)
     y_log = all(_all_positive(np.concatenate([s.y, _finite_only(s.limits)])) for s in series)
-    return _scatter_figure(axis, series, x_log=x_log, y_log=y_log, title=product.title)
+    figure = _scatter_figure(axis, series, x_log=x_log, y_log=y_log, title=product.title)
+    if sed_units:
+        names = " ".join(dict.fromkeys(f"E² × {s.name}" for s in series))
+        figure["layout"]["yaxis"]["title"]["text"] = (
+            f"E² dN/dE [{_flux_label(sed.FLUX_UNIT)}] ({names})")
+    return figure
+
+
+def _without_photons(unit: Any) -> Any:
+    """``ph / (cm2 s keV)`` as ``1 / (cm2 s keV)``: photons are counted, not a dimension."""
+    import astropy.units as u
+
+    out = u.dimensionless_unscaled * unit.scale
+    for base, power in zip(unit.bases, unit.powers, strict=True):
+        if base != u.ph:
+            out = out * base**power
+    return out
+
+
+def _as_e2dnde(series: list[_Series], axis: _Axis, energy_unit: Any) -> bool:
+    """Differential fluxes (per energy, area and time; photons or not) become E² dN/dE in
+    erg cm-2 s-1, as an SED is read; ``False`` (nothing changed) for any other quantity."""
+    import astropy.units as u
+
+    if energy_unit is None:
+        return False
+    target = u.Unit(sed.FLUX_UNIT)
+    factors = []
+    for s in series:
+        try:
+            unit = _without_photons(u.Unit(s.unit)) if s.unit else None
+            factor = (energy_unit**2 * unit).to(target) if unit is not None else None
+        except (ValueError, u.UnitsError, TypeError):
+            factor = None
+        if factor is None:
+            return False
+        factors.append(factor)
+    e2 = axis.values**2
+    for s, factor in zip(series, factors, strict=True):
+        s.y = s.y * e2 * factor
+        s.minus = None if s.minus is None else s.minus * e2 * factor
+        s.plus = None if s.plus is None else s.plus * e2 * factor
+        s.limits = None if s.limits is None else s.limits * e2 * factor
+        s.unit = sed.FLUX_UNIT
+    return True
 
 
 SED_COLOURS = {"gamma-rays": COLOURS[0], "neutrinos": COLOURS[3]}

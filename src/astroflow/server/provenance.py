@@ -201,11 +201,8 @@ def public_path(path: Any, root: Any = None) -> str | None:
 
 
 def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 def with_checksums(products: Iterable[Mapping[str, Any]], products_dir: Path
