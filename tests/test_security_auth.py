@@ -266,6 +266,12 @@ def matrix(job_id: str) -> list[Case]:
         service_case("GET", f"{API}/services/hidden/code", params={"x": 3.0}),
         service_case("POST", f"{API}/services/hidden/code", json={"parameters": {"x": 3.0}}),
         same_for_all("GET", "/healthz", OK, bad_token=None),
+        same_for_all("GET", f"{API}/auth", OK),  # sign-in (issue 18): what is offered
+        same_for_all("POST", f"{API}/auth/login", (401,), bad_token=None,
+                     json={"username": "nobody", "password": "wrong"}),
+        Case("POST", f"{API}/auth/tokens", json={"name": "matrix", "ttl": 3600, "roles": []},
+             expect={"anonymous": (401,), "wrong-role": OK, "other-user": OK, "owner": OK}),
+        same_for_all("GET", f"{API}/auth/jwks", OK, bad_token=None),
         Case("GET", "/metrics", expect={"anonymous": (401,), "wrong-role": (403,),
                                         "other-user": (403,), "owner": OK}),
         job_case("GET", "/dispatch-data/run_analysis", dispatch=True, params=poll),

@@ -125,6 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--sub", required=True, help="the user the token is for")
     create.add_argument("--roles", default="", help="comma-separated roles")
     create.add_argument("--ttl", default="30d", help="lifetime: 30d, 12h, 15m, 3600s")
+    create.add_argument("--data-dir", type=Path, default=None,
+                        help="sign with the key `astroflow serve` made there (when no "
+                             "ASTROFLOW_JWT_* key is set)")
+    from astroflow.accounts.cli import add_parser as add_user_parser
+
+    add_user_parser(sub)
 
     data = sub.add_parser("data", help="prepare the data a bundled workflow needs")
     data_sub = data.add_subparsers(dest="data_command", required=True,
@@ -169,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         commands = {"inspect": cmd_inspect, "run": cmd_run, "serve": cmd_serve, "token": cmd_token,
                     "bot": cmd_bot, "registry": cmd_registry, "galaxy": cmd_galaxy,
-                    "data": cmd_data}
+                    "data": cmd_data, "user": cmd_user}
         return commands[args.command](args)
     except AstroflowError as exc:
         return _invalid(exc, getattr(args, "json", False))
@@ -306,8 +312,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from astroflow.server.auth import AuthConfig
     from astroflow.server.serve import serve
 
+    # No signing key configured: make one in the data directory (once; kept and reused).
+    AuthConfig.from_env().with_stored_key(_data_dir(args), create=True)
     return serve(host=args.host, port=args.port, services=args.services, db=args.db,
                  store=args.store, workers=args.workers, data_dir=args.data_dir,
                  time_limit=args.time_limit, queue_limit=args.queue_limit,
@@ -350,19 +359,36 @@ def cmd_registry(args: argparse.Namespace) -> int:
 def cmd_token(args: argparse.Namespace) -> int:
     from astroflow.server.auth import AuthConfig, mint_token, parse_ttl
 
-    config = AuthConfig.from_env()
+    config = AuthConfig.from_env().with_stored_key(_data_dir(args))
     try:
         ttl = parse_ttl(args.ttl)
     except ValueError as exc:
         print(f"error: --ttl: {exc}", file=sys.stderr)
         return EXIT_INVALID
     roles = [r.strip() for r in args.roles.split(",") if r.strip()]
-    if not (config.secret or config.private_key):
-        print("error: no signing key: set ASTROFLOW_JWT_SECRET (HS256) or "
-              "ASTROFLOW_JWT_PRIVATE_KEY (RS256) as the server has it", file=sys.stderr)
+    if not config.can_sign:
+        print(f"error: no signing key: set ASTROFLOW_JWT_SECRET (HS256) or "
+              f"ASTROFLOW_JWT_PRIVATE_KEY (RS256) as the server has it, or start `astroflow "
+              f"serve` once so that it makes its key in {_data_dir(args)}", file=sys.stderr)
         return EXIT_INVALID
     print(mint_token(config, args.sub, roles, ttl))
     return EXIT_OK
+
+
+def _data_dir(args: argparse.Namespace) -> Path:
+    """The data directory as the server resolves it: flag, ASTROFLOW_DATA_DIR, default."""
+    import os
+
+    from astroflow.datadir import default_data_dir
+
+    env = os.environ.get("ASTROFLOW_DATA_DIR")
+    return Path(args.data_dir or (Path(env) if env else default_data_dir()))
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    from astroflow.accounts.cli import cmd_user as run
+
+    return run(args)
 
 
 def render_summary(summary: dict[str, Any], out: Path) -> str:

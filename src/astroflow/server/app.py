@@ -72,6 +72,7 @@ def create_app(config: ServerConfig | None = None, platform: Platform | None = N
     _error_handlers(app)
 
     from astroflow.server import (
+        routes_auth,
         routes_code,
         routes_jobs,
         routes_products,
@@ -89,6 +90,7 @@ def create_app(config: ServerConfig | None = None, platform: Platform | None = N
     app.include_router(routes_registry.router)
     app.include_router(routes_resolve.router)
     app.include_router(routes_code.router)
+    app.include_router(routes_auth.router)  # sign-in and API tokens
     from astroflow.server import routes_archive, routes_log
 
     app.include_router(routes_log.router)

@@ -1,4 +1,5 @@
-"""Who is calling: bearer JWTs (HS256 secret or RS256 key pair) become a :class:`Caller`.
+"""Who is calling: bearer JWTs (HS256 secret, RS256 key pair, the server's own ES256 key or
+an identity provider's JWKS) become a :class:`Caller`.
 
 Tokens travel only in the ``Authorization`` header (never in query strings, unlike MMODA's
 dispatcher), and each refusal carries a short reason the client can act on. MMODA tokens carry
@@ -11,7 +12,7 @@ import os
 import re
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -26,6 +27,9 @@ _ROLE_SEPARATORS = re.compile(r"[,\s]+")
 _TTL = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([smhdw]?)\s*$", re.IGNORECASE)
 _TTL_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _RESERVED_CLAIMS = frozenset({"sub", "roles", "exp", "iat", "iss", "aud"})
+# What a JWKS (an OpenID provider's keys) may sign with; never HS* nor "none".
+JWKS_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+                             "ES256", "ES384"})
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,9 @@ class AuthConfig:
 
     ``secret`` enables HS256; ``public_key`` (PEM) enables RS256 verification and
     ``private_key`` (PEM) RS256 signing; a private key alone also verifies, through its
-    public half.
+    public half. ``signing_key`` is the server's own ES256 key (made in the data directory
+    when no signing key is configured, see :mod:`astroflow.accounts.keys`); ``jwks_url``
+    verifies tokens an identity provider signed, by their ``kid``.
     """
 
     secret: str | None = None
@@ -72,6 +78,8 @@ class AuthConfig:
     issuer: str | None = None
     audience: str | None = None
     leeway: float = 10
+    signing_key: str | None = None
+    jwks_url: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> AuthConfig:
@@ -88,11 +96,26 @@ class AuthConfig:
             issuer=environ.get("ASTROFLOW_JWT_ISSUER") or None,
             audience=environ.get("ASTROFLOW_JWT_AUDIENCE") or None,
             leeway=seconds,
+            jwks_url=environ.get("ASTROFLOW_JWT_JWKS_URL") or None,
         )
 
     @property
     def can_verify(self) -> bool:
-        return bool(self.secret or self.public_key or self.private_key)
+        return bool(self.can_sign or self.public_key or self.jwks_url)
+
+    @property
+    def can_sign(self) -> bool:
+        return bool(self.secret or self.private_key or self.signing_key)
+
+    def with_stored_key(self, data_dir: Path, create: bool = False) -> AuthConfig:
+        """This config plus the data directory's own key, when no signing key is configured
+        (explicit keys win); ``create`` makes that key first if there is none."""
+        if self.secret or self.private_key:
+            return self
+        from astroflow.accounts.keys import ensure_signing_key, load_signing_key
+
+        pem = ensure_signing_key(data_dir) if create else load_signing_key(data_dir)
+        return replace(self, signing_key=pem) if pem else self
 
 
 def _pem(environ: Mapping[str, str], name: str) -> str | None:
@@ -130,10 +153,11 @@ def _verify(token: str, config: AuthConfig) -> dict[str, Any]:
     if not config.can_verify:
         raise AuthError("no key configured to verify tokens")
     try:
-        algorithm = jwt.get_unverified_header(token).get("alg")
+        header = jwt.get_unverified_header(token)
     except jwt.DecodeError as exc:
         raise AuthError(f"malformed token: {exc}") from exc
-    key = _verification_key(algorithm, config)
+    algorithm = header.get("alg")
+    key = _verification_key(algorithm, header.get("kid"), token, config)
     options: dict[str, Any] = {"require": ["exp", "sub"]}
     if config.audience is None:
         options["verify_aud"] = False  # a server without an audience accepts any
@@ -164,22 +188,48 @@ def _verify(token: str, config: AuthConfig) -> dict[str, Any]:
     return claims
 
 
-def _verification_key(algorithm: Any, config: AuthConfig) -> Any:
-    """The key for the token's declared algorithm; each algorithm has exactly one key.
+def _verification_key(algorithm: Any, kid: Any, token: str, config: AuthConfig) -> Any:
+    """The key for the token's declared algorithm; each algorithm has exactly one key, except
+    that a JWKS holds keys by ``kid``.
 
     Choosing the key by algorithm (never the other way round) prevents the classic attack of
     an HS256 token signed with the public RSA key as its secret, and ``alg: none``.
     """
     accepted = [alg for alg, key in (("HS256", config.secret),
-                                     ("RS256", config.public_key or config.private_key)) if key]
+                                     ("RS256", config.public_key or config.private_key),
+                                     ("ES256", config.signing_key)) if key]
+    if config.jwks_url:
+        accepted.append("a key of " + config.jwks_url)
     if algorithm == "HS256" and config.secret:
         return config.secret
+    if algorithm == "ES256" and config.signing_key:
+        from astroflow.accounts.keys import key_id, public_key
+
+        if kid is None or kid == key_id(config.signing_key) or not config.jwks_url:
+            return public_key(config.signing_key)
+    if config.jwks_url and algorithm in JWKS_ALGORITHMS and kid is not None:
+        return _jwks_key(config.jwks_url, token)
     if algorithm == "RS256" and config.public_key:
         return config.public_key
     if algorithm == "RS256" and config.private_key:
         return _public_half(config.private_key)
     raise AuthError(f"token algorithm {algorithm!r} is not accepted "
                     f"(expected {' or '.join(accepted)})")
+
+
+@lru_cache(maxsize=4)
+def _jwks_client(url: str) -> jwt.PyJWKClient:
+    """One client per JWKS URL: it caches the keys (5 min), so most tokens cost no request."""
+    return jwt.PyJWKClient(url, cache_keys=True, lifespan=300, timeout=10)
+
+
+def _jwks_key(url: str, token: str) -> Any:
+    try:
+        return _jwks_client(url).get_signing_key_from_jwt(token).key
+    except jwt.PyJWKClientConnectionError as exc:
+        raise AuthError(f"the identity provider's keys could not be fetched: {exc}") from exc
+    except (jwt.PyJWKClientError, jwt.DecodeError) as exc:
+        raise AuthError(f"token key not found among the identity provider's keys: {exc}") from exc
 
 
 @lru_cache(maxsize=4)
@@ -203,7 +253,8 @@ def parse_roles(claim: Any) -> frozenset[str]:
 
 def mint_token(config: AuthConfig, sub: str, roles: Iterable[str] = (),
                ttl: float | timedelta = DEFAULT_TTL, **claims: Any) -> str:
-    """A signed token for ``sub`` (HS256 with the secret, else RS256 with the private key)."""
+    """A signed token for ``sub``: HS256 with the secret, else RS256 with the private key,
+    else ES256 with the server's own key."""
     if not sub:
         raise ValueError("a token needs a non-empty 'sub'")
     seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else float(ttl)
@@ -212,13 +263,20 @@ def mint_token(config: AuthConfig, sub: str, roles: Iterable[str] = (),
     clash = sorted(_RESERVED_CLAIMS & claims.keys())
     if clash:
         raise ValueError(f"claims {', '.join(clash)} are set by mint_token itself")
+    headers: dict[str, str] | None = None
     if config.secret:
         key, algorithm = config.secret, "HS256"
     elif config.private_key:
         key, algorithm = config.private_key, "RS256"
+    elif config.signing_key:
+        from astroflow.accounts.keys import key_id
+
+        key, algorithm = config.signing_key, "ES256"
+        headers = {"kid": key_id(config.signing_key)}
     else:
         raise AuthError("no key configured to sign tokens: set ASTROFLOW_JWT_SECRET or "
-                        "ASTROFLOW_JWT_PRIVATE_KEY")
+                        "ASTROFLOW_JWT_PRIVATE_KEY, or start `astroflow serve` once to make "
+                        "its own key in the data directory")
     now = int(time.time())
     payload: dict[str, Any] = {**claims, "sub": sub, "roles": sorted(set(roles)),
                                "iat": now, "exp": now + int(round(seconds))}
@@ -226,7 +284,7 @@ def mint_token(config: AuthConfig, sub: str, roles: Iterable[str] = (),
         payload["iss"] = config.issuer
     if config.audience:
         payload["aud"] = config.audience
-    return jwt.encode(payload, key, algorithm=algorithm)
+    return jwt.encode(payload, key, algorithm=algorithm, headers=headers)
 
 
 def parse_ttl(text: str) -> timedelta:

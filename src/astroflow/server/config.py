@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from astroflow.accounts.oidc import OidcConfig
 from astroflow.datadir import default_data_dir
 from astroflow.execution.sandbox.policy import RunLimits
 from astroflow.jobs.store import sqlite_url
@@ -37,6 +38,9 @@ class ServerConfig:
     rate_limit: int = 600                 # job submissions per minute per caller (0: no limit)
     base_url: str = ""
     auth: AuthConfig = field(default_factory=AuthConfig)
+    oidc: OidcConfig | None = None        # "Sign in with <provider>" (ASTROFLOW_OIDC_*)
+    login_rate_limit: int = 10            # password sign-in attempts per minute per address
+    session_ttl: float = 12 * 3600        # seconds a portal sign-in lasts
     config_file: Path | None = None       # astroflow.toml: registry sources
     registry_interval: float | None = None  # seconds between looks at the sources (None: hooks only)
     registry: RegistryConfig | None = None
@@ -49,6 +53,8 @@ class ServerConfig:
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
+        # No signing key configured: the one `astroflow serve` made in the data directory.
+        self.auth = self.auth.with_stored_key(self.data_dir)
         if self.config_file is None and Path("astroflow.toml").is_file():
             self.config_file = Path("astroflow.toml")
         if self.registry is None and self.config_file is not None:
@@ -85,6 +91,8 @@ class ServerConfig:
             "registry_interval": ("ASTROFLOW_REGISTRY_INTERVAL", float),
             "operator_role": ("ASTROFLOW_OPERATOR_ROLE", str),
             "metrics_role": ("ASTROFLOW_METRICS_ROLE", str),
+            "login_rate_limit": ("ASTROFLOW_LOGIN_RATE_LIMIT", int),
+            "session_ttl": ("ASTROFLOW_SESSION_TTL", float),
         }
         for key, (name, kind) in env.items():
             if environ.get(name):
@@ -92,6 +100,7 @@ class ServerConfig:
         if environ.get("ASTROFLOW_SERVICES"):
             values["services"] = [Path(p) for p in environ["ASTROFLOW_SERVICES"].split(os.pathsep) if p]
         values["auth"] = AuthConfig.from_env(environ)
+        values["oidc"] = OidcConfig.from_env(environ)
         from astroflow.server.isolation import limits_from_env
 
         values["run_limits"], values["max_run_limits"] = limits_from_env(environ)

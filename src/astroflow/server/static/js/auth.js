@@ -1,4 +1,5 @@
-// The visitor's access token: pasted once, kept in this browser, sent as a Bearer header.
+// The visitor's access token: from a sign-in (password, OpenID Connect) or pasted once, kept
+// in this browser, sent as a Bearer header.
 
 const KEY = 'astroflow.token';
 const listeners = new Set();
@@ -11,7 +12,9 @@ export function getToken() {
   }
 }
 
-export function setToken(token) {
+/** Keep (or, with '', forget) the token; `quiet` skips the listeners, for a token taken
+ * before the portal has started (the OpenID Connect hand-over). */
+export function setToken(token, { quiet = false } = {}) {
   const clean = (token || '').trim().replace(/^Bearer\s+/i, '');
   try {
     if (clean) localStorage.setItem(KEY, clean);
@@ -19,7 +22,7 @@ export function setToken(token) {
   } catch {
     // Private browsing without storage: the token lasts for this page only.
   }
-  for (const fn of listeners) fn(clean);
+  if (!quiet) for (const fn of listeners) fn(clean);
 }
 
 export function onTokenChange(fn) {
