@@ -490,3 +490,18 @@ def test_photon_spectrum_is_drawn_as_e2dnde_and_counts_are_not(tmp_path):
     doc = strict(preview(product, tmp_path))
     assert by_name(doc)["rate"]["y"] == [5.0, 1.0]
     assert doc["figure"]["layout"]["yaxis"]["title"]["text"] == "rate [ct / s]"
+
+
+@pytest.mark.parametrize(("meta", "title"), [
+    ({"TIMESYS": "MJD (UTC)"}, "time (MJD, UTC)"),                 # IceCube's season_lc
+    ({"time_format": "mjd", "time_scale": "tt"}, "time (MJD, TT)"),  # H.E.S.S., Fermi-LAT
+    ({"TIMESYS": "TT", "MJDREF": 0.0}, "time (MJD, TT)"),            # FITS keywords
+    ({}, "time (MJD)"),                                              # days in the MJD range
+    ({"MJDREF": 51910.0}, "time [d since MJD 51910]"),
+])
+def test_numeric_time_axis_says_its_format(tmp_path, meta, title):
+    """Defect 3/9: float MJDs were titled "time [d]" (fails on 311d7db)."""
+    lc = Table({"time": [55500.0, 55900.0] * u.d, "flux": [1.0, 2.0] * u.ct / u.s}, meta=meta)
+    product = write_product("lc", lc, tmp_path, resolve("oda:LightCurve"))
+    layout = strict(preview(product, tmp_path))["figure"]["layout"]
+    assert layout["xaxis"]["title"]["text"] == title

@@ -426,9 +426,11 @@ def _numeric_time_title(table: Any, name: str, axis: _Axis) -> str:
     meta = {str(k).upper(): v for k, v in (table.meta or {}).items()}
     unit = _unit_of(col)
     text = " ".join(str(x) for x in (name, getattr(col.info, "description", None) or "",
-                                     meta.get("TIMESYS", ""), meta.get("TIMEUNIT", "")))
-    scale = next((s for s in ("UTC", "TT", "TDB", "TAI") if s in str(meta.get("TIMESYS", ""))
-                  .upper()), None)
+                                     meta.get("TIMESYS", ""), meta.get("TIMEUNIT", ""),
+                                     meta.get("TIME_FORMAT", "")))
+    system = f"{meta.get('TIMESYS', '')} {meta.get('TIME_SCALE', '')}".upper()
+    scale = next((s for s in ("UTC", "TT", "TDB", "TAI") if s in system.split()
+                  or f"({s})" in system), None)
     in_days = unit is None or unit == _day()
     finite = axis.values[np.isfinite(axis.values)]
     looks_mjd = finite.size > 0 and bool(((finite > 10_000) & (finite < 100_000)).all())
