@@ -11,9 +11,14 @@ import base64
 import hashlib
 import hmac
 import secrets
+import threading
 
 SCHEME = "scrypt"
-N, R, P = 2**15, 8, 1          # ~32 MiB and ~60 ms per check on one core
+# ~32 MiB and ~60 ms per check on one core. OWASP's 2**17 would take 128 MiB per check;
+# with the server's thread pool that is gigabytes under a burst of sign-ins, so the cost stays
+# here, at most SLOTS checks run at once, and stored parameters let it grow later.
+N, R, P = 2**15, 8, 1
+SLOTS = threading.BoundedSemaphore(4)
 SALT_BYTES, KEY_BYTES = 16, 32
 MAX_PASSWORD = 1024            # characters; longer input is refused, never hashed
 MAX_N = 2**20                  # a stored hash may not ask for more memory than this
@@ -32,8 +37,9 @@ def _unb64(text: str) -> bytes:
 
 
 def _derive(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
-    return hashlib.scrypt(password.encode("utf-8", "surrogatepass"), salt=salt, n=n, r=r, p=p,
-                          maxmem=256 * r * (n + p + 2), dklen=KEY_BYTES)
+    with SLOTS:
+        return hashlib.scrypt(password.encode("utf-8", "surrogatepass"), salt=salt, n=n, r=r, p=p,
+                              maxmem=256 * r * (n + p + 2), dklen=KEY_BYTES)
 
 
 def check_password_text(password: str) -> None:

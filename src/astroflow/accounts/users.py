@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -83,7 +83,8 @@ class Users:
         return [_user(r) for r in rows]  # type: ignore[arg-type]
 
     def count(self) -> int:
-        return len(self.list())
+        with self.engine.connect() as connection:
+            return connection.execute(select(func.count()).select_from(UserRow)).scalar_one()
 
     def remove(self, name: str) -> None:
         with self.engine.begin() as connection:

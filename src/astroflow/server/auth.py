@@ -107,6 +107,12 @@ class AuthConfig:
     def can_sign(self) -> bool:
         return bool(self.secret or self.private_key or self.signing_key)
 
+    @property
+    def configured(self) -> bool:
+        """Keys the operator set (not only the key `astroflow serve` made itself): what
+        policies meant for a server with access control (e.g. no anonymous uploads) ask."""
+        return bool(self.secret or self.public_key or self.private_key or self.jwks_url)
+
     def with_stored_key(self, data_dir: Path, create: bool = False) -> AuthConfig:
         """This config plus the data directory's own key, when no signing key is configured
         (explicit keys win); ``create`` makes that key first if there is none."""
