@@ -89,6 +89,22 @@ def test_canonical_values_give_one_cache_key(wf):
     assert cache_key("svc", wf.version, a) != cache_key("svc", wf.version, c)
 
 
+def test_a_default_left_out_and_the_same_value_sent_share_one_cache_key(notebook):
+    """Issue 18, 6: the CLI leaves T1 at its default ``…T00:00:00``, the portal sends the
+    form's ``…T00:00:00.000``; one request, one key (it ran twice). The notebook still gets
+    each value as written (issue 17)."""
+    wf = Workflow.from_path(notebook('T1 = "2008-04-06T00:00:00"  # oda:StartTimeISOT\n'
+                                     "x = 2  # oda:Float\n"))
+    left_out = wf.validate({})
+    for sent in ({"T1": "2008-04-06T00:00:00.000"}, {"T1": "2008-04-06T00:00:00"},
+                 {"T1": 54562.0}, {"x": 2.0}, {"x": "2"}):
+        values = wf.validate(sent)
+        assert cache_key("svc", wf.version, values) == cache_key("svc", wf.version, left_out)
+    assert left_out["T1"] == "2008-04-06T00:00:00" and left_out["x"] == 2
+    assert wf.validate({"T1": "2008-04-06T00:00:00.000"})["T1"] == "2008-04-06T00:00:00.000"
+    assert wf.validate(left_out) == left_out
+
+
 def test_json_schema(wf):
     schema = wf.json_schema()
     props = schema["properties"]

@@ -98,7 +98,8 @@ def validate(parameters: Mapping[str, Parameter],
     canonical: dict[str, Any] = {}
     for name, param in parameters.items():
         if name not in values:
-            result[name] = canonical[name] = param.default
+            # Injected as the notebook wrote it; keyed as the same value sent explicitly.
+            result[name], canonical[name] = param.default, _canonical_default(param)
             continue
         try:
             canonical[name] = coerce(param, values[name])
@@ -108,6 +109,28 @@ def validate(parameters: Mapping[str, Parameter],
     if errors:
         raise ValidationError(errors)
     return ValidatedValues(result, canonical)
+
+
+def _canonical_default(param: Parameter) -> Any:
+    """The default in canonical form (``T00:00:00`` → ``T00:00:00.000``, ``2`` → ``2.0``
+    for a float), so that a request that leaves it out and one that sends it (the portal
+    fills in every field) share one cache key. Memoised: astropy's time parsing costs more
+    than the rest of a validation."""
+    if param.expression:
+        return param.default  # source text the notebook evaluates itself
+    key = repr(param)
+    if key not in _DEFAULTS:
+        try:
+            value = coerce(param, param.default)
+        except _Invalid:
+            value = param.default  # a default its own checks refuse stays as written
+        if len(_DEFAULTS) > 4096:
+            _DEFAULTS.clear()
+        _DEFAULTS[key] = value
+    return _DEFAULTS[key]
+
+
+_DEFAULTS: dict[str, Any] = {}
 
 
 # A time string kept as written must have a time of day in the declared format: a bare date
