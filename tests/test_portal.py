@@ -381,7 +381,7 @@ def test_spectrum_upper_limits_and_image_colour_scale(page, server, shots):
     assert abs(log_max - __import__("math").log10(linear_max)) < 0.01
     page.select_option("[data-product='image'] select", "sqrt")
     page.wait_for_selector("[data-product='image'] .plot[data-scale='sqrt']")
-    page.set_viewport_size({"width": 1280, "height": 1640})
+    page.set_viewport_size({"width": 1400, "height": 1640})
     page.evaluate("window.scrollTo(0, 0)")
     page.wait_for_timeout(500)   # plots follow the new size
     page.screenshot(path=str(shots / "portal-overview.png"))
@@ -455,7 +455,7 @@ def test_shared_links_restore_form_and_results(page, browser, server):
     page.fill("#qb-end", "60371.5")
     job_id = run(page)
     wait_state(page, "done")
-    assert page.url.endswith(f"#/job/{job_id}")
+    assert f"#/job/{job_id}?time-format=mjd" in page.url
     record = httpx.get(f"{server.url}{API}/jobs/{job_id}").json()
     assert record["parameters"]["T1"] == "2024-03-01T00:00:00.000"
     assert record["parameters"]["T2"] == "2024-03-02T12:00:00.000"

@@ -1,4 +1,5 @@
-"""The web portal: ``/`` serves the page, ``/static/...`` its scripts, styles and vendored libraries.
+"""The web portal: ``/`` serves the page, ``/static/...`` its scripts, styles and vendored libraries,
+``/services/{name}/readme`` a service repository's README rendered as a page.
 
 Everything the browser needs comes from this server (no CDN: the portal works offline).
 The page and the portal's own modules are revalidated on every load (``no-cache`` with
@@ -15,11 +16,16 @@ import threading
 from pathlib import Path
 
 import anyio
-from fastapi import APIRouter, FastAPI
-from fastapi.responses import FileResponse, Response
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.datastructures import Headers
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
+
+from astroflow.server.auth import Caller
+from astroflow.server.deps import caller, platform
+from astroflow.server.platform import NotFound, Platform
+from astroflow.server.readme import CSP, find_readme, missing_page, readme_page
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 VENDOR_CACHE = "public, max-age=31536000, immutable"
@@ -36,6 +42,26 @@ def portal_page() -> FileResponse:
     """The single page of the portal; the hash part of the URL says what it shows."""
     return FileResponse(STATIC_DIR / "index.html", media_type="text/html; charset=utf-8",
                         headers={"Cache-Control": REVALIDATE})
+
+
+@router.get("/services/{name}/readme", response_class=HTMLResponse)
+def service_readme(name: str, p: Platform = Depends(platform),
+                   who: Caller = Depends(caller)) -> HTMLResponse:
+    """The README.md of the service's repository as a page (restricted services need the
+    caller's roles, as their form does)."""
+    headers = {"Content-Security-Policy": CSP, "Cache-Control": REVALIDATE,
+               "X-Content-Type-Options": "nosniff"}
+    try:
+        service = p.service(name, who)
+    except NotFound:
+        return HTMLResponse(missing_page(f"There is no service named {name!r} here."),
+                            status_code=404, headers=headers)
+    path = find_readme(service.source)
+    if path is None:
+        return HTMLResponse(missing_page(f"The repository of {name!r} has no README.md."),
+                            status_code=404, headers=headers)
+    page = readme_page(path, title=service.workflow.title or name, service=name)
+    return HTMLResponse(page, headers=headers)
 
 
 class _GzipCache:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends
 
@@ -10,6 +11,7 @@ from astroflow.server.auth import Caller
 from astroflow.server.deps import caller, platform
 from astroflow.server.openapi import errors
 from astroflow.server.platform import Platform
+from astroflow.server.readme import find_readme
 
 router = APIRouter(prefix="/api/v1/services", tags=["services"])
 
@@ -23,4 +25,8 @@ def list_services(p: Platform = Depends(platform), who: Caller = Depends(caller)
 @router.get("/{name}", responses=errors(401, 404, 422))
 def describe_service(name: str, p: Platform = Depends(platform),
                      who: Caller = Depends(caller)) -> dict[str, Any]:
-    return p.service(name, who).detail()
+    """The service's parameters, outputs and JSON Schema; ``readme`` is the address of its
+    repository's README page, or null when the repository has none."""
+    service = p.service(name, who)
+    readme = f"/services/{quote(name)}/readme" if find_readme(service.source) else None
+    return {**service.detail(), "readme": readme}

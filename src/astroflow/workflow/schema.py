@@ -33,6 +33,9 @@ def parameter_schema(param: Parameter) -> dict[str, Any]:
         "x-role": param.role,
         "x-time-format": param.format,
         "x-group": param.group,
+        # The ontology class's own description (rdfs:comment), the help under a field the
+        # notebook did not describe itself (`oda:description` above wins).
+        "x-ontology-description": param.ontology.description if param.ontology else None,
     }
     schema.update({k: v for k, v in extra.items() if v is not None})
     return schema

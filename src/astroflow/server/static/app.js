@@ -21,7 +21,13 @@ let lastRoute = null;             // the hash last applied, to ignore our own UR
 let linkTimer = null;
 
 const bar = new QueryBar($('#querybar'), { onChange: () => formChanged() });
-const catalog = new Catalog($('#messenger-tabs'), $('#service-list'));
+const catalog = new Catalog($('#messenger-tabs'), $('#service-list'), {
+  // Another tab opens its first service: the form of the previous tab must not stay active
+  // (issue 18: Run under "Other" submitted the IceCube job). The link follows, as a new entry.
+  onActivate: (key, first) => {
+    if (first && !(service && catalog.showing(service.name))) navigate(serviceLink(first));
+  },
+});
 const recent = new RecentJobs($('#recent'), {
   titles: (name) => (catalog.find(name) || {}).title,
   current: () => currentJob,
@@ -30,7 +36,7 @@ const jobs = new JobPanel($('#job'), {
   onRecord: (record) => {
     if (recent.list.some((j) => j.id === record.id)) recent.remember(record);
   },
-  jobLink: (id) => `#/job/${id}`,
+  jobLink: (id) => jobLink(id),
 });
 const form = new ServiceForm($('#service-form'), {
   bar,
@@ -46,25 +52,38 @@ const form = new ServiceForm($('#service-form'), {
 
 // --- links ------------------------------------------------------------------------------
 
-/** `#/service/<name>?<params>` or `#/job/<id>` → what to show. */
+// The query bar's time format travels in links under a key no parameter can have (a
+// hyphen is not allowed in a Python name), so a link made in MJD reopens in MJD.
+const FORMAT_KEY = 'time-format';
+
+/** `#/service/<name>?<params>` or `#/job/<id>` → what to show (and the time format). */
 export function parseRoute(hash) {
   const text = hash.replace(/^#\/?/, '');
   const q = text.indexOf('?');
   const path = q >= 0 ? text.slice(0, q) : text;
-  const query = q >= 0 ? text.slice(q + 1) : '';
+  const query = new URLSearchParams(q >= 0 ? text.slice(q + 1) : '');
+  const format = ['isot', 'mjd'].includes(query.get(FORMAT_KEY)) ? query.get(FORMAT_KEY) : null;
+  query.delete(FORMAT_KEY);
   const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
-  if (parts[0] === 'job' && parts[1]) return { job: parts[1] };
+  if (parts[0] === 'job' && parts[1]) return { job: parts[1], format };
   if (parts[0] === 'service' && parts[1]) {
-    const params = Object.fromEntries(new URLSearchParams(query));
-    return { service: parts[1], params: Object.keys(params).length ? params : null };
+    const params = Object.fromEntries(query);
+    return { service: parts[1], params: Object.keys(params).length ? params : null, format };
   }
-  return {};
+  return { format };
 }
 
-function serviceLink() {
-  if (!service) return '#/';
-  const query = new URLSearchParams(form.linkValues()).toString();
-  return `#/service/${encodeURIComponent(service.name)}${query ? `?${query}` : ''}`;
+/** The link of the form shown (or of service `name` with the bar's values only). */
+function serviceLink(name) {
+  const target = name || (service && service.name);
+  if (!target) return '#/';
+  const query = new URLSearchParams(name ? {} : form.linkValues());
+  query.set(FORMAT_KEY, bar.format);
+  return `#/service/${encodeURIComponent(target)}?${query}`;
+}
+
+function jobLink(id) {
+  return `#/job/${encodeURIComponent(id)}?${FORMAT_KEY}=${bar.format}`;
 }
 
 function setLink(hash, { push = false } = {}) {
@@ -74,11 +93,18 @@ function setLink(hash, { push = false } = {}) {
   lastRoute = window.location.hash;
 }
 
+/** Go to `hash` as a new history entry and show it. */
+function navigate(hash) {
+  window.history.pushState(null, '', hash);
+  applyRoute();
+}
+
 /** The URL follows the form (unless a job is shown: then it names the job). */
 function formChanged() {
   clearTimeout(linkTimer);
   linkTimer = setTimeout(() => {
-    if (!currentJob && service) setLink(serviceLink());
+    if (currentJob) setLink(jobLink(currentJob));
+    else if (service) setLink(serviceLink());
     form.refreshCode();
   }, 250);
 }
@@ -121,6 +147,7 @@ async function applyRoute() {
   if (hash === lastRoute) return;
   lastRoute = hash;
   const route = parseRoute(hash);
+  if (route.format) bar.setFormat(route.format, { remember: false });
   if (route.job) {
     currentJob = route.job;
     recent.render();
@@ -138,7 +165,7 @@ async function applyRoute() {
   recent.render();
   const name = route.service || catalog.first();
   await openService(name, route.params);
-  if (!route.service && name) setLink(serviceLink());
+  if (name && service) setLink(serviceLink());
 }
 
 // --- jobs -------------------------------------------------------------------------------
@@ -157,7 +184,7 @@ async function submit() {
     const { data } = await api(`services/${encodeURIComponent(service.name)}/jobs`, { method: 'POST', json: { parameters } });
     form.showNotice('');
     currentJob = data.id;
-    setLink(`#/job/${data.id}`, { push: true });
+    setLink(jobLink(data.id), { push: true });
     recent.remember({ ...data, service: data.service || service.name });
     await jobs.open(data);
     $('#job').scrollIntoView({ behavior: 'smooth', block: 'start' });

@@ -26,11 +26,16 @@ export function messengerOf(value) {
   return { key, label: text.charAt(0).toUpperCase() + text.slice(1), order: 500 };
 }
 
-/** Tabs (one per messenger) with their services; `select(name)` marks the current one. */
+/**
+ * Tabs (one per messenger) with their services; `select(name)` marks the current one.
+ * `onActivate(key, firstService)` runs when the visitor picks another tab, so the page can
+ * open that tab's first service: a form of another tab must never stay active under it.
+ */
 export class Catalog {
-  constructor(tablist, panel) {
+  constructor(tablist, panel, { onActivate } = {}) {
     this.tablist = tablist;
     this.panel = panel;
+    this.onActivate = onActivate || (() => {});
     this.services = [];
     this.groups = [];
     this.active = null;
@@ -79,7 +84,8 @@ export class Catalog {
       const tab = h('button', {
         type: 'button', role: 'tab', id: `tab-${g.key}`, 'aria-selected': String(selected),
         'aria-controls': 'service-list', tabindex: selected ? '0' : '-1', dataset: { messenger: g.key },
-      }, g.label, h('span', { class: 'count', text: String(g.services.length), 'aria-label': `${g.services.length} services` }));
+      }, g.label, h('span', { class: 'count', 'aria-hidden': 'true', text: String(g.services.length) }),
+      h('span', { class: 'offscreen', text: `, ${g.services.length} service${g.services.length === 1 ? '' : 's'}` }));
       tab.addEventListener('click', () => this.activate(g.key));
       return tab;
     }));
@@ -98,10 +104,19 @@ export class Catalog {
       h('span', { class: 'service-desc', text: firstSentence(s.description) }))))));
   }
 
+  /** The visitor picked tab `key` (click or keys): show it and tell the page. */
   activate(key, focus = false) {
+    const changed = key !== this.active;
     this.active = key;
     this.render();
     if (focus) this.tablist.querySelector(`[data-messenger="${key}"]`)?.focus();
+    if (changed) this.onActivate(key, this.first());
+  }
+
+  /** True when `name` is listed under the active tab. */
+  showing(name) {
+    const group = this.groups.find((g) => g.key === this.active);
+    return Boolean(group && group.services.some((s) => s.name === name));
   }
 
   /** Arrow keys, Home and End move between tabs (WAI-ARIA tabs pattern). */

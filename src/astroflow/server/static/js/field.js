@@ -67,8 +67,10 @@ export class Field {
     if (range) hints.push(`range ${range}`);
     if (this.kind === 'time') hints.push(`${(prop['x-time-format'] || 'isot').toUpperCase()} or MJD`);
     if (this.optional) hints.push('optional');
+    // One line of help: the notebook's `oda:description`, else the ontology class's own.
+    const about = prop.description || prop['x-ontology-description'];
     const help = h('div', { class: 'field-help', id: helpId },
-      prop.description ? h('span', { class: 'description', text: prop.description }) : null,
+      about ? h('span', { class: 'description', text: about }) : null,
       hints.length ? h('span', { class: 'hints', text: hints.join(' · ') }) : null);
 
     let control;

@@ -2,6 +2,7 @@
 // switches, uploads, groups and help text. Parameters whose role belongs to the query bar
 // are not repeated here: their values come from the bar, converted to the declared format.
 
+import { authHeaders, getToken } from './auth.js';
 import { angleFrom, angleTo, parseAngle, timeForParameter, timeFromParameter } from './coords.js';
 import { append, h, replace, uid } from './dom.js';
 import { Field, typeOf } from './field.js';
@@ -22,6 +23,28 @@ export function prose(text) {
     });
     return p;
   });
+}
+
+/**
+ * A link to the service's README page (rendered by the server). Restricted services need the
+ * visitor's token, which a plain link cannot send: those are fetched and opened as a blob.
+ */
+function readmeLink(detail) {
+  if (!detail.readme) return null;
+  const href = detail.readme.replace(/^\//, '');
+  const open = async (event) => {
+    if (!(detail.roles && detail.roles.length && getToken())) return;
+    event.preventDefault();
+    const popup = window.open('', '_blank');
+    const response = await fetch(href, { headers: authHeaders() });
+    const url = URL.createObjectURL(new Blob([await response.text()], { type: 'text/html' }));
+    if (popup) popup.location.href = url;
+    else window.location.href = url;
+  };
+  return h('a', {
+    class: 'readme-link', href, target: '_blank', rel: 'noopener', onClick: open,
+    'aria-label': `README of ${detail.title || detail.name} (opens in a new tab)`,
+  }, 'README ↗');
 }
 
 /** The form of one service; reads the bar for bound parameters. */
@@ -77,7 +100,8 @@ export class ServiceForm {
         h('div', {},
           h('h2', { id: titleId, text: detail.title || detail.name }),
           h('p', { class: 'meta' }, h('code', { text: detail.name }), ` · version ${detail.version}`,
-            detail.roles && detail.roles.length ? h('span', { class: 'badge restricted', text: 'restricted' }) : null))),
+            detail.roles && detail.roles.length ? h('span', { class: 'badge restricted', text: 'restricted' }) : null)),
+        readmeLink(detail)),
       h('div', { class: 'description' }, prose(detail.description)),
       boundNote,
       loose.length ? h('div', { class: 'fields' }, loose) : null,
@@ -274,6 +298,6 @@ export class ServiceForm {
   }
 
   refreshCode() {
-    if (!this.codePanel.hidden && this.onCode) this.onCode(this.codePanel);
+    if (this.codePanel && !this.codePanel.hidden && this.onCode) this.onCode(this.codePanel);
   }
 }

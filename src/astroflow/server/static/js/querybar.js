@@ -22,6 +22,7 @@ export class QueryBar {
     this.resolveButton = root.querySelector('#qb-resolve-btn');
     this.formatRadios = [...root.querySelectorAll('input[name="qb-timefmt"]')];
     this.format = 'isot';
+    this.resolved = null;   // {name, ra, dec}: the RA/Dec text the last resolve filled in
     try {
       this.format = localStorage.getItem(FORMAT_KEY) === 'mjd' ? 'mjd' : 'isot';
     } catch { /* storage refused: ISOT */ }
@@ -37,7 +38,7 @@ export class QueryBar {
       input.addEventListener('input', () => {
         this.clearError(role);
         this.describe(role);
-        if (role === 'object_name') this.setNote('');
+        if (role === 'object_name') this.nameEdited();
         this.onChange(role);
       });
       input.addEventListener('blur', () => this.tidy(role));
@@ -45,11 +46,16 @@ export class QueryBar {
     this.timeHints();
   }
 
-  /** Switch between ISOT and MJD, converting what is shown. */
-  setFormat(format) {
+  /**
+   * Switch between ISOT and MJD, converting what is shown. `remember: false` (a link's
+   * format) leaves the visitor's own preference in this browser as it was.
+   */
+  setFormat(format, { remember = true } = {}) {
     const previous = this.format;
     this.format = format === 'mjd' ? 'mjd' : 'isot';
-    try { localStorage.setItem(FORMAT_KEY, this.format); } catch { /* fine */ }
+    if (remember) {
+      try { localStorage.setItem(FORMAT_KEY, this.format); } catch { /* fine */ }
+    }
     for (const radio of this.formatRadios) radio.checked = radio.value === this.format;
     if (previous !== this.format) {
       for (const role of ['start_time', 'end_time']) {
@@ -164,6 +170,22 @@ export class QueryBar {
     }
   }
 
+  /** True while RA/Dec still show what the last resolve filled in. */
+  showsResolved() {
+    return Boolean(this.resolved) && this.inputs.ra.value === this.resolved.ra
+      && this.inputs.dec.value === this.resolved.dec;
+  }
+
+  /** A new name under the old name's RA/Dec: say so until Resolve is pressed again. */
+  nameEdited() {
+    const name = this.inputs.object_name.value.trim();
+    if (this.showsResolved() && name && name !== this.resolved.name) {
+      this.setNote(`RA/Dec are still those of “${this.resolved.name}”: press Resolve for “${name}”.`, 'warn');
+    } else {
+      this.setNote('');
+    }
+  }
+
   setNote(text, kind = 'info') {
     this.note.textContent = text;
     this.note.dataset.kind = kind;
@@ -184,6 +206,7 @@ export class QueryBar {
       const found = await getJSON('resolve', { name });
       this.fill('ra', found.ra);
       this.fill('dec', found.dec);
+      this.resolved = { name, ra: this.inputs.ra.value, dec: this.inputs.dec.value };
       const parts = [found.canonical && found.canonical !== name ? `${name} = ${found.canonical}` : found.canonical || name];
       if (found.object_type) parts.push(found.object_type);
       parts.push(`resolved by ${found.resolver || 'the server'}`);
@@ -191,12 +214,24 @@ export class QueryBar {
       this.onChange('ra');
       return found;
     } catch (error) {
+      // The previous object's RA/Dec must not stay under the new name: clear what the last
+      // resolve filled in; coordinates the visitor typed stay, marked as theirs.
+      let coords = '';
+      if (this.showsResolved()) {
+        coords = ` RA/Dec of “${this.resolved.name}” cleared.`;
+        this.fill('ra', null);
+        this.fill('dec', null);
+        this.resolved = null;
+        this.onChange('ra');
+      } else if (!this.isEmpty('ra') || !this.isEmpty('dec')) {
+        coords = ` The RA/Dec shown are the ones you typed, not those of “${name}”.`;
+      }
       if (error instanceof ApiError && error.status === 404 && error.structured) {
-        this.setNote(error.message || `“${name}” was not found`, 'error');
+        this.setNote(`${error.message || `“${name}” was not found`}.${coords}`, 'error');
       } else if (error instanceof ApiError && error.status === 404) {
-        this.setNote('This server has no name resolver; type RA and Dec instead.', 'error');
+        this.setNote(`This server has no name resolver; type RA and Dec instead.${coords}`, 'error');
       } else {
-        this.setNote(`Could not resolve “${name}”: ${error.message}`, 'error');
+        this.setNote(`Could not resolve “${name}” (${error.message}); enter RA and Dec.${coords}`, 'error');
       }
       return null;
     } finally {
