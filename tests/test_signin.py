@@ -27,7 +27,7 @@ import pytest
 from oidc_provider import CLIENT_ID, CLIENT_SECRET, KID, OidcProvider
 from server_process import TEST_SERVICES, ServerProcess
 
-from astroflow.accounts.keys import key_id, key_path, load_signing_key
+from astroflow.accounts.keys import ensure_signing_key, key_id, key_path, load_signing_key
 from astroflow.accounts.passwords import hash_password, verify_password
 from astroflow.accounts.users import AccountError, Users
 from astroflow.cli import main
@@ -158,10 +158,22 @@ def test_token_create_signs_with_the_data_dir_key(server, data_dir, http, tmp_pa
     assert load_signing_key(tmp_path) is None  # token create never makes a key
 
 
-def test_explicit_keys_win_over_the_stored_one(data_dir):
+def test_a_broken_key_file_is_a_clear_error(tmp_path):
+    """An unreadable or foreign key file stops `serve` and `token create` with what to do,
+    never a traceback or a 500 at the first sign-in."""
+    key_path(tmp_path).parent.mkdir(parents=True)
+    key_path(tmp_path).write_text("-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n")
+    for args in (("serve",), ("token", "create", "--sub", "x")):
+        ran = cli(*args, data_dir=tmp_path)
+        assert ran.returncode == 2 and "is not a P-256 private key" in ran.stderr, ran.stderr
+        assert "remove it" in ran.stderr
+
+
+def test_explicit_keys_win_over_the_stored_one(tmp_path):
+    pem = ensure_signing_key(tmp_path)
     env = {"ASTROFLOW_JWT_SECRET": "x" * 40}
-    assert ServerConfig.from_env(env, data_dir=data_dir).auth.signing_key is None
-    assert ServerConfig.from_env({}, data_dir=data_dir).auth.signing_key is not None
+    assert ServerConfig.from_env(env, data_dir=tmp_path).auth.signing_key is None
+    assert ServerConfig.from_env({}, data_dir=tmp_path).auth.signing_key == pem
 
 
 # --- local accounts ----------------------------------------------------------------------------

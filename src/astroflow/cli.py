@@ -316,7 +316,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from astroflow.server.serve import serve
 
     # No signing key configured: make one in the data directory (once; kept and reused).
-    AuthConfig.from_env().with_stored_key(_data_dir(args), create=True)
+    try:
+        AuthConfig.from_env().with_stored_key(_data_dir(args), create=True)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
     return serve(host=args.host, port=args.port, services=args.services, db=args.db,
                  store=args.store, workers=args.workers, data_dir=args.data_dir,
                  time_limit=args.time_limit, queue_limit=args.queue_limit,
@@ -359,7 +363,11 @@ def cmd_registry(args: argparse.Namespace) -> int:
 def cmd_token(args: argparse.Namespace) -> int:
     from astroflow.server.auth import AuthConfig, mint_token, parse_ttl
 
-    config = AuthConfig.from_env().with_stored_key(_data_dir(args))
+    try:
+        config = AuthConfig.from_env().with_stored_key(_data_dir(args))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
     try:
         ttl = parse_ttl(args.ttl)
     except ValueError as exc:

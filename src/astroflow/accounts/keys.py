@@ -26,11 +26,26 @@ def key_path(data_dir: Path) -> Path:
 
 
 def load_signing_key(data_dir: Path) -> str | None:
-    """The stored key's PEM text, or None when there is none yet."""
+    """The stored key's PEM text, or None when there is none yet; ValueError (saying what
+    to do) for a file that is unreadable or not a P-256 private key."""
+    path = key_path(data_dir)
     try:
-        return key_path(data_dir).read_text("ascii")
+        pem = path.read_text("ascii")
     except FileNotFoundError:
         return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"the signing key {path} cannot be read: {exc}") from exc
+    try:
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        key = _private(pem)
+        if not (isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp256r1"):
+            raise ValueError("not a P-256 key")
+    except ValueError as exc:
+        raise ValueError(f"the signing key {path} is not a P-256 private key in PEM ({exc}); "
+                         "remove it and `astroflow serve` makes a new one (tokens signed "
+                         "with the old key then stop working)") from None
+    return pem
 
 
 def ensure_signing_key(data_dir: Path) -> str:
