@@ -12,12 +12,12 @@
 # %% tags=["parameters"]
 nside = 64  # oda:Integer ; oda:lower_limit 1 ; oda:upper_limit 1024 ; oda:label "HEALPix nside" ; oda:description "Resolution of the pixel indices (NESTED ordering)"
 pixels = "24000-24010"  # oda:String ; oda:label "Pixels" ; oda:description "NESTED pixel indices and inclusive ranges, comma-separated"
-T1 = "2012-06-18T11:51:40"  # oda:StartTimeISOT
-T2 = "2012-06-18T12:08:20"  # oda:EndTimeISOT
-index = 2.0  # oda:Float ; oda:lower_limit 1.0 ; oda:upper_limit 4.0 ; oda:label "Spectral index"
-confidence_level = 0.9  # oda:Float ; oda:lower_limit 0.5 ; oda:upper_limit 0.9999
+T1 = "2012-06-18T11:51:40"  # oda:StartTimeISOT ; oda:description "Start (UTC) of the time window; the analysis uses its overlap with the release's data"
+T2 = "2012-06-18T12:08:20"  # oda:EndTimeISOT ; oda:description "End (UTC) of the time window"
+index = 2.0  # oda:Float ; oda:lower_limit 1.0 ; oda:upper_limit 4.0 ; oda:label "Spectral index" ; oda:description "Index gamma of the assumed power law, dN/dE proportional to E^-gamma"
+confidence_level = 0.9  # oda:Float ; oda:lower_limit 0.5 ; oda:upper_limit 0.9999 ; oda:label "Confidence level" ; oda:description "Confidence level of the upper limits (0.9 is 90%)"
 likelihood = "time-integrated"  # oda:String ; oda:allowed_value "time-integrated", "transient" ; oda:label "Likelihood" ; oda:description "transient: against the expected background, for windows of minutes to days"
-data_release = "auto"  # oda:String ; oda:allowed_value "auto", "10year", "3year", "synthetic"
+data_release = "auto"  # oda:String ; oda:allowed_value "auto", "10year", "3year", "synthetic" ; oda:label "Data release" ; oda:description "auto: the 10-year release if installed here, else the 3-year one; a release not installed is refused, naming those that are"
 
 # %%
 import sys

@@ -29,9 +29,9 @@ PARAMETERS = """\
 # oda:time_limit 7200
 # oda:cpu_time_limit 14400
 # oda:memory_limit "4G"
-T1 = "2008-04-06T00:00:00"  # oda:StartTimeISOT
-T2 = "2018-07-10T00:00:00"  # oda:EndTimeISOT
-data_release = "auto"  # oda:String ; oda:allowed_value "auto", "10year", "3year", "synthetic"
+T1 = "2010-06-01T00:00:00"  # oda:StartTimeISOT ; oda:description "Start (UTC). The scan uses the overlap with the release's data (3-year release: 2010-06-01 to 2013-05-02)"
+T2 = "2013-05-03T00:00:00"  # oda:EndTimeISOT ; oda:description "End (UTC) of the time window scanned"
+data_release = "auto"  # oda:String ; oda:allowed_value "auto", "10year", "3year", "synthetic" ; oda:label "Data release" ; oda:description "auto: the 10-year release if installed here, else the 3-year one; a release not installed is refused, naming those that are"
 nside = 64  # oda:Integer ; oda:allowed_value 32, 64, 128 ; oda:label "HEALPix nside" ; oda:description "Map resolution: 12 nside^2 pixels (64: 49,152 pixels 0.92 deg apart; 128 costs 4x more)"
 post_trials = 4  # oda:Integer ; oda:lower_limit 0 ; oda:upper_limit 200 ; oda:label "Scrambled full-sky scans" ; oda:description "RA-scrambled full-sky scans for the post-trial p-values (0: none); each costs about as much as the map\""""
 

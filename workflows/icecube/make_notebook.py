@@ -13,8 +13,12 @@ INTRO = """\
 Unbinned point-source likelihood on IceCube's public muon-track releases: those present in
 the data folder (`astroflow data fetch icecube --source PATH|URL`): the 10-year release, the
 real 3-year all-sky release, or a synthetic release in the 10-year layout; `auto` takes the
-10-year release if present, else the 3-year one. T1/T2 beyond the release's seasons are
-clamped to their span (the summary's `time_range_used` and `time_range_note` say so).
+10-year release if present, else the 3-year one. The default T1/T2 are the 3-year release's
+span (2010-06-01 to 2013-05-02). T1/T2 beyond the release's seasons are clamped to their
+span: the summary's `t_start`/`t_stop` are the span analysed, with its `livetime`, beside the
+request (`t_start_requested`, `t_stop_requested`) and the release's `data_span`
+(`time_range_note` says what was clamped). `background_trials` is a maximum: the summary
+says how many ran and why they stopped.
 For a position, time range and power-law index it gives TS, n_s, the flux
 normalisation at 1 TeV (nu_mu + nubar_mu) or its upper limit, the p-value, a TS map, a
 per-season light curve, the events near the source and its contribution to the
@@ -22,18 +26,18 @@ multi-messenger SED (`sed`, convention astroflow-sed/1). Method: `README.md` and
 `icecube_ps/likelihood.py`."""
 
 PARAMETERS = """\
-src_name = "TXS 0506+056"  # oda:AstrophysicalObject
-RA = 77.358  # oda:PointOfInterestRA
-DEC = 5.693  # oda:PointOfInterestDEC
-T1 = "2008-04-06T00:00:00"  # oda:StartTimeISOT
-T2 = "2018-07-10T00:00:00"  # oda:EndTimeISOT
-index = 2.0  # oda:Float ; oda:lower_limit 1.0 ; oda:upper_limit 4.0
-fit_index = False  # oda:Boolean
-confidence_level = 0.9  # oda:Float ; oda:lower_limit 0.5 ; oda:upper_limit 0.9999
-upper_limit_method = "calibrated"  # oda:String ; oda:allowed_value "calibrated", "profile", "neyman"
-ts_map_radius = 2.0  # oda:AngleDegrees
-background_trials = 1000  # oda:Integer ; oda:lower_limit 0 ; oda:upper_limit 100000 ; oda:label "Background trials"
-data_release = "auto"  # oda:String ; oda:allowed_value "auto", "10year", "3year", "synthetic\""""
+src_name = "TXS 0506+056"  # oda:AstrophysicalObject ; oda:description "Name of the source, shown in the products (its position comes from RA and Dec)"
+RA = 77.358  # oda:PointOfInterestRA ; oda:description "Right ascension (ICRS) of the source, in degrees"
+DEC = 5.693  # oda:PointOfInterestDEC ; oda:description "Declination (ICRS) of the source, in degrees"
+T1 = "2010-06-01T00:00:00"  # oda:StartTimeISOT ; oda:description "Start (UTC). The analysis uses the overlap with the release's data (3-year release: 2010-06-01 to 2013-05-02)"
+T2 = "2013-05-03T00:00:00"  # oda:EndTimeISOT ; oda:description "End (UTC). The summary states the span analysed and its livetime"
+index = 2.0  # oda:Float ; oda:lower_limit 1.0 ; oda:upper_limit 4.0 ; oda:label "Spectral index" ; oda:description "Index gamma of the assumed power law, dN/dE proportional to E^-gamma"
+fit_index = False  # oda:Boolean ; oda:label "Fit the index" ; oda:description "Also fit gamma (free index); the upper limit stays at the assumed index"
+confidence_level = 0.9  # oda:Float ; oda:lower_limit 0.5 ; oda:upper_limit 0.9999 ; oda:label "Confidence level" ; oda:description "Confidence level of the upper limits (0.9 is 90%)"
+upper_limit_method = "calibrated"  # oda:String ; oda:allowed_value "calibrated", "profile", "neyman" ; oda:label "Upper-limit method" ; oda:description "calibrated: profile likelihood, threshold from signal trials (about 0.5 s); profile: milliseconds; neyman: a Neyman belt (seconds)"
+ts_map_radius = 2.0  # oda:AngleDegrees ; oda:label "TS map radius" ; oda:description "Half-width of the TS map around the source, in degrees"
+background_trials = 1000  # oda:Integer ; oda:lower_limit 0 ; oda:upper_limit 100000 ; oda:label "Background trials (maximum)" ; oda:description "At most this many RA-scrambled trials calibrate the p-value; they stop once 20 reach the observed TS (the summary says how many ran). 0: asymptotic p-value only"
+data_release = "auto"  # oda:String ; oda:allowed_value "auto", "10year", "3year", "synthetic" ; oda:label "Data release" ; oda:description "auto: the 10-year release if installed here, else the 3-year one; a release not installed is refused, naming those that are\""""
 
 def setup_cell(names: str) -> str:
     """The setup cell of this repository's notebooks: find `icecube_ps` (also when run from

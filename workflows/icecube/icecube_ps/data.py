@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -45,6 +46,8 @@ from pathlib import Path
 from . import layout
 from . import release as rel
 from .errors import AnalysisError
+
+_log = logging.getLogger(__name__)
 
 OFFICIAL_URLS = (
     "https://icecube.wisc.edu/data-releases/20210126_PS-IC40-IC86_VII.zip",
@@ -516,7 +519,18 @@ def load(release: str = "auto", dest: Path | None = None, fetch_missing: bool = 
 
 
 def _absent(release: str, dest: Path) -> AnalysisError:
+    """What a user of the server reads when the release asked for is not installed: what to
+    choose instead. How to install it is the operator's business: it goes to the log (the
+    run's stderr, the server's log), and `fetch` / `astroflow data fetch` say it too."""
     present = available(dest)
-    what = "no IceCube release is" if release == "auto" else f"the {release} IceCube release is not"
-    return AnalysisError(f"{what} present under {dest} (present: {', '.join(present) or 'none'}); "
-                         f"fetch it with `{HOW_TO_FETCH[release]}`")
+    _log.warning("IceCube %s release not present under %s (present: %s); an operator installs "
+                 "it with `%s`", release, dest, ", ".join(present) or "none",
+                 HOW_TO_FETCH[release])
+    if release == "auto":
+        return AnalysisError("no IceCube release is installed on this server "
+                             "(its operator can install one)")
+    title = TITLES.get(release, f"{release} release")
+    instead = (f"choose {' or '.join(present)}" if present
+               else "no IceCube release is installed here (its operator can install one)")
+    return AnalysisError(f"data_release: the {title} is not installed on this server; "
+                         f"{instead} (installed: {', '.join(present) or 'none'})")

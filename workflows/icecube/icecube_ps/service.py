@@ -107,20 +107,29 @@ def isot(mjd: float) -> str:
     return Time(mjd, format="mjd", scale="utc", precision=0).isot
 
 
-def clamp_to_release(release: Release, t1: str, t2: str) -> tuple[tuple[float, float], str]:
-    """The MJD window of T1..T2 within the span of the release's seasons (their uptime), and
-    a note saying what was used. A window that misses every season is an `AnalysisError`."""
-    m1, m2 = mjd_window(t1, t2)
+def release_span(release: Release) -> tuple[float, float, str, str]:
+    """The MJD span of the release's seasons (their uptime) and its first and last season."""
     spans = sorted((float(s.uptime[:, 0].min()), float(s.uptime[:, 1].max()), s.name)
                    for s in release.seasons if s.uptime.size)
     if not spans:
         raise AnalysisError(f"the {release.name} release has no uptime")
-    lo, hi = spans[0][0], max(end for _, end, _ in spans)
-    first, last = spans[0][2], max(spans, key=lambda x: x[1])[2]
+    last = max(spans, key=lambda x: x[1])
+    return spans[0][0], last[1], spans[0][2], last[2]
+
+
+def clamp_to_release(release: Release, t1: str, t2: str) -> tuple[tuple[float, float], str]:
+    """The MJD window of T1..T2 within the span of the release's seasons (their uptime), and
+    a note saying what was used. A window that misses every season is an `AnalysisError`
+    naming the span the release covers, so the user knows what to ask for."""
+    m1, m2 = mjd_window(t1, t2)
+    lo, hi, first, last = release_span(release)
     seasons = f"the {release.name} release's seasons ({first} to {last}"
     if m2 <= lo or m1 >= hi:
-        raise AnalysisError(f"no events in this time range: {t1} to {t2} lies outside "
-                            f"{seasons}: {isot(lo)} to {isot(hi)})")
+        raise AnalysisError(
+            f"no events in this time range: the {release.name} release ({first} to {last}) "
+            f"covers {isot(lo)[:10]} – {isot(hi)[:10]} (MJD {lo:.2f} – {hi:.2f}); your range "
+            f"{t1} – {t2} (MJD {m1:.2f} – {m2:.2f}) lies outside it. Choose T1 and T2 "
+            "within that span")
     if lo <= m1 and m2 <= hi:
         return (m1, m2), f"T1 and T2 within {seasons}: {isot(lo)} to {isot(hi)})"
     window = (max(m1, lo), min(m2, hi))
@@ -149,8 +158,10 @@ def signal_energy_range(ana: PointSourceAnalysis, dec: float, gamma: float,
 
 
 def ts_map(ana: PointSourceAnalysis, ra: float, dec: float, radius: float, gamma: float,
-           n_pix: int = 41, progress: Progress | None = None) -> fits.PrimaryHDU:
-    """TS map (gamma fixed) on a TAN grid centred on the source, as a FITS image with WCS."""
+           n_pix: int = 41, progress: Progress | None = None,
+           span: tuple[float, float] = (0.0, 1.0)) -> fits.PrimaryHDU:
+    """TS map (gamma fixed) on a TAN grid centred on the source, as a FITS image with WCS.
+    Progress goes from ``span[0]`` to ``span[1]`` of the whole request, row by row."""
     w = WCS(naxis=2)
     w.wcs.ctype = ["RA---TAN", "DEC--TAN"]
     w.wcs.crval = [ra, dec]
@@ -164,7 +175,7 @@ def ts_map(ana: PointSourceAnalysis, ra: float, dec: float, radius: float, gamma
         for i in range(n_pix):
             image[j, i] = ana.fit(float(pra[j, i]) % 360.0, float(pdec[j, i]), gamma).ts
         if progress is not None and j % 5 == 0:
-            progress(stage="ts_map", fraction=(j + 1) / n_pix,
+            progress(stage="ts_map", fraction=span[0] + (span[1] - span[0]) * (j + 1) / n_pix,
                      message=f"TS map row {j + 1}/{n_pix}")
     header = w.to_header()
     header["BUNIT"] = ("", "test statistic")
@@ -273,6 +284,21 @@ def choose_p_value(calibrated: limits.TrialPValue, p_asymptotic: float) -> tuple
     return calibrated.p, f"{calibrated.trials} background trials"
 
 
+def background_trials_note(calibrated: limits.TrialPValue, asked: int, ts: float) -> str:
+    """How many background trials ran, of the most asked for, and why they stopped."""
+    if asked == 0:
+        return "none asked for (background_trials = 0): asymptotic p-value"
+    if calibrated.trials == 0:
+        return f"none needed: TS = {ts:.2g}, p = 1"
+    if calibrated.trials < asked:
+        return (f"{calibrated.trials} of at most {asked} ran: stopped once {calibrated.exceeding} "
+                "reached the observed TS, enough for the p-value (sequential test)")
+    bound = f" (fewer than {MIN_EXCEEDING}: p is bounded by the trials)" \
+        if calibrated.exceeding < MIN_EXCEEDING else ""
+    return f"all {asked} ran; {calibrated.exceeding} reached the observed TS{bound}"
+
+
+MIN_EXCEEDING = 20   # background trials at or above the observed TS that end the p-value run
 UPPER_LIMIT_METHODS = ("calibrated", "profile", "neyman")
 NEYMAN_TRIALS, NEYMAN_GRID = 200, 12    # per true n_s, and true n_s values: 2,600 fits
 CALIBRATION_TRIALS = 300                # signal trials per round of the calibrated limit
@@ -297,7 +323,7 @@ def upper_limit(ana: PointSourceAnalysis, sel: Selection, ra: float, dec: float,
     ul, cost = limits.ns_upper_limit_neyman(
         ana, ra, dec, gamma, ts, confidence_level, NEYMAN_TRIALS, NEYMAN_GRID,
         np.random.default_rng(1),
-        lambda f: report("upper_limit", 0.2 + 0.1 * f, f"Neyman belt {100 * f:.0f}%"))
+        lambda f: report("upper_limit", 0.2 + 0.05 * f, f"Neyman belt {100 * f:.0f}%"))
     return ul, f"Neyman belt, {cost['fits']} fits, {cost['seconds']:.1f} s"
 
 
@@ -345,30 +371,36 @@ def run(release: Release, src_name: str, ra: float, dec: float, t1: str, t2: str
     iv = limits.ns_interval(ana, sel, dec, best.gamma)
     per_ns_best = ana.flux_per_ns(dec, best.gamma) * flavour
     p_asymptotic = limits.p_value(best.ts, best.gamma_free)
-    report("p_value", 0.22, "background trials for the p-value")
+    report("p_value", 0.25, f"background trials for the p-value (at most {background_trials})")
     calibrated = limits.trial_p_value(
         ana, ra, dec, best.ts, None if fit_index else index, background_trials,
-        progress=lambda n: report("p_value", 0.22 + 0.08 * n / background_trials,
-                                  f"{n} background trials"))
+        min_exceeding=MIN_EXCEEDING,
+        progress=lambda n: report("p_value", 0.25 + 0.1 * n / background_trials,
+                                  f"{n} of at most {background_trials} background trials"))
     p, p_method = choose_p_value(calibrated, p_asymptotic)
+    trials_note = background_trials_note(calibrated, background_trials, best.ts)
     e_range = signal_energy_range(ana, dec, index)
+    lo, hi, _, _ = release_span(release)
     summary = Table(rows=[(
-        src_name, ra, dec, t1, t2, release.name, float(ana.livetime_s.sum() / 86400.0),
+        src_name, ra, dec, isot(window[0]), isot(window[1]), t1, t2, release.name,
+        f"{isot(lo)}/{isot(hi)}", float(ana.livetime_s.sum() / 86400.0),
         int(ana.n_window.sum()), best.n_selected, index, bool(fit_index), best.ts, best.ns,
         best.gamma, p, limits.significance(p), p_method, p_asymptotic, calibrated.trials,
-        best.ns * per_ns_best,
+        background_trials, trials_note, best.ns * per_ns_best,
         iv.lower * per_ns_best, iv.upper * per_ns_best, ns_ul, ns_ul * per_ns,
         upper_limit_method, ul_cost, confidence_level, e_range[0], e_range[1],
         "all flavours" if all_flavour else "numu+numubar")],
-        names=("source", "ra", "dec", "t_start", "t_stop", "data_release", "livetime",
+        names=("source", "ra", "dec", "t_start", "t_stop", "t_start_requested",
+               "t_stop_requested", "data_release", "data_span", "livetime",
                "n_events", "n_events_near", "gamma_assumed", "gamma_free", "ts", "ns",
                "gamma", "p_value", "significance", "p_value_method", "p_value_asymptotic",
-               "background_trials", "flux_norm", "flux_norm_lo",
+               "background_trials", "background_trials_max", "background_trials_note",
+               "flux_norm", "flux_norm_lo",
                "flux_norm_hi", "ns_upper_limit", "flux_upper_limit", "upper_limit_method",
                "upper_limit_cost", "confidence_level",
                "e_min", "e_max", "flavours"))
     summary.add_columns([[f"{isot(window[0])}/{isot(window[1])}"], [window_note]],
-                        indexes=[5, 5], names=["time_range_used", "time_range_note"])
+                        indexes=[7, 7], names=["time_range_used", "time_range_note"])
     for c in ("ra", "dec"):
         summary[c].unit = u.deg
     summary["livetime"].unit = u.d
@@ -378,15 +410,18 @@ def run(release: Release, src_name: str, ra: float, dec: float, t1: str, t2: str
         summary[c].unit = u.GeV
     summary.meta["E_PIVOT"] = "1 TeV"
     summary.meta["FLUX"] = "dN/dE = flux_norm (E / 1 TeV)^-gamma"
-    report("spectrum", 0.3, "spectrum plot")
+    summary.meta["TIMESPAN"] = ("t_start/t_stop: the span analysed, the overlap of the "
+                                "request (t_*_requested) and the release's data (data_span); "
+                                "livetime: the detector uptime within it")
+    report("spectrum", 0.35, "spectrum plot")
     band = (iv.lower * per_ns_best, iv.upper * per_ns_best) if best.ts >= 1.0 else None
     e_range_fit = signal_energy_range(ana, dec, best.gamma)
     fig = spectrum_figure(src_name, index, e_range, ns_ul * per_ns, best.ns * per_ns_best,
                           band, confidence_level, all_flavour, gamma_fit=best.gamma,
                           e_range_fit=e_range_fit)
     sed = sed_table(summary, e_range_fit)
-    report("ts_map", 0.35, "TS map")
-    hdu = ts_map(ana, ra, dec, ts_map_radius, index, ts_map_pixels, progress)
+    report("ts_map", 0.4, "TS map")
+    hdu = ts_map(ana, ra, dec, ts_map_radius, index, ts_map_pixels, progress, span=(0.4, 0.9))
     report("light_curve", 0.9, "per-season fits")
     lc = season_light_curve(ana, ra, dec, index, confidence_level, flavour)
     events = near_events(ana, ra, dec, index)

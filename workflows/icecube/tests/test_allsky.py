@@ -155,7 +155,8 @@ def test_notebook_runs(tmp_path, small_release_dir, monkeypatch):
     nb = nbformat.read(HERE / "allsky.ipynb", as_version=4)
     params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
     # nside 8 (not a service choice) keeps the test fast.
-    params.source += "\ndata_release = 'synthetic'\nnside = 8\npost_trials = 0"
+    params.source += ("\ndata_release = 'synthetic'\nnside = 8\npost_trials = 0"
+                      "\nT1 = '2008-04-06T00:00:00'\nT2 = '2018-07-10T00:00:00'")
     nb.cells.append(nbformat.v4.new_code_cell(
         "from astropy.io import fits\n"
         "assert fits.getheader(ts_map, 1)['NSIDE'] == 8\n"

@@ -213,12 +213,14 @@ def test_load_offers_only_present_releases(tmp_path, store, monkeypatch):
     monkeypatch.delenv("ICECUBE_PS_SOURCE", raising=False)
     with pytest.raises(AnalysisError) as err:
         data.load("auto", dest=tmp_path / "empty", fetch_missing=False)
-    assert "present: none" in str(err.value) and "astroflow data fetch icecube" in str(err.value)
+    assert "no IceCube release is installed on this server" in str(err.value)
     assert data.load("auto", dest=store["dest"], fetch_missing=False).name == "10year"
     with pytest.raises(AnalysisError) as err:
         data.load("3year", dest=store["dest"], fetch_missing=False)
-    assert "present: 10year" in str(err.value)
-    assert "astroflow data fetch icecube --release 3year" in str(err.value)
+    # A portal user reads what to choose, never the operator's command (issue 18, 5).
+    assert str(err.value) == ("data_release: the 3-year release is not installed on this "
+                              "server; choose 10year (installed: 10year)")
+    assert "astroflow data fetch" not in str(err.value) and "urlopen" not in str(err.value)
     # A missing release is fetched only as itself: a source of another is refused, and
     # nothing is converted.
     monkeypatch.setenv("ICECUBE_PS_SOURCE", str(three_year_folder(tmp_path / "three")))
@@ -244,7 +246,10 @@ def test_service_clamps_the_window_to_the_release(store):
     assert row["time_range_note"].startswith("T1 and T2 beyond the 10year release's seasons "
                                              "(IC40 to IC86_VII")
     assert span.replace("/", " to ") in row["time_range_note"]
-    assert (row["t_start"], row["t_stop"]) == ("2000-01-01T00:00:00", "2024-01-01T00:00:00")
+    # The summary's span is the one analysed (issue 18, 4), the request beside it.
+    assert f"{row['t_start']}/{row['t_stop']}" == span == row["data_span"]
+    assert (row["t_start_requested"], row["t_stop_requested"]) == ("2000-01-01T00:00:00",
+                                                                   "2024-01-01T00:00:00")
     assert row["livetime"] == pytest.approx(sum(s.livetime_days for s in rel.seasons))
     row = summary("2012-01-01T00:00:00", "2024-01-01T00:00:00")
     assert row["time_range_used"] == f"2012-01-01T00:00:00/{service.isot(stop)}"
@@ -252,6 +257,9 @@ def test_service_clamps_the_window_to_the_release(store):
     row = summary("2012-01-01T00:00:00", "2013-01-01T00:00:00")
     assert row["time_range_used"] == "2012-01-01T00:00:00/2013-01-01T00:00:00"
     assert row["time_range_note"].startswith("T1 and T2 within")
-    with pytest.raises(AnalysisError, match="no events in this time range: .* lies outside"):
+    with pytest.raises(AnalysisError, match="no events in this time range") as err:
         summary("2020-01-01T00:00:00", "2021-01-01T00:00:00")
+    # It names the span the release covers, in ISO and MJD (issue 18, 4).
+    assert (f"covers {service.isot(start)[:10]} – {service.isot(stop)[:10]} "
+            f"(MJD {start:.2f} – {stop:.2f}); your range 2020-01-01T00:00:00") in str(err.value)
 

@@ -15,11 +15,15 @@ HERE = Path(__file__).resolve().parents[1]
 
 
 def test_products(small_release, source):
-    stages = []
+    stages, fractions = [], []
     p = service.run(small_release, "test source", source.ra, source.dec,
                     "2008-01-01T00:00:00", "2019-01-01T00:00:00", index=2.0, fit_index=True,
                     ts_map_radius=1.0, ts_map_pixels=11,
-                    progress=lambda **k: stages.append(k["stage"]))
+                    progress=lambda **k: (stages.append(k["stage"]),
+                                          fractions.append(k["fraction"])))
+    # Issue 18, 7: the stages report fractions of the whole request, which never go back
+    # (the TS map counted its own 0-1 after the trials had reached 22%).
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0, fractions
     row = p.summary[0]
     assert row["ts"] > 50 and 1.5 < row["gamma"] < 2.6 and row["p_value"] < 1e-10
     # No background trial reaches TS > 50: the p-value is the asymptotic one, and says so.
@@ -56,11 +60,17 @@ def test_p_value_from_background_trials(small_release):
                                    ts_map_pixels=3, background_trials=trials).summary[0]
     row = rows[1000]
     assert row["ts"] > 2 and 20 < row["background_trials"] < 1000
+    # Issue 18, 7: the value asked for is a maximum, and the summary says why fewer ran.
+    assert row["background_trials_max"] == 1000
+    assert row["background_trials_note"] == (
+        f"{row['background_trials']} of at most 1000 ran: stopped once 20 reached the "
+        "observed TS, enough for the p-value (sequential test)")
     assert row["p_value_method"] == f"{row['background_trials']} background trials"
     assert row["p_value"] == pytest.approx(20 / row["background_trials"])
     assert 1 / 3 < row["p_value"] / row["p_value_asymptotic"] < 3
     asym = rows[0]
     assert asym["background_trials"] == 0 and asym["p_value_method"] == "asymptotic"
+    assert asym["background_trials_note"].startswith("none asked for")
     assert asym["p_value"] == row["p_value_asymptotic"]
     with pytest.raises(AnalysisError, match="background_trials"):
         service.run(small_release, "s", 100.0, 20.0, "2008-01-01T00:00:00",
@@ -105,10 +115,35 @@ def test_notebook_runs(tmp_path, small_release_dir, monkeypatch, source):
     params = nb.cells[1]
     assert params.metadata["tags"] == ["parameters"]
     params.source += (f"\nRA = {source.ra}\nDEC = {source.dec}\nts_map_radius = 0.5"
-                      "\ndata_release = 'synthetic'")
+                      "\ndata_release = 'synthetic'"
+                      "\nT1 = '2008-04-06T00:00:00'\nT2 = '2018-07-10T00:00:00'")
     nb.cells.append(nbformat.v4.new_code_cell(
         "assert summary['ts'][0] > 50\nassert ts_map.data.ndim == 2\n"
         "assert len(season_lc) == 10 and len(events) > 0\n"
         "assert sed.meta['sed_convention'] == 'astroflow-sed/1'"))
     nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
                             resources={"metadata": {"path": str(HERE)}}).execute()
+
+
+def test_notebooks_are_built_and_every_parameter_has_a_help_line():
+    """Issue 18: the IceCube forms explain every field in one line (the schema's
+    ``description``), the committed notebook is what make_notebook.py builds, and the
+    default time range is the 3-year release's span, not the 10-year one beside a
+    default release that resolves to the 3-year data."""
+    nbformat = pytest.importorskip("nbformat")
+    import make_notebook
+
+    from astroflow.workflow import Workflow
+
+    committed = nbformat.read(HERE / "icecube.ipynb", as_version=4)
+    assert [c.source for c in committed.cells] == [c.source for c in make_notebook.build().cells]
+    for path in ("icecube.ipynb", "allsky.ipynb", "icecube_region.py"):
+        wf = Workflow.from_path(HERE / path)
+        missing = [n for n, p in wf.parameters.items() if not (p.description or "").strip()]
+        assert not missing, f"{path}: no help line for {missing}"
+        schema = wf.json_schema()["properties"]
+        assert all(schema[n].get("description") for n in wf.parameters), path
+    icecube = Workflow.from_path(HERE / "icecube.ipynb").parameters
+    assert (icecube["T1"].default, icecube["T2"].default) == ("2010-06-01T00:00:00",
+                                                              "2013-05-03T00:00:00")
+    assert "maximum" in icecube["background_trials"].label
