@@ -88,9 +88,11 @@ def test_progress_reporter_reaches_the_job_progress(http):
     first = running[0]
     assert first["substage"].startswith("chunk ") and first["message"].startswith("integrating")
     assert 0 <= first["fraction"] < 1 and 0 < first["subfraction"] <= 1
-    assert job["progress"] == {"stage": "writing", "fraction": pytest.approx(0.95),
-                               "message": "almost there", "substage": "products",
-                               "subfraction": pytest.approx(0.5)}
+    assert {"stage": "writing", "fraction": pytest.approx(0.95), "message": "almost there",
+            "substage": "products", "subfraction": pytest.approx(0.5), "ended": None} in seen
+    # Once done, the job's progress is "done", not its last report (issue 18, 14).
+    assert job["progress"] == {"stage": "done", "fraction": 1.0, "message": "done",
+                               "substage": None, "subfraction": None, "ended": "done"}
     assert value(http, job, "reporter_enabled") is True
     assert value(http, job, "callback_scheme") == "file"
 

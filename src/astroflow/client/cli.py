@@ -122,9 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    code = dispatch(args)
-    return EXIT_INVALID if code is None else code
+    from astroflow.client.pipes import quiet_on_broken_pipe
+
+    def run() -> int:
+        code = dispatch(build_parser().parse_args(argv))
+        return EXIT_INVALID if code is None else code
+
+    return quiet_on_broken_pipe(run)
 
 
 # -- dispatch ----------------------------------------------------------------------------------
@@ -174,6 +178,8 @@ def exit_code_for(exc: BaseException) -> int:
 def report_error(exc: Exception, as_json: bool) -> int:
     from astroflow.client.errors import ClientError
 
+    if isinstance(exc, BrokenPipeError):
+        raise exc  # the reader went away: the command ends quietly (pipes.py)
     if not isinstance(exc, ClientError | UsageError | OSError):
         raise exc  # a bug in the client: the traceback is what helps
     code = exit_code_for(exc)
@@ -325,11 +331,18 @@ def render_job(job: Any) -> str:
     if job.parameters:
         lines.append("parameters")
         lines += [f"  {name} = {value!r}" for name, value in job.parameters.items()]
+    if job.ended and job.state != "done" and progress.stage:
+        at = f", {progress.fraction:.0%}" if progress.fraction is not None else ""
+        lines.append(f"  stopped  at {progress.stage}{at}")
     records = job.record.get("products") or []
     if records:
-        rows = [["product", "type", "unit", "formats"]]
-        rows += [[p["name"], p.get("type", ""), p.get("unit") or "",
-                  ", ".join(p.get("formats") or [])] for p in records]
+        from astroflow.client.render import scalar_value
+
+        products = job.products if job.state == "done" else {}
+        rows = [["product", "type", "value", "unit", "formats"]]
+        rows += [[p["name"], p.get("type", ""),
+                  scalar_value(products[p["name"]]) if p["name"] in products else "",
+                  p.get("unit") or "", ", ".join(p.get("formats") or [])] for p in records]
         lines += ["products"] + ["  " + line for line in table(rows)]
     error = job.error
     if error is not None:

@@ -37,3 +37,23 @@ def seconds(value: float | None) -> str:
     minutes, secs = divmod(int(value), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+def scalar_value(product: Any) -> str:
+    """A scalar product's value for a listing (``0.412``, ``true``, a time), fetched from its
+    JSON file; "" for other products or when it cannot be had. Its unit has its own column."""
+    if getattr(product, "type", None) != "scalar" or "json" not in product.formats:
+        return ""
+    import json
+
+    try:
+        value = json.loads(product.download("json")).get("value")
+    except Exception:  # noqa: BLE001 - a listing shows what it can; the file stays downloadable
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list):  # a complex number: [re, im]
+        return " ".join(str(v) for v in value)
+    return "" if value is None else str(value)

@@ -5,6 +5,10 @@ Inside a run the executor has put a pipe on an inherited file descriptor and nam
 environment; each report is one JSON line written with a single ``os.write`` (atomic on a
 pipe below ``PIPE_BUF``), so reports from one run never interleave with another's. Outside a
 run, or in a subprocess the notebook started, the call does nothing.
+
+The fraction a run reports never goes down (a stage that counts its own 0–1 after an
+earlier stage reached 22% is shown at 22%, not 2%): every service's progress bar only moves
+forward, whatever its notebook reports.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ PID_VARIABLE = "ASTROFLOW_PROGRESS_PID"
 JOB_VARIABLE = "ASTROFLOW_JOB_ID"
 # Linux guarantees atomic pipe writes up to 4096 bytes.
 MAX_MESSAGE_BYTES = 4096
+# The highest fraction this process has reported, per job (a run is one process).
+_highest: dict[str, float] = {}
 
 
 def _channel() -> tuple[int, str] | None:
@@ -68,7 +74,7 @@ def progress(stage: str | None = None, fraction: float | None = None,
         report: dict[str, Any] = {
             "job_id": job,
             "stage": None if stage is None else str(stage),
-            "fraction": None if fraction is None else float(fraction),
+            "fraction": _forward(job, fraction),
             "message": None if message is None else str(message),
             "time": time.time(),
         }
@@ -77,3 +83,13 @@ def progress(stage: str | None = None, fraction: float | None = None,
         os.write(fd, _encode(report))
     except (OSError, TypeError, ValueError):
         pass
+
+
+def _forward(job: str, fraction: float | None) -> float | None:
+    """``fraction`` within [0, 1], and never below what this job reported before."""
+    value = None if fraction is None else float(fraction)
+    if value is None or value != value:  # none, or NaN: what was reported before
+        return _highest.get(job)
+    value = max(min(1.0, max(0.0, value)), _highest.get(job, 0.0))
+    _highest[job] = value
+    return value

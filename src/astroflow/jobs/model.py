@@ -90,3 +90,22 @@ class Job:
             finished=row.finished, worker=row.worker, cancel_requested=row.cancel_requested,
             job_dir=row.job_dir, requester=row.requester,
         )
+
+
+PROGRESS_KEYS = ("stage", "fraction", "message", "substage", "subfraction")
+
+
+def shown_progress(state: str, progress: dict[str, Any] | None) -> dict[str, Any]:
+    """A job's progress as the API, its events and the CLI show it.
+
+    A run's last report is stale once it ended: a done job is at stage "done", fraction 1
+    (not "light curve, 60%"); a failed or cancelled one keeps where it stopped, marked by
+    ``ended`` (its state), so that nobody reads it as still moving.
+    """
+    progress = progress or {}
+    shown = {key: progress.get(key) for key in PROGRESS_KEYS}
+    if state == "done":
+        shown = {**dict.fromkeys(PROGRESS_KEYS), "stage": "done", "fraction": 1.0,
+                 "message": "done"}
+    shown["ended"] = state if state in TERMINAL else None
+    return shown

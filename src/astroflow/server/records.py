@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from astroflow.jobs.model import Job
+from astroflow.jobs.model import Job, shown_progress
 from astroflow.products import Product
 
 API = "/api/v1"
@@ -31,7 +31,6 @@ def job_record(job: Job, *, cached: bool = False) -> dict[str, Any]:
             "url": f"{base}/products/{product.name}",
             "preview": f"{base}/products/{product.name}/preview",
         })
-    progress = job.progress or {}
     elapsed = None
     if job.started is not None:
         elapsed = (job.finished or datetime.now(UTC).timestamp()) - job.started
@@ -42,9 +41,7 @@ def job_record(job: Job, *, cached: bool = False) -> dict[str, Any]:
         "state": job.state,
         "cached": cached,
         "parameters": job.parameters,
-        "progress": {"stage": progress.get("stage"), "fraction": progress.get("fraction"),
-                     "message": progress.get("message"), "substage": progress.get("substage"),
-                     "subfraction": progress.get("subfraction")},
+        "progress": shown_progress(job.state, job.progress),
         "created": iso(job.created),
         "started": iso(job.started),
         "finished": iso(job.finished),
