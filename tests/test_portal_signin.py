@@ -25,6 +25,7 @@ pytestmark = portal_browser.needs_chromium
 browser, shots = portal_browser.browser, portal_browser.shots
 
 PASSWORD = "a long and correct password"
+AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
 VIEWPORTS = {"desktop": (1400, 900, "portal-signin.png"),
              "phone": (390, 844, "portal-signin-phone.png")}
 
@@ -50,6 +51,14 @@ def server(tmp_path_factory: pytest.TempPathFactory, provider: OidcProvider) -> 
                                                 TEST_SERVICES / "private"], env=env)
     with process.running():
         yield process
+
+
+def dialog_violations(page) -> list[str]:
+    """Serious or critical axe-core findings inside the sign-in dialog."""
+    page.add_script_tag(path=str(AXE))
+    return page.evaluate("""async () => (await axe.run('#signin-dialog')).violations
+        .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+        .map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)""")
 
 
 def open_portal(page, server: ServerProcess) -> None:
@@ -85,6 +94,10 @@ def test_password_sign_in_then_api_token_for_the_client(browser, server, shots, 
         page.click("#api-token-copy")
         page.wait_for_selector("#api-token-status[data-kind='ok']")
         page.screenshot(path=str(shots / shot))
+        assert dialog_violations(page) == []
+        page.focus("#api-token-value")
+        page.keyboard.press("Tab")  # from the token field on to its Copy button
+        assert page.evaluate("document.activeElement.id") == "api-token-copy"
         page.click("#signin-cancel")
         page.click("[role=tab][data-messenger='neutrinos']")
         page.wait_for_selector("[data-service='hidden']")  # the restricted service
