@@ -1,7 +1,8 @@
 """The portal's sign-in (issue 18) in a real browser against a real server with no configured
 key: password sign-in, the signed-in name, an API token created in the dialog and used with
-the Python client against the same server, and the "Sign in with GitLab" button through a
-local OpenID Connect provider (tests/oidc_provider.py, standing in for GitLab's OIDC).
+the Python client and oda_api against the same server, and the "Sign in with GitLab" button
+through a local OpenID Connect provider (tests/oidc_provider.py, standing in for GitLab's
+OIDC).
 All of it fails on 311d7db, whose dialog only took a pasted token that such a server refused.
 Screenshots: docs/portal-signin.png (1400×900) and docs/portal-signin-phone.png (390×844)
 with ASTROFLOW_SCREENSHOTS=docs.
@@ -103,6 +104,10 @@ def test_password_sign_in_then_api_token_for_the_client(browser, server, shots, 
         page.wait_for_selector("[data-service='hidden']")  # the restricted service
     client = Client(server.url, token=token)
     assert "hidden" in {s.name for s in client.services()}
+    from oda_api.api import DispatcherAPI
+
+    assert "hidden" in DispatcherAPI(url=server.url + "/dispatch-data",
+                                     token=token).get_instruments_list()
     import jwt
 
     assert jwt.decode(token, options={"verify_signature": False})["roles"] == ["secret-team"]

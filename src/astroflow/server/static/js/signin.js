@@ -146,8 +146,8 @@ function snippet(token) {
     '',
     '# oda_api, through the MMODA dispatcher facade',
     'from oda_api.api import DispatcherAPI',
-    `disp = DispatcherAPI(url="${base}/dispatch-data")`,
-    'disp.get_product(instrument=..., product=..., token=token)',
+    `disp = DispatcherAPI(url="${base}/dispatch-data", token=token)`,
+    'disp.get_instruments_list()',
   ].join('\n');
 }
 
