@@ -365,10 +365,10 @@ def test_spectrum_upper_limits_and_image_colour_scale(page, server, shots):
     spectrum = "[data-product='spectrum'] .js-plotly-plot"
     page.wait_for_function(f"document.querySelector(\"{spectrum}\")?.data")
     names = page.evaluate(f"document.querySelector(\"{spectrum}\").data.map(t => t.name)")
-    assert names == ["flux", "flux upper limit"]
+    assert names == ["flux", "flux upper limit", "flux upper limit arrowhead"]
     limit_symbol = page.evaluate(
-        f"document.querySelector(\"{spectrum}\").data[1].marker.symbol")
-    assert limit_symbol == "arrow-down"  # one convention for every upper limit
+        f"document.querySelector(\"{spectrum}\").data[2].marker.symbol")
+    assert limit_symbol == "arrow-down"  # one convention for every upper limit: an arrow
     assert page.evaluate(f"document.querySelector(\"{spectrum}\").layout.xaxis.type") == "log"
     image = "[data-product='image'] .js-plotly-plot"
     page.wait_for_function(f"document.querySelector(\"{image}\")?.data")

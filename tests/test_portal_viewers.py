@@ -128,7 +128,7 @@ def test_viewers_log_download_and_provenance(browser, server, shots, width):
     with portal_browser.visitor(browser, width=width, height=height, timeout_ms=30_000,
                                 accept_downloads=True) as page:
         if "job" not in RUN:  # run it from the form, and follow its log while it runs
-            query = urlencode({"tag": f"{width}-{time.time()}", "pause": 0.6})
+            query = urlencode({"tag": f"{width}-{time.time()}", "pause": 1.0})
             page.goto(f"{server.url}/#/service/viewers?{query}")
             page.wait_for_selector("html[data-ready='true']")
             page.click(".service-form button[type=submit]")
@@ -155,7 +155,9 @@ def test_viewers_log_download_and_provenance(browser, server, shots, width):
         assert titles == ["livetime [d]", "ts", "ns", "flux [1 / (TeV s cm2)]"]
         assert lc["layout"]["xaxis"]["title"]["text"] == "time (MJD, UTC)"
         (limits,) = [t for t in lc["data"] if t["name"] == "flux upper limit"]
-        assert limits["marker"]["symbol"] == "arrow-down" and limits["yaxis"] == "y4"
+        (heads,) = [t for t in lc["data"] if t["name"] == "flux upper limit arrowhead"]
+        assert limits["y"] == [9e-13, 2.4e-12, 8e-13] and limits["yaxis"] == heads["yaxis"] == "y4"
+        assert heads["marker"]["symbol"] == "arrow-down" and limits["error_y"]["arrayminus"][0] > 0
         assert page.inner_text("[data-product='lc'] .point-count") == "3 points"
         box = page.locator(plot("lc")).bounding_box()
         assert box["height"] >= 600 and box["width"] <= width
@@ -166,8 +168,8 @@ def test_viewers_log_download_and_provenance(browser, server, shots, width):
         assert sed["layout"]["xaxis"]["type"] == "log" and sed["layout"]["yaxis"]["type"] == "log"
         assert sed["layout"]["yaxis"]["title"]["text"].startswith("E² dN/dE")
         assert any(t.get("fill") == "toself" for t in sed["data"])
-        arrows = [t for t in sed["data"] if t["name"].endswith("upper limit")]
-        assert {t["marker"]["symbol"] for t in arrows} == {"arrow-down"} and len(arrows) == 2
+        heads = [t for t in sed["data"] if t["name"].endswith("upper limit arrowhead")]
+        assert {t["marker"]["symbol"] for t in heads} == {"arrow-down"} and len(heads) == 2
 
         # Image: a named colour bar, the target marked.
         image = figure(page, "ts_map")

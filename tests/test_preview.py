@@ -35,6 +35,19 @@ def by_name(doc: dict) -> dict[str, dict]:
     return {t["name"]: t for t in traces(doc)}
 
 
+def assert_arrows(doc: dict, name: str) -> dict:
+    """Every upper limit is an arrow: a bar at the limit value (the trace called ``name``,
+    holding the limits), a shaft down from it and a downward head at the shaft's end."""
+    data = by_name(doc)
+    bar, head = data[name], data[f"{name} arrowhead"]
+    assert bar["marker"]["symbol"] == "line-ew" and head["marker"]["symbol"] == "arrow-down"
+    shaft = bar["error_y"]["arrayminus"]
+    assert all(s > 0 for s in shaft) and bar["error_y"]["array"] == [0.0] * len(shaft)
+    assert head["y"] == pytest.approx([y - s for y, s in zip(bar["y"], shaft, strict=True)])
+    assert head["x"] == bar["x"] and head["showlegend"] is False
+    return bar
+
+
 # --- light curves ---------------------------------------------------------------------------
 
 def test_lightcurve_with_errors_bins_and_upper_limits(tmp_path):
@@ -47,7 +60,7 @@ def test_lightcurve_with_errors_bins_and_upper_limits(tmp_path):
     assert product.type == "lightcurve"
     doc = strict(preview(product, tmp_path))
     data = by_name(doc)
-    assert set(data) == {"rate", "rate upper limit"}
+    assert set(data) == {"rate", "rate upper limit", "rate upper limit arrowhead"}
     main, limit = data["rate"], data["rate upper limit"]
     assert main["type"] == "scatter" and main["mode"] == "markers"
     assert main["x"] == [60000.0, 60001.0, 60002.0, 60003.0]
@@ -55,8 +68,8 @@ def test_lightcurve_with_errors_bins_and_upper_limits(tmp_path):
     assert main["error_y"]["array"] == main["error_y"]["arrayminus"] == [0.1, 0.2, 0.3, 0.4]
     assert main["error_x"]["array"] == [0.5, 0.5, 0.25, 0.5]  # half the bin width
     assert limit["x"] == [60001.0] and limit["y"] == [2.0]
-    assert limit["marker"]["symbol"] == "arrow-down"
-    assert "error_y" not in limit and "error_x" not in limit
+    assert_arrows(doc, "rate upper limit")
+    assert "error_x" not in limit
     layout = doc["figure"]["layout"]
     assert layout["xaxis"]["title"]["text"] == "time (MJD, TT)"
     assert layout["yaxis"]["title"]["text"] == "rate [ct / s]"
@@ -144,9 +157,8 @@ def test_spectrum_log_axes_asymmetric_errors_and_limits(tmp_path):
     assert main["error_y"]["arrayminus"][:2] == pytest.approx(e[:2] ** 2 * [0.1, 0.05] * keV)
     assert main["error_y"]["array"][:2] == pytest.approx(e[:2] ** 2 * [0.2, 0.1] * keV)
     assert main["y"][:2] == pytest.approx(e[:2] ** 2 * [1.0, 0.5] * keV) and main["y"][2] is None
-    limit = data["flux upper limit"]
+    limit = assert_arrows(doc, "flux upper limit")
     assert limit["y"] == pytest.approx([32 * 0.3 * keV]) and limit["x"] == pytest.approx([32 ** 0.5])
-    assert limit["marker"]["symbol"] == "arrow-down"
 
 
 def test_spectrum_with_negative_flux_is_linear_in_y(tmp_path):
@@ -359,7 +371,8 @@ def test_sed_table_one_series_per_instrument_limits_as_arrows(tmp_path):
     band = next(t for t in doc["figure"]["data"] if t.get("fill") == "toself")
     assert band["y"] == pytest.approx([2.9e-12, 0.8e-12, 1.2e-12, 3.1e-12])
     assert data["Fermi-LAT (gamma-rays) model"]["y"] == [3e-12, 1e-12]
-    assert data["Fermi-LAT (gamma-rays) upper limit"]["marker"]["symbol"] == "arrow-down"
+    assert_arrows(doc, "Fermi-LAT (gamma-rays) upper limit")
+    assert_arrows(doc, "IceCube (neutrinos) upper limit")
     nu = data["IceCube (neutrinos) upper limit"]
     assert nu["mode"] == "lines+markers" and nu["x"] == pytest.approx([2.0, 60.0, 2000.0])
     assert nu["y"] == pytest.approx([1e-12 * u.TeV.to(u.erg)] * 3)
@@ -404,9 +417,9 @@ def test_icecube_season_light_curve_one_panel_per_quantity(tmp_path):
     data = by_name(doc)
     assert data["flux"]["yaxis"] == "y4" and data["livetime"].get("yaxis", "y") == "y"
     assert data["flux"]["y"] == [0.0, 1.1e-12, 0.0]
-    limits = data["flux upper limit"]
+    limits = assert_arrows(doc, "flux upper limit")
     assert limits["yaxis"] == "y4" and limits["y"] == [9e-13, 2.4e-12, 8e-13]
-    assert limits["marker"]["symbol"] == "arrow-down"
+    assert data["flux upper limit arrowhead"]["yaxis"] == "y4"
     assert limits["x"] == [55500.0, 55900.0, 56250.0]
 
 
@@ -431,11 +444,10 @@ def test_every_limit_convention_is_drawn_as_arrows(tmp_path, layout):
             table["flux_ul"] = [5.0, 6.0, 7.0] * u.ct / u.s
         product = write_product("lc", table, tmp_path, resolve("oda:LightCurve"))
         expect = {"flag_and_value": [6.0], "flag_only": [2.0], "value_only": [5.0, 6.0, 7.0]}[layout]
-    limits = [t for t in traces(strict(preview(product, tmp_path)))
-              if t["name"].endswith("upper limit")]
+    doc = strict(preview(product, tmp_path))
+    limits = [t for t in traces(doc) if t["name"].endswith("upper limit")]
     assert len(limits) == 1
-    assert limits[0]["marker"]["symbol"] == "arrow-down"
-    assert limits[0]["y"] == pytest.approx(expect)
+    assert assert_arrows(doc, limits[0]["name"])["y"] == pytest.approx(expect)
 
 
 def test_image_colour_bar_names_quantity_and_unit_and_marks_the_target(tmp_path):

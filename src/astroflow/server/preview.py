@@ -213,11 +213,8 @@ def _without_photons(unit: Any) -> Any:
     """``ph / (cm2 s keV)`` as ``1 / (cm2 s keV)``: photons are counted, not a dimension."""
     import astropy.units as u
 
-    out = u.dimensionless_unscaled * unit.scale
-    for base, power in zip(unit.bases, unit.powers, strict=True):
-        if base != u.ph:
-            out = out * base**power
-    return out
+    kept = [(b, p) for b, p in zip(unit.bases, unit.powers, strict=True) if b != u.ph]
+    return u.CompositeUnit(unit.scale, [b for b, _ in kept], [p for _, p in kept])
 
 
 def _as_e2dnde(series: list[_Series], axis: _Axis, energy_unit: Any) -> bool:
@@ -302,14 +299,14 @@ def sed_figure(table: Any, title: str) -> dict:
         if limits.any():
             order = np.flatnonzero(limits)[np.argsort(e[limits])]
             ranged = bool((kind[limits] == "limit").all()) and limits.sum() > 1
-            traces.append(limit_trace(
+            traces += limit_traces(
                 go.Scatter, f"{name} upper limit", inst, colour,
                 {"x": e[order], "y": y[order], "error_x.arrayminus": (e - lo)[order],
                  "error_x.array": (hi - e)[order]},
                 mode="lines+markers" if ranged else "markers",
                 line={"color": colour, "dash": "dash"},
                 error_x={"type": "data", "symmetric": False, "color": colour, "width": 0,
-                         "visible": not ranged}))
+                         "visible": not ranged}, log=True)
     notes = {**(table.meta.get("sed_notes") or {})}
     if table.meta.get("sed_note") and len(set(instruments)) == 1:
         notes[str(instruments[0])] = table.meta["sed_note"]
@@ -552,7 +549,7 @@ def _scatter_figure(axis: _Axis, series: list[_Series], *, x_log: bool, y_log: b
                     title: str) -> dict:
     traces: list[tuple[Any, dict[str, Any]]] = []
     for i, s in enumerate(series):
-        traces += _series_traces(axis, s, COLOURS[i % len(COLOURS)])
+        traces += _series_traces(axis, s, COLOURS[i % len(COLOURS)], log=y_log)
     units = {s.unit for s in series}
     if len(series) == 1:
         y_title = _series_title(series[0])
@@ -564,7 +561,8 @@ def _scatter_figure(axis: _Axis, series: list[_Series], *, x_log: bool, y_log: b
     return _figure(traces, layout)
 
 
-def _series_traces(axis: _Axis, s: _Series, colour: str) -> list[tuple[Any, dict[str, Any]]]:
+def _series_traces(axis: _Axis, s: _Series, colour: str,
+                   log: bool = False) -> list[tuple[Any, dict[str, Any]]]:
     """The measured points of one series with their error bars, then its upper limits."""
     import plotly.graph_objects as go
 
@@ -589,21 +587,45 @@ def _series_traces(axis: _Axis, s: _Series, colour: str) -> list[tuple[Any, dict
     if s.limits is not None and np.isfinite(s.limits).any():
         limits = s.limits[::step]
         keep = np.isfinite(limits)
-        out.append(limit_trace(trace, f"{s.name} upper limit", s.name, colour,
-                               {"x": x[keep], "y": limits[keep]}))
+        out += limit_traces(trace, f"{s.name} upper limit", s.name, colour,
+                            {"x": x[keep], "y": limits[keep]}, log=log, span=_span(s))
     return out
 
 
-LIMIT_SYMBOL = "arrow-down"  # the one way every upper limit is drawn
+LIMIT_SYMBOL = "arrow-down"  # the head of every upper-limit arrow, whatever the product
+LIMIT_BAR = "line-ew"        # the bar at the limit value, where the arrow starts
+ARROW_DECADES = 0.2          # arrow length on a log axis
+ARROW_SPAN = 0.25            # arrow length on a linear axis, of the series' span
 
 
-def limit_trace(trace: Any, name: str, group: str, colour: str, arrays: dict[str, Any],
-                **kwargs: Any) -> tuple[Any, dict[str, Any]]:
-    """Upper limits as downward arrows at the limit values, whatever the product type."""
-    marker = {"symbol": LIMIT_SYMBOL, "size": 13, "color": colour,
-              "line": {"color": colour, "width": 1}}
+def limit_traces(trace: Any, name: str, group: str, colour: str, arrays: dict[str, Any], *,
+                 log: bool, span: float | None = None,
+                 **kwargs: Any) -> list[tuple[Any, dict[str, Any]]]:
+    """Upper limits as arrows: a bar at the limit value with a shaft down to a head. The
+    first trace (``name``) holds the limit values; the second draws the heads."""
+    y = np.asarray(arrays["y"], dtype=float)
+    shaft = np.abs(y) * (1 - 10**-ARROW_DECADES)
+    if not log and span:  # a fixed length on the panel, never past half of a positive limit
+        shaft = np.where(y > 0, np.minimum(ARROW_SPAN * span, 0.5 * y), ARROW_SPAN * span)
     kwargs.setdefault("mode", "markers")
-    return trace(name=name, legendgroup=group, marker=marker, **kwargs), arrays
+    bar = trace(name=name, legendgroup=group, marker={
+        "symbol": LIMIT_BAR, "size": 14, "color": colour, "line": {"color": colour, "width": 2}},
+        error_y={"type": "data", "symmetric": False, "color": colour, "thickness": 1.5,
+                 "width": 0}, **kwargs)
+    head = trace(mode="markers", name=f"{name} arrowhead", legendgroup=group, showlegend=False,
+                 hoverinfo="skip", marker={"symbol": LIMIT_SYMBOL, "size": 10, "color": colour})
+    return [(bar, {**arrays, "error_y.array": np.zeros_like(y), "error_y.arrayminus": shaft}),
+            (head, {"x": arrays["x"], "y": y - shaft})]
+
+
+def _span(s: _Series) -> float | None:
+    """The extent of a series on its y axis (values with their errors, and limits)."""
+    parts = [s.y, _finite_only(s.limits)]
+    parts += [s.y - s.minus] if s.minus is not None else []
+    parts += [s.y + s.plus] if s.plus is not None else []
+    values = np.concatenate(parts)
+    values = values[np.isfinite(values)]
+    return float(np.ptp(values)) if values.size > 1 and np.ptp(values) > 0 else None
 
 
 def _error_arrays(minus: np.ndarray | None, plus: np.ndarray | None,
