@@ -326,7 +326,7 @@ def main() -> int:
         print(f"nb2workflow {NB2WORKFLOW_VERSION} venv ready in {built:.1f} s: {python}")
         return 0
     start = time.monotonic()
-    raw = run_nb2workflow(python, memo=False)
+    raw = run_nb2workflow(python, memo=False, timeout=1200)
     ran = time.monotonic() - start
     REFERENCE.parent.mkdir(parents=True, exist_ok=True)
     record = {"nb2workflow": NB2WORKFLOW_VERSION, "ontology": ontology_file().name,

@@ -226,3 +226,51 @@ def test_cli_inspect_reports_classes_of_unannotated_parameters():
                                                                   ["b", "g", "r"])
     assert (params["level"]["type"], params["level"]["ontology"]) == ("integer",
                                                                      ODA + "Integer")
+
+
+# Runs compared product by product (issue 17, Deliver 5): every notebook run with its defaults
+# by nb2workflow (recorded by tests/nb2workflow_runs.py in nb2workflow's own venv) and by
+# astroflow through its nb2workflow API, which is what a MMODA dispatcher reads.
+
+# Where nb2workflow itself fails on a notebook and astroflow runs it, and why.
+NB2WORKFLOW_FAILS = {
+    # Its output cell glues `denumpyfy(value)`, which leaves a numpy int64 inside a list;
+    # the JSON fallback then raises. astroflow encodes numpy scalars.
+    "outputs_forms": "TypeError: Object of type int64 is not JSON serializable",
+}
+
+
+def test_runs_give_the_products_nb2workflow_gives(server):
+    import nb2workflow_runs as runs
+
+    record = json.loads(runs.RUNS.read_text())
+    assert record["nb2workflow"] == ref.NB2WORKFLOW_VERSION
+    assert sorted(record["notebooks"]) == sorted(p.stem for p in ref.notebooks()), (
+        "the notebooks changed: re-record with `.venv/bin/python tests/nb2workflow_runs.py`")
+    found: list[str] = []
+    compared = 0
+    with httpx.Client(base_url=server.url, timeout=120) as http:
+        for name, theirs in record["notebooks"].items():
+            reply = http.get(f"/api/v1.0/get/{name}")
+            ours = reply.json()
+            if theirs["exceptions"]:
+                expected = NB2WORKFLOW_FAILS.get(name)
+                if expected is None:  # both must fail
+                    if reply.status_code == 200 and not ours.get("exceptions"):
+                        found.append(f"{name}: nb2workflow raised {theirs['exceptions']}, "
+                                     f"astroflow ran it")
+                elif not any(expected in e for e in theirs["exceptions"]):
+                    found.append(f"{name}: nb2workflow now says {theirs['exceptions']}")
+                continue
+            if reply.status_code != 200:
+                found.append(f"{name}: astroflow answered {reply.status_code} {reply.text[:300]}")
+                continue
+            compared += 1
+            a, b = runs.comparable(ours["output"]), runs.comparable(theirs["output"])
+            for key in sorted(set(a) | set(b)):
+                if a.get(key, "<absent>") != b.get(key, "<absent>"):
+                    found.append(f"{name}.{key}: astroflow {str(a.get(key, '<absent>'))[:200]}"
+                                 f" != nb2workflow {str(b.get(key, '<absent>'))[:200]}")
+    print(f"{compared} notebooks' runs compared output by output")
+    assert compared >= 20
+    assert not found, "\n".join(found)

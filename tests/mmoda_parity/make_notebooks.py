@@ -126,6 +126,21 @@ NOTEBOOKS: dict[str, dict] = {
              "text = 'n=' + str(n)\nvalue = n * 2\nmissing = None\n",
         outputs="table  # oda:ODAAstropyTable\ntext  # oda:ODATextProduct\n"
                 "value: int = 0  # oda:Integer\nstatic_text = 'fixed'\nmissing\n"),
+    "oda_api_objects": dict(
+        params="n = 4  # oda:Integer ; oda:label \"Rows\"\nsrc_name = 'Crab'  # oda:AstrophysicalObject\n",
+        body="import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
+             "import numpy as np\nfrom astropy.table import Table\n"
+             "from oda_api.data_products import ODAAstropyTable, PictureProduct\n"
+             "t = Table({'time': np.arange(n) + 60000.5, 'flux': np.linspace(1.0, 2.0, n)})\n"
+             "t['flux'].unit = 'cm-2 s-1'\n"
+             "t.meta['src_name'] = src_name\n"
+             "lc_table = ODAAstropyTable(t, name='lc')\n"
+             "fig = plt.figure(figsize=(2, 2))\nplt.plot(t['time'], t['flux'])\n"
+             "plt.savefig('lc.png', metadata={'Software': None})\nplt.close(fig)\n"
+             "picture = PictureProduct.from_file('lc.png')\n"
+             "peak = float(np.max(t['flux']))\n",
+        outputs="lc_table  # oda:ODAAstropyTable\npicture  # oda:ODAImage\n"
+                "peak  # oda:Float\n"),
     "file_references": dict(
         params='fits_file_url = "https://fits.gsfc.nasa.gov/samples/testkeys.fits"  '
                '# oda:FileURL ; oda:label "Test url" ; oda:description "Description test url" .\n'

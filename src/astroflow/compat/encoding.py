@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import math
 import pickle
 import re
@@ -79,6 +80,48 @@ def encode_product(product: Product, products_dir: Path) -> tuple[str, dict[str,
     if kind == "scalar":
         return TEXTS, scalar_product(product, products_dir)
     raise ProductError(f"product {product.name!r} of type {kind!r} has no oda_api encoding")
+
+
+def plain_json(product: Product, products_dir: Path) -> Any:
+    """A table the notebook gave as plain JSON, back in that form: a dict of columns or a
+    list of row dicts (a row's masked cells were keys it did not have)."""
+    from astropy.table import Table
+
+    table = Table.read(_file(product, products_dir, "ecsv"), format="ascii.ecsv")
+    if product.meta.get("json_form") == "columns":
+        return {name: table[name].tolist() for name in table.colnames}
+    rows = []
+    for row in table:
+        mask = row.mask if getattr(row, "mask", None) is not None else None
+        rows.append({name: _item(row[name]) for name in table.colnames
+                     if mask is None or not mask[name]})
+    return rows
+
+
+def as_returned(encoded: dict[str, Any], own: dict[str, Any] | None) -> dict[str, Any]:
+    """``encoded`` as the notebook's own oda_api object encodes itself (``own``: the fields
+    the runtime kept, see `astroflow.products.oda.own_fields`), which is what nb2workflow
+    answers; the dispatcher's DataCollection keeps the output names instead."""
+    if not own:
+        return encoded
+    out = dict(encoded)
+    meta = own.get("meta_data") or {}
+    if own.get("class") == "PictureProduct":
+        out.update(name=own.get("name"), metadata=meta)
+        if own.get("filename"):
+            out["filename"] = own["filename"]
+        else:
+            out.pop("filename", None)
+        return out
+    if "name" in own:
+        out["name"] = own["name"]
+    if "meta_data" in out:
+        out["meta_data"] = json.dumps(meta) if "ascii" in out else meta
+    return out
+
+
+def _item(value: Any) -> Any:
+    return value.tolist() if hasattr(value, "tolist") else value
 
 
 def _file(product: Product, products_dir: Path, key: str | None = None) -> Path:

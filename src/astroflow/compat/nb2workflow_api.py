@@ -188,11 +188,14 @@ def job_output(p: Platform, job: Job, service: Service) -> dict[str, Any]:
         product = Product.from_dict(entry)
         for filename in product.files.values():
             p.artifacts.path(job.id, f"products/{filename}")
+        if product.meta.get("json_form"):  # plain rows or columns, as the notebook gave them
+            output[product.name] = encoding.plain_json(product, products_dir)
+            continue
         key, encoded = encoding.encode_product(product, products_dir)
         if key == encoding.TEXTS:
             output[product.name] = encoded["value"]
         else:
-            output[product.name] = encoded
+            output[product.name] = encoding.as_returned(encoded, product.meta.get("oda"))
     for name in service.workflow.outputs:  # an output left as None: null, as nb2workflow
         output.setdefault(name, None)      # reports it (the plugin reads every declared one)
     return output

@@ -49,6 +49,7 @@ class Plan:
     source: Path | None = None   # the file the value named, copied rather than rewritten
     roles: dict[str, Any] = field(default_factory=dict)  # light-curve / spectrum columns
     fallback: bool = False       # an unknown object shown as its str()
+    json_form: str | None = None  # a table written from plain JSON "rows" or "columns"
 
 
 @dataclass
@@ -261,7 +262,10 @@ def _detect(value: Any, ctx: _Ctx) -> Plan:
         return Plan("image", images.to_image(value))
     if (is_table(value) or is_pandas(value) or is_structured(value) or is_table_hdu(value)
             or _is_list_of_dicts(value) or _is_column_dict(value)):
-        return _table_like(tables.to_table(value, colname=ctx.name))
+        plan_ = _table_like(tables.to_table(value, colname=ctx.name))
+        if _is_json(value):  # plain rows or columns: nb2workflow's API gives them back so
+            plan_.json_form = "rows" if _is_list_of_dicts(value) else "columns"
+        return plan_
     if is_ndarray(value) or is_quantity(value):
         if value.ndim in (2, 3) and value.dtype.kind in "biuf":
             return Plan("image", images.to_image(value))

@@ -5,6 +5,9 @@ Recognised by module and attributes, so oda_api need not be installed (nor impor
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -31,3 +34,23 @@ def unwrap(value: Any) -> Any:
         return value.value
     return value
 
+
+
+def own_fields(value: Any) -> dict[str, Any] | None:
+    """What an oda_api object says of itself beyond its data: its class, ``name``, meta data
+    and (pictures) file name, JSON-safe, or None for anything else. nb2workflow answers with
+    the object's own ``encode()``, which carries these; the product keeps them for that."""
+    cls = next((c for c in type(value).__mro__ if c.__module__.startswith("oda_api")), None)
+    if cls is None:
+        return None
+    fields: dict[str, Any] = {"class": cls.__name__}
+    name = getattr(value, "name", None)
+    if isinstance(name, str):
+        fields["name"] = name
+    meta = getattr(value, "metadata" if cls.__name__ == "PictureProduct" else "meta_data", None)
+    with contextlib.suppress(TypeError, ValueError):  # meta data that is not JSON: left out
+        fields["meta_data"] = json.loads(json.dumps(meta)) if meta is not None else None
+    path = getattr(value, "file_path", None)
+    if isinstance(path, str | Path) and path:
+        fields["filename"] = os.path.basename(path)
+    return fields

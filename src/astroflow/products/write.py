@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from astroflow.ontology.model import ClassInfo
-from astroflow.products import atomic, images, pictures, scalars, sources, tables
+from astroflow.products import atomic, images, oda, pictures, scalars, sources, tables
 from astroflow.products.detect import Plan, annotated_type, plan
 from astroflow.products.model import TABLE_LIKE, Mismatch, Product, ProductError, default_title
 from astroflow.products.naming import MANIFEST_NAME, claim, safe_filename, safe_stem
@@ -48,6 +48,9 @@ def write_product(name: str, value: Any, outdir: Path, info: ClassInfo | None = 
                            f"{type(exc).__name__}: {exc}") from exc
     if chosen.fallback:
         meta["python_type"] = type_name(value)
+    own = oda.own_fields(value)
+    if own is not None:
+        meta["oda"] = own
     return Product(
         name=name,
         type=chosen.type,
@@ -132,6 +135,8 @@ class _Writer:
                                            formats)
         files.update(written)
         meta.update(p.roles)
+        if p.json_form:
+            meta["json_form"] = p.json_form
         return files, meta, None
 
     def image(self, p: Plan) -> tuple[dict[str, str], dict[str, Any], str | None]:
