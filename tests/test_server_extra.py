@@ -41,8 +41,9 @@ def test_queue_limit_gives_429(tmp_path):
         server.stop()
 
 
-def test_token_create_cli():
-    env = {**os.environ, "ASTROFLOW_JWT_SECRET": SECRET}
+def test_token_create_cli(tmp_path):
+    # A data dir of its own: one holding a key made by `serve` would sign instead.
+    env = {**os.environ, "ASTROFLOW_JWT_SECRET": SECRET, "ASTROFLOW_DATA_DIR": str(tmp_path)}
     out = subprocess.run([sys.executable, "-m", "astroflow", "token", "create", "--sub", "ana",
                           "--roles", "a,b", "--ttl", "2h"], capture_output=True, text=True,
                          env=env, timeout=60)

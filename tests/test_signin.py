@@ -378,3 +378,23 @@ def test_login_is_rate_limited_per_address(http):
     limited = login(http, "alice")  # even the right password waits
     assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
     assert "sign-in attempts" in limited.json()["error"]["message"]
+
+
+# --- a server whose only key is the one it made (as under `make serve`) --------------------
+
+def test_own_key_only_keeps_anonymous_uploads_and_takes_mmoda_tokens_as_none(tmp_path):
+    """Access-control policies follow the keys an operator set, not the one `serve` made so
+    that its own sign-in works: anonymous uploads stay open, and an oda_api client sending
+    a MMODA token (signed elsewhere) to the dispatcher facade is served anonymously, as on a
+    keyless server. Its own tokens still verify."""
+    foreign = jwt.encode({"sub": "mmoda-user", "exp": int(time.time()) + 600},
+                           "a secret of some MMODA deployment", algorithm="HS256")
+    process = ServerProcess(tmp_path / "own-key", services=[TEST_SERVICES / "basics"],
+                            env={"ASTROFLOW_JWT_SECRET": "", "ASTROFLOW_OFFLINE": "1"})
+    with process.running(), httpx.Client(base_url=process.url, timeout=60) as client:
+        upload = client.post("/api/v1/uploads", files={"file": ("a.csv", b"x\n1\n")})
+        assert upload.status_code == 201, upload.text
+        listed = client.get("/dispatch-data/api/instr-list", params={"token": foreign})
+        assert listed.status_code == 200, listed.text
+        refused = client.get("/api/v1/jobs", headers=bearer(foreign))
+        assert refused.status_code == 401  # the native API still says the token is refused

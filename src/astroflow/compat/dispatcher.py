@@ -359,9 +359,10 @@ async def _fields(request: Request, p: Platform, uploads: bool = True) -> dict[s
 
 
 def _upload_caller(request: Request, token: str | None) -> Caller:
-    """Who uploads: anyone on a server without keys, else only a caller with a valid token."""
+    """Who uploads: anyone on a server without operator-set keys, else only a caller with a
+    valid token."""
     who = _caller(request, token)
-    if request.app.state.config.auth.can_verify and who.sub is None:
+    if request.app.state.config.auth.configured and who.sub is None:
         raise Refused(403, "file uploads need a token on this server (the token field or "
                            "Authorization: Bearer)")
     return who
@@ -376,12 +377,19 @@ def _caller(request: Request, token: str | None) -> Caller:
     """The caller of a ``token`` field, else of the ``Authorization`` header.
 
     A server that verifies no tokens serves everyone anonymously, as if none had been sent
-    (``oda_api`` sends the ``ODA_TOKEN`` it finds to every server).
+    (``oda_api`` sends the ``ODA_TOKEN`` it finds to every server). One whose only key is the
+    one `astroflow serve` made itself knows its own tokens and takes any other (a MMODA
+    token) as none.
     """
     config = request.app.state.config.auth
     header = f"Bearer {token}" if token else request.headers.get("authorization")
     if header and not config.can_verify:
         return ANONYMOUS
+    if header and not config.configured:
+        try:
+            return caller_from_header(header, config)
+        except AuthError:
+            return ANONYMOUS
     return caller_from_header(header, config)
 
 
