@@ -123,3 +123,36 @@ def test_anonymous_queued_job_without_products():
     assert "users:anonymous" in doc["agent"]
     assert "wasGeneratedBy" not in doc and len(records(prov, ProvEntity)) == 1
     assert doc["prefix"]["jobs"] == "urn:astroflow:jobs/"
+
+
+def test_checksums_are_computed_once_and_follow_changes(tmp_path):
+    """Product files are hashed once per job (a provenance read must not re-read gigabytes),
+    and again when a file changes."""
+    from hashlib import sha256
+
+    from astroflow.server.provenance import CHECKSUMS_FILE, public_path, with_checksums
+
+    products = tmp_path / "products"
+    products.mkdir()
+    (products / "light_curve.ecsv").write_text("a")
+    entries = [{"name": "light_curve", "files": {"ecsv": "light_curve.ecsv",
+                                                 "fits": "light_curve.fits"}}]
+    first = with_checksums(entries, products)
+    assert first[0]["checksums"] == {"ecsv": sha256(b"a").hexdigest()}  # the fits is absent
+    cache = tmp_path / CHECKSUMS_FILE
+    assert cache.exists()
+    cache.write_text(cache.read_text().replace(sha256(b"a").hexdigest(), "0" * 64))
+    assert with_checksums(entries, products)[0]["checksums"]["ecsv"] == "0" * 64  # not re-read
+    (products / "light_curve.ecsv").write_text("bb")
+    assert with_checksums(entries, products)[0]["checksums"]["ecsv"] == sha256(b"bb").hexdigest()
+    assert public_path("/srv/astroflow/repos/x/nb.ipynb", "/srv/astroflow/repos/x") == "nb.ipynb"
+    assert public_path("/elsewhere/nb.ipynb", "/srv/repo") == "nb.ipynb"
+    assert public_path("C:\\repos\\nb.py") == "nb.py" and public_path("nb/a.py") == "nb/a.py"
+
+
+def test_no_server_path_reaches_the_record():
+    """Defect 10: an absolute source path was copied into the PROV record (fails on 311d7db)."""
+    doc = provenance(JOB, {**WORKFLOW, "path": "/srv/secret/checkout/sky_position.py"})
+    assert "/srv/secret" not in json.dumps(doc)
+    assert doc["entity"]["services:sky-position/versions/1a2b3c"]["astroflow:source"] == (
+        "sky_position.py")

@@ -13,6 +13,7 @@ notebook's path inside the repository.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import platform as host
@@ -205,17 +206,37 @@ def sha256(path: Path) -> str:
         return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
+CHECKSUMS_FILE = "sha256.json"  # beside the products: an ended job's files never change
+
+
 def with_checksums(products: Iterable[Mapping[str, Any]], products_dir: Path
                    ) -> list[dict[str, Any]]:
-    """Manifest entries with ``checksums`` (format → sha256) of the files present."""
+    """Manifest entries with ``checksums`` (format → sha256) of the files present, each file
+    hashed once (kept by name, size and modification time in the job's folder)."""
+    cache_path = products_dir.parent / CHECKSUMS_FILE
+    try:
+        cache = json.loads(cache_path.read_text("utf-8"))
+    except (OSError, ValueError):
+        cache = {}
+    changed = False
     out = []
     for entry in products:
         sums = {}
         for fmt, name in (entry.get("files") or {}).items():
             path = products_dir / str(name)
-            if path.is_file():
-                sums[fmt] = sha256(path)
+            if not path.is_file():
+                continue
+            stat = path.stat()
+            key = [stat.st_size, stat.st_mtime_ns]
+            known = cache.get(str(name))
+            if not (isinstance(known, list) and known[:2] == key):
+                cache[str(name)] = known = [*key, sha256(path)]
+                changed = True
+            sums[fmt] = known[2]
         out.append({**entry, "checksums": sums})
+    if changed:
+        with contextlib.suppress(OSError):  # a read-only store: hashed again next time
+            cache_path.write_text(json.dumps(cache), "utf-8")
     return out
 
 

@@ -119,7 +119,10 @@ def job_provenance(job_id: str, format: str = Query("json", pattern=PROVENANCE_F
     job = p.job(job_id, who)
     record, workflow = provenance_record(p, job)
     if format == "summary":
-        notebook = p.artifacts.job_dir(job.id) / "executed.ipynb"
+        try:
+            notebook = p.artifacts.path(job.id, "executed.ipynb")
+        except OSError:
+            notebook = None
         return prov.summary(record, workflow, notebook)
     if format == "json":
         return prov.provenance(record, workflow, base_url=p.config.base_url)
