@@ -311,3 +311,20 @@ def test_keyboard_order_focus_and_axe(browser, server):
         page.wait_for_selector(".service-form .field")
         violations += axe(page, "390 px, form")
     assert violations == [], "\n".join(violations)
+
+
+def test_readme_markdown_passes_no_markup_through():
+    """The renderer alone (no browser): tags, handlers and script URLs come out inert."""
+    from astroflow.server.readme import render_markdown
+
+    html = render_markdown(
+        "# Title\n\n<img src=x onerror=alert(1)>\n\n<iframe src=//evil></iframe>\n\n"
+        "[js](javascript:alert(1)) [vb](vbscript:x) [data](data:text/html,<script>x</script>)"
+        " ![pic](data:image/png;base64,AAAA) [ok](https://example.org/a?b=1&c=2)\n")
+    assert "<h1>Title</h1>" in html
+    assert "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "<iframe" not in html
+    for scheme in ("javascript:", "vbscript:", "data:text/html"):
+        assert f'href="{scheme}' not in html
+    assert 'src="data:image/png;base64,AAAA"' in html
+    assert 'href="https://example.org/a?b=1&amp;c=2"' in html
