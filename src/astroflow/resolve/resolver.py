@@ -4,6 +4,11 @@ Order: Sesame first when online, because SIMBAD/NED/VizieR know millions of obje
 keep positions current; then the curated high-energy table (SIMBAD-quality positions for the
 sources our services are about, and transients SIMBAD may lack), then OpenNGC. The bundled
 catalogues are also the answer whenever Sesame is unreachable or does not know the name.
+The curated table is deliberately not asked before Sesame: Sesame's positions are kept
+current by CDS, and asking it first keeps one source of truth online; offline, the table
+answers the well-known names at once (the reachability probe is bounded and remembered), so
+"Vela" is the Vela pulsar with or without a network. A failed Sesame is reported to people as
+"not reachable from this server"; the network's own reason goes to the log.
 
 The Fermi-LAT 4FGL-DR4 catalogue joins when its file is in the data folder (`fermi`): its
 own designations ("4FGL J0509.4+0542") are answered before Sesame, names that are the exact
