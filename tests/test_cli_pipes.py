@@ -86,8 +86,12 @@ def services(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, services):
-    process = ServerProcess(tmp_path_factory.mktemp("server"),
-                            services=[services, REPO / "workflows" / "sky-position"]).start()
+    data = tmp_path_factory.mktemp("server")
+    # Only the 3-year IceCube release is installed here (its presence is all that counts).
+    (data / "icecube" / "3year").mkdir(parents=True)
+    (data / "icecube" / "3year" / "icecube_ps_cache.npz").write_bytes(b"")
+    process = ServerProcess(data, services=[services, REPO / "workflows" / "sky-position",
+                                            REPO / "workflows" / "icecube"]).start()
     yield process
     process.stop()
 
@@ -224,6 +228,20 @@ def test_sky_position_table_light_curve_and_scalar(server, http, tmp_path):
     curve = Table.read(tmp_path / "lc.fits")
     assert "time" not in curve.colnames and 60310 < curve["mjd"][0] < 60318
     assert products["mean_rate"]["unit"] == "1 / h"
+
+
+def test_icecube_offers_the_releases_installed_and_refuses_the_others(http):
+    """Issue 18, 5: ``10year`` was offered though not installed, and choosing it showed a
+    raw download error and operator advice. Now the form offers what this server has, and
+    the other value is refused by validation, naming the field."""
+    for service in ("icecube", "allsky", "icecube-region"):
+        described = http.get(f"{API}/services/{service}").json()
+        release = next(p for p in described["parameters"] if p["name"] == "data_release")
+        assert release["enum"] == ["auto", "3year", "synthetic"], (service, release)
+    reply = http.post(f"{API}/services/icecube/jobs",
+                      json={"parameters": {"data_release": "10year"}})
+    assert reply.status_code in (400, 422), reply.text
+    assert "data_release" in reply.text and "'3year'" in reply.text, reply.text
 
 
 def test_help_lines_of_the_bundled_workflows():

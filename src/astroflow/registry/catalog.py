@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from astroflow.datadir import default_data_dir
 from astroflow.errors import AstroflowError
+from astroflow.registry.installed import offered_choices
 from astroflow.workflow import Workflow
 
 log = logging.getLogger("astroflow.registry")
@@ -136,6 +138,7 @@ def load_repository(repo: Path, *, messenger: str | None = None, roles: Iterable
             problems.append((str(path), str(exc)))
             log.warning("not serving %s: %s", path, exc)
             continue
+        workflow = offered_choices(workflow, config.get("installed_choices"), default_data_dir())
         declared = config.get("roles") or workflow.metadata.get("roles") or ()
         if isinstance(declared, str):
             declared = [r.strip() for r in declared.replace(",", " ").split()]
