@@ -111,7 +111,10 @@ def test_log_is_streamed_while_the_job_runs(http: httpx.Client, followed: dict) 
     assert "a warning on stderr" in text
     assert followed["while_running"], "nothing of the log arrived before the job ended"
     job_id = followed["job"]["id"]
-    whole = http.get(f"{API}/jobs/{job_id}/log", headers=ALICE).json()
+    links = http.get(f"{API}/jobs/{job_id}", headers=ALICE).json()["links"]
+    assert links["log"] == f"{API}/jobs/{job_id}/log"  # the record says where, as for the rest
+    assert links["archive"] == f"{API}/jobs/{job_id}/archive"
+    whole = http.get(links["log"], headers=ALICE).json()
     assert whole["text"] == text and whole["complete"] and whole["size"] == followed["size"]
     # Reading from inside a multi-byte character never yields a broken one.
     cut = text.encode().index("Å".encode()) + 1

@@ -49,5 +49,6 @@ def job_record(job: Job, *, cached: bool = False) -> dict[str, Any]:
         "error": job.error,
         "products": products,
         "links": {"self": base, "events": f"{base}/events",
-                  "notebook": f"{base}/notebook", "provenance": f"{base}/provenance"},
+                  "notebook": f"{base}/notebook", "provenance": f"{base}/provenance",
+                  "log": f"{base}/log", "archive": f"{base}/archive"},
     }
