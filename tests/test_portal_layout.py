@@ -136,6 +136,7 @@ def test_another_tab_opens_its_own_service(browser, server):
         page.focus("[role=tab][aria-selected=true]")
         page.keyboard.press("ArrowRight")
         page.wait_for_selector(f".service-list a.current[data-service='{first}']")
+        assert page.evaluate("document.activeElement.dataset.messenger") == "other"  # focus kept
 
 
 def test_phone_layout_reflows_without_sideways_scrolling(browser, server, shots):

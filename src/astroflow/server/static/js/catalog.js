@@ -78,7 +78,17 @@ export class Catalog {
     this.render();
   }
 
+  /** Draw tabs and list anew; keyboard focus stays on the tab or service link it was on. */
   render() {
+    const focused = document.activeElement;
+    const tabFocused = this.tablist.contains(focused);
+    const linkFocused = this.panel.contains(focused) && focused.dataset ? focused.dataset.service : null;
+    this.draw();
+    if (tabFocused) this.tablist.querySelector(`[data-messenger="${this.active}"]`)?.focus();
+    else if (linkFocused) [...this.panel.querySelectorAll('a[data-service]')].find((a) => a.dataset.service === linkFocused)?.focus();
+  }
+
+  draw() {
     replace(this.tablist, this.groups.map((g) => {
       const selected = g.key === this.active;
       const tab = h('button', {
