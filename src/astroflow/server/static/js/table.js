@@ -54,7 +54,7 @@ export class TableView {
     this.sizeSelect = h('select', { id: sizeId, class: 'small' },
       PAGE_SIZES.map((n) => h('option', { value: String(n), text: String(n) })));
     this.sizeSelect.addEventListener('change', () => this.load({ limit: Number(this.sizeSelect.value), offset: 0 }));
-    this.prevButton = h('button', { type: 'button', class: 'small', 'aria-label': 'Previous page' }, '‹ Prev');
+    this.prevButton = h('button', { type: 'button', class: 'small', 'aria-label': 'Previous page' }, '‹ Previous');
     this.nextButton = h('button', { type: 'button', class: 'small', 'aria-label': 'Next page' }, 'Next ›');
     this.pageInput = h('input', { id: pageId, type: 'number', min: 1, step: 1, class: 'page-input small', inputmode: 'numeric' });
     this.pageCount = h('span', { class: 'page-count' });
