@@ -530,7 +530,8 @@ def _absent(release: str, dest: Path) -> AnalysisError:
         return AnalysisError("no IceCube release is installed on this server "
                              "(its operator can install one)")
     title = TITLES.get(release, f"{release} release")
-    instead = (f"choose {' or '.join(present)}" if present
-               else "no IceCube release is installed here (its operator can install one)")
+    if not present:
+        return AnalysisError(f"data_release: the {title} is not installed on this server, "
+                             "nor any other IceCube release (its operator can install one)")
     return AnalysisError(f"data_release: the {title} is not installed on this server; "
-                         f"{instead} (installed: {', '.join(present) or 'none'})")
+                         f"choose {' or '.join(present)} (installed: {', '.join(present)})")

@@ -31,9 +31,13 @@ def test_wheel_checksum_is_enforced(tmp_path):
         data._from_wheel(fake, tmp_path)
 
 
-def test_load_without_data_is_explicit(tmp_path):
-    with pytest.raises(AnalysisError, match="astroflow data fetch icecube"):
+def test_load_without_data_is_explicit(tmp_path, caplog):
+    """The user reads what is missing; the operator's command goes to the log (issue 18, 5)."""
+    with caplog.at_level("WARNING", logger="icecube_ps.data"), \
+            pytest.raises(AnalysisError, match="the 3-year release is not installed on this "
+                                               "server, nor any other IceCube release"):
         data.load("3year", dest=tmp_path, fetch_missing=False)
+    assert "astroflow data fetch icecube --release 3year" in caplog.text
     with pytest.raises(AnalysisError, match="unknown data release"):
         data.load("7year", dest=tmp_path)
 
