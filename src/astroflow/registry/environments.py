@@ -21,6 +21,9 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
 from astroflow.errors import AstroflowError
 
 
@@ -60,7 +63,24 @@ def requirements_of(repo: Path) -> tuple[str, ...]:
         for dep in data.get("dependencies", []) or []:
             if isinstance(dep, dict) and isinstance(dep.get("pip"), list):
                 found += [str(d).strip() for d in dep["pip"]]
-    return tuple(sorted({line for line in found if line}))
+    return canonical_requirements(found)
+
+
+def canonical_requirements(lines: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Each requirement in one spelling (PEP 503 name, packaging's specifier order), sorted,
+    without duplicates: ``numpy >= 1`` and ``NumPy>=1`` then share one environment."""
+    return tuple(sorted({canonical_requirement(line) for line in lines if line.strip()}))
+
+
+def canonical_requirement(line: str) -> str:
+    """One requirement in packaging's spelling; a line packaging cannot read (a pip option,
+    a path) stays as written, stripped, for pip to judge."""
+    try:
+        requirement = Requirement(line.strip())
+    except InvalidRequirement:
+        return line.strip()
+    requirement.name = canonicalize_name(requirement.name)
+    return str(requirement)
 
 
 def _requirement_lines(text: str) -> list[str]:
@@ -73,7 +93,8 @@ def _requirement_lines(text: str) -> list[str]:
 
 
 def environment_key(requirements: tuple[str, ...]) -> str:
-    payload = "\n".join(requirements) + f"\npython {sys.version_info[:2]}"
+    """The environment's folder name: the same for any spelling of the same requirements."""
+    payload = "\n".join(canonical_requirements(requirements)) + f"\npython {sys.version_info[:2]}"
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
