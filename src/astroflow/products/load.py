@@ -28,13 +28,18 @@ def load_product(product: Product, outdir: Path) -> Any:
     if ptype == "text":
         return _file(product, outdir, "txt").read_text("utf-8")
     if ptype in TABLE_LIKE:
-        return tables.read_table_file(_file(product, outdir, *_TABLE_PREFERENCE))
+        return tables.read_table_file(table_file(product, outdir))
     if ptype == "image":
         return images.load_image_hdu(_file(product, outdir, "fits"),
                                      int(product.meta.get("hdu", 0)))
     if ptype == "picture":
         return _file(product, outdir, *_PICTURE_PREFERENCE).read_bytes()
     return _file(product, outdir).read_bytes()
+
+
+def table_file(product: Product, outdir: Path) -> Path:
+    """The file a table-like product is read from (ECSV first: it keeps units and types)."""
+    return _file(product, Path(outdir), *_TABLE_PREFERENCE)
 
 
 def _file(product: Product, outdir: Path, *preferred: str) -> Path:

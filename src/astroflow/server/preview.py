@@ -20,11 +20,13 @@ import numpy as np
 
 from astroflow.errors import AstroflowError
 from astroflow.products import columns, sed
-from astroflow.products.load import load_product
+from astroflow.products.load import load_product, table_file
 from astroflow.products.model import Product
 from astroflow.products.naming import resolve_in
+from astroflow.products.tables import read_table_file
 from astroflow.products.values import is_quantity, is_time
 from astroflow.server.formats import available_formats, column_values, strict_json
+from astroflow.server.table_cache import TABLES
 
 SCALES = ("linear", "log", "sqrt")
 MAX_IMAGE_SIDE = 512      # heatmap cells per axis; larger images are decimated
@@ -55,13 +57,17 @@ def preview(product: Product, products_dir: Path, *, scale: str = "linear", offs
     products_dir = Path(products_dir)
     ptype = product.type
     if ptype in ("lightcurve", "spectrum", "table"):
-        table = load_product(product, products_dir)
+        # Cached: the next page of the same file is not parsed again (see table_cache).
+        cached = TABLES.entry(table_file(product, products_dir), read_table_file)
+        table = cached.table
         if ptype != "table":
-            figure = (lightcurve_figure(table, product) if ptype == "lightcurve"
-                      else spectrum_figure(table, product))
+            mine = table.copy(copy_data=False)  # the figure code may add columns or meta
+            figure = (lightcurve_figure(mine, product) if ptype == "lightcurve"
+                      else spectrum_figure(mine, product))
             if figure is not None:
                 return {"kind": "plotly", "figure": figure, "rows": len(table)}
-        return table_page(table, offset=offset, limit=limit, sort=sort, descending=descending)
+        return table_page(table, offset=offset, limit=limit, sort=sort, descending=descending,
+                          memo=cached.memo)
     if ptype == "image":
         return image_preview(product, products_dir, scale, target)
     if ptype == "scalar":
@@ -80,14 +86,20 @@ def preview(product: Product, products_dir: Path, *, scale: str = "linear", offs
 # --- tables ---------------------------------------------------------------------------------
 
 def table_page(table: Any, *, offset: int = 0, limit: int = 100, sort: str | None = None,
-               descending: bool = False) -> dict:
-    """One page of rows (lists in column order), sorted on one column; blanks sort last."""
+               descending: bool = False,
+               memo: Callable[[Any, Callable[[], np.ndarray]], np.ndarray] | None = None) -> dict:
+    """One page of rows (lists in column order), sorted on one column; blanks sort last.
+
+    ``memo(label, compute)`` keeps a sort order for the next page (`TableCache`)."""
     if offset < 0 or not 1 <= limit <= MAX_PAGE:
         raise PreviewError(f"page must have offset >= 0 and 1 <= limit <= {MAX_PAGE}, "
                            f"got offset={offset}, limit={limit}")
     order = np.arange(len(table))
     if sort is not None:
-        order = _sort_order(table, sort, descending)
+        def compute() -> np.ndarray:
+            return _sort_order(table, sort, descending)
+
+        order = memo(("sort", sort, descending), compute) if memo else compute()
     page = table[order[offset:offset + limit]]
     values = [column_values(page[name]) for name in page.colnames]
     return {"kind": "table", "columns": columns.describe_columns(table),
