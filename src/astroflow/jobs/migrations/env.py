@@ -3,6 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
+from astroflow.accounts import model as _account_tables  # noqa: F401 - registers its table
 from astroflow.jobs.model import Base
 from astroflow.registry import model as _registry_tables  # noqa: F401 - registers its tables
 
