@@ -3,31 +3,79 @@
 
 const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 
+// The angle grammar of astropy's Angle (so the portal accepts what the server does):
+// a sign (ASCII or U+2212 minus, spaces may follow), then a number with an optional unit, or
+// sexagesimal fields — `5h34m31.9s`, `22d00m52s`, `22°00′52″`, `22:00:52`, `22 00 52`. Only the
+// last field may have a fraction; an exponent needs a decimal point (as in astropy).
+const SIGN = /^([+\-\u2212]?)\s*/;
+const UINT = String.raw`\d+`;
+const UFLOAT = String.raw`(?:\d+\.\d*|\.\d+)(?:[eE][+\-\u2212]?\d+)?|\d+`;
+const DEGREE = String.raw`(?:deg|d|°)`;
+const MINUTE = String.raw`(?:m|'|′)`;
+const SECOND = String.raw`(?:s|"|″)`;
+const SIMPLE = new RegExp(String.raw`^(${UFLOAT})\s*(${DEGREE}|h)?$`);
+const SYMBOLS = new RegExp(String.raw`^(${UINT})\s*(h|${DEGREE})\s*`
+  + String.raw`(?:(${UINT})\s*${MINUTE}\s*(${UFLOAT})\s*${SECOND}?|(${UINT})\s*${MINUTE}\s*(${UFLOAT})`
+  + String.raw`|(${UFLOAT})\s*${MINUTE}?)$`);
+const COLONS = new RegExp(String.raw`^(${UINT}):(?:(${UINT}):(${UFLOAT})|(${UFLOAT}))$`);
+const SPACES = new RegExp(String.raw`^(${UINT})\s+(?:(${UINT})\s+(${UFLOAT})|(${UFLOAT}))$`);
+
+function num(text) {
+  return Number(String(text).replace('\u2212', '-'));
+}
+
+/**
+ * An angle in text → `{value, unit}`: unit `deg`, `hour`, or `null` when the text does not
+ * say (a plain number or colon/space sexagesimal). `null` when it is not an angle at all;
+ * throws when minutes or seconds are over 60 (astropy takes 60 itself, as the next unit).
+ */
+export function readAngle(text) {
+  const s = String(text ?? '').trim();
+  const sign = s.match(SIGN);
+  const body = s.slice(sign[0].length);
+  const negative = sign[1] !== '' && sign[1] !== '+';
+  let fields; let unit = null;
+  let m = body.match(SIMPLE);
+  if (m) {
+    fields = [num(m[1])];
+    unit = m[2] === 'h' ? 'hour' : (m[2] ? 'deg' : null);
+  } else if ((m = body.match(SYMBOLS))) {
+    unit = m[2] === 'h' ? 'hour' : 'deg';
+    fields = [num(m[1])];
+    if (m[3] !== undefined) fields.push(num(m[3]), num(m[4]));
+    else if (m[5] !== undefined) fields.push(num(m[5]), num(m[6]));
+    else fields.push(num(m[7]));
+  } else if ((m = body.match(COLONS) || body.match(SPACES))) {
+    fields = m[2] !== undefined ? [num(m[1]), num(m[2]), num(m[3])] : [num(m[1]), num(m[4])];
+  } else {
+    return null;
+  }
+  const [a, b = 0, c = 0] = fields;
+  if (b > 60 || c > 60) throw new Error(`"${s}": minutes and seconds must not exceed 60`);
+  const value = a + b / 60 + c / 3600;
+  return { value: negative ? -value : value, unit, sexagesimal: fields.length > 1 };
+}
+
 /**
  * An angle in degrees from text. Plain numbers are degrees; `83.6d`, `83.6°` or `83.6 deg`
  * too. Sexagesimal RA (`05h34m31.9s`, `05:34:31.9`, `05 34 31.9`) is in hours unless it
- * carries a degree sign; sexagesimal Dec (`+22d00m52s`, `22:00:52`) is in degrees.
- * Throws an Error whose message says what is wrong.
+ * carries a degree sign; sexagesimal Dec (`+22d00m52s`, `22:00:52`) is in degrees and an
+ * hour angle (`05h34m`) is refused as a Dec. Throws an Error whose message says what is wrong.
  */
 export function parseAngle(text, kind) {
   const s = String(text ?? '').trim();
   if (!s) throw new Error('a value is required');
-  if (NUMBER.test(s)) return Number(s);
-  const withUnit = s.match(/^([+-]?(?:\d+\.?\d*|\.\d+))\s*(?:°|deg|d)$/i);
-  if (withUnit) return Number(withUnit[1]);
-  const negative = s.startsWith('-');
-  const hours = kind === 'ra' && !/[d°]/i.test(s);
-  const parts = s.replace(/^[+-]\s*/, '').split(/[hdms°'′"″:\s]+/i).filter(Boolean);
-  const numeric = parts.every((p) => /^(?:\d+\.?\d*|\.\d+)$/.test(p));
-  if (parts.length < 2 || parts.length > 3 || !numeric) {
+  const angle = readAngle(s);
+  if (angle === null) {
     throw new Error(kind === 'ra'
       ? `"${s}" is not a right ascension (degrees like 83.633 or hours like 05h34m31.9s)`
       : `"${s}" is not a declination (degrees like 22.014 or +22d00m52s)`);
   }
-  const [a, b, c = 0] = parts.map(Number);
-  if (b >= 60 || c >= 60) throw new Error(`"${s}": minutes and seconds must be below 60`);
-  const value = (a + b / 60 + c / 3600) * (hours ? 15 : 1);
-  return negative ? -value : value;
+  if (kind !== 'ra' && angle.unit === 'hour') {
+    throw new Error(`"${s}" is an hour angle, not a declination (give degrees like +22d00m52s)`);
+  }
+  const hours = angle.unit === 'hour' || (kind === 'ra' && angle.unit === null && angle.sexagesimal);
+  return angle.value * (hours ? 15 : 1);
 }
 
 /** RA in degrees, checked to lie in [0, 360]. */
@@ -93,7 +141,10 @@ export function angleFrom(value, unit) {
 
 const MJD_AT_UNIX_EPOCH = 40587;
 const DAY_MS = 86_400_000;
-const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$/i;
+// As astropy's isot/iso: one- or two-digit fields, a fraction of any length, `Z`; an offset
+// (+01:00) is read as well, although astropy does not take one. A bare point after the seconds
+// is refused (astropy takes it in some spellings only).
+const ISO = /^(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ](\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.(\d+))?)?)?(Z|[+-]\d{2}:?\d{2})?$/;
 
 /** MJD of a Unix time in milliseconds (UTC, leap seconds ignored as in JavaScript). */
 export function mjdFromMs(ms) {
@@ -105,22 +156,24 @@ export function msFromMjd(mjd) {
   return Math.round((mjd - MJD_AT_UNIX_EPOCH) * DAY_MS);
 }
 
-/** Unix milliseconds of an ISO 8601 date(-time); times without a zone are UTC. */
+/** Unix milliseconds of an ISO 8601 date(-time); times without a zone are UTC. Not rounded:
+ * a fraction of a millisecond is kept (to ~0.3 µs, a double's resolution in 2024). */
 export function parseIsot(text) {
   const m = String(text ?? '').trim().match(ISO);
   if (!m) return NaN;
   const [, y, mo, d, hh = '0', mi = '0', ss = '0', frac = '', zone] = m;
-  const ms = Number(`0.${frac || '0'}`) * 1000;
-  let t = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(hh), Number(mi), Number(ss)) + ms;
-  const check = new Date(Date.UTC(Number(y), Number(mo) - 1, Number(d)));
-  if (check.getUTCMonth() !== Number(mo) - 1 || check.getUTCDate() !== Number(d)
+  const day = new Date(0);
+  day.setUTCFullYear(Number(y), Number(mo) - 1, Number(d));  // Date.UTC reads 0–99 as 19xx
+  if (day.getUTCMonth() !== Number(mo) - 1 || day.getUTCDate() !== Number(d)
       || Number(hh) > 23 || Number(mi) > 59 || Number(ss) > 60) return NaN;
-  if (zone && zone.toUpperCase() !== 'Z') {
+  let t = day.getTime() + ((Number(hh) * 60 + Number(mi)) * 60 + Number(ss)) * 1000
+    + Number(`0.${frac || '0'}`) * 1000;
+  if (zone && zone !== 'Z') {
     const sign = zone[0] === '-' ? -1 : 1;
     const digits = zone.slice(1).replace(':', '');
     t -= sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2))) * 60_000;
   }
-  return Math.round(t);
+  return t;
 }
 
 /** `2024-01-01T00:00:00.000` (UTC, no zone letter: the ISOT astronomers and astropy use). */
