@@ -270,6 +270,12 @@ def test_uploaded_file_in_a_multipart_request(server):
         answer = client.post("/run_analysis", data={"instrument": "file-path",
                                                     "query_status": "new", "token": token()},
                              files={"events_file": ("burst.csv", csv)}).json()
+        for _ in range(10):  # a loaded machine may need longer than the first answer waits
+            if answer["query_status"] != "submitted":
+                break
+            answer = client.get("/run_analysis", params={
+                "instrument": "file-path", "query_status": "submitted", "token": token(),
+                "job_id": answer["job_monitor"]["job_id"]}).json()
     assert answer["query_status"] == "done", answer["exit_status"]
     texts = {t["name"]: t["value"] for t in answer["products"]["text_product_list"]}
     assert texts == {"n_events": 4, "file_name": "burst.csv"}
