@@ -114,6 +114,6 @@ def test_json_schema(wf):
     assert props["band"]["enum"] == ["b", "g", "r"]
     assert props["radius"]["x-unit"] == "arcmin"
     assert props["ra"]["x-role"] == "ra" and props["ra"]["x-unit"] == "deg"
-    assert props["T1"]["format"] == "date-time"
+    assert "format" not in props["T1"] and props["T1"]["x-time-format"] == "isot"  # no RFC 3339
     assert props["opt"]["type"] == ["number", "null"]
     assert props["cfg"]["type"] == "object" and props["items"]["type"] == "array"

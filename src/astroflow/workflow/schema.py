@@ -7,7 +7,13 @@ from typing import Any
 
 from astroflow.workflow.model import JSON_TYPES, Parameter
 
-_TIME_FORMATS = {"isot": "date-time", "iso": "date-time", "fits": "date-time"}
+# A time string as the server takes it (`astroflow.workflow.validation`): an ISO date with an
+# optional time of day (``T`` or a space), fraction and ``Z``, or an MJD number. Not
+# ``format: date-time``: RFC 3339 requires a zone, which astronomers' ISOT (UTC implied) has
+# not, so RFC 3339 validators refused every default. The portal keys on ``x-time-format``.
+TIME_PATTERN = (r"^\s*(?:\d{4}-\d{1,2}-\d{1,2}(?:[T ]\d{1,2}:\d{1,2}(?::\d{1,2}(?:\.\d*)?)?)?Z?"
+                r"|[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*$")
+_STRING_TIME_FORMATS = ("isot", "iso", "fits")
 
 
 def parameter_schema(param: Parameter) -> dict[str, Any]:
@@ -24,8 +30,8 @@ def parameter_schema(param: Parameter) -> dict[str, Any]:
         schema["maximum"] = param.maximum
     if param.enum is not None:
         schema["enum"] = list(param.enum) + ([None] if param.optional else [])
-    if param.format and param.format in _TIME_FORMATS:
-        schema["format"] = _TIME_FORMATS[param.format]
+    if param.format in _STRING_TIME_FORMATS and kind == "string":
+        schema["pattern"] = TIME_PATTERN
     # Facts JSON Schema has no keyword for, kept as extensions the portal understands.
     extra = {
         "x-unit": param.unit,
