@@ -1,16 +1,52 @@
-# astroflow: `make serve` and `make test` each build .venv on first use.
+# astroflow: `make serve` and `make test` each build .venv on first use, with the versions
+# pinned in constraints.txt (`make lock` refreshes it from pyproject.toml).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+LOCK := constraints.txt
+# The declared minimum versions: `make test-min` runs a bounded subset against them.
+VENV_MIN := .venv-min
+LOCK_MIN := constraints-min.txt
+TESTS_MIN := tests/test_validation.py tests/test_workflow_grammar.py tests/test_products.py
+# The lock is for Python 3.11 (CI and the machines here); --universal keeps other platforms' markers.
+COMPILE := uv pip compile pyproject.toml --python-version 3.11 --quiet
 
-.PHONY: serve test lint bench bench-icecube clean
+.PHONY: serve test test-min lint lock lock-upgrade wheel bench bench-icecube clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -c $(LOCK) -e '.[dev]'
 	touch $(STAMP)
+
+# Re-resolve after editing pyproject.toml: pins already in the lock are kept where they still
+# fit (lock-upgrade takes the newest of everything); constraints-min.txt takes each direct
+# dependency at its declared floor (uv's lowest-direct), plus the test tools test-min needs.
+$(VENV)/bin/uv:   # only uv, at its locked version: locking must not need the environment it locks
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -c $(LOCK) uv
+
+lock: $(VENV)/bin/uv
+	$(VENV)/bin/$(COMPILE) --extra dev --universal -o $(LOCK)
+	printf 'pytest>=8\npytest-timeout>=2.3\npandas>=2.2\n' | \
+	  $(VENV)/bin/$(COMPILE) - --resolution lowest-direct -o $(LOCK_MIN)
+
+lock-upgrade: $(VENV)/bin/uv
+	$(VENV)/bin/$(COMPILE) --extra dev --universal --upgrade -o $(LOCK)
+
+$(VENV_MIN)/.installed: pyproject.toml $(LOCK_MIN)
+	$(PYTHON) -m venv $(VENV_MIN)
+	$(VENV_MIN)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV_MIN)/bin/python -m pip install --quiet -c $(LOCK_MIN) -e . pytest pytest-timeout pandas
+	touch $@
+
+# Not in CI (its time is spent): run before raising or lowering a floor in pyproject.toml.
+test-min: $(VENV_MIN)/.installed
+	$(VENV_MIN)/bin/python -m pytest -q -p no:cacheprovider $(TESTS_MIN)
+
+wheel: $(STAMP)
+	$(PY) -m build --outdir dist .
 
 serve: $(STAMP)
 	$(VENV)/bin/astroflow data fetch icecube --data-dir data || echo "IceCube data unavailable: the service will say so"
@@ -37,4 +73,4 @@ bench-icecube: $(STAMP)   # builds SkyLLH in its own venv on first use; minutes,
 	$(PY) bench/icecube_allsky.py
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(VENV_MIN) dist build

@@ -4,24 +4,28 @@
 Everything the browser needs comes from this server (no CDN: the portal works offline).
 The page and the portal's own modules are revalidated on every load (``no-cache`` with
 ETags, so an upgrade shows at once); vendored libraries carry their version in the URL and
-are cached for a year. Text files are sent gzip-compressed when the browser accepts it:
+are cached for a year. plotly.js is plotly.py's own copy (``plotlyjs.py``): the page names
+its version, so browser and server draw with one plotly.js. Text files are sent gzip-compressed when the browser accepts it:
 Plotly is 4.8 MB as shipped and about a third of that compressed.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import threading
+from functools import cache
 from pathlib import Path
 
 import anyio
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.datastructures import Headers
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+from astroflow.server import plotlyjs
 from astroflow.server.auth import Caller
 from astroflow.server.deps import caller, platform
 from astroflow.server.platform import NotFound, Platform
@@ -37,11 +41,27 @@ PLAIN_TEXT = {".md", ".txt", ""}
 router = APIRouter(include_in_schema=False)
 
 
-@router.api_route("/", methods=["GET", "HEAD"], response_class=FileResponse)
-def portal_page() -> FileResponse:
-    """The single page of the portal; the hash part of the URL says what it shows."""
-    return FileResponse(STATIC_DIR / "index.html", media_type="text/html; charset=utf-8",
-                        headers={"Cache-Control": REVALIDATE})
+@router.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse)
+def portal_page(request: Request) -> Response:
+    """The single page of the portal; the hash part of the URL says what it shows. The
+    plotly.js version is filled in here (a ``<meta>`` and the prefetch link read it)."""
+    page = (STATIC_DIR / "index.html").read_bytes().replace(
+        plotlyjs.PLACEHOLDER.encode(), plotlyjs.version().encode())
+    headers = {"Cache-Control": REVALIDATE, "ETag": f'"{hashlib.sha1(page).hexdigest()[:20]}"'}
+    if headers["ETag"] in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return HTMLResponse(page, headers=headers)
+
+
+@router.api_route(f"/static/vendor/plotly/{plotlyjs.BUNDLE}", methods=["GET", "HEAD"])
+async def plotly_bundle(request: Request) -> Response:
+    """plotly.js from plotly.py's package data; the page asks for it with ``?v=VERSION``."""
+    return await _plotly_files().get_response(plotlyjs.BUNDLE, request.scope)
+
+
+@cache
+def _plotly_files() -> PortalFiles:
+    return PortalFiles(plotlyjs.bundle_dir(), cache_control=VENDOR_CACHE)
 
 
 @router.get("/services/{name}/readme", response_class=HTMLResponse)
@@ -91,9 +111,10 @@ class PortalFiles(StaticFiles):
     process), never on the event loop.
     """
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, cache_control: str | None = None) -> None:
         super().__init__(directory=directory)
         self._gzip = _GzipCache()
+        self._cache_control = cache_control  # one policy for every file (else by folder)
 
     def file_response(self, full_path: os.PathLike | str, stat_result: os.stat_result,
                       scope: Scope, status_code: int = 200) -> Response:
@@ -135,6 +156,8 @@ class PortalFiles(StaticFiles):
         return super().is_not_modified(response_headers, request_headers)
 
     def _cache_policy(self, full_path: os.PathLike | str) -> str:
+        if self._cache_control:
+            return self._cache_control
         relative = Path(full_path).resolve().relative_to(Path(self.directory).resolve())
         return VENDOR_CACHE if relative.parts[:1] == ("vendor",) else REVALIDATE
 

@@ -3,7 +3,8 @@
 
 import { h } from './dom.js';
 
-export const PLOTLY_VERSION = '3.7.0';
+// The server fills the version in (plotly.py's own plotly.js): part of the URL, cached a year.
+export const PLOTLY_VERSION = document.querySelector('meta[name="plotly-version"]')?.content ?? '';
 let loading = null;
 
 /** The global Plotly object, loading the vendored bundle once. */
