@@ -2,7 +2,7 @@
 wheel; the wheel is installed into a fresh venv and ``astroflow serve`` runs from a folder with
 no source tree in sight, serving the portal and running a job.
 
-Kept fast (about 30 s on 2 busy cores): the build runs without isolation (setuptools and build
+Kept fast (about 20 s on 2 busy cores): the build runs without isolation (setuptools and build
 come from the dev extras), the venv is made without pip, the wheel goes in with ``--no-deps``
 and the dependencies are made visible through a ``.pth`` file pointing at this environment's
 site-packages (the lock's versions, nothing downloaded). Only astroflow itself comes from the
@@ -126,7 +126,8 @@ def test_wheel_and_sdist_carry_the_package_data_and_metadata(release):
     with tarfile.open(release.sdist) as sdist:
         top = {Path(n).relative_to(Path(n).parts[0]).as_posix() for n in sdist.getnames()
                if len(Path(n).parts) > 1}
-    assert {"LICENSE", "README.md", "pyproject.toml", "src/astroflow/py.typed"} <= top
+    assert {"LICENSE", "README.md", "CHANGELOG.md", "CONTRIBUTING.md", "constraints.txt",
+            "pyproject.toml", "src/astroflow/py.typed"} <= top
     # Only astroflow comes from the wheel: imported from the venv, not from the source tree.
     where = subprocess.run([str(release.python), "-c", "import astroflow; print(astroflow.__file__)"],
                            capture_output=True, text=True, check=True, cwd=release.data_dir.parent)
