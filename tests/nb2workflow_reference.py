@@ -67,6 +67,14 @@ def build_venv(timeout: float = 900) -> tuple[Path | None, str]:
     python = venv_python()
     if python is not None:
         return python, ""
+    from astroflow.datadir import preparing
+
+    with preparing(venv_dir()):  # parallel test workers build it once
+        python = venv_python()
+        return (python, "") if python is not None else _build_venv(timeout)
+
+
+def _build_venv(timeout: float) -> tuple[Path | None, str]:
     directory = venv_dir()
     directory.parent.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()

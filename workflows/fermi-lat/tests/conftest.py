@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from astroflow.datadir import preparing
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fermi_lat import data  # noqa: E402
@@ -21,7 +23,8 @@ CACHE_ROOT = Path(os.environ.get("ASTROFLOW_TEST_CACHE", Path.home() / ".cache/a
 def data_root() -> Path:
     """A data folder holding `fermi-lat/gll_psc_v35.fit` (what $ASTROFLOW_DATA_DIR names)."""
     try:
-        data.fetch(CACHE_ROOT / "fermi-lat", timeout=10.0, log=lambda _msg: None)
+        with preparing(CACHE_ROOT / "fermi-lat"):  # parallel test workers fetch it once
+            data.fetch(CACHE_ROOT / "fermi-lat", timeout=10.0, log=lambda _msg: None)
     except AnalysisError as exc:
         pytest.skip(f"the 4FGL-DR4 catalogue could not be fetched (PyPI and FSSC "
                     f"unreachable?): {exc}")

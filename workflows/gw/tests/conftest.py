@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from astroflow.datadir import preparing
+
 HERE = Path(__file__).resolve().parent
 WORKFLOW = HERE.parent
 sys.path.insert(0, str(WORKFLOW))
@@ -37,8 +39,9 @@ def gw_mirror() -> Path:
     """The mirror `astroflow data fetch gw` builds, made once per mirror fingerprint."""
     key = hashlib.sha256(json.dumps(mirror._fingerprint(), sort_keys=True).encode()).hexdigest()
     folder = CACHE_ROOT / "gw" / f"mirror-{key[:12]}"
-    if not mirror.is_current(folder):
-        mirror.build(folder, log=lambda message: None)
+    with preparing(folder):  # parallel test workers build it once
+        if not mirror.is_current(folder):
+            mirror.build(folder, log=lambda message: None)
     return folder
 
 

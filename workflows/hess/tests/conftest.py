@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from astroflow.datadir import preparing
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hess_dl3 import synthetic  # noqa: E402
@@ -31,8 +33,9 @@ def cached_release(seed: int, **kwargs) -> Path:
                      sort_keys=True, default=str)
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     folder = CACHE_ROOT / "hess" / f"synthetic-v{synthetic.GENERATOR_VERSION}-seed{seed}-{digest}"
-    if synthetic.existing_parameters(folder) is None:
-        synthetic.generate_release(folder, seed=seed, **kwargs)
+    with preparing(folder):  # parallel test workers build it once
+        if synthetic.existing_parameters(folder) is None:
+            synthetic.generate_release(folder, seed=seed, **kwargs)
     return folder
 
 
