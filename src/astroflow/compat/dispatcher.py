@@ -46,11 +46,11 @@ from astroflow.server.edge import (
     check_value_sizes,
     parse_json_body,
 )
-from astroflow.server.openapi import BinaryFile, content, errors, mmoda_errors
+from astroflow.server.openapi import BinaryFile, SharedPathRoute, content, errors, mmoda_errors
 from astroflow.server.platform import Forbidden, NotFound, Platform
 from astroflow.workflow import ValidationError
 
-router = APIRouter(prefix="/dispatch-data", tags=["mmoda"])
+router = APIRouter(prefix="/dispatch-data", tags=["mmoda"], route_class=SharedPathRoute)
 
 SUBMIT_WAIT = 3.0   # seconds a new request waits for its job, so quick jobs answer at once
 POLL_WAIT = 5.0     # seconds a poll waits for the job to end before answering its state
@@ -65,8 +65,9 @@ class Refused(Exception):  # noqa: N818 - carries an HTTP status and MMODA's ans
 
 # --- run_analysis ---------------------------------------------------------------------------
 
-@router.api_route("/run_analysis", methods=["GET", "POST"],
-                  responses=mmoda_errors(400, 403, 413, 429))
+# One route per method (not ``api_route``): each gets its own OpenAPI operation id.
+@router.get("/run_analysis", responses=mmoda_errors(400, 403, 413, 429))
+@router.post("/run_analysis", responses=mmoda_errors(400, 403, 413, 429))
 async def run_analysis(request: Request) -> JSONResponse:
     """Submit (``query_status=new``) or poll (``job_id`` and the last status) one analysis."""
     p: Platform = request.app.state.platform
@@ -254,11 +255,13 @@ def _describe(request: Request, name: str | None, product_type: str | None, toke
 
 # --- download_products ----------------------------------------------------------------------
 
-@router.api_route("/download_products", methods=["GET", "POST"], response_class=BinaryFile,
-                  responses={**content("application/octet-stream", "application/gzip",
-                                       description="one file, or a .tar.gz of several"),
-                             **mmoda_errors(400, 403, json_route=False),
-                             **errors(413, 422, json_route=False)})
+_DOWNLOAD = {**content("application/octet-stream", "application/gzip",
+                      description="one file, or a .tar.gz of several"),
+             **mmoda_errors(400, 403, json_route=False), **errors(413, 422, json_route=False)}
+
+
+@router.get("/download_products", response_class=BinaryFile, responses=_DOWNLOAD)
+@router.post("/download_products", response_class=BinaryFile, responses=_DOWNLOAD)
 async def download_products(request: Request) -> Response:
     """A done job's product files: one file, or a ``.tar.gz`` of several (``file_list``)."""
     p: Platform = request.app.state.platform

@@ -106,6 +106,9 @@ def create_app(config: ServerConfig | None = None, platform: Platform | None = N
     from astroflow.compat import nb2workflow_api  # nb2workflow's backend API, for MMODA
 
     app.include_router(nb2workflow_api.router)
+    from astroflow.server import contract  # the OpenAPI document's job bodies, optional bearer
+
+    contract.install(app)
     return app
 
 

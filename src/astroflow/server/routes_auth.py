@@ -23,6 +23,7 @@ from astroflow.server.auth import AuthError, Caller, mint_token
 from astroflow.server.deps import caller
 from astroflow.server.edge import RateLimited, RateLimiter, caller_key, parse_json_body
 from astroflow.server.openapi import errors
+from astroflow.server.schemas import Jwks, ok
 
 _M = TypeVar("_M", bound=BaseModel)
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -154,7 +155,7 @@ async def create_token(request: Request, who: Caller = Depends(caller)) -> Token
     return _issue(request, who.sub or "", roles, body.ttl, via="api-token", name=body.name)
 
 
-@router.get("/jwks", responses=errors())
+@router.get("/jwks", response_model=None, responses=ok(Jwks))
 def jwks(request: Request) -> dict[str, Any]:
     """The public half of the server's own key (ES256), for services verifying its tokens."""
     from astroflow.accounts.keys import public_jwk

@@ -18,6 +18,7 @@ from astroflow.server.deps import caller, platform
 from astroflow.server.edge import parse_json_body
 from astroflow.server.openapi import READ, SharedPathRoute, code_request, errors
 from astroflow.server.platform import Platform
+from astroflow.server.schemas import CodeSnippet, ok
 
 router = APIRouter(prefix="/api/v1", tags=["code"], route_class=SharedPathRoute)
 
@@ -35,7 +36,8 @@ def _needs_token(service: Service | None) -> bool:
     return service is not None and (bool(service.roles) or service.workflow.token_access)
 
 
-@router.get("/jobs/{job_id}/code", responses=errors(*READ))
+@router.get("/jobs/{job_id}/code", response_model=None,
+            responses={**ok(CodeSnippet), **errors(*READ)})
 def job_code(job_id: str, request: Request, lang: str = _LANG, p: Platform = Depends(platform),
              who: Caller = Depends(caller)) -> dict[str, Any]:
     """Code that submits this job's request again (and is answered from this job)."""
@@ -45,7 +47,8 @@ def job_code(job_id: str, request: Request, lang: str = _LANG, p: Platform = Dep
     return {"lang": lang, "code": code}
 
 
-@router.get("/services/{name}/code", responses=errors(400, *READ))
+@router.get("/services/{name}/code", response_model=None,
+            responses={**ok(CodeSnippet), **errors(400, *READ)})
 def request_code(name: str, request: Request, lang: str = _LANG,
                  p: Platform = Depends(platform), who: Caller = Depends(caller)) -> dict[str, Any]:
     """Code for a request not yet submitted: parameters as query fields (``?RA=83.6&…``)."""
@@ -53,7 +56,8 @@ def request_code(name: str, request: Request, lang: str = _LANG,
     return _request_code(p, who, name, values, lang, server_url(request, p))
 
 
-@router.post("/services/{name}/code", responses=errors(400, *READ, 413),
+@router.post("/services/{name}/code", response_model=None,
+             responses={**ok(CodeSnippet), **errors(400, *READ, 413)},
              openapi_extra=code_request(LANGS))
 async def request_code_from_body(name: str, request: Request, p: Platform = Depends(platform),
                                  who: Caller = Depends(caller)) -> dict[str, Any]:

@@ -20,13 +20,14 @@ from astroflow.server.auth import Caller
 from astroflow.server.deps import caller, platform
 from astroflow.server.openapi import READ, errors
 from astroflow.server.platform import Platform
+from astroflow.server.schemas import LogPage, ok
 
 router = APIRouter(prefix="/api/v1/jobs/{job_id}", tags=["jobs"])
 
 MAX_CHUNK = 256 * 1024  # bytes of log per answer
 
 
-@router.get("/log", responses=errors(*READ))
+@router.get("/log", response_model=None, responses={**ok(LogPage), **errors(*READ)})
 async def job_log(job_id: str, offset: int = Query(0, ge=0, description="bytes already read"),
                   limit: int = Query(MAX_CHUNK, ge=1, le=MAX_CHUNK),
                   p: Platform = Depends(platform), who: Caller = Depends(caller)) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from astroflow.server.deps import caller, platform
 from astroflow.server.formats import MEDIA_TYPES
 from astroflow.server.openapi import READ, BinaryFile, content, errors
 from astroflow.server.platform import NotFound, Platform
+from astroflow.server.schemas import Preview, Provenance, ok
 
 router = APIRouter(prefix="/api/v1/jobs/{job_id}", tags=["products"])
 
@@ -53,7 +54,8 @@ def download_product(job_id: str, name: str, format: str | None = Query(None),
     return Response(result.content, media_type=result.media_type, headers=headers)
 
 
-@router.get("/products/{name}/preview", responses=errors(*READ))
+@router.get("/products/{name}/preview", response_model=None,
+            responses={**ok(Preview), **errors(*READ)})
 def preview_product(job_id: str, name: str, scale: str = Query("linear"),
                     offset: int = Query(0, ge=0), limit: int = Query(100, ge=1, le=1000),
                     sort: str | None = None, descending: bool = False,
@@ -106,9 +108,10 @@ async def executed_notebook(job_id: str, format: str = Query("ipynb", pattern="^
 PROVENANCE_FORMATS = "^(json|provn|xml|summary)$"
 
 
-@router.get("/provenance", responses={
-    **content("application/json", "text/provenance-notation", "application/xml",
-              description="PROV-JSON (default), PROV-N, PROV-XML, or the readable summary"),
+@router.get("/provenance", response_model=None, responses={
+    200: {"model": Provenance, **content(
+        "text/provenance-notation", "application/xml",
+        description="PROV-JSON (default), PROV-N, PROV-XML, or the readable summary")[200]},
     **errors(*READ)})
 def job_provenance(job_id: str, format: str = Query("json", pattern=PROVENANCE_FORMATS),
                    p: Platform = Depends(platform), who: Caller = Depends(caller)) -> Any:

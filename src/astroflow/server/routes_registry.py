@@ -13,6 +13,7 @@ from astroflow.server.auth import Caller
 from astroflow.server.deps import caller, platform
 from astroflow.server.openapi import errors
 from astroflow.server.platform import Forbidden, NotFound, Platform
+from astroflow.server.schemas import Accepted, RepositoryStatus, ok, ok_list
 
 router = APIRouter(prefix="/api/v1/registry", tags=["registry"])
 
@@ -26,7 +27,8 @@ def _registry(p: Platform):
     return p.registry
 
 
-@router.get("", responses=errors(401, 404))
+@router.get("", response_model=None,
+            responses={**ok_list(RepositoryStatus), **errors(401, 404)})
 async def registry_status(p: Platform = Depends(platform),
                           who: Caller = Depends(caller)) -> list[dict[str, Any]]:
     """Per repository: active version, last attempt (step, reason, log tail), status.
@@ -40,7 +42,8 @@ async def registry_status(p: Platform = Depends(platform),
             or "live-workflow-public" in e["topics"]]
 
 
-@router.post("/update", status_code=202, responses=errors(401, 403, 404))
+@router.post("/update", status_code=202, response_model=None,
+             responses={**ok(Accepted, 202), **errors(401, 403, 404)})
 def registry_update(p: Platform = Depends(platform), who: Caller = Depends(caller)) -> dict[str, Any]:
     """Look at every source now (role ``registry-admin``)."""
     _registry(p)
@@ -50,7 +53,8 @@ def registry_update(p: Platform = Depends(platform), who: Caller = Depends(calle
     return {"accepted": True}
 
 
-@router.post("/hooks/gitlab", status_code=202, responses=errors(400, 401, 403, 404, 413))
+@router.post("/hooks/gitlab", status_code=202, response_model=None,
+             responses={**ok(Accepted, 202), **errors(400, 401, 403, 404, 413)})
 async def gitlab_hook(request: Request, p: Platform = Depends(platform)) -> JSONResponse:
     """GitLab push events: checked against the shared secret, then deployed at once."""
     from astroflow.registry.gitlab import HookError, parse_push_hook

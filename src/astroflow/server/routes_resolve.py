@@ -17,6 +17,7 @@ from astroflow.resolve import NameNotFound, NameResolver, default_resolver
 from astroflow.resolve.resolver import MAX_NAME_LENGTH
 from astroflow.server.app import error_body
 from astroflow.server.openapi import errors
+from astroflow.server.schemas import Resolved, ok
 
 router = APIRouter(prefix="/api/v1/resolve", tags=["resolve"])
 
@@ -32,7 +33,8 @@ _NAME = {"name": "name", "in": "query", "required": True,
          "schema": {"type": "string", "pattern": r"\S", "maxLength": MAX_NAME_LENGTH}}
 
 
-@router.get("", responses=errors(404, 422), openapi_extra={"parameters": [_NAME]})
+@router.get("", response_model=None, responses={**ok(Resolved), **errors(404, 422)},
+            openapi_extra={"parameters": [_NAME]})
 def resolve_name(name: str = Query("", include_in_schema=False),
                  resolver: NameResolver = Depends(name_resolver)) -> Any:
     """``{name, canonical, ra, dec, resolver, object_type, aliases}`` for an object name."""

@@ -11,11 +11,12 @@ from astroflow.server.auth import AuthError, Caller
 from astroflow.server.deps import caller, platform
 from astroflow.server.openapi import PlainText, errors
 from astroflow.server.platform import Forbidden, Platform
+from astroflow.server.schemas import Health, ok
 
 router = APIRouter(tags=["system"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", response_model=None, responses=ok(Health))
 def health(p: Platform = Depends(platform)) -> dict[str, Any]:
     """Open to anyone, so it names no path, URL or host: only the store's kind."""
     counts = p.store.counts()

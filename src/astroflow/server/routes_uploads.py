@@ -14,6 +14,7 @@ from astroflow.server.auth import AuthError, Caller
 from astroflow.server.deps import caller, platform
 from astroflow.server.openapi import errors
 from astroflow.server.platform import Platform
+from astroflow.server.schemas import Upload, ok
 
 router = APIRouter(prefix="/api/v1", tags=["uploads"])
 
@@ -22,8 +23,8 @@ _MULTIPART = {"requestBody": {"required": True, "content": {"multipart/form-data
     "properties": {"file": {"type": "string", "format": "binary"}}}}}}}
 
 
-@router.post("/uploads", status_code=201, openapi_extra=_MULTIPART,
-             responses=errors(400, 401, 413, 422))
+@router.post("/uploads", status_code=201, openapi_extra=_MULTIPART, response_model=None,
+             responses={**ok(Upload, 201), **errors(400, 401, 413, 422)})
 async def upload(request: Request, p: Platform = Depends(platform),
                  who: Caller = Depends(caller)) -> dict[str, Any]:
     """Store a file; pass the returned ``ref`` as the value of a file parameter.
