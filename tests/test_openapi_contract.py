@@ -8,6 +8,8 @@ objects or none), so nothing could check what the API answers.
 
 from __future__ import annotations
 
+import inspect
+import re
 import time
 import warnings
 
@@ -153,3 +155,23 @@ def test_live_answers_match_their_schemas(live):
                      for e in errors]
     assert not problems, "\n".join(problems)
     assert record.json()["products"] and record.json()["links"]["self"].endswith(job_id)
+
+
+def test_every_error_code_the_server_answers_is_documented(document):
+    """The codes of the error handlers and of the routes that build error bodies themselves
+    are the document's enum (an undocumented code would also fail schemathesis' checks)."""
+    from astroflow.server import app as app_module
+    from astroflow.server import edge, routes_registry, routes_resolve
+
+    documented = set(document["components"]["schemas"]["ErrorDetail"]["properties"]["code"]["enum"])
+    emitted = {code for code, _, _ in app_module._SIMPLE_ERRORS.values()}
+    emitted |= set(app_module._HTTP_CODES.values()) | {"http_error"}
+    literals = (r'error_body\(\s*"([a-z_]+)"', r'"code": "([a-z_]+)"',
+                r'\([A-Z]\w+, "([a-z_]+)", \d{3}\)', r'"([a-z_]+)" if what', r'else "([a-z_]+)"')
+    for module in (app_module, edge, routes_registry, routes_resolve):
+        source = inspect.getsource(module)
+        for pattern in literals:
+            emitted |= set(re.findall(pattern, source))
+    assert emitted - documented == set()
+    assert {"invalid_parameters", "parameter_too_large", "body_too_large", "bad_hook",
+            "internal_error", "too_many_jobs", "upload_too_large"} <= emitted

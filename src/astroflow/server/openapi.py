@@ -26,9 +26,33 @@ class FieldProblem(BaseModel):
     reason: str
 
 
+# Every ``error.code`` the API answers, and what it means (stable: clients branch on them).
+ERROR_CODES = {
+    "bad_request": "the request cannot be served as sent (400)",
+    "bad_hook": "a GitLab hook that is not signed or not a push event (400, 401, 403)",
+    "unauthorized": "the bearer token is missing, invalid or expired (401)",
+    "forbidden": "the caller lacks a role this needs (403)",
+    "not_found": "no such service, job, product, object or path, or not the caller's (404)",
+    "product_unavailable": "the job has no such product, or it is not written yet (404)",
+    "format_unavailable": "the product is not available in that format (404)",
+    "method_not_allowed": "the path exists, not with this method (405; Allow lists them)",
+    "body_too_large": "the request body is over its limit (413)",
+    "upload_too_large": "an uploaded file is over its limit (413)",
+    "parameter_too_large": "a parameter value is over its limit (413)",
+    "unsupported_media_type": "the body is not in a media type the route reads (415)",
+    "invalid_request": "the request is malformed: `errors` lists each field (422)",
+    "invalid_parameters": "the service's parameters are invalid: `errors` lists each (422)",
+    "rate_limited": "too many requests from this caller: retry after Retry-After (429)",
+    "too_many_jobs": "too many queued jobs for this caller: retry after Retry-After (429)",
+    "http_error": "another HTTP refusal (its status says which)",
+    "internal_error": "the server failed on this request; the operators have the log (500)",
+}
+
+
 class ErrorDetail(BaseModel):
-    code: str = Field(description="stable machine-readable code, e.g. not_found, "
-                                  "invalid_parameters, unauthorized, rate_limited")
+    code: str = Field(description="stable machine-readable code: "
+                                  + "; ".join(f"`{c}`: {m}" for c, m in ERROR_CODES.items()),
+                      json_schema_extra={"enum": list(ERROR_CODES)})
     message: str = Field(description="what went wrong and what to do, for people")
     errors: list[FieldProblem] = Field(
         default=None, description="every invalid field, when the request had some")
