@@ -14,10 +14,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from astroflow.resolve import NameNotFound, NameResolver, default_resolver
+from astroflow.resolve.resolution import Resolution
 from astroflow.resolve.resolver import MAX_NAME_LENGTH
 from astroflow.server.app import error_body
 from astroflow.server.openapi import errors
-from astroflow.server.schemas import Resolved, ok
+from astroflow.server.schemas import ok
 
 router = APIRouter(prefix="/api/v1/resolve", tags=["resolve"])
 
@@ -33,7 +34,7 @@ _NAME = {"name": "name", "in": "query", "required": True,
          "schema": {"type": "string", "pattern": r"\S", "maxLength": MAX_NAME_LENGTH}}
 
 
-@router.get("", response_model=None, responses={**ok(Resolved), **errors(404, 422)},
+@router.get("", response_model=None, responses={**ok(Resolution), **errors(404, 422)},
             openapi_extra={"parameters": [_NAME]})
 def resolve_name(name: str = Query("", include_in_schema=False),
                  resolver: NameResolver = Depends(name_resolver)) -> Any:

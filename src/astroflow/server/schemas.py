@@ -178,18 +178,6 @@ class Upload(_Open):
     sha256: str
 
 
-class Resolved(_Open):
-    """An object name resolved to ICRS coordinates (degrees)."""
-
-    name: str
-    ra: float
-    dec: float
-    canonical: str | None = None
-    resolver: str | None = None
-    object_type: str | None = None
-    aliases: list[str] = []
-
-
 # --- registry -----------------------------------------------------------------------------
 
 class DeployAttempt(_Open):
@@ -240,13 +228,14 @@ class Health(_Open):
     workers: int
 
 
-def ok(model: type[BaseModel], status: int = 200,
+def ok(model: type[Any], status: int = 200,
        description: str = "success") -> dict[int | str, dict[str, Any]]:
-    """``responses=`` entry documenting a success body the route builds itself."""
+    """``responses=`` entry documenting a success body the route builds itself (a pydantic
+    model, or a dataclass such as `astroflow.resolve.Resolution`)."""
     return {status: {"model": model, "description": description}}
 
 
-def ok_list(model: type[BaseModel], status: int = 200,
+def ok_list(model: type[Any], status: int = 200,
             description: str = "success") -> dict[int | str, dict[str, Any]]:
     """``responses=`` entry for a JSON array of ``model`` records."""
     return {status: {"model": list[model], "description": description}}  # type: ignore[valid-type]
