@@ -182,22 +182,30 @@ def run_nb2workflow(python: Path, paths: list[Path] | None = None, timeout: floa
 
     The notebooks are split between ``processes`` subprocesses run at once (nb2workflow's
     ontology queries take most of the time, one core each)."""
-    paths = paths or notebooks()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    env.update(MPLBACKEND="Agg", GIT_TERMINAL_PROMPT="0", NB2W_MEMO="1" if memo else "0")
+    env = {"NB2W_MEMO": "1" if memo else "0"}
+    return run_in_venv(python, RUNNER, [str(ontology_file())], paths or notebooks(),
+                       "NB2WORKFLOW-JSON:", env, timeout, processes)
+
+
+def run_in_venv(python: Path, script: str, args: list[str], paths: list[Path], marker: str,
+                env: dict[str, str], timeout: float, processes: int) -> dict:
+    """``script`` run by nb2workflow's venv over ``paths`` split between ``processes``
+    subprocesses at once; each prints one JSON object after ``marker``, merged by key."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    environ.update(MPLBACKEND="Agg", GIT_TERMINAL_PROMPT="0", **env)
     chunks = [paths[i::processes] for i in range(processes) if paths[i::processes]]
-    procs = [subprocess.Popen([str(python), "-c", RUNNER, str(ontology_file()), *map(str, chunk)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                              cwd=str(chunk[0].parent)) for chunk in chunks]
+    procs = [subprocess.Popen([str(python), "-c", script, *args, *map(str, chunk)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=environ, cwd=str(chunk[0].parent)) for chunk in chunks]
     result: dict = {}
     try:
         for proc in procs:
             stdout, stderr = proc.communicate(timeout=timeout)
-            lines = [line for line in stdout.splitlines() if line.startswith("NB2WORKFLOW-JSON:")]
+            lines = [line for line in stdout.splitlines() if line.startswith(marker)]
             if not lines:
                 raise RuntimeError(f"nb2workflow printed no result (exit {proc.returncode}):\n"
                                    f"{stderr[-3000:]}")
-            result.update(json.loads(lines[-1][len("NB2WORKFLOW-JSON:"):]))
+            result.update(json.loads(lines[-1][len(marker):]))
     finally:
         for proc in procs:
             if proc.poll() is None:

@@ -18,9 +18,7 @@ one kernel per notebook) writes tests/data/nb2workflow_runs.json.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -68,27 +66,9 @@ def run_notebooks(python: Path, paths: list[Path], timeout: float = 1800,
     """nb2workflow's execution of each notebook with its defaults, by notebook stem."""
     site = Path(tempfile.mkdtemp(prefix="nb2w-site-"))
     (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    env.update(MPLBACKEND="Agg", GIT_TERMINAL_PROMPT="0", PYTHONPATH=str(site),
-               NB2W_ONTOLOGY_FILE=str(ref.ontology_file()))
-    chunks = [paths[i::processes] for i in range(processes) if paths[i::processes]]
-    procs = [subprocess.Popen([str(python), "-c", RUNNER, *map(str, chunk)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                              cwd=str(chunk[0].parent)) for chunk in chunks]
-    result: dict[str, dict[str, Any]] = {}
-    try:
-        for proc in procs:
-            stdout, stderr = proc.communicate(timeout=timeout)
-            lines = [line for line in stdout.splitlines() if line.startswith("NB2WORKFLOW-RUNS:")]
-            if not lines:
-                raise RuntimeError(f"nb2workflow printed no result (exit {proc.returncode}):\n"
-                                   f"{stderr[-3000:]}")
-            result.update(json.loads(lines[-1][len("NB2WORKFLOW-RUNS:"):]))
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+    env = {"PYTHONPATH": str(site), "NB2W_ONTOLOGY_FILE": str(ref.ontology_file())}
+    result = ref.run_in_venv(python, RUNNER, [], paths, "NB2WORKFLOW-RUNS:", env, timeout,
+                             processes)
     return {name: _tidy(run) for name, run in sorted(result.items())}
 
 
