@@ -1,6 +1,9 @@
 """The OpenAPI document is the contract: schemathesis sends every operation positive and
 negative data, without and with a bearer token, and runs every check it has (no 5xx, status
-codes, content types, response bodies and headers as documented, bad data refused …)."""
+codes, content types, response bodies and headers as documented, bad data refused …).
+Every ``/api/v1`` success body has a model (`astroflow.server.schemas`), so the response
+check validates each live answer against it (tests/test_openapi_contract.py checks that
+every operation has one, and validates done, failed and cached jobs' records)."""
 
 from __future__ import annotations
 
@@ -37,6 +40,7 @@ def _run(url: str, headers: dict[str, str]) -> list[str]:
         "seed": 21,
         "generation": {"max-examples": MAX_EXAMPLES, "deterministic": True, "database": "none"},
         "checks": {"enabled": True,
+                   "response_schema_conformance": {"enabled": True},  # bodies as documented
                    # DELETE /jobs/{id} cancels a job; the cancelled job's record stays readable
                    # (state "cancelled") for its owner, the portal and MMODA clients: the
                    # check's premise, that DELETE removes the resource, does not hold here.
