@@ -58,8 +58,12 @@ serve: $(STAMP)
 	$(VENV)/bin/astroflow data fetch gw --data-dir data || echo "GW data unavailable: the services will say so"
 	$(VENV)/bin/astroflow serve --data-dir data --services workflows
 
+# Two workers, each test file on one of them (its module fixtures, servers and browsers stay
+# whole); shared data caches are built once under a lock (astroflow.datadir.preparing).
+# `make test TEST_WORKERS=0` runs serially.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
