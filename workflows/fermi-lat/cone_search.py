@@ -6,9 +6,9 @@
 # the cone with each source's 95% error ellipse.
 
 # %% tags=["parameters"]
-src_name = "Crab"  # oda:AstrophysicalObject
-RA = 83.633  # oda:PointOfInterestRA
-DEC = 22.0145  # oda:PointOfInterestDEC
+src_name = "Crab"  # oda:AstrophysicalObject ; oda:description "Name of the source, shown in the products (the position comes from RA and Dec)"
+RA = 83.633  # oda:PointOfInterestRA ; oda:description "Right ascension (ICRS) of the position, in degrees"
+DEC = 22.0145  # oda:PointOfInterestDEC ; oda:description "Declination (ICRS) of the position, in degrees"
 radius = 3.0  # oda:Angle ; oda:unit unit:deg ; oda:lower_limit 0 ; oda:upper_limit 30 ; oda:label "Cone radius" ; oda:description "Radius of the cone around RA, Dec"
 min_significance = 0.0  # oda:Float ; oda:lower_limit 0 ; oda:upper_limit 1000 ; oda:label "Minimum significance" ; oda:description "Keep sources with Signif_Avg (sigma) at least this"
 

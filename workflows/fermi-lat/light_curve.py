@@ -7,14 +7,14 @@
 # keeps only the years that overlap it.
 
 # %% tags=["parameters"]
-src_name = "TXS 0506+056"  # oda:AstrophysicalObject
-RA = 77.3582  # oda:PointOfInterestRA
-DEC = 5.6931  # oda:PointOfInterestDEC
-T1 = "2008-08-04T15:43:36"  # oda:StartTimeISOT
-T2 = "2022-08-02T21:53:15"  # oda:EndTimeISOT
+src_name = "TXS 0506+056"  # oda:AstrophysicalObject ; oda:description "Name of the source, shown in the products (the position comes from RA and Dec)"
+RA = 77.3582  # oda:PointOfInterestRA ; oda:description "Right ascension (ICRS) of the position, in degrees"
+DEC = 5.6931  # oda:PointOfInterestDEC ; oda:description "Declination (ICRS) of the position, in degrees"
+T1 = "2008-08-04T15:43:36"  # oda:StartTimeISOT ; oda:description "Start of the time range (UTC)"
+T2 = "2022-08-02T21:53:15"  # oda:EndTimeISOT ; oda:description "End of the time range (UTC)"
 match_by = "auto"  # oda:String ; oda:allowed_value "auto", "name", "position" ; oda:label "Find the source by" ; oda:description "auto: by name when src_name is a 4FGL name or association, else the nearest source to RA, Dec"
-match_radius = 0.5  # oda:Angle ; oda:unit unit:deg ; oda:lower_limit 0 ; oda:upper_limit 5 ; oda:label "Match radius"
-restrict_to_range = False  # oda:Boolean ; oda:label "Only the years overlapping T1-T2"
+match_radius = 0.5  # oda:Angle ; oda:unit unit:deg ; oda:lower_limit 0 ; oda:upper_limit 5 ; oda:label "Match radius" ; oda:description "A catalogue source within this of RA, Dec is taken when the name does not match one"
+restrict_to_range = False  # oda:Boolean ; oda:label "Only the years overlapping T1-T2" ; oda:description "Show only the yearly bins that overlap T1-T2 (else all 14 years, the range shaded)"
 
 # %%
 from astropy.time import Time

@@ -7,14 +7,14 @@
 # (astroflow-sed/1), so it joins the multi-messenger SED.
 
 # %% tags=["parameters"]
-src_name = "Mkn 421"  # oda:AstrophysicalObject
-RA = 166.1138  # oda:PointOfInterestRA
-DEC = 38.2088  # oda:PointOfInterestDEC
+src_name = "Mkn 421"  # oda:AstrophysicalObject ; oda:description "Name of the source, shown in the products (the position comes from RA and Dec)"
+RA = 166.1138  # oda:PointOfInterestRA ; oda:description "Right ascension (ICRS) of the position, in degrees"
+DEC = 38.2088  # oda:PointOfInterestDEC ; oda:description "Declination (ICRS) of the position, in degrees"
 match_by = "auto"  # oda:String ; oda:allowed_value "auto", "name", "position" ; oda:label "Find the source by" ; oda:description "auto: by name when src_name is a 4FGL name or association, else the nearest source to RA, Dec"
 match_radius = 0.5  # oda:Angle ; oda:unit unit:deg ; oda:lower_limit 0 ; oda:upper_limit 5 ; oda:label "Match radius" ; oda:description "Largest distance from RA, Dec to the source found by position"
 E_min = 0.05  # oda:Energy ; oda:unit unit:GeV ; oda:lower_limit 0.05 ; oda:upper_limit 1000 ; oda:label "Model from" ; oda:description "Lowest energy of the model curve"
 E_max = 1000.0  # oda:Energy ; oda:unit unit:GeV ; oda:lower_limit 0.05 ; oda:upper_limit 1000 ; oda:label "Model to" ; oda:description "Highest energy of the model curve"
-n_model_points = 30  # oda:Integer ; oda:lower_limit 2 ; oda:upper_limit 500 ; oda:label "Model energies"
+n_model_points = 30  # oda:Integer ; oda:lower_limit 2 ; oda:upper_limit 500 ; oda:label "Model energies" ; oda:description "Number of energies at which the catalogue's spectral model and its band are drawn"
 
 # %%
 import astropy.units as u

@@ -13,11 +13,11 @@
 
 # %% tags=["parameters"]
 lc_file = ""  # oda:POSIXPath, oda:optional ; oda:label "Light-curve file" ; oda:description "FITS, ECSV or CSV with a time column and a counts or rate column; empty: INTEGRAL SPI-ACS for T1-T2"
-T1 = "2022-10-09T13:16:00"  # oda:StartTimeISOT
-T2 = "2022-10-09T13:26:00"  # oda:EndTimeISOT
+T1 = "2022-10-09T13:16:00"  # oda:StartTimeISOT ; oda:description "Start of the time range (UTC)"
+T2 = "2022-10-09T13:26:00"  # oda:EndTimeISOT ; oda:description "End of the time range (UTC)"
 threshold_sigma = 4.75  # oda:Float ; oda:lower_limit 3 ; oda:upper_limit 50 ; oda:label "Detection threshold (sigma)" ; oda:description "Significance a burst must reach; 4.75, the calibrated default (README): <= 1 % false alarms per curve, >= 95 % of 6-sigma bursts found; 6: < 0.1 % false alarms, 79 %"
 p0 = 0.2  # oda:Float ; oda:lower_limit 0.001 ; oda:upper_limit 0.5 ; oda:label "Bayesian-blocks p0" ; oda:description "False-positive probability of one change point"
-background_degree = 1  # oda:Integer ; oda:lower_limit 0 ; oda:upper_limit 4 ; oda:label "Background polynomial degree"
+background_degree = 1  # oda:Integer ; oda:lower_limit 0 ; oda:upper_limit 4 ; oda:label "Background polynomial degree" ; oda:description "Degree of the polynomial fitted to the background around the burst window"
 
 # %%
 import astropy.units as u

@@ -8,10 +8,10 @@
 # is used. Data: GWOSC (or the offline mirror made by `astroflow data fetch gw`).
 
 # %% tags=["parameters"]
-T1 = "2012-01-01T00:00:00"  # oda:StartTimeISOT
-T2 = "2020-12-31T00:00:00"  # oda:EndTimeISOT
-RA = 150.0  # oda:PointOfInterestRA
-DEC = 25.0  # oda:PointOfInterestDEC
+T1 = "2012-01-01T00:00:00"  # oda:StartTimeISOT ; oda:description "Start of the time range (UTC)"
+T2 = "2020-12-31T00:00:00"  # oda:EndTimeISOT ; oda:description "End of the time range (UTC)"
+RA = 150.0  # oda:PointOfInterestRA ; oda:description "Right ascension (ICRS) of the position tested against each sky map (with 'Filter by sky position'), in degrees"
+DEC = 25.0  # oda:PointOfInterestDEC ; oda:description "Declination (ICRS) of the position tested against each sky map, in degrees"
 use_position = False  # oda:Boolean ; oda:label "Filter by sky position" ; oda:description "Keep only the events whose sky map's credible region contains RA, DEC"
 credible_level = 0.9  # oda:Float ; oda:lower_limit 0.01 ; oda:upper_limit 1 ; oda:label "Credible level" ; oda:description "The position must lie in the smallest region holding this probability"
 catalogues = ""  # oda:String ; oda:label "Catalogues" ; oda:description "Comma-separated catalogue names or prefixes (e.g. GWTC, GWTC-3-confident); empty: every confident catalogue"

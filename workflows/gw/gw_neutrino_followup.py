@@ -14,12 +14,12 @@
 # oda:coordinator true
 # oda:time_limit 900
 event = "GW120618_120000"  # oda:String ; oda:label "Event" ; oda:description "GWTC event name (e.g. GW170817) or the synthetic GW120618_120000"
-credible_level = 0.9  # oda:Float ; oda:lower_limit 0.1 ; oda:upper_limit 0.99 ; oda:label "Credible level"
+credible_level = 0.9  # oda:Float ; oda:lower_limit 0.1 ; oda:upper_limit 0.99 ; oda:label "Credible level" ; oda:description "The region searched: the smallest part of the sky map holding this probability"
 time_window = 500.0  # oda:TimeIntervalSeconds ; oda:lower_limit 0 ; oda:upper_limit 8640000 ; oda:label "Time window (± s)" ; oda:description "Half-width around the merger; 0: the whole IceCube release"
-index = 2.0  # oda:Float ; oda:lower_limit 1.0 ; oda:upper_limit 4.0 ; oda:label "Neutrino spectral index"
+index = 2.0  # oda:Float ; oda:lower_limit 1.0 ; oda:upper_limit 4.0 ; oda:label "Neutrino spectral index" ; oda:description "Index gamma of the neutrino power law, dN/dE proportional to E^-gamma"
 nside = 64  # oda:Integer ; oda:lower_limit 8 ; oda:upper_limit 256 ; oda:label "HEALPix nside" ; oda:description "Pixel size of the scan (64: 0.84 deg2)"
-chunks = 4  # oda:Integer ; oda:lower_limit 1 ; oda:upper_limit 64 ; oda:label "Sub-jobs"
-data_release = "auto"  # oda:String ; oda:allowed_value "auto", "10year", "3year", "synthetic" ; oda:label "IceCube release"
+chunks = 4  # oda:Integer ; oda:lower_limit 1 ; oda:upper_limit 64 ; oda:label "Sub-jobs" ; oda:description "Number of icecube-region sub-jobs the region is cut into (they run in parallel)"
+data_release = "auto"  # oda:String ; oda:allowed_value "auto", "10year", "3year", "synthetic" ; oda:label "IceCube release" ; oda:description "IceCube release analysed; auto: the best one installed"
 
 # %%
 import os

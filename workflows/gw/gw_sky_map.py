@@ -9,8 +9,8 @@
 
 # %% tags=["parameters"]
 event = "GW120618_120000"  # oda:String ; oda:label "Event" ; oda:description "GWOSC event name, e.g. GW170817 (the offline mirror has a sky map for the synthetic GW120618_120000 only)"
-RA = 165.0  # oda:PointOfInterestRA
-DEC = 30.0  # oda:PointOfInterestDEC
+RA = 165.0  # oda:PointOfInterestRA ; oda:description "Right ascension (ICRS) of the position whose probability is read from the map, in degrees"
+DEC = 30.0  # oda:PointOfInterestDEC ; oda:description "Declination (ICRS) of the position whose probability is read from the map, in degrees"
 
 # %%
 import sys

@@ -15,8 +15,8 @@ event = "GW120618_120000"  # oda:String ; oda:label "Event" ; oda:description "G
 gps_time = 0.0  # oda:Float ; oda:lower_limit 0 ; oda:label "GPS time" ; oda:description "Centre of the window when no event is given; 0: the event's time"
 detectors = "H1,L1"  # oda:String ; oda:label "Detectors" ; oda:description "Comma-separated: H1, L1, V1"
 window = 8.0  # oda:TimeIntervalSeconds ; oda:unit unit:s ; oda:lower_limit 0.5 ; oda:upper_limit 16 ; oda:label "Window" ; oda:description "Seconds of data shown, centred on the time"
-f_low = 20.0  # oda:FrequencyHz ; oda:unit unit:Hz ; oda:lower_limit 10 ; oda:upper_limit 1000 ; oda:label "Lowest frequency"
-f_high = 500.0  # oda:FrequencyHz ; oda:unit unit:Hz ; oda:lower_limit 20 ; oda:upper_limit 2000 ; oda:label "Highest frequency"
+f_low = 20.0  # oda:FrequencyHz ; oda:unit unit:Hz ; oda:lower_limit 10 ; oda:upper_limit 1000 ; oda:label "Lowest frequency" ; oda:description "Lower edge of the band kept after whitening, in Hz"
+f_high = 500.0  # oda:FrequencyHz ; oda:unit unit:Hz ; oda:lower_limit 20 ; oda:upper_limit 2000 ; oda:label "Highest frequency" ; oda:description "Upper edge of the band kept after whitening, in Hz"
 
 # %%
 import sys

@@ -11,18 +11,18 @@
 # noon in local solar time at the H.E.S.S. site. Times are MJD (TT).
 
 # %% tags=["parameters"]
-src_name = "PKS 2155-304"  # oda:AstrophysicalObject
-RA = 329.71694  # oda:PointOfInterestRA
-DEC = -30.2256  # oda:PointOfInterestDEC
-T1 = "2004-01-01T00:00:00"  # oda:StartTimeISOT
-T2 = "2026-12-31T00:00:00"  # oda:EndTimeISOT
-radius = 0.11  # oda:Angle ; oda:unit unit:deg ; oda:lower_limit 0.02 ; oda:upper_limit 0.5 ; oda:label "On-region radius"
+src_name = "PKS 2155-304"  # oda:AstrophysicalObject ; oda:description "Name of the source, shown in the products (the position comes from RA and Dec)"
+RA = 329.71694  # oda:PointOfInterestRA ; oda:description "Right ascension (ICRS) of the position, in degrees"
+DEC = -30.2256  # oda:PointOfInterestDEC ; oda:description "Declination (ICRS) of the position, in degrees"
+T1 = "2004-01-01T00:00:00"  # oda:StartTimeISOT ; oda:description "Start of the time range (UTC)"
+T2 = "2026-12-31T00:00:00"  # oda:EndTimeISOT ; oda:description "End of the time range (UTC)"
+radius = 0.11  # oda:Angle ; oda:unit unit:deg ; oda:lower_limit 0.02 ; oda:upper_limit 0.5 ; oda:label "On-region radius" ; oda:description "Radius of the ON region around RA, Dec"
 max_offset = 2.0  # oda:Angle ; oda:unit unit:deg ; oda:lower_limit 0.1 ; oda:upper_limit 2.5 ; oda:label "Max pointing offset" ; oda:description "Observations pointed farther than this from RA, Dec are not used"
 max_observations = 50  # oda:Integer ; oda:lower_limit 1 ; oda:upper_limit 500 ; oda:label "Max observations" ; oda:description "The ones pointed closest to RA, Dec are kept"
 binning = "run"  # oda:String ; oda:allowed_value "run", "night" ; oda:label "Time bins" ; oda:description "One flux per observation run, or per night (noon to noon, local time)"
 E_threshold = 1.0  # oda:Energy ; oda:unit unit:TeV ; oda:lower_limit 0.1 ; oda:upper_limit 50 ; oda:label "Threshold energy" ; oda:description "The flux is integrated from here to 100 TeV"
 index_from = "fit"  # oda:String ; oda:allowed_value "fit", "fixed" ; oda:label "Spectral index" ; oda:description "fit: a power law fitted to all selected data above the threshold; fixed: the value of index"
-index = 2.5  # oda:Float ; oda:lower_limit 1 ; oda:upper_limit 5 ; oda:label "Fixed index"
+index = 2.5  # oda:Float ; oda:lower_limit 1 ; oda:upper_limit 5 ; oda:label "Fixed index" ; oda:description "Spectral index assumed to turn excess counts into the integral flux"
 
 # %%
 import astropy.units as u

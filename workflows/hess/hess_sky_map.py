@@ -11,19 +11,19 @@
 # and sqrt_ts extensions; `hotspots` lists the peaks above 5 sigma.
 
 # %% tags=["parameters"]
-src_name = "Crab Nebula"  # oda:AstrophysicalObject
-RA = 83.633  # oda:PointOfInterestRA
-DEC = 22.0145  # oda:PointOfInterestDEC
-T1 = "2004-01-01T00:00:00"  # oda:StartTimeISOT
-T2 = "2026-12-31T00:00:00"  # oda:EndTimeISOT
+src_name = "Crab Nebula"  # oda:AstrophysicalObject ; oda:description "Name of the source, shown in the products (the position comes from RA and Dec)"
+RA = 83.633  # oda:PointOfInterestRA ; oda:description "Right ascension (ICRS) of the position, in degrees"
+DEC = 22.0145  # oda:PointOfInterestDEC ; oda:description "Declination (ICRS) of the position, in degrees"
+T1 = "2004-01-01T00:00:00"  # oda:StartTimeISOT ; oda:description "Start of the time range (UTC)"
+T2 = "2026-12-31T00:00:00"  # oda:EndTimeISOT ; oda:description "End of the time range (UTC)"
 map_width = 2.0  # oda:Angle ; oda:unit unit:deg ; oda:lower_limit 0.1 ; oda:upper_limit 6 ; oda:label "Map width" ; oda:description "Side of the square map"
 pixel_size = 0.02  # oda:Angle ; oda:unit unit:deg ; oda:lower_limit 0.005 ; oda:upper_limit 0.2 ; oda:label "Pixel size" ; oda:description "At most 500 x 500 pixels per map"
 E_min = 1.0  # oda:Energy ; oda:unit unit:TeV ; oda:lower_limit 0.05 ; oda:upper_limit 200 ; oda:label "E_min" ; oda:description "Lower bound of reconstructed energy"
 E_max = 10.0  # oda:Energy ; oda:unit unit:TeV ; oda:lower_limit 0.05 ; oda:upper_limit 200 ; oda:label "E_max" ; oda:description "Upper bound of reconstructed energy"
 background = "ring"  # oda:String ; oda:allowed_value "ring", "fov" ; oda:label "Background method" ; oda:description "ring: OFF counts in a ring around each pixel; fov: the background template normalised per observation outside known sources"
 correlation_radius = 0.1  # oda:Angle ; oda:unit unit:deg ; oda:lower_limit 0.005 ; oda:upper_limit 1 ; oda:label "Correlation radius" ; oda:description "Radius of the circle counted around each pixel (the on-region)"
-ring_inner_radius = 0.5  # oda:Angle ; oda:unit unit:deg ; oda:lower_limit 0.1 ; oda:upper_limit 1.9 ; oda:label "Ring inner radius"
-ring_width = 0.3  # oda:Angle ; oda:unit unit:deg ; oda:lower_limit 0.02 ; oda:upper_limit 1 ; oda:label "Ring width"
+ring_inner_radius = 0.5  # oda:Angle ; oda:unit unit:deg ; oda:lower_limit 0.1 ; oda:upper_limit 1.9 ; oda:label "Ring inner radius" ; oda:description "Inner radius of the ring the background is estimated in"
+ring_width = 0.3  # oda:Angle ; oda:unit unit:deg ; oda:lower_limit 0.02 ; oda:upper_limit 1 ; oda:label "Ring width" ; oda:description "Width of that background ring"
 max_offset = 2.0  # oda:Angle ; oda:unit unit:deg ; oda:lower_limit 0.1 ; oda:upper_limit 3 ; oda:label "Max pointing offset" ; oda:description "Observations pointed farther than this from RA, Dec are not used"
 max_observations = 50  # oda:Integer ; oda:lower_limit 1 ; oda:upper_limit 500 ; oda:label "Max observations" ; oda:description "The ones pointed closest to RA, Dec are kept"
 

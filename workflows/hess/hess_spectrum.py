@@ -13,18 +13,18 @@
 # multi-messenger SED takes it (list hess-spectrum in its services).
 
 # %% tags=["parameters"]
-src_name = "Crab Nebula"  # oda:AstrophysicalObject
-RA = 83.633  # oda:PointOfInterestRA
-DEC = 22.0145  # oda:PointOfInterestDEC
-T1 = "2004-01-01T00:00:00"  # oda:StartTimeISOT
-T2 = "2026-12-31T00:00:00"  # oda:EndTimeISOT
-radius = 0.11  # oda:Angle ; oda:unit unit:deg ; oda:lower_limit 0.02 ; oda:upper_limit 0.5 ; oda:label "On-region radius"
+src_name = "Crab Nebula"  # oda:AstrophysicalObject ; oda:description "Name of the source, shown in the products (the position comes from RA and Dec)"
+RA = 83.633  # oda:PointOfInterestRA ; oda:description "Right ascension (ICRS) of the position, in degrees"
+DEC = 22.0145  # oda:PointOfInterestDEC ; oda:description "Declination (ICRS) of the position, in degrees"
+T1 = "2004-01-01T00:00:00"  # oda:StartTimeISOT ; oda:description "Start of the time range (UTC)"
+T2 = "2026-12-31T00:00:00"  # oda:EndTimeISOT ; oda:description "End of the time range (UTC)"
+radius = 0.11  # oda:Angle ; oda:unit unit:deg ; oda:lower_limit 0.02 ; oda:upper_limit 0.5 ; oda:label "On-region radius" ; oda:description "Radius of the ON region around RA, Dec (OFF regions are reflected copies)"
 max_offset = 2.0  # oda:Angle ; oda:unit unit:deg ; oda:lower_limit 0.1 ; oda:upper_limit 2.5 ; oda:label "Max pointing offset" ; oda:description "Observations pointed farther than this from RA, Dec are not used"
 max_observations = 50  # oda:Integer ; oda:lower_limit 1 ; oda:upper_limit 500 ; oda:label "Max observations" ; oda:description "The ones pointed closest to RA, Dec are kept"
 E_min = 0.3  # oda:Energy ; oda:unit unit:TeV ; oda:lower_limit 0.1 ; oda:upper_limit 100 ; oda:label "E_min" ; oda:description "Lower bound of reconstructed energy (each observation's safe threshold applies too)"
 E_max = 100.0  # oda:Energy ; oda:unit unit:TeV ; oda:lower_limit 0.1 ; oda:upper_limit 100 ; oda:label "E_max" ; oda:description "Upper bound of reconstructed energy"
 n_bins = 8  # oda:Integer ; oda:lower_limit 1 ; oda:upper_limit 20 ; oda:label "Flux points" ; oda:description "Number of log-spaced flux-point bins between E_min and E_max"
-model = "power_law"  # oda:String ; oda:allowed_value "power_law", "log_parabola", "cutoff_power_law" ; oda:label "Spectral model"
+model = "power_law"  # oda:String ; oda:allowed_value "power_law", "log_parabola", "cutoff_power_law" ; oda:label "Spectral model" ; oda:description "Spectral model fitted to the flux points"
 
 # %%
 import astropy.units as u

@@ -9,11 +9,11 @@
 # %% tags=["parameters"]
 # oda:coordinator true
 # oda:time_limit 900
-src_name = "TXS 0506+056"  # oda:AstrophysicalObject
-RA = 77.358  # oda:PointOfInterestRA
-DEC = 5.693  # oda:PointOfInterestDEC
-T1 = "2008-08-04T00:00:00"  # oda:StartTimeISOT
-T2 = "2018-07-10T00:00:00"  # oda:EndTimeISOT
+src_name = "TXS 0506+056"  # oda:AstrophysicalObject ; oda:description "Name of the source, shown in the products (the position comes from RA and Dec)"
+RA = 77.358  # oda:PointOfInterestRA ; oda:description "Right ascension (ICRS) of the position, in degrees"
+DEC = 5.693  # oda:PointOfInterestDEC ; oda:description "Declination (ICRS) of the position, in degrees"
+T1 = "2008-08-04T00:00:00"  # oda:StartTimeISOT ; oda:description "Start of the time range (UTC)"
+T2 = "2018-07-10T00:00:00"  # oda:EndTimeISOT ; oda:description "End of the time range (UTC)"
 icecube_index = 2.0  # oda:Float ; oda:lower_limit 1.5 ; oda:upper_limit 4.0 ; oda:label "IceCube spectral index" ; oda:description "Power-law index of the neutrino spectrum for the IceCube limit"
 services = "source-sed, icecube"  # oda:String ; oda:label "Services" ; oda:description "Services whose SED tables are combined, comma-separated"
 
