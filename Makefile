@@ -14,7 +14,7 @@ TESTS_MIN := tests/test_validation.py tests/test_workflow_grammar.py tests/test_
 # The lock is for Python 3.11 (CI and the machines here); --universal keeps other platforms' markers.
 COMPILE := uv pip compile pyproject.toml --python-version 3.11 --quiet
 
-.PHONY: serve test test-min lint lock lock-upgrade wheel bench bench-icecube clean
+.PHONY: serve test validate test-min lint lock lock-upgrade wheel bench bench-icecube clean
 
 $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -61,9 +61,13 @@ serve: $(STAMP)
 # Two workers, each test file on one of them (its module fixtures, servers and browsers stay
 # whole); shared data caches are built once under a lock (astroflow.datadir.preparing).
 # `make test TEST_WORKERS=0` runs serially.
+# Long statistical validations (marked `validation`) run with `make validate`, not here.
 TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not validation"
+
+validate: $(STAMP)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m validation
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench

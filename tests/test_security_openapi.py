@@ -16,7 +16,7 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import Status, events
 from server_process import SECRET, TEST_SERVICES, ServerProcess
 
-MAX_EXAMPLES = 15  # per operation and run: 2 runs × ~50 operations
+MAX_EXAMPLES = 10  # per operation and run: 2 runs × ~50 operations
 # positive_data_acceptance's default: what a schema-valid request may meet.
 _ACCEPTED = ["2xx", "3xx", 401, 403, 404, 409, 429, "5xx"]
 

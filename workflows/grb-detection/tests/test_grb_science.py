@@ -21,6 +21,7 @@ def burst_trials():
     return calibration.run_trials(range(200), 6.0)
 
 
+@pytest.mark.validation  # statistical: `make validate`, not `make test`
 def test_false_alarms_at_most_one_percent(background_trials, burst_trials):
     thr = calibration.CALIBRATED_THRESHOLD
     assert len(background_trials) == 200
@@ -33,6 +34,7 @@ def test_false_alarms_at_most_one_percent(background_trials, burst_trials):
     assert calibration.false_alarm_rate(background_trials, 6.0) == 0.0
 
 
+@pytest.mark.validation  # statistical: `make validate`, not `make test`
 def test_efficiency_for_6_sigma_bursts(burst_trials):
     assert len(burst_trials) == 200
     thr = calibration.CALIBRATED_THRESHOLD

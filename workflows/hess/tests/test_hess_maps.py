@@ -259,6 +259,7 @@ def null_maps(synthetic_release, tmp_path_factory
     return out, cache
 
 
+@pytest.mark.validation  # statistical: `make validate`, not `make test`
 @pytest.mark.parametrize("background", ["ring", "fov"])
 def test_background_only_significance_is_standard_normal(null_maps, background):
     maps, cache = null_maps
@@ -268,6 +269,7 @@ def test_background_only_significance_is_standard_normal(null_maps, background):
     assert abs(values.std(ddof=1) - 1) < 0.1, (len(values), values.std(ddof=1))
 
 
+@pytest.mark.validation  # statistical: `make validate`, not `make test`
 @pytest.mark.parametrize("scale", [0.9, 1.1])
 def test_broken_background_fails_the_check(null_maps, scale):
     """A background template off by 10% moves the mean by ~0.5 sigma: the check sees it."""

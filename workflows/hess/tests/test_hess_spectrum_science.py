@@ -52,6 +52,7 @@ def outcomes(make_release, tmp_path_factory) -> list[dict]:
     return rows
 
 
+@pytest.mark.validation  # statistical: `make validate`, not `make test`
 @pytest.mark.parametrize("parameter", ["index", "amplitude"])
 def test_fitted_power_law_within_two_sigma_of_the_truth(outcomes, parameter):
     pulls = np.array([row[f"pull_{parameter}"] for row in outcomes])
@@ -61,6 +62,7 @@ def test_fitted_power_law_within_two_sigma_of_the_truth(outcomes, parameter):
     assert abs(pulls.mean()) <= 1.0, pulls  # standard error of the mean: 0.41
 
 
+@pytest.mark.validation  # statistical: `make validate`, not `make test`
 def test_flux_points_cover_the_true_model(outcomes):
     covered = np.concatenate([row["covered"][~row["is_ul"]] for row in outcomes])
     limits = np.concatenate([row["ul_above_truth"][row["is_ul"]] for row in outcomes])

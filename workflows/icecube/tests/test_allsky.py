@@ -53,6 +53,7 @@ def test_injected_source_is_the_hottest_spot(small_release, analysis, source):
     assert res.peak_rss_mb["parent"] > 0 and res.peak_rss_mb["worker"] > 0
 
 
+@pytest.mark.validation  # statistical: `make validate`, not `make test`
 def test_no_small_post_trial_p_value_on_background(small_release):
     """An RA-scrambled copy of the release is a background sky: its hotspots, corrected
     with scrambled scans of it, are unremarkable (and the estimates are consistent)."""

@@ -203,6 +203,7 @@ def test_upper_limit_coverage(analysis):
     assert 0.8 < np.mean(hits) <= 1.0
 
 
+@pytest.mark.validation  # statistical: `make validate`, not `make test`
 def test_calibrated_limit_covers_where_the_fixed_threshold_over_covers(analysis):
     """A soft source (gamma = 3) of 8 events leaves TS = 0 in a large share of the
     experiments: the profile limit with its conservative boundary threshold covers ~100%
