@@ -80,8 +80,8 @@ class OidcProvider:
 class _Handler(BaseHTTPRequestHandler):
     owner: OidcProvider
 
-    def log_message(self, *args: Any) -> None:  # quiet
-        pass
+    def log_message(self, *args: Any) -> None:
+        """Keep the test output clean: requests are not logged."""
 
     def _json(self, body: Any, status: int = 200) -> None:
         data = json.dumps(body).encode()

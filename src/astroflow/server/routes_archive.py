@@ -88,7 +88,7 @@ class _Pipe:
         return self.written
 
     def flush(self) -> None:
-        pass
+        """Nothing is buffered here: each write is already handed to the response."""
 
     def take(self) -> bytes:
         out, self.parts = b"".join(self.parts), []
