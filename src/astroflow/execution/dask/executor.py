@@ -1,0 +1,351 @@
+"""`DaskExecutor`: the server's side of the ``dask`` backend, with `LocalExecutor`'s interface.
+
+``submit(spec, on_progress)`` makes the job one Dask task (`task.run_job`, a unique key, never
+cached) and returns a `DaskRunHandle` (wait / cancel / abandon / done / add_done_callback),
+so `JobRunner` is the same for both backends. Progress and "started" notices arrive as Dask
+events (see `protocol`); cancel and time limits kill the remote process (the time limit is
+enforced by the worker's own executor, a cancel is sent to the workers with ``Client.run``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from distributed import Client
+from distributed.client import FutureCancelledError
+
+from astroflow.execution.dask.plugin import plugin_of
+from astroflow.execution.dask.protocol import PROGRESS_TOPIC, WORKER_LOST
+from astroflow.execution.dask.task import run_job
+from astroflow.execution.protocol import NOTEBOOK_FILE
+from astroflow.execution.sandbox.policy import RunLimits, SandboxPolicy
+from astroflow.execution.spec import Progress, RunError, RunResult, RunSpec
+
+log = logging.getLogger("astroflow.execution.dask")
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def scheduler_address(url: str) -> str:
+    """``dask://HOST:PORT`` (or ``tcp://…``, ``tls://…``) → the address Dask connects to."""
+    text = url.strip()
+    if text.startswith("dask://"):
+        text = "tcp://" + text.removeprefix("dask://")
+    if "://" not in text or not text.split("://", 1)[1]:
+        raise ValueError(f"executor {url!r}: use local or dask://HOST:PORT")
+    return text
+
+
+class DaskRunHandle:
+    """A job submitted to the cluster: the same interface as `astroflow.execution.RunHandle`.
+
+    ``pid``, ``worker`` and ``attempt`` say where its run process is once it started.
+    """
+
+    def __init__(self, executor: DaskExecutor, run_id: str, spec: RunSpec,
+                 on_progress: ProgressCallback | None) -> None:
+        self.job_id = run_id
+        self.spec = spec
+        self.pid: int | None = None
+        self.worker: str | None = None
+        self.attempt = 0
+        self.future: Any = None
+        self._executor = executor
+        self._on_progress = on_progress
+        self._stop_reason: str | None = None
+        self._done = threading.Event()
+        self._result: RunResult | None = None
+        self._callbacks: list[Callable[[DaskRunHandle], None]] = []
+        self._lock = threading.Lock()
+
+    def wait(self, timeout: float | None = None) -> RunResult:
+        """The result, once the run is over; `TimeoutError` if that takes longer than timeout."""
+        if not self._done.wait(timeout):
+            raise TimeoutError(f"run {self.job_id} still going after {timeout} s")
+        assert self._result is not None
+        return self._result
+
+    def cancel(self) -> None:
+        """Kill the remote run (its whole process tree); its result says ``cancelled``."""
+        self._executor._stop(self, "cancelled")
+
+    def abandon(self) -> None:
+        """Kill the remote run and leave the job folder alone (another replica owns it)."""
+        self._executor._stop(self, "abandoned")
+
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def add_done_callback(self, callback: Callable[[DaskRunHandle], None]) -> None:
+        """``callback(handle)`` once the run is over (at once if it is already)."""
+        with self._lock:
+            if not self._done.is_set():
+                self._callbacks.append(callback)
+                return
+        callback(self)
+
+    def _finish(self, result: RunResult) -> None:
+        with self._lock:
+            if self._done.is_set():
+                return
+            self._result = result
+            self._done.set()
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            try:
+                callback(self)
+            except Exception:  # noqa: BLE001 - a caller's callback must not break the client
+                log.exception("done callback of run %s failed", self.job_id)
+
+    def _report(self, progress: Progress) -> None:
+        if self._on_progress is None:
+            return
+        try:
+            self._on_progress(progress)
+        except Exception:  # noqa: BLE001 - a caller's callback must not break the client
+            log.exception("progress callback of run %s failed", self.job_id)
+
+
+class DaskExecutor:
+    """Runs notebooks on a Dask cluster, each in its own process on a worker.
+
+    ``address`` is the scheduler's (``dask://HOST:PORT`` or ``tcp://…``), or pass a connected
+    ``client``. ``sandbox`` and ``max_limits`` are the operator's policy, applied on the worker
+    as the local executor applies it. ``store``: the artifact store's URL when it is remote
+    (fsspec): workers then write into their own cache and upload the job's files; with a
+    folder, the workers must see it at the same path (one machine, or a shared file system).
+    ``python`` is the workflow environment's interpreter, at the same path on the workers.
+    """
+
+    def __init__(self, address: str | None = None, *, client: Client | None = None,
+                 sandbox: SandboxPolicy | None = None, max_limits: RunLimits | None = None,
+                 store: str | None = None, python: str | None = None,
+                 timeout: float = 30.0) -> None:
+        if client is None:
+            if address is None:
+                raise ValueError("DaskExecutor needs a scheduler address or a client")
+            client = Client(scheduler_address(address), timeout=timeout,
+                            set_as_default=False)
+            self._own_client = True
+        else:
+            self._own_client = False
+        self.client = client
+        self.sandbox = sandbox
+        self.max_limits = max_limits or (sandbox.limits if sandbox else RunLimits())
+        self.store = store if store and "://" in store and not store.startswith("file://") else None
+        self.python = python
+        self._runs: dict[str, DaskRunHandle] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+        self._events: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
+        # One subscription for every run: reports leave the client's event loop at once
+        # and are handed to callers (which write the store) on this thread.
+        self._reader = threading.Thread(target=self._read_events, daemon=True,
+                                        name="astroflow-dask-events")
+        self._reader.start()
+        client.subscribe_topic(PROGRESS_TOPIC, self._events.put_nowait)
+
+    # -- public API (as LocalExecutor) ------------------------------------------------------
+
+    def for_python(self, python: str | None) -> DaskExecutor | EnvironmentView:
+        """The same cluster for runs of another workflow environment (`JobRunner.executor_for`)."""
+        return self if python in (None, self.python) else EnvironmentView(self, python)
+
+    def submit(self, spec: RunSpec, on_progress: ProgressCallback | None = None,
+               python: str | None = None) -> DaskRunHandle:
+        """Queue the run on the cluster; the scheduler starts it on a worker with a free thread."""
+        if self._closed:
+            raise RuntimeError("this executor is closed")
+        spec = self._prepared(spec)
+        run_id = uuid.uuid4().hex
+        handle = DaskRunHandle(self, run_id, spec, on_progress)
+        with self._lock:
+            self._runs[run_id] = handle
+        handle.future = self.client.submit(run_job, spec, run_id, python or self.python,
+                                           self.store, key=f"astroflow-run-{run_id}",
+                                           pure=False)
+        handle.future.add_done_callback(lambda future, h=handle: self._ended(h, future))
+        return handle
+
+    def run(self, spec: RunSpec, on_progress: ProgressCallback | None = None) -> RunResult:
+        """Submit and wait."""
+        return self.submit(spec, on_progress).wait()
+
+    def warm(self, modules: list[str], python: str | None = None) -> None:
+        """Have warm parents for these imports ready on every worker now (at server start)."""
+        self.client.run(_warm_worker, python or self.python, self.sandbox, list(modules),
+                        wait=False)
+
+    def running(self) -> dict[str, dict[str, int | None]]:
+        """Worker address → {run id: pid} of the runs going on it (for operators, tests)."""
+        return self.client.run(_running_on_worker)
+
+    def close(self) -> None:
+        """Cancel the runs still going and disconnect (a client we were given stays open)."""
+        if self._closed:
+            return
+        self._closed = True
+        with self._lock:
+            handles = list(self._runs.values())
+        for handle in handles:
+            self._stop(handle, "cancelled")
+        self._events.put(None)
+        if self._own_client:
+            self.client.close()
+
+    def __enter__(self) -> DaskExecutor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- inside ---------------------------------------------------------------------------
+
+    def _prepared(self, spec: RunSpec) -> RunSpec:
+        """Absolute paths, the operator's sandbox with the workflow's limits folded in (the
+        worker applies the policy as given, with no ceiling of its own)."""
+        job_dir = Path(spec.job_dir).resolve()
+        source_dir = Path(spec.source_dir).resolve() if spec.source_dir is not None else None
+        job_dir.mkdir(parents=True, exist_ok=True)
+        policy = spec.sandbox or self.sandbox
+        if policy is not None and spec.limits is not None:
+            declared = dataclasses.asdict(spec.limits)
+            policy = dataclasses.replace(policy, limits=policy.limits.overridden(**declared)
+                                         .within(self.max_limits))
+        return dataclasses.replace(spec, job_dir=job_dir, source_dir=source_dir,
+                                   sandbox=policy, limits=None)
+
+    def _stop(self, handle: DaskRunHandle, reason: str) -> None:
+        if handle.done():
+            return
+        handle._stop_reason = handle._stop_reason or reason
+        # Every worker hears it: the run is killed where it goes, or stopped where it lands.
+        targets = [handle.worker] if handle.worker else None
+        try:
+            self.client.run(_stop_on_worker, handle.job_id, reason, workers=targets,
+                            on_error="ignore")
+        except Exception:  # noqa: BLE001 - the cluster is gone: the run went with it
+            log.warning("could not reach the workers to stop run %s", handle.job_id)
+        if handle.pid is None and handle.future is not None:
+            handle.future.cancel()  # still queued: the scheduler forgets it
+
+    def _ended(self, handle: DaskRunHandle, future: Any) -> None:
+        """The task is over (on a client thread): build the run's result."""
+        with self._lock:
+            self._runs.pop(handle.job_id, None)
+        try:
+            outcome = future.result()
+        except FutureCancelledError:
+            outcome = None
+        except Exception as exc:  # noqa: BLE001 - KilledWorker, a lost scheduler, a bug
+            handle._finish(self._lost_result(handle, exc))
+            return
+        if outcome is None:
+            handle._finish(_stopped(handle, handle._stop_reason or "cancelled"))
+            return
+        handle.pid = outcome.get("pid") or handle.pid
+        handle.worker = outcome.get("worker") or handle.worker
+        handle.attempt = outcome.get("attempt") or handle.attempt
+        handle._finish(_result(handle, outcome))
+
+    def _lost_result(self, handle: DaskRunHandle, exc: Exception) -> RunResult:
+        from distributed.scheduler import KilledWorker
+
+        if isinstance(exc, KilledWorker):
+            message = f"{WORKER_LOST}: the run's Dask worker died and the scheduler gave up"
+        else:
+            message = f"the Dask task failed: {type(exc).__name__}: {exc}"
+        error = RunError("crashed", "WorkerLost" if isinstance(exc, KilledWorker) else
+                         type(exc).__name__, message)
+        return RunResult("failed", error, [], Path(handle.spec.job_dir) / NOTEBOOK_FILE, 0.0,
+                         Path(handle.spec.job_dir))
+
+    def _read_events(self) -> None:
+        while True:
+            event = self._events.get()
+            if event is None:
+                return
+            try:
+                self._on_event(event[1] if isinstance(event, tuple) else event)
+            except Exception:  # noqa: BLE001 - one bad message must not stop the reader
+                log.exception("bad event from a Dask worker: %r", event)
+
+    def _on_event(self, message: dict[str, Any]) -> None:
+        handle = self._runs.get(message.get("run", ""))
+        if handle is None:
+            return
+        if message.get("kind") == "started":
+            handle.pid, handle.worker = message.get("pid"), message.get("worker")
+            handle.attempt = int(message.get("attempt") or 1)
+            if handle.attempt > 1:
+                log.warning("run %s started again on %s: its worker was lost", handle.job_id,
+                            handle.worker)
+        elif message.get("kind") == "progress":
+            handle._report(Progress(stage=message.get("stage"), fraction=message.get("fraction"),
+                                    message=message.get("message"),
+                                    time=float(message.get("time") or time.time()),
+                                    substage=message.get("substage"),
+                                    subfraction=message.get("subfraction"),
+                                    extra=dict(message.get("extra") or {})))
+
+
+class EnvironmentView:
+    """A `DaskExecutor` for the runs of one workflow environment (its interpreter's path,
+    the same on every worker)."""
+
+    def __init__(self, executor: DaskExecutor, python: str) -> None:
+        self.executor, self.python = executor, python
+
+    def submit(self, spec: RunSpec, on_progress: ProgressCallback | None = None) -> DaskRunHandle:
+        return self.executor.submit(spec, on_progress, python=self.python)
+
+    def run(self, spec: RunSpec, on_progress: ProgressCallback | None = None) -> RunResult:
+        return self.submit(spec, on_progress).wait()
+
+    def warm(self, modules: list[str]) -> None:
+        self.executor.warm(modules, python=self.python)
+
+
+def _result(handle: DaskRunHandle, outcome: dict[str, Any]) -> RunResult:
+    from astroflow.products.model import Product
+
+    job_dir = Path(handle.spec.job_dir)
+    error = outcome.get("error")
+    return RunResult(status=outcome.get("status", "failed"),
+                     error=RunError.from_dict(error) if error else None,
+                     products=[Product.from_dict(p) for p in outcome.get("products") or []],
+                     notebook_path=job_dir / NOTEBOOK_FILE,
+                     duration=float(outcome.get("duration") or 0.0), job_dir=job_dir)
+
+
+def _stopped(handle: DaskRunHandle, reason: str) -> RunResult:
+    job_dir = Path(handle.spec.job_dir)
+    if reason == "abandoned":
+        error = RunError("cancelled", "Abandoned", "the run was stopped: another server runs "
+                                                   "this job now")
+    else:
+        error = RunError("cancelled", "Cancelled", "the run was cancelled")
+    return RunResult("cancelled", error, [], job_dir / NOTEBOOK_FILE, 0.0, job_dir)
+
+
+# -- functions run on the workers (Client.run passes dask_worker) ---------------------------
+
+def _stop_on_worker(run_id: str, reason: str, dask_worker: Any = None) -> bool:
+    return plugin_of(dask_worker).stop(run_id, reason)
+
+
+def _running_on_worker(dask_worker: Any = None) -> dict[str, int | None]:
+    return plugin_of(dask_worker).running()
+
+
+def _warm_worker(python: str | None, policy: SandboxPolicy | None, modules: list[str],
+                 dask_worker: Any = None) -> None:
+    plugin_of(dask_worker).warm(python, policy, modules)
