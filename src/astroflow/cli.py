@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="astroflow.toml with registry [[sources]] (default: ./astroflow.toml)")
     serve.add_argument("--registry-interval", type=float, default=None,
                        help="seconds between looks at the registry sources (default: hooks only)")
+    serve.add_argument("--executor", default=None, metavar="local|dask://HOST:PORT",
+                       help="where jobs run: local processes (default) or a Dask cluster "
+                            "(ASTROFLOW_EXECUTOR)")
 
     bot = sub.add_parser("bot", help="deploy new versions of live-workflow repositories")
     when = bot.add_mutually_exclusive_group(required=True)
@@ -162,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_commands(sub)  # services, describe, submit, jobs, job, cancel, download
     galaxy.add_command(sub)
+    from astroflow.execution.dask.command import add_command as add_worker_command
+
+    add_worker_command(sub)
     return parser
 
 
@@ -181,7 +187,7 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         commands = {"inspect": cmd_inspect, "run": cmd_run, "serve": cmd_serve, "token": cmd_token,
                     "bot": cmd_bot, "registry": cmd_registry, "galaxy": cmd_galaxy,
-                    "data": cmd_data, "user": cmd_user}
+                    "data": cmd_data, "user": cmd_user, "worker": cmd_worker}
         return commands[args.command](args)
     except AstroflowError as exc:
         return _invalid(exc, getattr(args, "json", False))
@@ -333,7 +339,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
                  drain_grace=args.drain_grace,
                  param_limit=args.param_limit, body_limit=args.body_limit,
                  rate_limit=args.rate_limit, sandbox=args.sandbox,
-                 config_file=args.config, registry_interval=args.registry_interval)
+                 config_file=args.config, registry_interval=args.registry_interval,
+                 executor=args.executor)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from astroflow.execution.dask.command import cmd_worker as start_worker
+
+    return start_worker(args)
 
 
 def cmd_bot(args: argparse.Namespace) -> int:

@@ -50,6 +50,7 @@ class ServerConfig:
     sandbox: str = "on"
     run_limits: RunLimits = field(default_factory=RunLimits)
     max_run_limits: RunLimits | None = None   # None: the same as run_limits
+    executor: str = "local"               # local | dask://HOST:PORT (execution/dask/)
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -93,6 +94,7 @@ class ServerConfig:
             "metrics_role": ("ASTROFLOW_METRICS_ROLE", str),
             "login_rate_limit": ("ASTROFLOW_LOGIN_RATE_LIMIT", int),
             "session_ttl": ("ASTROFLOW_SESSION_TTL", float),
+            "executor": ("ASTROFLOW_EXECUTOR", str),
         }
         for key, (name, kind) in env.items():
             if environ.get(name):

@@ -71,13 +71,15 @@ class Platform:
         sandbox = report_sandbox(policy)  # before any thread: the probe forks
         executors = ExecutorPool(max_parallel=config.workers, preload=DEFAULT_PRELOAD,
                                  sandbox=policy, max_limits=config.max_run_limits)
-        _warm_services(executors, catalog)
+        cluster = dask_executor(config, policy)  # None: runs fork on this machine
+        _warm_services(cluster or executors, catalog)
         # Twice as many claimed jobs as processes: the next job is prepared and waiting in the
         # executor's queue while the current ones run, so no slot idles between jobs.
-        runner = JobRunner(store=store, catalog=catalog, executor=executors.get(None),
-                           artifacts=artifacts, slots=2 * config.workers,
+        runner = JobRunner(store=store, catalog=catalog, executor=cluster or executors.get(None),
+                           artifacts=artifacts,
+                           slots=2 * (cluster.capacity(config.workers) if cluster else config.workers),
                            default_time_limit=config.time_limit)
-        runner.executor_for = executors.get
+        runner.executor_for = cluster.get if cluster else executors.get
         # A notebook that combines services submits sub-jobs to this server's own API.
         runner.run_env = {"ASTROFLOW_API_URL": api_url(config)}
         registry = None
@@ -136,6 +138,7 @@ class Platform:
         self.runner.drain()
         self.runner.stop()
         self.executors.close()
+        self.runner.executor.close()  # the Dask client, if any (a local one is closed already)
         self.store.close()
 
     # -- services and jobs as a caller sees them --------------------------------------------
@@ -229,7 +232,17 @@ class Platform:
         return not restricted or (job.owner is not None and job.owner == owner_of(caller))
 
 
-def _warm_services(executors: ExecutorPool, catalog: ServiceCatalog) -> None:
+def dask_executor(config: ServerConfig, policy: Any) -> Any:
+    """The `DaskExecutor` of ``--executor dask://HOST:PORT``; None for ``local``."""
+    if config.executor.strip().lower() in ("", "local"):
+        return None
+    from astroflow.execution.dask import DaskExecutor
+
+    return DaskExecutor(config.executor, sandbox=policy, max_limits=config.max_run_limits,
+                        store=config.store_root)
+
+
+def _warm_services(executors: Any, catalog: ServiceCatalog) -> None:
     """Start the warm parents the services need, so first requests find their imports
     loaded; no more per environment than an executor keeps (more would only be retired)."""
     started: dict[str | None, set[tuple[str, ...]]] = {}

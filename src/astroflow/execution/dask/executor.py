@@ -159,6 +159,16 @@ class DaskExecutor:
         """The same cluster for runs of another workflow environment (`JobRunner.executor_for`)."""
         return self if python in (None, self.python) else EnvironmentView(self, python)
 
+    get = for_python  # the `ExecutorPool` interface: one executor per environment
+
+    def capacity(self, at_least: int = 1) -> int:
+        """Runs the cluster takes at once now (its worker threads), at least ``at_least``."""
+        try:
+            threads = sum(self.client.nthreads().values())
+        except Exception:  # noqa: BLE001 - the scheduler is not answering yet: the floor
+            threads = 0
+        return max(at_least, threads)
+
     def submit(self, spec: RunSpec, on_progress: ProgressCallback | None = None,
                python: str | None = None) -> DaskRunHandle:
         """Queue the run on the cluster; the scheduler starts it on a worker with a free thread."""

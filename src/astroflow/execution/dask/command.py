@@ -1,0 +1,53 @@
+"""``astroflow worker --scheduler ADDR``: a Dask worker (under its nanny) with astroflow's plugin.
+
+It is Dask's own ``dask worker`` with the preload added, so every option of that command
+works after ``--`` (``--memory-limit``, ``--resources``, ``--local-directory`` ...), and
+what starts Dask workers elsewhere (dask-jobqueue, dask-kubernetes) needs only the preload.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+PRELOAD = "astroflow.execution.dask.preload"
+
+
+def add_command(sub: argparse._SubParsersAction) -> None:
+    worker = sub.add_parser("worker", help="start a Dask worker that runs astroflow jobs",
+                            description="Start a Dask worker (under its nanny) with "
+                                        "astroflow's plugin, for astroflow serve --executor dask://…")
+    worker.add_argument("--scheduler", required=True, metavar="ADDR",
+                        help="the scheduler: dask://HOST:PORT or tcp://HOST:PORT "
+                             "(the address given to astroflow serve --executor)")
+    worker.add_argument("--nworkers", type=int, default=1,
+                        help="worker processes (default 1)")
+    worker.add_argument("--nthreads", type=int, default=None,
+                        help="jobs each worker process runs at once (default: CPUs / nworkers)")
+    worker.add_argument("--name", default=None, help="the worker's name on the scheduler")
+    worker.add_argument("dask_args", nargs=argparse.REMAINDER, metavar="-- DASK_WORKER_OPTION",
+                        help="passed to dask worker as they are")
+
+
+def worker_argv(args: argparse.Namespace) -> list[str]:
+    """The ``dask worker`` command line this command runs."""
+    from astroflow.execution.dask.executor import scheduler_address
+
+    nthreads = args.nthreads or max(1, (os.cpu_count() or 1) // max(1, args.nworkers))
+    argv = [sys.executable, "-m", "distributed.cli.dask_worker",
+            scheduler_address(args.scheduler), "--preload", PRELOAD,
+            "--nworkers", str(args.nworkers), "--nthreads", str(nthreads)]
+    if args.name:
+        argv += ["--name", args.name]
+    extra = list(args.dask_args or [])
+    return argv + (extra[1:] if extra[:1] == ["--"] else extra)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    try:
+        argv = worker_argv(args)
+    except ValueError as exc:
+        print(f"error: --scheduler: {exc}", file=sys.stderr)
+        return 2
+    os.execv(argv[0], argv)  # the worker's signals and exit status are Dask's own
