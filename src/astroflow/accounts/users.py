@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -63,14 +63,15 @@ class Users:
 
     def add(self, name: str, roles: Iterable[str], password: str | None) -> User:
         now = time.time()
-        row = {"name": check_name(name), "roles": check_roles(roles), "created": now,
+        granted = check_roles(roles)
+        row = {"name": check_name(name), "roles": granted, "created": now,
                "updated": now, "password_hash": hash_password(password) if password else None}
         try:
             with self.engine.begin() as connection:
-                connection.execute(UserRow.__table__.insert().values(**row))
+                connection.execute(insert(UserRow).values(**row))
         except IntegrityError:
             raise AccountError(f"user {name!r} already exists") from None
-        return User(name, tuple(row["roles"]), now, password is not None)
+        return User(name, tuple(granted), now, password is not None)
 
     def get(self, name: str) -> User | None:
         with self.engine.connect() as connection:

@@ -189,8 +189,9 @@ def report_error(exc: Exception, as_json: bool) -> int:
         if hasattr(exc, "errors"):
             body["errors"] = [{"field": e.field, "value": e.value, "reason": e.reason}
                               for e in exc.errors]
-        if getattr(exc, "job", None) is not None:
-            body["job"] = exc.job.record
+        job = getattr(exc, "job", None)
+        if job is not None:
+            body["job"] = job.record
         _print_json({"error": body})
     else:
         print(f"error: {exc}", file=sys.stderr)

@@ -83,7 +83,8 @@ def image_hdu(content: bytes) -> Any:
 
 def scalar(doc: dict[str, Any]) -> Any:
     """A Python value; a Quantity when it has a unit; an astropy Time for times."""
-    value, dtype, unit = doc.get("value"), doc.get("dtype"), doc.get("unit")
+    value: Any = doc.get("value")
+    dtype, unit = doc.get("dtype"), doc.get("unit")
     if dtype == "float":
         value = _float(value)
     elif dtype == "int":

@@ -27,7 +27,8 @@ def job_path(job_id: str) -> str:
 
 def sse_events(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
     """``(event, data)`` pairs of a text/event-stream (comments and ids are skipped)."""
-    event, data = "message", []
+    event = "message"
+    data: list[str] = []
     for line in lines:
         if not line:
             if data:

@@ -213,7 +213,7 @@ def error_for(response: httpx.Response) -> ApiError:
     status = response.status_code
     code = error.get("code")
     message = str(error.get("message") or response.reason_phrase or f"HTTP {status}")
-    kw = {"status": status, "code": code, "body": error}
+    kw: dict[str, Any] = {"status": status, "code": code, "body": error}
     if status == 422 or code in ("invalid_parameters", "invalid_request"):
         problems = [FieldProblem(str(e.get("field")), e.get("value"), str(e.get("reason")))
                     for e in error.get("errors") or [] if isinstance(e, dict)]

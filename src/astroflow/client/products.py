@@ -180,8 +180,9 @@ class Products(Mapping[str, Product]):
         ``"all"`` saves every format; by default each product's primary format."""
         paths = []
         for product in self._items.values():
+            wanted: list[str | None]
             if format == "all":
-                wanted = product.formats or [None]
+                wanted = list(product.formats) or [None]
             elif format and format in product.formats:
                 wanted = [format]
             else:

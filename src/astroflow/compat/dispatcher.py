@@ -88,6 +88,7 @@ async def run_analysis(request: Request) -> JSONResponse:
             job, _ = await run_in_threadpool(p.submit, service.name, values, who)
             job = await _settle(p, job, who, SUBMIT_WAIT)
         else:
+            assert query.job_id is not None  # a request that is not new names its job
             job = await run_in_threadpool(p.job, query.job_id, who)
             if job.service != service.name:
                 raise Refused(400, f"job {job.id} belongs to instrument {job.service!r}, "
@@ -158,7 +159,7 @@ def extra_metadata(service: Service, job: Job) -> dict[str, Any]:
     found: dict[str, Any] = {}
     outputs = service.workflow.outputs
     for entry in job.products:
-        name = entry.get("name")
+        name = str(entry["name"])
         declared = outputs.get(name)
         meta: dict[str, Any] = {}
         if declared is not None:
@@ -250,6 +251,7 @@ def _describe(request: Request, name: str | None, product_type: str | None, toke
         return JSONResponse(response.strict(describe(service)))
     if describe is instrument.par_names:
         return JSONResponse(instrument.repository_par_names(products, product_type))
+    assert name is not None  # a repository's products are found by the repository's name
     return JSONResponse(response.strict(instrument.instrument_description(name, products)))
 
 

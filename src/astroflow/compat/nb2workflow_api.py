@@ -145,7 +145,8 @@ def parameter_options(param: Parameter) -> dict[str, Any]:
         facts["label"] = param.label
     if param.format and (onto is None or onto.format != param.format):
         facts["format"] = Resource(ODA + _FORMATS.get(param.format, param.format.upper()))
-    uri, ttl = annotated_class(uri, facts)
+    annotated, ttl = annotated_class(uri, facts)
+    uri = annotated or uri  # a class was given, so one comes back
     comment = " oda:" + uri.removeprefix(ODA) if uri.startswith(ODA) else f" <{uri}>"
     return {"raw_line": f"{param.name} = {param.default!r} #{comment}", "name": param.name,
             "default_value": param.default, "value": param.default,
@@ -402,7 +403,7 @@ async def get_trace(request: Request, job: str, target: str,
 
 def progress_html(job: Job) -> str:
     report = job.progress or {}
-    rows = [("state", job.state)]
+    rows: list[tuple[str, Any]] = [("state", job.state)]
     for key in ("stage", "fraction", "substage", "subfraction", "message"):
         if report.get(key) is not None:
             value = report[key]

@@ -133,7 +133,7 @@ class CellStream(io.TextIOBase):
         return self._log.fileno()
 
     @property
-    def encoding(self) -> str:
+    def encoding(self) -> str:  # type: ignore[override]  # fixed: the log is written as UTF-8
         return "utf-8"
 
 
@@ -144,7 +144,7 @@ class CellDisplayHook(DisplayHook):
         """No ``Out[n]:`` prompt: the result goes into the notebook, not onto a terminal."""
 
     def write_format_data(self, format_dict: dict, md_dict: dict | None = None) -> None:
-        cell = self.shell.cell
+        cell = self.shell.cell if self.shell is not None else None
         if cell is not None:
             cell.result(self.prompt_count, format_dict, md_dict)
 
@@ -202,7 +202,8 @@ class NotebookShell(InteractiveShell):
         try:
             self.events.trigger("pre_execute")
             self.events.trigger("pre_run_cell", info)
-            self.history_manager.store_inputs(count, source, source)
+            if self.history_manager is not None:
+                self.history_manager.store_inputs(count, source, source)
             with self.builtin_trap, self.display_trap:
                 self.displayhook.exec_result = result
                 try:
@@ -272,8 +273,9 @@ class NotebookShell(InteractiveShell):
                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT) as process:
             decoder = codecs.getincrementaldecoder("utf-8")("replace")
-            assert process.stdout is not None
-            while chunk := process.stdout.read1(65536):
+            stdout = process.stdout
+            assert isinstance(stdout, io.BufferedReader)  # a pipe opened in binary mode
+            while chunk := stdout.read1(65536):
                 sys.stdout.write(decoder.decode(chunk))
             sys.stdout.write(decoder.decode(b"", final=True))
             code = process.wait()

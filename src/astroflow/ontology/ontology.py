@@ -486,12 +486,12 @@ def _read_facts(graph: rdflib.Graph, node: rdflib.URIRef, term: _Term, source: s
         facts["python_type"] = _PYTHON_TYPES[python_name]
     for key, prop, allowed in (("role", "role", _ROLES),
                                ("product_type", "productType", _PRODUCT_TYPES)):
-        value = _text(graph, node, AF + prop)
-        if value is not None:
-            if value not in allowed:
-                raise AstroflowError(f"{where} has af:{prop} {value!r}; "
+        stated = _text(graph, node, AF + prop)
+        if stated is not None:
+            if stated not in allowed:
+                raise AstroflowError(f"{where} has af:{prop} {stated!r}; "
                                      f"expected one of {', '.join(sorted(allowed))}")
-            facts[key] = value
+            facts[key] = stated
 
     term.label = _text(graph, node, RDFS + "label")
     term.description = _text(graph, node, RDFS + "comment") or _text(graph, node, DC + "description")

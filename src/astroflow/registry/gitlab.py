@@ -216,6 +216,8 @@ def parse_push_hook(headers: Mapping[str, str], body: bytes, secret: str | None)
         problems.append("project.git_http_url is missing")
     if problems:
         raise HookError("malformed push hook: " + "; ".join(problems), status=400)
+    assert isinstance(project_id, int) and isinstance(path, str) and isinstance(ref, str)
+    assert isinstance(after, str) and isinstance(clone_url, str)  # checked just above
     return PushEvent(project_id=project_id, path_with_namespace=path, ref=ref, after=after,
                      clone_url=clone_url)
 

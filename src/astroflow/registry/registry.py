@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
@@ -29,6 +29,9 @@ from astroflow.registry.sources import (
     head_version,
     list_repositories,
 )
+
+if TYPE_CHECKING:
+    from astroflow.registry.gitlab import StatusState
 
 log = logging.getLogger("astroflow.registry")
 LOG_TAIL = 4000
@@ -56,7 +59,8 @@ class Registry:
         with self.store.session() as s:
             rows = list(s.scalars(select(RepositoryRow).where(RepositoryRow.active_version.is_not(None))))
         for row in rows:
-            if self._loaded.get(row.name) == row.active_version or not row.active_path:
+            if (row.active_version is None or not row.active_path
+                    or self._loaded.get(row.name) == row.active_version):
                 continue
             if not Path(row.active_path).is_dir():
                 log.warning("active version of %s is missing at %s", row.name, row.active_path)
@@ -124,7 +128,7 @@ class Registry:
     def _activate(self, repo: Repository, deployment: Any) -> None:
         """Record the new version, then switch the catalogue: jobs never see a half state."""
         with self.store.session() as s, s.begin():
-            row = s.get(RepositoryRow, repo.name)
+            row = s.get_one(RepositoryRow, repo.name)
             row.active_version = deployment.version
             row.active_path = str(deployment.path)
             row.active_python = deployment.python
@@ -138,6 +142,7 @@ class Registry:
     def _write_galaxy_tools(self, deployment: Any) -> None:
         from astroflow.registry.galaxy import galaxy_command
 
+        assert self.config.galaxy_out is not None  # only called when the operator set it
         root = Path(self.config.galaxy_out)
         out = root / deployment.repository.name.replace("/", "__")
         try:
@@ -182,7 +187,7 @@ class Registry:
     def _finish_attempt(self, attempt_id: int, status: str, step: str | None, reason: str | None,
                         log_tail: str) -> None:
         with self.store.session() as s, s.begin():
-            attempt = s.get(AttemptRow, attempt_id)
+            attempt = s.get_one(AttemptRow, attempt_id)
             attempt.status, attempt.step, attempt.reason = status, step, reason
             attempt.log_tail = log_tail[-LOG_TAIL:]
             attempt.finished = time.time()
@@ -199,7 +204,8 @@ class Registry:
         return {"repository": repo.name, "version": version, "status": "failed", "step": step,
                 "reason": reason}
 
-    def _commit_status(self, repo: Repository, version: str, state: str, description: str) -> None:
+    def _commit_status(self, repo: Repository, version: str, state: StatusState,
+                       description: str) -> None:
         if repo.kind != "gitlab" or repo.project_id is None or not repo.gitlab_url:
             return
         from astroflow.registry.gitlab import GitLabError, set_commit_status

@@ -46,7 +46,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,7 +109,7 @@ class FermiCatalogue:
         match = _DESIGNATION.match(name_key(name))
         return self._answer(name, self.designations.get("4fgl" + match[1]) if match else None)
 
-    def association(self, name: str, known: list[Catalogue] = ()) -> Resolution | None:
+    def association(self, name: str, known: Sequence[Catalogue] = ()) -> Resolution | None:
         """The one source ``name`` is an exact association of, directly or through the entry
         of the first of ``known`` (the bundled catalogues) that knows it (tier 2)."""
         key = name_key(name)

@@ -164,7 +164,8 @@ def _verify(token: str, config: AuthConfig) -> dict[str, Any]:
         raise AuthError(f"malformed token: {exc}") from exc
     algorithm = header.get("alg")
     key = _verification_key(algorithm, header.get("kid"), token, config)
-    options: dict[str, Any] = {"require": ["exp", "sub"]}
+    assert isinstance(algorithm, str)  # _verification_key accepts only the configured ones
+    options: Any = {"require": ["exp", "sub"]}  # pyjwt's Options
     if config.audience is None:
         options["verify_aud"] = False  # a server without an audience accepts any
     try:

@@ -29,8 +29,9 @@ _DB_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306, "mssql": 1433, 
 
 def limits_from_env(environ: Mapping[str, str]) -> tuple[RunLimits, RunLimits]:
     """(defaults, ceilings) from ``ASTROFLOW_RUN_*``; ``none`` lifts a limit."""
-    defaults, ceilings = RunLimits(), {}
-    values = {}
+    defaults = RunLimits()
+    ceilings: dict[str, float | int | None] = {}
+    values: dict[str, float | int | None] = {}
     for field_name, variable, parse in _LIMITS:
         for target, name in ((values, variable), (ceilings, variable + "_MAX")):
             text = environ.get(name, "").strip()

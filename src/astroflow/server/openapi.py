@@ -55,7 +55,7 @@ class ErrorDetail(BaseModel):
                       json_schema_extra={"enum": list(ERROR_CODES)})
     message: str = Field(description="what went wrong and what to do, for people")
     errors: list[FieldProblem] = Field(
-        default=None, description="every invalid field, when the request had some")
+        default_factory=list, description="every invalid field, when the request had some")
 
 
 class ErrorBody(BaseModel):
@@ -123,7 +123,7 @@ def content(*media_types: str, description: str = "the file") -> dict[int | str,
 
 
 # ``GET /jobs/{id}/events``: each event is ``state`` or ``progress``, its data the job (JSON).
-EVENTS = {200: {"description": "server-sent events until the job ends", "content": {
+EVENTS: dict[int | str, dict[str, Any]] = {200: {"description": "server-sent events until the job ends", "content": {
     "text/event-stream": {"schema": {"type": "object", "required": ["event", "data"],
                                      "properties": {"event": {"enum": ["state", "progress"]},
                                                     "data": {"type": "string"}}}}}}}
@@ -170,7 +170,7 @@ READ = (401, 403, 404, 422)
 
 # The body of a job submission: the service's parameters, free-form here because each
 # service has its own (``GET /api/v1/services/{name}`` gives their JSON Schema).
-JOB_REQUEST = {"requestBody": {"required": True, "content": {"application/json": {
+JOB_REQUEST: dict[str, Any] = {"requestBody": {"required": True, "content": {"application/json": {
     "schema": {"type": "object", "additionalProperties": True, "properties": {"parameters": {
         "type": "object", "additionalProperties": True,
         "description": "parameter name → value, as the service's JSON Schema describes"}}},

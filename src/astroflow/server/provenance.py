@@ -24,6 +24,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 from urllib.parse import quote
 
+from prov.identifier import QualifiedName
 from prov.model import PROV, Literal, Namespace, ProvDocument, ProvEntity
 
 from astroflow.ontology.model import ODA
@@ -41,7 +42,7 @@ def provenance(job: Mapping[str, Any], workflow: Mapping[str, Any],
     ``checksums``: format → sha256); ``workflow`` has ``name``, ``title``, ``version`` and
     optionally ``repository``, ``path``/``source`` (made relative: never a server path).
     """
-    return json.loads(prov_document(job, workflow, base_url).serialize(format="json"))
+    return json.loads(_serialized(prov_document(job, workflow, base_url), "json"))
 
 
 PROV_FORMATS = {"json": "application/json", "provn": "text/provenance-notation",
@@ -52,7 +53,14 @@ def serialize(job: Mapping[str, Any], workflow: Mapping[str, Any], base_url: str
               fmt: str) -> str:
     """The PROV graph as ``json`` (PROV-JSON), ``provn`` (PROV-N) or ``xml`` (PROV-XML)."""
     doc = prov_document(job, workflow, base_url)
-    return doc.get_provn() if fmt == "provn" else doc.serialize(format=fmt)
+    return doc.get_provn() if fmt == "provn" else _serialized(doc, fmt)
+
+
+def _serialized(doc: ProvDocument, fmt: str) -> str:
+    """The document as text (prov returns ``None`` only when given a file to write to)."""
+    text = doc.serialize(format=fmt)
+    assert text is not None
+    return text
 
 
 def prov_document(job: Mapping[str, Any], workflow: Mapping[str, Any],
@@ -134,8 +142,10 @@ def _product_entity(doc: ProvDocument, af: Namespace, jobs: Namespace, job_id: s
     ontology = entry.get("ontology")
     types = [af["Product"]]
     if isinstance(ontology, str) and ontology.startswith(ODA_NS):
-        types.append(doc.valid_qualified_name(ontology))
-    attributes = [(PROV["type"], t) for t in types]
+        qualified = doc.valid_qualified_name(ontology)
+        if qualified is not None:
+            types.append(qualified)
+    attributes: list[tuple[QualifiedName, Any]] = [(PROV["type"], t) for t in types]
     attributes += [(key, value) for key, value in (
         (PROV["label"], entry.get("title") or name),
         (af["name"], name),
@@ -246,7 +256,8 @@ def summary(job: Mapping[str, Any], workflow: Mapping[str, Any],
     when, with which parameters and uploaded inputs, in which environment, and what came out
     (each file with its sha256)."""
     def iso(epoch: float | None) -> str | None:
-        return None if epoch is None else _time(epoch).isoformat(timespec="seconds")
+        moment = _time(epoch)
+        return None if moment is None else moment.isoformat(timespec="seconds")
 
     started, finished = job.get("started"), job.get("finished")
     inputs = [{"parameter": name, "file": ref.split("/", 3)[-1], "sha256": ref.split("/")[2]}

@@ -113,6 +113,7 @@ class PortalFiles(StaticFiles):
 
     def __init__(self, directory: Path, cache_control: str | None = None) -> None:
         super().__init__(directory=directory)
+        self.folder = Path(directory)
         self._gzip = _GzipCache()
         self._cache_control = cache_control  # one policy for every file (else by folder)
 
@@ -158,7 +159,7 @@ class PortalFiles(StaticFiles):
     def _cache_policy(self, full_path: os.PathLike | str) -> str:
         if self._cache_control:
             return self._cache_control
-        relative = Path(full_path).resolve().relative_to(Path(self.directory).resolve())
+        relative = Path(full_path).resolve().relative_to(self.folder.resolve())
         return VENDOR_CACHE if relative.parts[:1] == ("vendor",) else REVALIDATE
 
 

@@ -12,7 +12,7 @@ import dataclasses
 import io
 import keyword
 import tokenize
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from astroflow.errors import AnnotationError, UnknownClass
@@ -174,7 +174,7 @@ def _class_of_type(ontology: Any, python_type: type | None) -> ClassInfo | None:
 
 
 # nb2workflow tries these, in order, for a parameter whose default is None.
-_EXAMPLES = (1.1, 1, True, "foo", [], {})
+_EXAMPLES: tuple[Any, ...] = (1.1, 1, True, "foo", [], {})
 
 
 def _reconcile(default: Any, hint_type: type | None, owl_type: type | None) -> type | None:
@@ -219,7 +219,7 @@ def _resolve(ontology: Any, term: str, line: int, name: str, cell: int,
         return ClassInfo(uri=uri, name=local, kind=kind)  # type: ignore[arg-type]
 
 
-def unknown_classes(ontology: Any, infos: Iterator[ClassInfo | None]) -> list[str]:
+def unknown_classes(ontology: Any, infos: Iterable[ClassInfo | None]) -> list[str]:
     """The URIs among ``infos`` that the ontology does not define."""
     found = []
     for info in infos:

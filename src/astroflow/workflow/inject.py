@@ -69,7 +69,7 @@ def inject(notebook: dict, parameters_cell: int, source: str) -> dict:
     here, and the run that fills in outputs gets its own copy in its own process.
     """
     result = {**notebook, "cells": list(notebook["cells"])}
-    cell = {
+    cell: dict[str, Any] = {
         "cell_type": "code",
         "execution_count": None,
         "id": "injected-parameters",

@@ -94,8 +94,8 @@ class Workflow:
                 continue  # a syntax error elsewhere shows up when the notebook runs
             for key, values in decl.notebook_statements(tree, comments):
                 metadata[key] = values[0] if len(values) == 1 else values
-        unknown = decl.unknown_classes(ontology, (x.ontology for x in (
-            *parameters.values(), *outputs.values())))
+        unknown = decl.unknown_classes(ontology, [
+            *(p.ontology for p in parameters.values()), *(o.ontology for o in outputs.values())])
         if unknown:
             # nb2workflow serves such notebooks (with a warning): so does astroflow.
             metadata["unknown_classes"] = unknown

@@ -48,7 +48,7 @@ def prepare_sandbox() -> None:
 def _outermost(paths: list[Path]) -> list[Path]:
     """The paths none of the others contains (``/lib`` is ``/usr/lib`` on merged-/usr
     systems; a venv's site-packages is inside the venv): one Landlock rule each."""
-    real = {}
+    real: dict[str, Path] = {}
     for path in paths:
         with contextlib.suppress(OSError):
             real.setdefault(os.path.realpath(path), path)

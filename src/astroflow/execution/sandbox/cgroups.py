@@ -92,7 +92,7 @@ def _bases() -> dict[str, Path]:
     own = _own_paths()
     if (ROOT / "cgroup.controllers").is_file():  # pure v2
         return {"": ROOT / own.get("", "/").lstrip("/")}
-    bases = {}
+    bases: dict[str, Path] = {}
     for controller in ("pids", "memory"):
         if controller in own and (ROOT / controller).is_dir():
             bases[controller] = ROOT / controller / own[controller].lstrip("/")

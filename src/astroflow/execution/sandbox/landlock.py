@@ -85,6 +85,8 @@ def _ruleset(fs: int, net: int, scoped: int) -> int:
 
 def _enforce(ruleset: int) -> None:
     try:
+        if libc is None:
+            raise OSError("landlock: no C library to call prctl through")
         libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
         _syscall(2, ruleset, 0)
     finally:

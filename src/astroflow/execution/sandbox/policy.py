@@ -11,6 +11,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d*)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
@@ -59,7 +60,8 @@ class RunLimits:
 
     def overridden(self, **declared: float | int | None) -> RunLimits:
         """These defaults with a workflow's declared values (None: keep the default)."""
-        return replace(self, **{k: v for k, v in declared.items() if v is not None})
+        changes: dict[str, Any] = {k: v for k, v in declared.items() if v is not None}
+        return replace(self, **changes)
 
 
 @dataclass(frozen=True)

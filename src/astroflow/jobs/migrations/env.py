@@ -20,5 +20,8 @@ def _run(conn) -> None:
 if connection is not None:
     _run(connection)
 else:  # `alembic` command line with sqlalchemy.url set
-    with create_engine(config.get_main_option("sqlalchemy.url")).begin() as conn:
+    url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        raise SystemExit("alembic: set sqlalchemy.url (the database to migrate)")
+    with create_engine(url).begin() as conn:
         _run(conn)
