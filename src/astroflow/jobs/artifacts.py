@@ -84,3 +84,110 @@ class ArtifactStore:
         work = self.job_dir(job_id) / "work"
         if os.path.lexists(work):
             shutil.rmtree(work, ignore_errors=True)
+
+    # -- storage lifecycle (astroflow.lifecycle): sizes and removal --------------------------
+
+    def usage(self, job_id: str) -> tuple[int, int]:
+        """(bytes, files) the job's results take in the store: its scratch folder and its
+        ``derived/`` cache of converted formats (evicted on their own) aside."""
+        if self.local:
+            return folder_usage(self.job_dir(job_id), skip=("work", "derived"))
+        remote = f"{self.base}/jobs/{job_id}"
+        try:
+            found = self.fs.find(remote, detail=True)
+        except FileNotFoundError:
+            return 0, 0
+        sizes = [int(info.get("size") or 0) for path, info in found.items()
+                 if info.get("type", "file") == "file" and "/derived/" not in path]
+        return sum(sizes), len(sizes)
+
+    def remove_job(self, job_id: str) -> tuple[int, int]:
+        """Remove every file of the job (store and local cache); returns (bytes, files) freed."""
+        freed = self.usage(job_id)
+        local = self.job_dir(job_id)
+        if not self.local:
+            remote = f"{self.base}/jobs/{job_id}"
+            if self.fs.exists(remote):
+                self.fs.rm(remote, recursive=True)
+        for extra in ("work", "derived"):  # not in usage(), removed too
+            more = folder_usage(local / extra)
+            freed = (freed[0] + more[0], freed[1] + more[1])
+        if os.path.lexists(local):
+            shutil.rmtree(local, ignore_errors=True)
+        return freed
+
+    def stored_files(self, prefix: str) -> list[tuple[str, int, float]]:
+        """(relative path, bytes, modified epoch) of every stored file under ``prefix``
+        (e.g. ``uploads``), for expiry by age."""
+        if self.local:
+            root = self.root / prefix
+            return [(p.relative_to(self.root).as_posix(), st.st_size, st.st_mtime)
+                    for p in root.rglob("*") if p.is_file() and not p.is_symlink()
+                    for st in (p.stat(),)] if root.is_dir() else []
+        try:
+            found = self.fs.find(f"{self.base}/{prefix}", detail=True)
+        except FileNotFoundError:
+            return []
+        files = []
+        for path, info in found.items():
+            if info.get("type", "file") != "file":
+                continue
+            relative = path.removeprefix(self.base.rstrip("/") + "/")
+            files.append((relative, int(info.get("size") or 0), _modified(info)))
+        return files
+
+    def remove_file(self, relative: str) -> None:
+        """Remove one stored file (and its local copy)."""
+        local = self.cache / relative
+        if not self.local:
+            remote = f"{self.base}/{relative}"
+            if self.fs.exists(remote):
+                self.fs.rm(remote)
+        local.unlink(missing_ok=True)
+
+    def free_bytes(self) -> int | None:
+        """Free space where the job folders are written (None when it cannot be told)."""
+        try:
+            return shutil.disk_usage(self.cache).free
+        except OSError:
+            return None
+
+
+def folder_usage(folder: Path, skip: tuple[str, ...] = ()) -> tuple[int, int]:
+    """(bytes, files) under a local folder, without following links; ``skip`` names
+    top-level subfolders left out (the run's scratch, the derived formats)."""
+    total = files = 0
+    stack = [(folder, True)]
+    while stack:
+        current, top = stack.pop()
+        try:
+            entries = list(os.scandir(current))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                if not (top and entry.name in skip):
+                    stack.append((Path(entry.path), False))
+            elif entry.is_file(follow_symlinks=False):
+                total += entry.stat(follow_symlinks=False).st_size
+                files += 1
+    return total, files
+
+
+def _modified(info: dict) -> float:
+    """A stored file's modification time from an fsspec ``info`` record (keys vary by
+    backend: ``mtime``, ``LastModified``, ``created``)."""
+    import datetime
+
+    for key in ("mtime", "LastModified", "last_modified", "updated", "created"):
+        value = info.get(key)
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, datetime.datetime):
+            return value.timestamp()
+        if isinstance(value, str):
+            try:
+                return datetime.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                continue
+    return 0.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 State = Literal["queued", "running", "done", "failed", "cancelled"]
@@ -23,7 +23,9 @@ class JobRow(Base):
 
     __tablename__ = "jobs"
     __table_args__ = (Index("ix_jobs_state_owner", "state", "owner"),
-                      Index("ix_jobs_state_requester", "state", "requester"))
+                      Index("ix_jobs_state_requester", "state", "requester"),
+                      Index("ix_jobs_requester_created", "requester", "created"),
+                      Index("ix_jobs_state_used", "state", "last_used"))
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     service: Mapped[str] = mapped_column(String(200), index=True)
@@ -50,6 +52,25 @@ class JobRow(Base):
     heartbeat: Mapped[float | None] = mapped_column(Float, nullable=True)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     job_dir: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Storage lifecycle (astroflow.lifecycle): bytes the job's folder holds once it ended,
+    # when a download or an identical request last used it (LRU eviction), and when its
+    # files were removed by the operator's policy (the record stays; the request recomputes).
+    stored_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_used: Mapped[float | None] = mapped_column(Float, nullable=True)
+    expired: Mapped[float | None] = mapped_column(Float, nullable=True, index=True)
+
+
+class LeaseRow(Base):
+    """A named lease one process holds until ``expires``: one replica at a time sweeps."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    expires: Mapped[float] = mapped_column(Float)
+
+
+EXPIRED_MESSAGE = "expired: resubmit to recompute"
 
 
 @dataclass
@@ -75,6 +96,9 @@ class Job:
     cancel_requested: bool = False
     job_dir: str | None = None
     requester: str | None = None  # who asked first: the user, or "anon:<address>"
+    stored_bytes: int | None = None
+    last_used: float | None = None
+    expired: float | None = None  # when its files were removed (None: they are kept)
 
     @property
     def terminal(self) -> bool:
@@ -88,7 +112,8 @@ class Job:
             progress=row.progress, error=row.error, products=row.products or [],
             attempts=row.attempts, time_limit=row.time_limit, started=row.started,
             finished=row.finished, worker=row.worker, cancel_requested=row.cancel_requested,
-            job_dir=row.job_dir, requester=row.requester,
+            job_dir=row.job_dir, requester=row.requester, stored_bytes=row.stored_bytes,
+            last_used=row.last_used, expired=row.expired,
         )
 
 

@@ -13,6 +13,7 @@ within a grace period, and gives the rest back to the queue, never ending them a
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import logging
 import threading
@@ -79,6 +80,7 @@ class JobRunner:
         self._recorders = ThreadPoolExecutor(max_workers=max(2, self.slots),
                                              thread_name_prefix="astroflow-record")
         self.on_transition: Callable[[Job, str], None] | None = None
+        self.on_store_full: Callable[[], None] | None = None  # a run found no space left
         # Services from a registry repository run in their own environment's warm parent.
         self.executor_for: Callable[[str | None], Any] = lambda python: self.executor
 
@@ -339,10 +341,21 @@ class JobRunner:
             self.artifacts.discard_scratch(job_id)
             if self._cut_short(running, result) and self._give_back(job):
                 return
-            self.artifacts.commit(job_id)  # the executed notebook of a failed run is kept too
+            try:
+                self.artifacts.commit(job_id)  # the executed notebook of a failed run is kept too
+            except OSError as exc:
+                if not store_full(exc):
+                    raise
+                self._fail(job, "store_full", STORE_FULL_MESSAGE)
+                self._store_full()
+                return
             products: list[dict[str, Any]] = []
             error = None
-            if result.status == "done":
+            if store_full(result.error):
+                state, error = "failed", {**_error(result.error, "failed"), "type": "store_full",
+                                          "message": STORE_FULL_MESSAGE}
+                self._store_full()
+            elif result.status == "done":
                 state = "done"
                 products = [p.to_dict() for p in result.products]
             elif result.status == "cancelled" or running.cancelled or running.requeue:
@@ -351,7 +364,8 @@ class JobRunner:
                 state, error = "failed", _error(result.error, "failed")
             finished = time.time()
             if not self.store.finish(job_id, state, products=products, error=error, at=finished,
-                                     worker=self.worker):
+                                     worker=self.worker,
+                                     stored_bytes=self.artifacts.usage(job_id)[0]):
                 log.warning("job %s ended %s here but is no longer this worker's; not recorded",
                             job_id, state)
                 return
@@ -385,6 +399,11 @@ class JobRunner:
             return True
         return False
 
+    def _store_full(self) -> None:
+        log.error("the artifact store is full: a job could not write its results")
+        if self.on_store_full is not None:
+            self.on_store_full()
+
     def _fail(self, job: Job, kind: str, message: str) -> None:
         if self.store.finish(job.id, "failed", worker=self.worker,
                              error={"type": kind, "message": message, "traceback": "",
@@ -400,6 +419,22 @@ class JobRunner:
         self.events.publish(job_id, {"type": "state", "state": state})
         log.info("job %s %s", job_id, state, extra={"job_id": job_id, "service": job.service,
                                                      "state": state, "owner": job.owner})
+
+
+STORE_FULL_MESSAGE = ("store full: no space was left to write this job's results; the "
+                      "server is freeing space, submit the request again in a few minutes")
+_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+_FULL_TEXTS = ("No space left on device", "Disk quota exceeded")
+
+
+def store_full(error: Any) -> bool:
+    """Whether a run's error (a `RunError`) or an OSError means the store's disk is full."""
+    if error is None:
+        return False
+    if isinstance(error, OSError):
+        return error.errno in _FULL_ERRNOS
+    text = f"{getattr(error, 'ename', '')}: {getattr(error, 'evalue', '')}"
+    return any(marker in text for marker in _FULL_TEXTS) or "[Errno 28]" in text
 
 
 def _error(error: Any, fallback: str) -> dict[str, Any]:

@@ -50,6 +50,31 @@ class QueueFull(AstroflowError):
     """The caller already has as many queued jobs as allowed."""
 
 
+class QuotaExceeded(AstroflowError):
+    """The caller is over one of its quotas (jobs a day, stored bytes); the message names it."""
+
+    def __init__(self, message: str, limit: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Quota:
+    """One caller's allowance; None: unlimited. Checked only when a request creates a job
+    (joining an existing one costs nothing)."""
+
+    jobs_per_day: int | None = None
+    stored_bytes: int | None = None
+
+    @property
+    def unlimited(self) -> bool:
+        return self.jobs_per_day is None and self.stored_bytes is None
+
+
+DAY = 86400.0
+
+
 def worker_id() -> str:
     """``host:pid``. ``ASTROFLOW_WORKER_HOST`` replaces the host name where replicas share
     one (containers on the host network): recovery trusts a pid check only on its own host."""
@@ -96,11 +121,14 @@ class JobStore:
 
     def submit(self, *, service: str, version: str, cache_key: str, parameters: dict[str, Any],
                owner: str | None, time_limit: float | None = None,
-               queue_limit: int | None = None, requester: str | None = None) -> tuple[Job, bool]:
+               queue_limit: int | None = None, requester: str | None = None,
+               quota: Quota | None = None) -> tuple[Job, bool]:
         """Join the live job with this cache key, or create a queued one.
 
-        Returns the job and whether it was created. A done job answers at once; a failed or
-        cancelled one has no live key and so never answers.
+        Returns the job and whether it was created. A done job answers at once (and counts
+        as a use of its files, for eviction); a failed or cancelled one, or a done one whose
+        files expired, has no live key and so never answers: the request runs again.
+        ``quota`` is checked only when a job would be created.
         """
         asking = requester if requester is not None else owner
         sql = self._sql
@@ -112,7 +140,12 @@ class JobStore:
                 with self.engine.begin() as connection:  # read, count and insert: one transaction
                     row = connection.execute(sql.live, {"b_key": cache_key}).mappings().first()
                     if row is not None:
+                        if row["state"] == "done" and _stale_use(row["last_used"], job.created):
+                            connection.execute(sql.touch, {"b_id": row["id"],
+                                                           "b_now": job.created})
                         return _job_from_mapping(row), False
+                    if quota is not None and asking is not None and not quota.unlimited:
+                        _check_quota(connection, asking, quota, job.created)
                     if queue_limit is not None:
                         count = connection.execute(
                             sql.queued_anonymous if asking is None else sql.queued_by,
@@ -137,6 +170,12 @@ class JobStore:
     @functools.cached_property
     def _sql(self) -> _Statements:
         return _Statements()
+
+    def live(self, cache_key: str) -> Job | None:
+        """The job that answers requests with this cache key, if any."""
+        with self.engine.connect() as connection:
+            row = connection.execute(self._sql.live, {"b_key": cache_key}).mappings().first()
+            return _job_from_mapping(row) if row else None
 
     def get(self, job_id: str) -> Job | None:
         with self.engine.connect() as connection:
@@ -230,7 +269,7 @@ class JobStore:
 
     def finish(self, job_id: str, state: str, *, products: list[dict] | None = None,
                error: dict[str, Any] | None = None, at: float | None = None,
-               worker: str | None = None) -> bool:
+               worker: str | None = None, stored_bytes: int | None = None) -> bool:
         """Record the outcome of a running job; failed and cancelled jobs leave the cache.
 
         With ``worker``, only while that worker holds the job: a replica whose job was taken
@@ -246,7 +285,8 @@ class JobStore:
         with self.engine.begin() as connection:
             return bool(connection.execute(statement, {
                 "b_id": job_id, "b_state": state, "b_finished": at or time.time(),
-                "b_products": products or [], "b_error": error, "b_worker": worker}).rowcount)
+                "b_products": products or [], "b_error": error, "b_worker": worker,
+                "b_stored": stored_bytes}).rowcount)
 
     def requeue(self, job_id: str, worker: str) -> bool:
         """Give back a job this worker claimed but will not finish (its server is stopping).
@@ -342,6 +382,15 @@ class JobStore:
     def session(self) -> Session:
         return self._session()
 
+    def touch(self, job_id: str, last_used: float | None = None) -> None:
+        """A download used the job's files now: they are the last to be evicted (LRU)."""
+        now = last_used if last_used is not None else time.time()
+        query = (update(JOBS).where(JOBS.c.id == job_id)
+                 .where(or_(JOBS.c.last_used.is_(None), JOBS.c.last_used < now - TOUCH_EVERY))
+                 .values(last_used=now))
+        with self.engine.begin() as connection:
+            connection.execute(query)
+
 
 class _Statements:
     """The hot paths' statements, built once with bound parameters: building a SQLAlchemy
@@ -358,13 +407,16 @@ class _Statements:
         open_job = update(JOBS).where(c.id == bindparam("b_id"), c.state.in_(["queued", "running"]))
         outcome = {"state": bindparam("b_state"), "finished": bindparam("b_finished"),
                    "products": bindparam("b_products", type_=c.products.type),
-                   "error": bindparam("b_error", type_=c.error.type)}
+                   "error": bindparam("b_error", type_=c.error.type),
+                   "stored_bytes": bindparam("b_stored", type_=c.stored_bytes.type)}
         self.finish_done = open_job.values(**outcome)
         # Failed and cancelled jobs leave the cache: their key is live no more.
         self.finish_dropped = open_job.values(**outcome, live_key=None)
         held = open_job.where(c.worker == bindparam("b_worker"))
         self.finish_done_by = held.values(**outcome)
         self.finish_dropped_by = held.values(**outcome, live_key=None)
+        self.touch = update(JOBS).where(c.id == bindparam("b_id")).values(
+            last_used=bindparam("b_now"))
 
 
 def _job_from_mapping(row: Any) -> Job:
@@ -374,7 +426,54 @@ def _job_from_mapping(row: Any) -> Job:
                error=row["error"], products=row["products"] or [], attempts=row["attempts"],
                time_limit=row["time_limit"], started=row["started"], finished=row["finished"],
                worker=row["worker"], cancel_requested=row["cancel_requested"],
-               job_dir=row["job_dir"], requester=row["requester"])
+               job_dir=row["job_dir"], requester=row["requester"],
+               stored_bytes=row["stored_bytes"], last_used=row["last_used"],
+               expired=row["expired"])
+
+
+TOUCH_EVERY = 10.0  # seconds: a job used more often than this is written once
+
+
+def _stale_use(last_used: float | None, now: float) -> bool:
+    return last_used is None or now - last_used > TOUCH_EVERY
+
+
+def _check_quota(connection: Any, requester: str, quota: Quota, now: float) -> None:
+    """QuotaExceeded when ``requester`` may create no more jobs (inside submit's transaction)."""
+    c = JOBS.c
+    if quota.jobs_per_day is not None:
+        since = now - DAY
+        count, oldest = connection.execute(
+            select(func.count(), func.min(c.created))
+            .where(c.requester == requester, c.created > since)).one()
+        if int(count or 0) >= quota.jobs_per_day:
+            wait = max(1, int((oldest or now) + DAY - now) + 1)
+            raise QuotaExceeded(f"quota reached: at most {quota.jobs_per_day} new jobs a day "
+                                f"per caller (jobs_per_day); the next is allowed in {wait} s, "
+                                "or ask the operators for a role with a larger quota",
+                                "jobs_per_day", wait)
+    if quota.stored_bytes is not None:
+        stored = connection.execute(
+            select(func.coalesce(func.sum(c.stored_bytes), 0))
+            .where(c.state.in_(sorted(TERMINAL)), c.requester == requester,
+                   c.expired.is_(None))).scalar()
+        if int(stored or 0) >= quota.stored_bytes:
+            raise QuotaExceeded(f"quota reached: your results take {_size(int(stored))}, the "
+                                f"limit is {_size(quota.stored_bytes)} per caller "
+                                "(stored_bytes); they are freed as they expire, or ask the "
+                                "operators for a role with a larger quota", "stored_bytes", 3600)
+
+
+def _size(n: int) -> str:
+    """Bytes for people: 512 bytes, 3.2 MiB."""
+    if n < 1024:
+        return f"{n} bytes"
+    value = float(n)
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        value /= 1024
+        if value < 1024 or unit == "TiB":
+            break
+    return f"{value:.1f} {unit}"
 
 
 def _interrupted(row: JobRow, host: str, me: str) -> bool:

@@ -11,6 +11,7 @@ from astroflow.accounts.oidc import OidcConfig
 from astroflow.datadir import default_data_dir
 from astroflow.execution.sandbox.policy import RunLimits
 from astroflow.jobs.store import sqlite_url
+from astroflow.lifecycle.policy import StoragePolicy
 from astroflow.registry.sources import RegistryConfig
 from astroflow.server.auth import AuthConfig
 
@@ -50,6 +51,8 @@ class ServerConfig:
     sandbox: str = "on"
     run_limits: RunLimits = field(default_factory=RunLimits)
     max_run_limits: RunLimits | None = None   # None: the same as run_limits
+    # storage lifecycle: [storage] of astroflow.toml over ASTROFLOW_MAX_AGE, … (lifecycle/policy.py)
+    storage: StoragePolicy | None = None
     executor: str = "local"               # local | dask://HOST:PORT (execution/dask/)
 
     def __post_init__(self) -> None:
@@ -60,6 +63,8 @@ class ServerConfig:
             self.config_file = Path("astroflow.toml")
         if self.registry is None and self.config_file is not None:
             self.registry = RegistryConfig.load(Path(self.config_file))
+        if self.storage is None:
+            self.storage = StoragePolicy.load(self.config_file, os.environ)
         has_sources = self.registry is not None and bool(self.registry.sources)
         if not self.services and not has_sources and BUNDLED_WORKFLOWS.is_dir():
             self.services = [BUNDLED_WORKFLOWS]

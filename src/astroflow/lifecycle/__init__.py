@@ -1,0 +1,1 @@
+"""Storage lifecycle: retention, eviction, quotas and the sweep that applies them (`astroflow gc`)."""
