@@ -36,7 +36,7 @@ def _submit(store: JobStore, key: str = "k1", owner: str | None = "alice", **kw)
 
 def test_migrations_are_idempotent(store):
     store.migrate()
-    assert current(store.engine) == "0006"
+    assert current(store.engine) == "0007"
 
 
 def test_identical_requests_join_then_hit_cache(store):
