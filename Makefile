@@ -14,7 +14,7 @@ TESTS_MIN := tests/test_validation.py tests/test_workflow_grammar.py tests/test_
 # The lock is for Python 3.11 (CI and the machines here); --universal keeps other platforms' markers.
 COMPILE := uv pip compile pyproject.toml --python-version 3.11 --quiet
 
-.PHONY: serve test validate test-min lint lock lock-upgrade wheel bench bench-icecube clean
+.PHONY: serve test validate test-min lint docs lock lock-upgrade wheel bench bench-icecube clean
 
 $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -69,8 +69,14 @@ test: $(STAMP)
 validate: $(STAMP)
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m validation
 
+# ruff on everything; mypy on the package (settings in pyproject.toml's [tool.mypy]).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy
+
+# The documentation site in site/: reference pages generated from the code (docs/hooks.py).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
 bench: $(STAMP)
 	$(PY) bench/engine_overhead.py
