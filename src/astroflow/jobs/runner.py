@@ -40,7 +40,6 @@ COORDINATORS = 4       # how often the store is looked at for work queued by oth
 HEARTBEAT_SECONDS = STALE_AFTER / 4
 TAKEOVER_SECONDS = 2.5   # how often other workers' silent claims are looked for
 LEAVE_SECONDS = 10.0     # after the grace: how long stopped runs may take to be given back
-MANIFEST_FILE = "products.json"  # astroflow.products.naming.MANIFEST_NAME, in PRODUCTS_DIR
 
 
 @dataclass
@@ -248,8 +247,8 @@ class JobRunner:
         """The products of an interrupted job's run if it had ended done (its server died
         between the run's end and the record): recording them beats running it again.
 
-        Complete means ``result.json`` says done and its products are those of the products
-        manifest, every file present; the files are committed as `_record` would.
+        Complete means ``result.json`` (written last, atomically) says done and every stored
+        file of its products is present; the files are committed as `_record` would.
         """
         if job.job_dir is not None and job.job_dir != str(self.artifacts.job_dir(job.id)):
             return None  # written under another artifact folder than ours
@@ -257,16 +256,14 @@ class JobRunner:
             outcome = json.loads(self.artifacts.path(job.id, RESULT_FILE).read_text("utf-8"))
             if not isinstance(outcome, dict) or outcome.get("status") != "done":
                 return None
-            manifest = self.artifacts.path(job.id, f"{PRODUCTS_DIR}/{MANIFEST_FILE}")
-            entries = json.loads(manifest.read_text("utf-8"))["products"]
-            if entries != outcome.get("products"):
-                return None
             from astroflow.products.model import Product
 
-            products = [Product.from_dict(entry).to_dict() for entry in entries]
-            for product in products:
-                for name in product["files"].values():
-                    if not self.artifacts.path(job.id, f"{PRODUCTS_DIR}/{name}").is_file():
+            products = [Product.from_dict(entry).to_dict() for entry in outcome["products"]]
+            for product in products:  # formats made on first download have no file yet
+                derived = product.get("derived") or ()
+                for key, name in product["files"].items():
+                    if key not in derived and not self.artifacts.path(
+                            job.id, f"{PRODUCTS_DIR}/{name}").is_file():
                         return None
             self.artifacts.discard_scratch(job.id)
             self.artifacts.commit(job.id)
