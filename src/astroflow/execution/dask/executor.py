@@ -191,12 +191,22 @@ class DaskExecutor:
 
     def warm(self, modules: list[str], python: str | None = None) -> None:
         """Have warm parents for these imports ready on every worker now (at server start)."""
-        self.client.run(_warm_worker, python or self.python, self.sandbox, list(modules),
-                        wait=False)
+        threading.Thread(target=self._warm, args=(python or self.python, list(modules)),
+                         daemon=True, name="astroflow-dask-warm").start()
+
+    def _warm(self, python: str | None, modules: list[str]) -> None:
+        try:
+            self.client.run(_warm_worker, python, self.sandbox, modules, on_error="ignore")
+        except Exception:  # noqa: BLE001 - warming is a head start, never a failure
+            log.warning("could not warm the Dask workers for %s", modules, exc_info=True)
 
     def running(self) -> dict[str, dict[str, int | None]]:
         """Worker address → {run id: pid} of the runs going on it (for operators, tests)."""
         return self.client.run(_running_on_worker)
+
+    def started(self) -> dict[str, int]:
+        """Worker address → runs started there since the worker started."""
+        return self.client.run(started_on_worker)
 
     def close(self) -> None:
         """Cancel the runs still going and disconnect (a client we were given stays open)."""
@@ -354,6 +364,10 @@ def _stop_on_worker(run_id: str, reason: str, dask_worker: Any = None) -> bool:
 
 def _running_on_worker(dask_worker: Any = None) -> dict[str, int | None]:
     return plugin_of(dask_worker).running()
+
+
+def started_on_worker(dask_worker: Any = None) -> int:
+    return plugin_of(dask_worker).started
 
 
 def _warm_worker(python: str | None, policy: SandboxPolicy | None, modules: list[str],

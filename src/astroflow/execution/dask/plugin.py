@@ -46,6 +46,7 @@ class AstroflowWorkerPlugin(WorkerPlugin):
         self._runs: dict[str, RunHandle] = {}
         self._stops: OrderedDict[str, str] = OrderedDict()
         self._lock = threading.Lock()
+        self.started = 0  # runs started on this worker since it started (for operators)
 
     # -- Dask's plugin hooks ----------------------------------------------------------------
 
@@ -85,6 +86,7 @@ class AstroflowWorkerPlugin(WorkerPlugin):
         handle = self.executor_for(python, spec.sandbox).submit(spec, on_progress=on_progress)
         with self._lock:
             self._runs[run_id] = handle
+            self.started += 1
             early = self._stops.pop(run_id, None)
         if early is not None:
             self._apply_stop(handle, early)
