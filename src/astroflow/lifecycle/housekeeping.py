@@ -10,10 +10,10 @@ request (status, downloads, identical requests joining done jobs) is answered as
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -29,6 +29,7 @@ log = logging.getLogger("astroflow.lifecycle")
 LEASE = "sweep"
 WATCH_SECONDS = 5.0      # how often a replica looks for jobs expired by another one
 FULL_RETRY_SECONDS = 60  # Retry-After of a refusal while the store is full
+HOLD_SECONDS = 3600.0    # a download longer than this no longer keeps its job's files
 
 
 class StoreFull(AstroflowError):
@@ -44,33 +45,46 @@ class Housekeeper:
     policy: StoragePolicy
     holder: str                                        # this replica (worker id)
     on_expired: Callable[[list[str]], None] = lambda ids: None
-    _downloads: Counter[str] = field(default_factory=Counter)
+    _holds: dict[int, tuple[str, float]] = field(default_factory=dict)
+    _tokens: Iterator[int] = field(default_factory=itertools.count)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _sweep_lock: threading.Lock = field(default_factory=threading.Lock)
     _wake: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
-    _full: bool = False
+    _full_since: float | None = None   # monotonic time a run found the store full
     _thread: threading.Thread | None = None
     last_report: Report | None = None
 
     # -- downloads in progress --------------------------------------------------------------
 
+    def hold(self, job_id: str) -> Callable[[], None]:
+        """A download of the job's files starts: this replica's sweep keeps them until the
+        returned release is called (after the response is sent), or `HOLD_SECONDS` pass
+        (a release lost with a dropped connection does not pin the job forever)."""
+        with self._lock:
+            token = next(self._tokens)
+            self._holds[token] = (job_id, time.monotonic())
+
+        def release() -> None:
+            with self._lock:
+                self._holds.pop(token, None)
+
+        return release
+
     @contextlib.contextmanager
     def using(self, job_id: str) -> Iterator[None]:
-        """While the block runs (a download is read), this replica's sweep keeps the job."""
-        with self._lock:
-            self._downloads[job_id] += 1
+        """The job's files are kept while the block runs."""
+        release = self.hold(job_id)
         try:
             yield
         finally:
-            with self._lock:
-                self._downloads[job_id] -= 1
-                if self._downloads[job_id] <= 0:
-                    del self._downloads[job_id]
+            release()
 
     def in_use(self, job_id: str) -> bool:
+        now = time.monotonic()
         with self._lock:
-            return job_id in self._downloads
+            return any(held == job_id and now - since < HOLD_SECONDS
+                       for held, since in self._holds.values())
 
     # -- the periodic sweep -----------------------------------------------------------------
 
@@ -111,7 +125,7 @@ class Housekeeper:
                 sweeper = Sweeper(self.store, self.artifacts, self.policy, in_use=self.in_use,
                                   keep_lease=lambda: lease.acquire(self.store.engine, LEASE,
                                                                    self.holder, ttl))
-                if self._full and not need_bytes:
+                if self._full_since is not None and not need_bytes:
                     total = ledger.stored_total(self.store.engine)[0]
                     need_bytes = max(1, int(total * self.policy.full_release))
                 report = sweeper.run(need_bytes=need_bytes)
@@ -123,7 +137,7 @@ class Housekeeper:
                      report.freed, report.seconds, extra={"freed": report.freed})
             self.on_expired([r.target for r in report.removals if "/" not in r.target])
         if report.freed > 0:
-            self._full = False  # full again only if a run or the free space says so
+            self._full_since = None  # full again only if a run or the free space says so
         return report
 
     def _forget_expired(self, since: float) -> float:
@@ -136,20 +150,25 @@ class Housekeeper:
     # -- store full -------------------------------------------------------------------------
 
     def store_full(self) -> None:
-        """A run found no space left: sweep now, and refuse new jobs until space is freed."""
-        self._full = True
+        """A run found no space left: sweep now, and refuse new jobs until a sweep freed
+        space, or for `FULL_RETRY_SECONDS` (then a new job may try again)."""
+        self._full_since = time.monotonic()
         self._wake.set()
 
     @property
     def full(self) -> bool:
-        return self._full or self._below_min_free()
+        since = self._full_since
+        if since is not None and time.monotonic() - since > FULL_RETRY_SECONDS:
+            self._full_since = since = None
+        return since is not None or self._below_min_free()
 
     def ensure_space(self) -> None:
         """Before a new job is queued: if the store is full, sweep first; StoreFull if that
         freed nothing. Costs one flag read (and a statvfs with ``min_free``) otherwise."""
         if not self.full:
             return
-        self._full = True
+        if self._full_since is None:  # below min_free: free at least the share
+            self._full_since = time.monotonic()
         report = self.sweep()
         if report is None:  # another replica sweeps now: let it finish first
             time.sleep(0.2)

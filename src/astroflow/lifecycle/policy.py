@@ -25,7 +25,7 @@ from astroflow.jobs.store import Quota
 
 DAY = 86400.0
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": DAY, "w": 7 * DAY}
-_SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
+_SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
 
 
 class PolicyError(AstroflowError):
@@ -190,7 +190,7 @@ def parse_age(value: Any, name: str) -> float | None:
         text = str(value)
         match = _SPAN.match(text)
         if match:
-            seconds = float(match.group(1)) * _UNITS[match.group(2).lower()]
+            seconds = float(match.group(1)) * _UNITS[match.group(2).lower() or "s"]
         else:
             try:
                 seconds = TypeAdapter(timedelta).validate_python(text).total_seconds()

@@ -17,8 +17,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from astroflow.errors import AstroflowError
-from astroflow.jobs.store import QueueFull
+from astroflow.jobs.store import QueueFull, QuotaExceeded
 from astroflow.jobs.uploads import UploadTooLarge
+from astroflow.lifecycle.housekeeping import StoreFull
 from astroflow.products import ProductError
 from astroflow.server.auth import AuthError
 from astroflow.server.config import ServerConfig
@@ -32,7 +33,7 @@ from astroflow.server.edge import (
 )
 from astroflow.server.fastpath import EndedJobReads
 from astroflow.server.formats import FormatError
-from astroflow.server.platform import Forbidden, NotFound, Platform
+from astroflow.server.platform import Expired, Forbidden, NotFound, Platform
 from astroflow.server.timing import ServerTiming
 from astroflow.workflow import ValidationError
 
@@ -183,6 +184,14 @@ def _error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body("unauthorized", exc.reason), status_code=401,
                             headers={"WWW-Authenticate": "Bearer"})
 
+    @app.exception_handler(QuotaExceeded)
+    @app.exception_handler(StoreFull)
+    async def _later(_: Request, exc: Exception) -> JSONResponse:
+        code, status = ("quota_exceeded", 429) if isinstance(exc, QuotaExceeded) else \
+            ("store_full", 507)
+        return JSONResponse(error_body(code, str(exc)), status_code=status,
+                            headers={"Retry-After": str(exc.retry_after)})  # type: ignore[attr-defined]
+
     for error, (code, status, headers) in _SIMPLE_ERRORS.items():
         app.add_exception_handler(error, _simple_handler(code, status, headers))
 
@@ -199,6 +208,7 @@ def _error_handlers(app: FastAPI) -> None:
 _SIMPLE_ERRORS: dict[type[Exception], tuple[str, int, dict[str, str]]] = {
     NotFound: ("not_found", 404, {}),
     Forbidden: ("forbidden", 403, {}),
+    Expired: ("expired", 410, {}),
     QueueFull: ("too_many_jobs", 429, {"Retry-After": "5"}),
     ProductError: ("product_unavailable", 404, {}),
     FormatError: ("format_unavailable", 404, {}),

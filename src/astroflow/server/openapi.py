@@ -44,6 +44,9 @@ ERROR_CODES = {
     "invalid_parameters": "the service's parameters are invalid: `errors` lists each (422)",
     "rate_limited": "too many requests from this caller: retry after Retry-After (429)",
     "too_many_jobs": "too many queued jobs for this caller: retry after Retry-After (429)",
+    "quota_exceeded": "over a per-caller quota (jobs_per_day, stored_bytes; 429)",
+    "expired": "the job's files were removed by the storage policy: resubmit to recompute (410)",
+    "store_full": "no space for new results and none could be freed: retry later (507)",
     "http_error": "another HTTP refusal (its status says which)",
     "internal_error": "the server failed on this request; the operators have the log (500)",
 }
@@ -79,13 +82,16 @@ _DESCRIPTIONS = {
     401: "the bearer token is invalid or expired, or this needs a token",
     403: "the token lacks a role this needs",
     404: "no such service, job, product or resource (or not visible to the caller)",
+    410: "the job's files expired (storage policy): submit the request again to recompute",
     413: "the body, a parameter value or an uploaded file is over its limit",
     422: "invalid request or parameters: `errors` lists every field, value and reason",
-    429: "too many requests or queued jobs: retry after `Retry-After` seconds",
+    429: "too many requests, queued jobs or jobs a day: retry after `Retry-After` seconds",
+    507: "the store is full: no new job until space is freed; retry after `Retry-After`",
 }
 _HEADERS = {
     401: {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}},
     429: {"Retry-After": {"description": "seconds to wait", "schema": {"type": "string"}}},
+    507: {"Retry-After": {"description": "seconds to wait", "schema": {"type": "string"}}},
 }
 
 

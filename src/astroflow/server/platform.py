@@ -11,16 +11,19 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from astroflow.execution.local import DEFAULT_PRELOAD, MAX_WARM_PARENTS, warm_profile
 from astroflow.execution.pool import ExecutorPool
 from astroflow.jobs.artifacts import ArtifactStore
-from astroflow.jobs.model import TERMINAL, Job
+from astroflow.jobs.model import EXPIRED_MESSAGE, TERMINAL, Job
 from astroflow.jobs.runner import JobRunner
-from astroflow.jobs.store import JobStore
+from astroflow.jobs.store import JobStore, Quota
 from astroflow.jobs.uploads import parse_ref
+from astroflow.lifecycle.housekeeping import Housekeeper
+from astroflow.lifecycle.policy import StoragePolicy
 from astroflow.registry.catalog import Service, ServiceCatalog
 from astroflow.registry.registry import Registry
 from astroflow.server.auth import Caller
@@ -41,6 +44,10 @@ class Forbidden(PermissionError):
     """The caller is known but lacks the role this needs (403)."""
 
 
+class Expired(LookupError):
+    """The job's files were removed by the storage policy; its record stays (410)."""
+
+
 @dataclass
 class Platform:
     config: ServerConfig
@@ -50,6 +57,7 @@ class Platform:
     runner: JobRunner
     executors: ExecutorPool
     registry: Registry | None = None
+    housekeeper: Housekeeper | None = None  # storage lifecycle: sweep, store full, in use
     sandbox: dict[str, bool] = field(default_factory=dict)  # layer → available (health report)
     started: float = field(default_factory=time.time)
     # Records of ended jobs never change: keep their encoded JSON to answer status reads
@@ -86,8 +94,10 @@ class Platform:
         if config.registry is not None and config.registry.sources:
             registry = Registry(store, catalog, config.registry, config.data_dir / "registry",
                                 executors.get)
+        housekeeper = Housekeeper(store, artifacts, config.storage or StoragePolicy(),
+                                  holder=runner.worker)
         return cls(config=config, catalog=catalog, store=store, artifacts=artifacts,
-                   runner=runner, executors=executors, registry=registry,
+                   runner=runner, executors=executors, registry=registry, housekeeper=housekeeper,
                    sandbox={layer: why is None for layer, why in sandbox.items()})
 
     def start(self) -> None:
@@ -98,6 +108,10 @@ class Platform:
             self._registry_thread = threading.Thread(target=self._follow_registry, daemon=True,
                                                      name="astroflow-registry")
             self._registry_thread.start()
+        if self.housekeeper is not None:
+            self.housekeeper.on_expired = self.forget_ended
+            self.runner.on_store_full = self.housekeeper.store_full
+            self.housekeeper.start()
         requeued, failed = self.runner.start()
         if requeued or failed:
             log.info("recovered after restart: %d re-queued, %d failed as interrupted",
@@ -137,6 +151,8 @@ class Platform:
         self._closing.set()
         self.runner.drain()
         self.runner.stop()
+        if self.housekeeper is not None:
+            self.housekeeper.stop()
         self.executors.close()
         self.runner.executor.close()  # the Dask client, if any (a local one is closed already)
         self.store.close()
@@ -159,10 +175,13 @@ class Platform:
         private = service.workflow.token_access or bool(service.roles)
         identity = caller.sub if private else None
         key = cache_key(service.name, service.version, values, identity)
+        if self.housekeeper is not None and self.housekeeper.full and self.store.live(key) is None:
+            self.housekeeper.ensure_space()  # a new job needs room: sweep first, or refuse
         job, created = self.store.submit(
             service=service.name, version=service.version, cache_key=key, parameters=values,
             owner=owner_of(caller), time_limit=service.workflow.time_limit,
-            queue_limit=self.config.queue_limit, requester=requester_of(caller))
+            queue_limit=self.config.queue_limit, requester=requester_of(caller),
+            quota=self.quota_of(caller))
         if created:
             if service.workflow.token_access and caller.token:
                 self.runner.secrets[job.id] = {"ASTROFLOW_TOKEN": caller.token,
@@ -171,6 +190,36 @@ class Platform:
             log.info("job %s queued", job.id, extra={"job_id": job.id, "service": name,
                                                      "state": "queued", "owner": job.owner})
         return job, created
+
+    def quota_of(self, caller: Caller) -> Quota | None:
+        """The caller's quota by its roles; operators have none."""
+        policy = self.config.storage
+        if policy is None or self.is_operator(caller):
+            return None
+        quota = policy.quota.for_roles(caller.roles)
+        return None if quota.unlimited else quota
+
+    def job_files(self, job: Job) -> Job:
+        """The job, if its files are still kept: Expired (410) once the policy removed them.
+        Counts as a use of them, for eviction."""
+        if job.expired is not None:
+            raise Expired(f"the files of job {job.id} were removed by the storage policy "
+                          f"({EXPIRED_MESSAGE})")
+        if job.state == "done" and (job.last_used is None or time.time() - job.last_used > 10):
+            self.store.touch(job.id)
+        return job
+
+    def hold_files(self, job_id: str) -> Callable[[], None]:
+        """Keep the job's files from this replica's sweep until the returned call."""
+        if self.housekeeper is None:
+            return lambda: None
+        return self.housekeeper.hold(job_id)
+
+    def forget_ended(self, job_ids: list[str]) -> None:
+        """Drop cached records (these jobs' files expired: their record changed)."""
+        with self._ended_lock:
+            for job_id in job_ids:
+                self._ended.pop(job_id, None)
 
     def job(self, job_id: str, caller: Caller) -> Job:
         job = self.store.get(job_id)

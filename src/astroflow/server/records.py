@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from astroflow.jobs.model import Job, shown_progress
+from astroflow.jobs.model import EXPIRED_MESSAGE, Job, shown_progress
 from astroflow.products import Product
 
 API = "/api/v1"
@@ -48,6 +48,9 @@ def job_record(job: Job, *, cached: bool = False) -> dict[str, Any]:
         "elapsed": round(elapsed, 4) if elapsed is not None else None,
         "error": job.error,
         "products": products,
+        # the storage policy removed its files: the record stays, the request recomputes
+        "expired": None if job.expired is None else {"at": iso(job.expired),
+                                                     "message": EXPIRED_MESSAGE},
         "links": {"self": base, "events": f"{base}/events",
                   "notebook": f"{base}/notebook", "provenance": f"{base}/provenance",
                   "log": f"{base}/log", "archive": f"{base}/archive"},

@@ -37,7 +37,7 @@ SSE_KEEPALIVE = 15.0
              openapi_extra=JOB_REQUEST,
              responses={200: {"description": "the done job of an identical request (cached)",
                               "content": {"application/json": {"schema": {}}}},
-                        **errors(400, *READ, 413, 429)})
+                        **errors(400, *READ, 413, 429, 507)})
 async def submit_job(name: str, request: Request, p: Platform = Depends(platform),
                      who: Caller = Depends(caller)) -> Response:
     """Queue a job; an identical request joins the live job or returns the done one (200).

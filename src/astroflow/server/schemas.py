@@ -106,6 +106,13 @@ class JobLinks(_Open):
     archive: str
 
 
+class JobExpiry(_Open):
+    """When the storage policy removed the job's files; its products answer 410."""
+
+    at: str
+    message: str = Field(description='"expired: resubmit to recompute"')
+
+
 class JobRecord(_Open):
     """A job: its request, state, progress, times (ISO 8601, UTC), error and products."""
 
@@ -122,6 +129,7 @@ class JobRecord(_Open):
     elapsed: float | None = Field(description="seconds run so far, or in all")
     error: JobError | None
     products: list[ProductRecord]
+    expired: JobExpiry | None = None
     links: JobLinks
 
 
