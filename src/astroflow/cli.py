@@ -134,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     from astroflow.accounts.cli import add_parser as add_user_parser
 
     add_user_parser(sub)
+    from astroflow.lifecycle.cli import add_parser as add_gc_parser
+
+    add_gc_parser(sub)
 
     data = sub.add_parser("data", help="prepare the data a bundled workflow needs")
     data_sub = data.add_subparsers(dest="data_command", required=True,
@@ -187,7 +190,8 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         commands = {"inspect": cmd_inspect, "run": cmd_run, "serve": cmd_serve, "token": cmd_token,
                     "bot": cmd_bot, "registry": cmd_registry, "galaxy": cmd_galaxy,
-                    "data": cmd_data, "user": cmd_user, "worker": cmd_worker}
+                    "data": cmd_data, "user": cmd_user, "worker": cmd_worker,
+                    "gc": _cmd_gc}
         return commands[args.command](args)
     except AstroflowError as exc:
         return _invalid(exc, getattr(args, "json", False))
@@ -410,6 +414,12 @@ def _data_dir(args: argparse.Namespace) -> Path:
 
     env = os.environ.get("ASTROFLOW_DATA_DIR")
     return Path(args.data_dir or (Path(env) if env else default_data_dir()))
+
+
+def _cmd_gc(args: argparse.Namespace) -> int:
+    from astroflow.lifecycle.cli import cmd_gc
+
+    return cmd_gc(args)
 
 
 def cmd_user(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, PlainTextResponse, Response
+from starlette.background import BackgroundTask
 
 from astroflow.jobs.model import Job
 from astroflow.products import Product
@@ -39,23 +40,30 @@ def _products_dir(p: Platform, job: Job, product: Product):
 
 @router.get("/products/{name}", response_class=BinaryFile,
              responses={**content(*sorted({t.split(";")[0] for t in MEDIA_TYPES.values()})),
-                        **errors(*READ, json_route=False)})
+                        **errors(*READ, 410, json_route=False)})
 def download_product(job_id: str, name: str, format: str | None = Query(None),
                      p: Platform = Depends(platform), who: Caller = Depends(caller)) -> Response:
     """One product in one format (``fits``, ``ecsv``, ``votable``, ``csv``, ``png``, ``json`` …)."""
     from astroflow.server.formats import download
 
-    job = p.job(job_id, who)
-    product = _product(p, job, name)
-    result = download(product, _products_dir(p, job, product), format)
+    job = p.job_files(p.job(job_id, who))
+    release = p.hold_files(job.id)  # the sweep keeps the files until the answer is sent
+    try:
+        product = _product(p, job, name)
+        result = download(product, _products_dir(p, job, product), format)
+    except BaseException:
+        release()
+        raise
     headers = {"Content-Disposition": f'attachment; filename="{result.filename}"'}
     if result.path is not None:
-        return FileResponse(result.path, media_type=result.media_type, headers=headers)
-    return Response(result.content, media_type=result.media_type, headers=headers)
+        return FileResponse(result.path, media_type=result.media_type, headers=headers,
+                            background=BackgroundTask(release))
+    return Response(result.content, media_type=result.media_type, headers=headers,
+                    background=BackgroundTask(release))
 
 
 @router.get("/products/{name}/preview", response_model=None,
-            responses={**ok(Preview), **errors(*READ)})
+            responses={**ok(Preview), **errors(*READ, 410)})
 def preview_product(job_id: str, name: str, scale: str = Query("linear"),
                     offset: int = Query(0, ge=0), limit: int = Query(100, ge=1, le=1000),
                     sort: str | None = None, descending: bool = False,
@@ -63,7 +71,7 @@ def preview_product(job_id: str, name: str, scale: str = Query("linear"),
     """What the portal draws: a Plotly figure, a table page, a scalar, text or a picture."""
     from astroflow.server.preview import preview
 
-    job = p.job(job_id, who)
+    job = p.job_files(p.job(job_id, who))
     product = _product(p, job, name)
     target = job_target(p, job) if product.type == "image" else None
     return preview(product, _products_dir(p, job, product), scale=scale, offset=offset,
@@ -86,11 +94,12 @@ def job_target(p: Platform, job: Job) -> tuple[float, float] | None:
 @router.get("/notebook", response_class=BinaryFile,
             responses={**content("application/x-ipynb+json", "text/html",
                                  description="the notebook (ipynb) or its HTML rendering"),
-                       **errors(*READ, json_route=False)})
+                       **errors(*READ, 410, json_route=False)})
 async def executed_notebook(job_id: str, format: str = Query("ipynb", pattern="^(ipynb|html)$"),
                             p: Platform = Depends(platform), who: Caller = Depends(caller)) -> Response:
     """The notebook as it ran, with its outputs (HTML is rendered on first request)."""
     job = await run_in_threadpool(p.job, job_id, who)
+    await run_in_threadpool(p.job_files, job)
     ipynb = await run_in_threadpool(p.artifacts.path, job.id, "executed.ipynb")
     if not ipynb.exists():
         raise NotFound(f"job {job.id} has no executed notebook yet (it is {job.state})")
