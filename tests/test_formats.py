@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from pathlib import Path
 
 import astropy.units as u
@@ -15,6 +16,7 @@ from astropy.table import MaskedColumn, Table
 from astropy.time import Time
 
 from astroflow.products import ProductError, write_product
+from astroflow.products.stored import derived_dir
 from astroflow.server.formats import (
     MEDIA_TYPES,
     FormatError,
@@ -34,7 +36,7 @@ def _figure():
 
 @pytest.fixture(scope="module")
 def written(tmp_path_factory) -> tuple[Path, dict]:
-    outdir = tmp_path_factory.mktemp("products")
+    outdir = tmp_path_factory.mktemp("job") / "products"  # derived/ goes beside it
     values = {
         "catalogue": Table({"source": ["Crab", "Vela"], "flux": [1.5, np.nan] * u.mJy,
                             "vec": np.arange(4.0).reshape(2, 2)}),
@@ -96,7 +98,12 @@ def test_stored_formats(written, name, fmt, media, filename):
     outdir, products = written
     got = download(products[name], outdir, fmt)
     assert (got.media_type, got.filename) == (media, filename)
-    assert got.path is not None and got.path.is_file() and got.path.parent == outdir
+    assert got.path is not None and got.path.is_file()
+    product = products[name]
+    stored = next(k for k in product.files if got.path.name == product.files[k])
+    # The stored format is served from products/, the others from derived/ beside it.
+    expected = derived_dir(outdir) if stored in product.derived else outdir
+    assert got.path.parent == expected
 
 
 def test_votable_reads_back(written):
@@ -111,15 +118,17 @@ def test_csv_from_ecsv_is_cached(written):
     first = download(products["light_curve"], outdir, "csv")
     assert first.media_type == "text/csv; charset=utf-8"
     assert first.filename == "light_curve.csv"
-    assert first.path is not None and first.path.name.startswith(".")  # hidden: not a product
+    assert first.path is not None and first.path.parent == derived_dir(outdir)  # evictable
     rows = list(csv.reader(io.StringIO(first.path.read_text())))
     assert rows[0] == ["time", "rate", "rate_err"]
     assert [float(r[1]) for r in rows[1:]] == [1.0, 2.0, 3.0]
     assert float(rows[1][0]) == 60000.0
-    mtime = first.path.stat().st_mtime_ns
+    inode = first.path.stat().st_ino
+    os.utime(first.path, (1, 1))
     again = download(products["light_curve"], outdir, "CSV")
-    assert again.path == first.path and again.path.stat().st_mtime_ns == mtime
-    assert not list(outdir.glob(".*.tmp"))  # atomic write left no temporaries
+    assert again.path == first.path and again.path.stat().st_ino == inode  # not made again
+    assert again.path.stat().st_mtime > 1  # but marked as used now (eviction goes by it)
+    assert not list(derived_dir(outdir).glob(".*.tmp"))  # atomic write left no temporaries
 
 
 def test_csv_flattens_multidimensional_columns(written):
@@ -169,11 +178,13 @@ def test_missing_file_is_reported(tmp_path):
 
 
 def test_unwritable_cache_serves_from_memory(tmp_path):
-    product = write_product("lc", Table({"time": [1.0, 2.0], "flux": [3.0, 4.0]}), tmp_path)
-    (tmp_path / f".{product.files['ecsv']}.derived.csv").mkdir()  # the cache cannot be written
-    got = download(product, tmp_path, "csv")
+    outdir = tmp_path / "products"
+    product = write_product("lc", Table({"time": [1.0, 2.0], "flux": [3.0, 4.0]}), outdir)
+    blocker = derived_dir(outdir) / f"{product.files['ecsv']}.csv"
+    blocker.mkdir(parents=True)  # the cache cannot be written
+    got = download(product, outdir, "csv")
     assert got.path is None and got.content.startswith(b"time,flux")
-    assert not list(tmp_path.glob(".*.tmp"))
+    assert not list(derived_dir(outdir).glob(".*.tmp"))
 
 
 def test_column_values_masks_and_non_finite():

@@ -308,6 +308,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
 
     result = wf.run(values, job_dir=args.out, time_limit=args.time_limit, on_progress=show)
+    from astroflow.products.stored import write_every_format
+
+    for product in result.products:  # here every listed format is a file, as it always was
+        write_every_format(product, args.out / "products")
     html = None
     if not args.no_html and result.notebook_path.exists():
         html = notebook_html(result.notebook_path)

@@ -36,6 +36,7 @@ from astroflow.jobs.model import TERMINAL, Job
 from astroflow.jobs.store import QueueFull
 from astroflow.jobs.uploads import CHUNK, UploadTooLarge, store_upload
 from astroflow.products import Product, ProductError
+from astroflow.products.stored import product_path
 from astroflow.registry.catalog import Service
 from astroflow.server.auth import ANONYMOUS, AuthError, Caller, caller_from_header
 from astroflow.server.edge import (
@@ -174,8 +175,9 @@ def extra_metadata(service: Service, job: Job) -> dict[str, Any]:
 def _encoded_products(p: Platform, job: Job) -> dict[str, Any]:
     products = [Product.from_dict(entry) for entry in job.products]
     for product in products:
-        for filename in product.files.values():
-            p.artifacts.path(job.id, f"products/{filename}")  # fetched from a remote store
+        for key, filename in product.files.items():
+            if key not in product.derived:
+                p.artifacts.path(job.id, f"products/{filename}")  # fetched from a remote store
     return encoding.encode_products(products, p.artifacts.job_dir(job.id) / "products")
 
 
@@ -298,11 +300,11 @@ def _job_files(p: Platform, job: Job, file_list: str | None) -> list[tuple[str, 
     found: set[str] = set()
     for entry in job.products:
         product = Product.from_dict(entry)
-        for filename in product.files.values():
+        for key, filename in product.files.items():
             if not wanted or product.name in wanted or filename in wanted:
-                path = p.artifacts.path(job.id, f"products/{filename}")
-                if not path.is_file():
-                    raise ProductError(f"product {product.name!r}: file {filename} is missing")
+                if key not in product.derived:  # stored: fetched from a remote store
+                    p.artifacts.path(job.id, f"products/{filename}")
+                path = product_path(product, p.artifacts.job_dir(job.id) / "products", key)
                 files.append((filename, path))
                 found.update({product.name, filename})
     missing = [w for w in wanted if w not in found]

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from astroflow.products.model import Product, ProductError
-from astroflow.products.naming import resolve_in
+from astroflow.products.stored import product_path
 
 NUMPY = "numpy_data_product_list"
 TABLES = "astropy_table_product_ascii_list"
@@ -76,7 +76,8 @@ def encode_product(product: Product, products_dir: Path) -> tuple[str, dict[str,
                                         _file(product, products_dir).read_bytes())
     if kind == "text":
         text = _file(product, products_dir, "txt").read_text("utf-8")
-        return TEXTS, {"name": own_name(product), "value": text, "meta_data": _meta(product)}
+        # MMODA's plugin names texts by their output, whatever the object calls itself
+        return TEXTS, {"name": product.name, "value": text, "meta_data": _meta(product)}
     if kind == "scalar":
         return TEXTS, scalar_product(product, products_dir)
     raise ProductError(f"product {product.name!r} of type {kind!r} has no oda_api encoding")
@@ -129,25 +130,28 @@ def _file(product: Product, products_dir: Path, key: str | None = None) -> Path:
         key = next(iter(product.files), None)
     if key not in product.files:
         raise ProductError(f"product {product.name!r} has no {key} file")
-    path = resolve_in(products_dir, product.files[key])
-    if not path.is_file():
-        raise ProductError(f"product {product.name!r}: file {path.name} is missing")
-    return path
+    return product_path(product, products_dir, key)  # a derived format is made now
 
 
 def own_name(product: Product) -> str:
     """The name ``DataCollection`` gives the product: the ``name`` of the ``oda_api`` object the
-    notebook returned, when the runtime kept it (``meta["oda_name"]``), as MMODA passes it on;
-    else the output's name."""
-    name = product.meta.get("oda_name") if isinstance(product.meta, dict) else None
-    return str(name) if name else product.name
+    notebook returned (kept in ``meta["oda"]`` when the product was written), as MMODA's
+    plugin passes it on; the output's name when the object has none or it was no such object."""
+    name = _own(product).get("name")
+    return str(name) if isinstance(name, str) and name.strip() else product.name
+
+
+def _own(product: Product) -> dict[str, Any]:
+    """What the notebook's ``oda_api`` object said of itself (products/oda.py), or nothing."""
+    own = product.meta.get("oda") if isinstance(product.meta, dict) else None
+    return own if isinstance(own, dict) else {}
 
 
 def _meta(product: Product) -> dict[str, Any]:
     """What ``oda_api`` keeps as ``meta_data``: the ``meta_data`` of the notebook's own
-    ``oda_api`` object when the runtime kept it (``meta["oda_meta_data"]``; its ``src_name``
-    and ``product`` enter ``DataCollection`` names, as from MMODA), then the class URI."""
-    own = product.meta.get("oda_meta_data") if isinstance(product.meta, dict) else None
+    ``oda_api`` object (its ``src_name`` and ``product`` enter ``DataCollection`` names, as
+    from MMODA), then the class URI."""
+    own = _own(product).get("meta_data")
     meta: dict[str, Any] = dict(own) if isinstance(own, dict) else {}
     meta["uri"] = product.ontology
     if product.unit:
@@ -169,12 +173,15 @@ def scalar_product(product: Product, products_dir: Path) -> dict[str, Any]:
     """A value as MMODA sends parameter products: ``{name, value, meta_data: {uri}}``."""
     import json
 
-    stored = json.loads(_file(product, products_dir, "json").read_text("utf-8"))
+    if "json" in product.derived:  # a scalar's value is in its record
+        stored: Any = product.meta
+    else:
+        stored = json.loads(_file(product, products_dir, "json").read_text("utf-8"))
     value = stored.get("value") if isinstance(stored, dict) else stored
     meta = _meta(product)
     if isinstance(stored, dict) and stored.get("unit"):
         meta["unit"] = stored["unit"]
-    return {"name": own_name(product), "value": _finite(value), "meta_data": meta}
+    return {"name": product.name, "value": _finite(value), "meta_data": meta}
 
 
 def binary_product(name: str, data: bytes) -> dict[str, Any]:

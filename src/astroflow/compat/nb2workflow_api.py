@@ -187,8 +187,9 @@ def job_output(p: Platform, job: Job, service: Service) -> dict[str, Any]:
     output: dict[str, Any] = {}
     for entry in job.products:
         product = Product.from_dict(entry)
-        for filename in product.files.values():
-            p.artifacts.path(job.id, f"products/{filename}")
+        for key, filename in product.files.items():
+            if key not in product.derived:  # stored: fetched from a remote store if needed
+                p.artifacts.path(job.id, f"products/{filename}")
         if product.meta.get("json_form"):  # plain rows or columns, as the notebook gave them
             output[product.name] = encoding.plain_json(product, products_dir)
             continue

@@ -10,7 +10,6 @@ leaves ``result.json`` for the controller.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import pickle
 import signal
@@ -63,6 +62,7 @@ def run_forked(spec_path: Path, job_id: str, progress_fd: int, parent_fds: tuple
     try:
         _isolate(parent_fds, parent_pid)
         spec: RunSpec = pickle.loads(Path(spec_path).read_bytes())
+        Path(spec_path).unlink(missing_ok=True)  # read once: not a result, nothing to keep
         job_dir = Path(spec.job_dir)
         _redirect_output(job_dir / LOG_FILE)
         enter_sandbox(spec.sandbox, job_dir, spec.source_dir, group)
@@ -85,7 +85,16 @@ def run_forked(spec_path: Path, job_id: str, progress_fd: int, parent_fds: tuple
         _report_crash(spec_path, exc, time.perf_counter() - started)
     finally:
         _flush()
+        _drop_empty_log(spec_path)
         os._exit(code)
+
+
+def _drop_empty_log(spec_path: Path) -> None:
+    """A run that printed nothing leaves no log file (the log route reads none as empty)."""
+    log = Path(spec_path).parent / LOG_FILE
+    with contextlib.suppress(OSError):
+        if log.stat().st_size == 0:
+            log.unlink()
 
 
 def _isolate(parent_fds: tuple[int, ...], parent_pid: int) -> None:
@@ -274,17 +283,18 @@ class NotebookRun:
                         f"the {format_size(limit)} allowed")
 
     def _write_products(self, work: Path) -> tuple[list[dict[str, Any]], RunError | None]:
-        """Each declared output through the products API, then the manifest.
+        """Each declared output through the products API; their records (the manifest
+        entries) go into ``result.json``, the one record of the run kept in its folder.
 
         An output that is ``None`` is left out: MMODA notebooks set optional products to
         ``None`` when they are not made, and nb2workflow serves them without those.
-        The manifest entries, as written, also go into ``result.json``.
         """
-        from astroflow.products import ProductError, write_manifest, write_product
+        from astroflow.products import ProductError, manifest_entries, write_product
 
         namespace = self.shell.user_ns
         folder = self.job_dir / PRODUCTS_DIR
         written = []
+        reserved: set[str] = set()  # file names taken, formats made later included
         folder.mkdir(exist_ok=True)
         try:
             for output in self.spec.outputs:
@@ -298,21 +308,29 @@ class NotebookRun:
                 for suffix, part in parts or [("", value)]:
                     written.append(write_product(output.name + suffix, part, folder,
                                                  output.ontology, title=output.title,
-                                                 description=output.description, cwd=work))
-            manifest = write_manifest(written, folder)
+                                                 description=output.description, cwd=work,
+                                                 reserved=reserved))
+            entries = manifest_entries(written)
         except ProductError as exc:
             return [], RunError("bug", type(exc).__name__, str(exc))
         except Exception as exc:  # noqa: BLE001 - a product that fails is the run's bug
             return [], RunError("bug", type(exc).__name__,
                                 f"outputs could not be written: {exc}",
                                 "".join(traceback.format_exception(exc)))
-        return json.loads(manifest.read_text(encoding="utf-8"))["products"], None
+        _drop_if_empty(folder)
+        return entries, None
 
     def _save_notebook(self) -> None:
         """The executed notebook as it stands, so a killed run leaves what ran."""
         self.paths.hide_in_outputs(self.notebook)
         write_json(self.job_dir / NOTEBOOK_FILE, self.notebook)
         self._saved_at = time.monotonic()
+
+
+def _drop_if_empty(folder: Path) -> None:
+    """No stored product file (one scalar, say): no ``products/`` folder either."""
+    with contextlib.suppress(OSError):
+        folder.rmdir()
 
 
 def _product_list(value: Any) -> list[tuple[str, Any]] | None:

@@ -1,4 +1,5 @@
-"""Images: arrays, FITS HDUs, NDData and FITS files become one FITS file with WCS, plus a PNG.
+"""Images: arrays, FITS HDUs, NDData and FITS files become one FITS file with WCS, plus a PNG
+(drawn on first download, see :mod:`astroflow.products.stored`).
 
 The FITS file keeps every HDU the notebook gave (masks, uncertainties, extra planes); the
 manifest records which HDU is the image so readers need not guess.
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -169,9 +172,14 @@ def wcs_cards(header: Any) -> dict[str, str]:
 
 
 def write_image(image: ImageData, fits_name: str, png_name: str, outdir: Path,
-                title: str) -> tuple[dict[str, str], dict[str, Any], str | None]:
-    """Write the FITS file and its PNG preview; returns ``(files, meta, unit)``."""
-    from astropy.io import fits
+                title: str, *, lazy: bool = False
+                ) -> tuple[dict[str, str], dict[str, Any], str | None]:
+    """Write the FITS file and its PNG preview; returns ``(files, meta, unit)``.
+
+    ``lazy``: the PNG is only named, and drawn from the FITS file on first download
+    (:func:`image_png`, the same drawing).
+    """
+    from astroflow.products.preview import render_image
 
     fits_path = outdir / fits_name
     if image.source is not None:
@@ -186,33 +194,54 @@ def write_image(image: ImageData, fits_name: str, png_name: str, outdir: Path,
         atomic.write_with(fits_path, writer)
 
     files = {"fits": fits_name}
+    with _opened(fits_path) as hdul:
+        index = image.index if image.source is None else image_index(hdul)
+        if index is None:
+            raise Mismatch(f"{fits_name} has no 2-D or 3-D image HDU")
+        hdu = hdul[index]
+        header = hdu.header
+        meta: dict[str, Any] = {"hdu": index, "shape": list(hdu.shape)}
+        if len(hdul) > 1:
+            meta["hdus"] = [h.name or str(i) for i, h in enumerate(hdul)]
+        cards = wcs_cards(header)
+        if cards:
+            meta["wcs"] = cards
+        unit = str(header["BUNIT"]).strip() if header.get("BUNIT") else None
+        if unit:
+            meta["unit"] = unit
+        if lazy:
+            files["png"] = png_name
+            return files, meta, unit
+        try:
+            png = render_image(hdu.data, header if cards else None, unit, title)
+        except Exception as exc:  # noqa: BLE001 - a preview is a convenience, not the product
+            meta["preview_error"] = f"{type(exc).__name__}: {exc}"
+        else:
+            atomic.write_bytes(outdir / png_name, png)
+            files["png"] = png_name
+    return files, meta, unit
+
+
+def image_png(path: Path, index: int, title: str) -> bytes:
+    """The PNG picture of the image HDU ``index`` of a FITS file, as `write_image` draws it."""
+    from astroflow.products.preview import render_image
+
+    with _opened(path) as hdul:
+        hdu = hdul[index]
+        header = hdu.header
+        unit = str(header["BUNIT"]).strip() if header.get("BUNIT") else None
+        return render_image(hdu.data, header if wcs_cards(header) else None, unit, title)
+
+
+@contextmanager
+def _opened(path: Path) -> Iterator[Any]:
+    """The FITS file open, its warnings (non-standard cards) silenced."""
+    from astropy.io import fits
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with fits.open(fits_path) as hdul:
-            index = image.index if image.source is None else image_index(hdul)
-            if index is None:
-                raise Mismatch(f"{fits_name} has no 2-D or 3-D image HDU")
-            hdu = hdul[index]
-            header = hdu.header
-            meta: dict[str, Any] = {"hdu": index, "shape": list(hdu.shape)}
-            if len(hdul) > 1:
-                meta["hdus"] = [h.name or str(i) for i, h in enumerate(hdul)]
-            cards = wcs_cards(header)
-            if cards:
-                meta["wcs"] = cards
-            unit = str(header["BUNIT"]).strip() if header.get("BUNIT") else None
-            if unit:
-                meta["unit"] = unit
-            try:
-                from astroflow.products.preview import render_image
-
-                png = render_image(hdu.data, header if cards else None, unit, title)
-            except Exception as exc:  # noqa: BLE001 - a preview is a convenience, not the product
-                meta["preview_error"] = f"{type(exc).__name__}: {exc}"
-            else:
-                atomic.write_bytes(outdir / png_name, png)
-                files["png"] = png_name
-    return files, meta, unit
+        with fits.open(path) as hdul:
+            yield hdul
 
 
 def load_image_hdu(path: Path, index: int) -> Any:

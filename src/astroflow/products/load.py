@@ -7,7 +7,7 @@ from typing import Any
 
 from astroflow.products import images, scalars, tables
 from astroflow.products.model import TABLE_LIKE, Product, ProductError
-from astroflow.products.naming import resolve_in
+from astroflow.products.stored import product_path
 
 _TABLE_PREFERENCE = ("ecsv", "fits", "vot", "csv")
 _PICTURE_PREFERENCE = ("png", "jpeg", "gif", "svg")
@@ -24,6 +24,8 @@ def load_product(product: Product, outdir: Path) -> Any:
         raise ProductError(f"product {product.name!r} lists no files")
     ptype = product.type
     if ptype == "scalar":
+        if "json" in product.derived:  # stored in the record: no file needed
+            return scalars.scalar_value(product.meta)
         return scalars.load_scalar(_file(product, outdir, "json"))
     if ptype == "text":
         return _file(product, outdir, "txt").read_text("utf-8")
@@ -43,12 +45,13 @@ def table_file(product: Product, outdir: Path) -> Path:
 
 
 def _file(product: Product, outdir: Path, *preferred: str) -> Path:
-    """The first listed file among the preferred formats (any listed file if none given)."""
-    keys = [k for k in preferred if k in product.files] or (
-        [] if preferred else list(product.files))
+    """The first listed file among the preferred formats (any listed file if none given),
+    stored ones first: a derived format is made only when nothing stored will do."""
+    listed = sorted(product.files, key=lambda k: k in product.derived)
+    keys = [k for k in preferred if k in product.files]
+    keys.sort(key=lambda k: k in product.derived)
+    if not keys and not preferred:
+        keys = listed
     if not keys:
-        keys = [k for k in product.files if k not in ("png",)] or list(product.files)
-    path = resolve_in(outdir, product.files[keys[0]])
-    if not path.is_file():
-        raise ProductError(f"product {product.name!r}: file {path.name} is missing from {outdir}")
-    return path
+        keys = [k for k in listed if k not in ("png",)] or listed
+    return product_path(product, outdir, keys[0])

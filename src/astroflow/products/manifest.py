@@ -1,4 +1,5 @@
-"""``products.json``: the one file through which the server, portal and client see products."""
+"""The products manifest: the list of product records, strict JSON, as ``result.json`` holds it
+(or ``products.json`` in a folder of products that must describe itself)."""
 
 from __future__ import annotations
 
@@ -13,15 +14,26 @@ from astroflow.products.naming import MANIFEST_NAME
 MANIFEST_VERSION = 1
 
 
-def write_manifest(products: list[Product], outdir: Path) -> Path:
-    """Atomically write ``outdir/products.json`` listing ``products`` in order."""
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
+def manifest_entries(products: list[Product]) -> list[dict]:
+    """The manifest's ``products`` list: each record as strict JSON, names unique."""
     names = [p.name for p in products]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ProductError(f"two products share the name(s) {', '.join(duplicates)}")
-    doc = {"version": MANIFEST_VERSION, "products": [jsonable(p.to_dict()) for p in products]}
+    entries = [jsonable(p.to_dict()) for p in products]
+    json.dumps(entries, allow_nan=False)  # strict JSON, or a ValueError naming the value
+    return entries
+
+
+def write_manifest(products: list[Product], outdir: Path) -> Path:
+    """Atomically write ``outdir/products.json`` listing ``products`` in order.
+
+    The executor keeps the same list in the run's ``result.json`` instead (one file fewer a
+    job); this is for folders of products that must describe themselves.
+    """
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    doc = {"version": MANIFEST_VERSION, "products": manifest_entries(products)}
     text = json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
     return atomic.write_text(outdir / MANIFEST_NAME, text)
 

@@ -29,8 +29,10 @@ class Product:
     """One typed output of a job, written as files in the job's output directory.
 
     ``files`` maps a format (``"fits"``, ``"ecsv"``, ``"png"`` …) to a file name relative to
-    that directory. Table-like products always carry ``ecsv``; images carry ``fits`` and, when
-    rendering worked, a ``png`` preview; scalars carry ``json``; texts carry ``txt``.
+    that directory. Table-like products always carry ``ecsv``; images carry ``fits`` and a
+    ``png`` preview; scalars carry ``json``; texts carry ``txt``. Formats in ``derived`` are
+    not stored: they are made from the stored one (or this record) on first download, into the
+    job's evictable ``derived/`` folder (see :mod:`astroflow.products.stored`).
     """
 
     name: str
@@ -41,10 +43,11 @@ class Product:
     description: str | None = None
     ontology: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    derived: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        """The manifest entry (plain JSON types only)."""
-        return {
+        """The manifest entry (plain JSON types only); ``derived`` only when some format is."""
+        entry = {
             "name": self.name,
             "type": self.type,
             "title": self.title,
@@ -54,6 +57,9 @@ class Product:
             "ontology": self.ontology,
             "meta": self.meta,
         }
+        if self.derived:
+            entry["derived"] = list(self.derived)
+        return entry
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Product:
@@ -70,6 +76,9 @@ class Product:
         if not isinstance(files, dict) or not all(
                 isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
             raise ProductError(f"product {name!r}: 'files' must map formats to file names")
+        derived = d.get("derived") or []
+        if not isinstance(derived, list) or not all(k in files for k in derived):
+            raise ProductError(f"product {name!r}: 'derived' must list formats of 'files'")
         return cls(
             name=str(name),
             type=ptype,
@@ -79,6 +88,7 @@ class Product:
             description=d.get("description"),
             ontology=d.get("ontology"),
             meta=dict(d.get("meta") or {}),
+            derived=list(derived),
         )
 
 

@@ -120,7 +120,11 @@ def write_scalar(data: ScalarData, path: Path) -> dict[str, Any]:
 
 def load_scalar(path: Path) -> Any:
     """Rebuild a scalar: Python value, astropy Quantity when it has a unit, Time for times."""
-    doc = json.loads(path.read_text("utf-8"))
+    return scalar_value(json.loads(path.read_text("utf-8")))
+
+
+def scalar_value(doc: dict[str, Any]) -> Any:
+    """The scalar a scalar file (or the product's meta, which holds the same fields) means."""
     value, dtype, unit = doc.get("value"), doc.get("dtype"), doc.get("unit")
     if dtype == "float":
         value = float_from_json(value)

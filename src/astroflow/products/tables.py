@@ -1,12 +1,15 @@
 """Tables: from the many shapes notebooks produce to ECSV, FITS and VOTable files.
 
 ECSV is the reference format (it keeps units, dtypes, masks and astropy Time columns), so it
-must succeed; FITS and VOTable are written when the table can be represented in them and are
-otherwise listed under ``meta["unwritten"]`` with the reason.
+must succeed and is the one stored; FITS and VOTable are offered when the table can be
+represented in them (otherwise listed under ``meta["unwritten"]`` with the reason) and made
+from the ECSV file on first download when it gives the table back exactly
+(:mod:`astroflow.products.stored` says why ECSV).
 """
 
 from __future__ import annotations
 
+import io
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -163,14 +166,25 @@ def read_table_file(path: Path) -> Any:
 
 
 def write_table(table: Any, stem: str, outdir: Path, taken: set[str],
-                formats: Sequence[str] = ("ecsv", "fits", "vot")) -> tuple[dict[str, str], dict]:
-    """Write ``table`` in ``formats``; returns ``(files, meta)``."""
+                formats: Sequence[str] = ("ecsv", "fits", "vot"), *, lazy: bool = False
+                ) -> tuple[dict[str, str], dict, list[str]]:
+    """Write ``table`` in ``formats``; returns ``(files, meta, derived)``.
+
+    ``lazy``: when the ECSV file gives the table back exactly, the other formats are only
+    named (and checked to be writable, in memory) and listed in ``derived``: they are made
+    from the ECSV file when first downloaded (see :mod:`astroflow.products.stored`).
+    """
     files: dict[str, str] = {}
     unwritten: dict[str, str] = {}
+    derived: list[str] = []
+    exact: bool | None = None  # whether the ECSV file gives the table back (asked once)
     for fmt in formats:
         filename = claim(outdir, f"{stem}.{fmt}", taken)
+        if exact is None and lazy and fmt != "ecsv" and "ecsv" in files:
+            exact = _gives_back(table, outdir / files["ecsv"])
+        later = bool(exact) and fmt != "ecsv"
         try:
-            _WRITERS[fmt](table, outdir / filename)
+            _WRITERS[fmt](table, io.BytesIO() if later else outdir / filename)
         except Exception as exc:  # noqa: BLE001 - reported per format below
             if fmt == "ecsv":
                 raise
@@ -178,37 +192,61 @@ def write_table(table: Any, stem: str, outdir: Path, taken: set[str],
             continue
         taken.add(filename)
         files[fmt] = filename
+        if later:
+            derived.append(fmt)
     meta: dict[str, Any] = {"columns": describe_columns(table), "nrows": len(table)}
     if unwritten:
         meta["unwritten"] = unwritten
-    return files, meta
+    return files, meta, derived
 
 
-def _write_ecsv(table: Any, path: Path) -> None:
+def _gives_back(table: Any, ecsv: Path) -> bool:
+    """Does the ECSV file read back as ``table`` (as the FITS and VOTable writers see it)?"""
+    from astroflow.products.roundtrip import same_table
+
+    try:
+        again = read_table_file(ecsv)
+    except Mismatch:
+        return False
+    return same_table(_portable(table), _portable(again))
+
+
+def write_format(table: Any, fmt: str, path: Path) -> None:
+    """Write ``table`` (read from its ECSV file) as ``fmt`` exactly as `write_table` would."""
+    if fmt not in _WRITERS:
+        raise Mismatch(f"tables are not written as {fmt!r} ({', '.join(_WRITERS)})")
+    _WRITERS[fmt](table, path)
+
+
+def _write_ecsv(table: Any, path: Path | io.BytesIO) -> None:
     try:
         _write_quietly(table, path, "ascii.ecsv")
     except Exception:  # noqa: BLE001 - retry once with plain metadata and object columns as text
         _write_quietly(_portable(table), path, "ascii.ecsv")
 
 
-def _write_fits(table: Any, path: Path) -> None:
+def _write_fits(table: Any, path: Path | io.BytesIO) -> None:
     _write_quietly(_portable(table), path, "fits")
 
 
-def _write_votable(table: Any, path: Path) -> None:
+def _write_votable(table: Any, path: Path | io.BytesIO) -> None:
     _write_quietly(_votable_friendly(table), path, "votable")
 
 
 _WRITERS = {"ecsv": _write_ecsv, "fits": _write_fits, "vot": _write_votable}
 
 
-def _write_quietly(table: Any, path: Path, fmt: str) -> None:
-    def writer(tmp: Path) -> None:
+def _write_quietly(table: Any, path: Path | io.BytesIO, fmt: str) -> None:
+    """Write atomically to a path; into a memory buffer to learn whether the format can be."""
+    def writer(tmp: Path | io.BytesIO) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             table.write(tmp, format=fmt)
 
-    atomic.write_with(path, writer)
+    if isinstance(path, io.BytesIO):
+        writer(path)
+    else:
+        atomic.write_with(path, writer)
 
 
 def _portable(table: Any) -> Any:

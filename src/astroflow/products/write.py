@@ -1,6 +1,8 @@
 """Turn one notebook output into a product: files in the job's output directory plus a record.
 
 Runs inside the job's own process, right after the notebook finished, once per declared output.
+Each product stores one file (or none: a scalar lives in its record); the other formats it
+offers are made on first download (:mod:`astroflow.products.stored` says which and why).
 """
 
 from __future__ import annotations
@@ -19,13 +21,15 @@ from astroflow.products.values import type_name
 
 def write_product(name: str, value: Any, outdir: Path, info: ClassInfo | None = None, *,
                   title: str | None = None, description: str | None = None,
-                  cwd: Path | None = None) -> Product:
+                  cwd: Path | None = None, reserved: set[str] | None = None) -> Product:
     """Write ``value`` (the notebook variable ``name``) as a typed product under ``outdir``.
 
     ``info`` is the resolved ontology class of the output's annotation (``None`` when
     unannotated); ``cwd`` is the notebook's working directory, against which string paths
-    are resolved. Raises :class:`ProductError` naming the output when the value cannot become
-    the annotated type, or no product at all.
+    are resolved. ``reserved``: file names the job's earlier products took (formats not
+    written yet have no file to show it); this product's names are added to it. Raises
+    :class:`ProductError` naming the output when the value cannot become the annotated type,
+    or no product at all.
     """
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -35,7 +39,8 @@ def write_product(name: str, value: Any, outdir: Path, info: ClassInfo | None = 
         raise ProductError(f"output {name!r} is annotated as {info.curie} "
                            f"({annotated_type(info)}) but {reason}")
     title = title or default_title(name)
-    writer = _Writer(name, outdir, explicit=annotated_type(info) is not None, title=title)
+    writer = _Writer(name, outdir, explicit=annotated_type(info) is not None, title=title,
+                     reserved=reserved)
     try:
         files, meta, unit = writer.write(chosen)
     except BaseException as exc:
@@ -48,6 +53,8 @@ def write_product(name: str, value: Any, outdir: Path, info: ClassInfo | None = 
                            f"{type(exc).__name__}: {exc}") from exc
     if chosen.fallback:
         meta["python_type"] = type_name(value)
+    if reserved is not None:
+        reserved.update(writer.taken)
     own = oda.own_fields(value)
     if own is not None:
         meta["oda"] = own
@@ -60,28 +67,33 @@ def write_product(name: str, value: Any, outdir: Path, info: ClassInfo | None = 
         description=description,
         ontology=info.uri if info is not None else None,
         meta=meta,
+        derived=writer.derived,
     )
 
 
 class _Writer:
     """Names and writes the files of one product."""
 
-    def __init__(self, name: str, outdir: Path, explicit: bool, title: str) -> None:
+    def __init__(self, name: str, outdir: Path, explicit: bool, title: str,
+                 reserved: set[str] | None = None) -> None:
         self.outdir = outdir
         self.title = title
         self.stem = safe_stem(name)
         self.explicit = explicit  # annotated: files take the output's name
+        self.reserved = set(reserved or ())  # names earlier products took
         self.taken: set[str] = set()    # names this product claimed
+        self.derived: list[str] = []    # formats named but made on first download
         self.in_place: set[str] = set()  # files that were already there (never discarded)
 
     def discard(self) -> None:
         """Remove the files this product created."""
         for filename in self.taken - self.in_place:
             (self.outdir / filename).unlink(missing_ok=True)
+        self.derived = []
 
     def fresh(self, ext: str) -> str:
         """A new file name ``<stem>.<ext>`` that clashes with nothing in the directory."""
-        filename = claim(self.outdir, f"{self.stem}.{ext}", self.taken)
+        filename = claim(self.outdir, f"{self.stem}.{ext}", self.taken | self.reserved)
         self.taken.add(filename)
         return filename
 
@@ -100,7 +112,7 @@ class _Writer:
         if not keep_name:
             suffixes = base.partition(".")[2]
             base = f"{self.stem}.{suffixes}" if suffixes else self.stem
-        filename = claim(self.outdir, base, self.taken)
+        filename = claim(self.outdir, base, self.taken | self.reserved)
         self.taken.add(filename)
         atomic.copy_file(source, self.outdir / filename)
         return filename
@@ -111,9 +123,9 @@ class _Writer:
         return getattr(self, p.type)(p)
 
     def scalar(self, p: Plan) -> tuple[dict[str, str], dict[str, Any], str | None]:
-        filename = self.fresh("json")
-        meta = scalars.write_scalar(p.payload, self.outdir / filename)
-        return {"json": filename}, meta, p.payload.unit
+        filename = self.fresh("json")  # written from the record when asked for
+        self.derived.append("json")
+        return {"json": filename}, p.payload.meta(), p.payload.unit
 
     def text(self, p: Plan) -> tuple[dict[str, str], dict[str, Any], str | None]:
         meta = scalars.text_meta(p.payload)
@@ -131,8 +143,13 @@ class _Writer:
             key = "fits" if images.is_fits_path(p.source) else key
             files[key] = self.place(p.source, keep_name=True)
             formats = () if key == "ecsv" else ("ecsv",)
-        written, meta = tables.write_table(p.payload, self.stem, self.outdir, self.taken,
-                                           formats)
+        taken = self.taken | self.reserved
+        try:
+            written, meta, derived = tables.write_table(p.payload, self.stem, self.outdir,
+                                                        taken, formats, lazy=not files)
+        finally:  # what it wrote is this product's, to discard should it fail
+            self.taken |= taken - self.reserved
+        self.derived += derived
         files.update(written)
         meta.update(p.roles)
         if p.json_form:
@@ -146,8 +163,9 @@ class _Writer:
         else:
             fits_name = self.fresh("fits")
         png_name = self.fresh("png")
+        self.derived.append("png")
         return images.write_image(data, fits_name, png_name, self.outdir,
-                                  title=self.title)
+                                  title=self.title, lazy=True)
 
     def picture(self, p: Plan) -> tuple[dict[str, str], dict[str, Any], str | None]:
         if p.source is not None:

@@ -1,8 +1,10 @@
-"""Download formats of a product: the files the job wrote plus CSV and JSON made on demand.
+"""Download formats of a product: its stored file, the formats made from it on first request.
 
-Table-like products are stored as ECSV (and FITS/VOTable); spreadsheets and scripts want CSV or
-JSON, so those are derived from the stored table the first time they are asked for and cached
-beside it under a hidden name (atomically, so concurrent requests never read half a file).
+Each product stores one file (:mod:`astroflow.products.stored`); the other formats its record
+lists (FITS and VOTable of a table, the PNG of an image, a scalar's JSON) are made on first
+download into the job's evictable ``derived/`` folder. Spreadsheets and scripts also want
+tables as CSV or JSON, so those are made from the stored table the same way (atomically, so
+concurrent requests never read half a file; each serve marks the file as used now).
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from astroflow.errors import AstroflowError
 from astroflow.products import atomic
 from astroflow.products.columns import describe_columns
 from astroflow.products.load import load_product
-from astroflow.products.model import TABLE_LIKE, Product, ProductError
+from astroflow.products.model import TABLE_LIKE, Product
 from astroflow.products.naming import resolve_in, safe_stem
+from astroflow.products.stored import cached, derived_dir, product_path, stored_key
 
 _TEXT = "text/plain; charset=utf-8"
 MEDIA_TYPES: dict[str, str] = {
@@ -93,9 +96,7 @@ def download(product: Product, products_dir: Path, fmt: str | None = None) -> Do
     requested = (fmt or next(iter(product.files))).strip().lower()
     key = _stored_key(product, requested)
     if key is not None:
-        path = resolve_in(products_dir, product.files[key])
-        if not path.is_file():
-            raise ProductError(f"product {product.name!r}: file {path.name} is missing")
+        path = product_path(product, products_dir, key)
         return Download(path, None, media_type(key), _filename(product, path.name, key))
     if product.type in TABLE_LIKE and requested in ("csv", "json"):
         return _derived(product, products_dir, requested)
@@ -118,20 +119,22 @@ def _filename(product: Product, stored: str, key: str) -> str:
 
 
 def _derived(product: Product, products_dir: Path, fmt: str) -> Download:
-    """CSV or JSON rows built from the stored table, cached as a hidden sibling file."""
-    stored = product.files.get("ecsv") or next(iter(product.files.values()))
-    source = resolve_in(products_dir, stored)
-    cache = products_dir / f".{source.name}.derived.{fmt}"
+    """CSV or JSON rows built from the stored table, cached in the job's ``derived/`` folder
+    as ``<stored file>.<fmt>`` (no format a product lists is named so)."""
+    source = product.files[stored_key(product, "ecsv")]
+    cache = resolve_in(derived_dir(products_dir), f"{source}.{fmt}")
     filename = f"{safe_stem(product.name)}.{fmt}"
-    if cache.is_file() and cache.stat().st_mtime >= source.stat().st_mtime:
-        return Download(cache, None, media_type(fmt), filename)
-    table = load_product(product, products_dir)
-    content = _csv_bytes(table) if fmt == "csv" else _json_bytes(table)
+
+    def make(target: Path) -> None:
+        table = load_product(product, products_dir)
+        atomic.write_bytes(target, _csv_bytes(table) if fmt == "csv" else _json_bytes(table))
+
     try:
-        atomic.write_bytes(cache, content)
+        return Download(cached(cache, make), None, media_type(fmt), filename)
     except OSError:  # a read-only artifact store: serve from memory, uncached
+        table = load_product(product, products_dir)
+        content = _csv_bytes(table) if fmt == "csv" else _json_bytes(table)
         return Download(None, content, media_type(fmt), filename)
-    return Download(cache, None, media_type(fmt), filename)
 
 
 def _csv_bytes(table: Any) -> bytes:

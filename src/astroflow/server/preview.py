@@ -838,7 +838,10 @@ def _tick_labels(world: np.ndarray, unit: str) -> list[str]:
 def _scalar(product: Product, products_dir: Path) -> dict:
     import json
 
-    doc = json.loads(resolve_in(products_dir, product.files["json"]).read_text("utf-8"))
+    if "json" in product.derived:  # its value is in the record: no file read or made
+        doc = product.meta
+    else:
+        doc = json.loads(resolve_in(products_dir, product.files["json"]).read_text("utf-8"))
     out = {"kind": "scalar", "value": strict_json(doc.get("value")),
            "unit": doc.get("unit") or product.unit, "dtype": doc.get("dtype")}
     out.update({k: doc[k] for k in ("format", "scale") if k in doc})

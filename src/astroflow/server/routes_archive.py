@@ -18,6 +18,8 @@ from fastapi.responses import StreamingResponse
 
 from astroflow.execution.protocol import NOTEBOOK_FILE
 from astroflow.jobs.model import TERMINAL, Job
+from astroflow.products.model import Product, ProductError
+from astroflow.products.stored import product_path
 from astroflow.server.auth import Caller
 from astroflow.server.deps import caller, platform
 from astroflow.server.openapi import READ, BinaryFile, content, errors
@@ -33,7 +35,7 @@ CHUNK = 1 << 20
                        **errors(*READ, json_route=False)})
 async def job_archive(job_id: str, p: Platform = Depends(platform),
                       who: Caller = Depends(caller)) -> StreamingResponse:
-    """A zip of every product in each stored format (``products/``), the executed notebook
+    """A zip of every product in each format it offers (``products/``), the executed notebook
     and the provenance (``provenance.json`` PROV-JSON, ``provenance.provn`` PROV-N,
     ``provenance-summary.json``)."""
     job = await run_in_threadpool(p.job, job_id, who)
@@ -54,10 +56,13 @@ def archive_entries(p: Platform, job: Job) -> list[tuple[str, Path | bytes]]:
     products_dir = p.artifacts.job_dir(job.id) / "products"
     entries: list[tuple[str, Path | bytes]] = []
     for entry in job.products:
-        for filename in dict.fromkeys((entry.get("files") or {}).values()):
-            path = products_dir / str(filename)
-            if path.is_file():
-                entries.append((f"products/{Path(str(filename)).name}", path))
+        product = Product.from_dict(entry)
+        for key, filename in {name: key for key, name in product.files.items()}.items():
+            try:  # formats made on demand are made now: the archive holds every format
+                path = product_path(product, products_dir, key)
+            except ProductError:
+                continue  # missing: left out, as a missing stored file always was
+            entries.append((f"products/{Path(filename).name}", path))
     try:
         notebook = p.artifacts.path(job.id, NOTEBOOK_FILE)
     except OSError:

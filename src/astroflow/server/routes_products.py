@@ -32,9 +32,10 @@ def _product(p: Platform, job: Job, name: str) -> Product:
                    f"(it has: {', '.join(e['name'] for e in job.products) or 'none'})")
 
 
-def _products_dir(p: Platform, job: Job, product: Product):
-    for filename in product.files.values():
-        p.artifacts.path(job.id, f"products/{filename}")  # fetch from a remote store if needed
+def _products_dir(p: Platform, job: Job, product: Product) -> Path:
+    for key, filename in product.files.items():
+        if key not in product.derived:  # stored: fetch from a remote store if needed
+            p.artifacts.path(job.id, f"products/{filename}")
     return p.artifacts.job_dir(job.id) / "products"
 
 
@@ -156,9 +157,11 @@ def provenance_record(p: Platform, job: Job) -> tuple[dict[str, Any], dict[str, 
                         path=public_path(service.workflow.path, service.source),
                         environment="its own" if service.python else None)
     products_dir = p.artifacts.job_dir(job.id) / "products"
-    for entry in job.products:  # fetch from a remote store if needed
-        for filename in (entry.get("files") or {}).values():
-            p.artifacts.path(job.id, f"products/{filename}")
+    for entry in job.products:  # fetch stored files from a remote store if needed
+        derived = entry.get("derived") or ()
+        for key, filename in (entry.get("files") or {}).items():
+            if key not in derived:
+                p.artifacts.path(job.id, f"products/{filename}")
     record = {"id": job.id, "service": job.service, "version": job.version, "state": job.state,
               "parameters": job.parameters, "owner": job.owner, "created": job.created,
               "started": job.started, "finished": job.finished,
