@@ -141,8 +141,14 @@ def _quota_policy(table: Any) -> QuotaPolicy:
     exempt = table.get("exempt_roles", [])
     if isinstance(exempt, str):
         exempt = [r.strip() for r in exempt.split(",") if r.strip()]
+    inherited = {k: table[k] for k in ("jobs_per_day", "stored_bytes") if k in table}
+    for role, limits in roles.items():
+        if not isinstance(limits, Mapping):
+            raise PolicyError(f"storage.quota.roles.{role}: must be a table (jobs_per_day, "
+                              "stored_bytes)")
+    # a role's table lifts what it names ("none": no limit) and keeps the default's rest
     return QuotaPolicy(default=_quota(table, "storage.quota"),
-                       roles={str(r): _quota(q, f"storage.quota.roles.{r}")
+                       roles={str(r): _quota({**inherited, **q}, f"storage.quota.roles.{r}")
                               for r, q in roles.items()},
                        exempt_roles=frozenset(str(r) for r in exempt))
 
@@ -151,6 +157,8 @@ def _quota(table: Any, where: str) -> Quota:
     if not isinstance(table, Mapping):
         raise PolicyError(f"{where}: must be a table (jobs_per_day, stored_bytes)")
     jobs = table.get("jobs_per_day")
+    if isinstance(jobs, str) and jobs.strip().lower() in ("none", "off", "never"):
+        jobs = None
     if jobs is not None:
         try:
             jobs = int(jobs)
