@@ -57,7 +57,7 @@ def archive_entries(p: Platform, job: Job) -> list[tuple[str, Path | bytes]]:
     entries: list[tuple[str, Path | bytes]] = []
     for entry in job.products:
         product = Product.from_dict(entry)
-        for key, filename in {name: key for key, name in product.files.items()}.items():
+        for filename, key in {name: key for key, name in product.files.items()}.items():
             try:  # formats made on demand are made now: the archive holds every format
                 path = product_path(product, products_dir, key)
             except ProductError:
