@@ -114,7 +114,7 @@ def test_light_curve_through_the_source_query(disp):
     collection = get(disp, "light-curve", src_name="Vela", RA=128.8, DEC=-45.2, T1=59275.0,
                      T2=59277.0, T_format="mjd", n_bins=4)
     products = by_name(collection)
-    lc = products["lc"]
+    lc = products["Vela light curve"]  # the object's own name, as MMODA's plugin keeps it
     assert isinstance(lc, NumpyDataProduct) and len(lc.data_unit) == 2
     data = lc.data_unit[1].data
     assert data.dtype.names == ("TIME", "RATE", "ERROR")
@@ -135,9 +135,12 @@ def test_light_curve_through_the_source_query(disp):
 
 def test_every_product_type(disp):
     products = by_name(get(disp, "product-gallery", size=3))
-    assert set(products) == {"catalog_table", "sky_image", "spectrum_array", "flux_plot",
-                             "raw_bytes", "report", "peak"}
-    table = products["catalog_table"]
+    # MMODA's plugin: an oda_api object keeps its own name (ODAAstropyTable "catalog",
+    # NumpyDataProduct "response", BinaryProduct "raw"), one without a name takes the
+    # output's, and texts and scalars are named by their outputs.
+    assert set(products) == {"catalog", "sky_image", "response", "flux_plot", "raw", "report",
+                             "peak"}
+    table = products["catalog"]
     assert isinstance(table, ODAAstropyTable)
     assert list(table.table["name"]) == ["src A", "src B", "src C"]
     assert list(table.table["flux"]) == [1.5, 2.5, 4.0]
@@ -151,11 +154,11 @@ def test_every_product_type(disp):
     wcs = WCS(image.to_fits_hdu_list()[0].header)
     assert list(wcs.wcs.crval) == [83.633, 22.0145] and list(wcs.wcs.ctype) == ["RA---TAN",
                                                                                "DEC--TAN"]
-    assert products["spectrum_array"].data_unit[0].data.tolist() == [[0, 1, 2], [3, 4, 5]]
+    assert products["response"].data_unit[0].data.tolist() == [[0, 1, 2], [3, 4, 5]]
     picture = products["flux_plot"]
     assert isinstance(picture, PictureProduct) and picture.img_type == "png"
     assert picture.binary_data[:8] == b"\x89PNG\r\n\x1a\n"
-    raw = products["raw_bytes"]
+    raw = products["raw"]
     assert isinstance(raw, BinaryProduct) and raw.bin_data == bytes(range(8)) + b"end"
     assert products["report"].value == "3 sources\nbrightest: src C"
     assert products["peak"].value == 8.0 and products["peak"].meta_data["uri"].endswith("Float")
@@ -304,7 +307,7 @@ def test_snippet_runs_as_shown(server):
     code = oda_api_snippet("light-curve", {"RA": 10.0, "DEC": 5.0, "n_bins": 3}, server.url)
     namespace: dict = {}
     exec(compile(code, "<snippet>", "exec"), namespace)  # noqa: S102 - our own rendered code
-    lc = by_name(namespace["data_collection"])["lc"]
+    lc = by_name(namespace["data_collection"])["Crab light curve"]
     assert len(lc.data_unit[1].data) == 3
     odd = oda_api_snippet("x", {"class": 1, "product": 2, "ok": [1, None]}, "http://h/",
                           needs_token=True)
