@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import time
 import uuid
+from pathlib import Path
+
+import httpx
 
 from astroflow.jobs.artifacts import ArtifactStore
 from astroflow.jobs.store import JobStore
+
+API = "/api/v1"
+LIFECYCLE_SERVICES = Path(__file__).resolve().parent / "lifecycle_services"
 
 
 def ended_job(store: JobStore, artifacts: ArtifactStore, *, service: str = "svc",
@@ -33,3 +39,22 @@ def ended_job(store: JobStore, artifacts: ArtifactStore, *, service: str = "svc"
     assert store.finish(job.id, state, at=finished or time.time(), stored_bytes=stored,
                         products=[{"name": "table"}] if state == "done" else [])
     return job.id
+
+
+def run_job(http: httpx.Client, service: str, headers: dict | None = None,
+            **parameters) -> dict:
+    reply = http.post(f"{API}/services/{service}/jobs", json={"parameters": parameters},
+                      headers=headers or {})
+    assert reply.status_code in (200, 201), reply.text
+    return http.get(f"{API}/jobs/{reply.json()['id']}", params={"wait": 30}).json()
+
+
+def until(check, seconds: float = 15.0):
+    """Poll ``check`` until it returns something true (bounded)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"not within {seconds} s")

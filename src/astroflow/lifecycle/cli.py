@@ -32,6 +32,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                                    "(30d, 12h, P30D; overrides max_age)")
     gc.add_argument("--max-bytes", default=None, help="evict least recently used results "
                                                      "beyond this total (50GB; max_bytes)")
+    gc.add_argument("--grace", default=None,
+                    help="keep jobs used (downloaded, joined) this recently (default 300 s; "
+                         "in_use_grace)")
     gc.add_argument("--free", default=None,
                     help="free at least this much now (e.g. 2GB), least recently used first")
     gc.add_argument("--json", action="store_true", help="machine-readable report")
@@ -49,7 +52,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
     config = ServerConfig.from_env(db=args.db, store=args.store, data_dir=args.data_dir,
                                    config_file=args.config)
     policy = StoragePolicy.load(config.config_file, os.environ, max_age=args.max_age,
-                                max_bytes=args.max_bytes)
+                                max_bytes=args.max_bytes, in_use_grace=args.grace)
     need = parse_size(args.free, "--free") or 0
     if config.db is None and not (config.data_dir / "astroflow.db").is_file():
         raise AstroflowError(f"no astroflow database in {config.data_dir}: give the server's "
