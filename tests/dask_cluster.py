@@ -32,7 +32,10 @@ class DaskCluster:
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
         self.folder.mkdir(parents=True, exist_ok=True)
         log = open(self.folder / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
-        return subprocess.Popen(argv, stdout=log, stderr=log, start_new_session=True)
+        # Workers give up on a vanished scheduler after this (and `astroflow worker` starts
+        # them again): the scheduler-restart test waits seconds, not Dask's default 30 s.
+        env = {**os.environ, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "4s"}
+        return subprocess.Popen(argv, stdout=log, stderr=log, start_new_session=True, env=env)
 
     def start_scheduler(self) -> None:
         self.scheduler = self._spawn("scheduler", [

@@ -2,16 +2,21 @@
 
 It is Dask's own ``dask worker`` with the preload added, so every option of that command
 works after ``--`` (``--memory-limit``, ``--resources``, ``--local-directory`` ...), and
-what starts Dask workers elsewhere (dask-jobqueue, dask-kubernetes) needs only the preload.
+what starts Dask workers elsewhere (dask-jobqueue, dask-kubernetes) needs only the preload;
+it is started again when it ends because its scheduler went away.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
+import subprocess
 import sys
+import time
 
 PRELOAD = "astroflow.execution.dask.preload"
+RESTART_SECONDS = 1.0  # at most one restart per this long (a scheduler that stays away)
 
 
 def add_command(sub: argparse._SubParsersAction) -> None:
@@ -45,9 +50,31 @@ def worker_argv(args: argparse.Namespace) -> list[str]:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    """Run ``dask worker``, and start it again when it ends on its own: Dask workers close
+    when their scheduler goes away, and a restarted scheduler must find them back (the
+    server then submits the runs the old one lost). SIGTERM / SIGINT stop it for good."""
     try:
         argv = worker_argv(args)
     except ValueError as exc:
         print(f"error: --scheduler: {exc}", file=sys.stderr)
         return 2
-    os.execv(argv[0], argv)  # the worker's signals and exit status are Dask's own
+    stopping: list[int] = []
+    child: list[subprocess.Popen] = []
+
+    def stop(signum: int, _frame: object) -> None:
+        stopping.append(signum)
+        if child and child[0].poll() is None:
+            child[0].send_signal(signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    code = 0
+    while not stopping:
+        started = time.monotonic()
+        child[:] = [subprocess.Popen(argv)]
+        code = child[0].wait()
+        if not stopping:
+            print(f"astroflow worker: dask worker ended (status {code}); starting it again",
+                  file=sys.stderr)
+            time.sleep(max(0.0, RESTART_SECONDS - (time.monotonic() - started)))
+    return 0 if stopping else code

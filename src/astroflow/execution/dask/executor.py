@@ -32,6 +32,7 @@ from astroflow.execution.spec import Progress, RunError, RunResult, RunSpec
 log = logging.getLogger("astroflow.execution.dask")
 
 ProgressCallback = Callable[[Progress], None]
+MAX_RESUBMISSIONS = 3  # a run the scheduler loses (it restarted) goes again at most so often
 
 
 def scheduler_address(url: str) -> str:
@@ -57,6 +58,8 @@ class DaskRunHandle:
         self.pid: int | None = None
         self.worker: str | None = None
         self.attempt = 0
+        self.resubmissions = 0  # times the scheduler lost it and it was submitted again
+        self.python: str | None = None
         self.future: Any = None
         self._executor = executor
         self._on_progress = on_progress
@@ -128,7 +131,7 @@ class DaskExecutor:
     def __init__(self, address: str | None = None, *, client: Client | None = None,
                  sandbox: SandboxPolicy | None = None, max_limits: RunLimits | None = None,
                  store: str | None = None, python: str | None = None,
-                 timeout: float = 30.0) -> None:
+                 timeout: float = 30.0, reconnect_timeout: float = 60.0) -> None:
         if client is None:
             if address is None:
                 raise ValueError("DaskExecutor needs a scheduler address or a client")
@@ -142,6 +145,7 @@ class DaskExecutor:
         self.max_limits = max_limits or (sandbox.limits if sandbox else RunLimits())
         self.store = store if store and "://" in store and not store.startswith("file://") else None
         self.python = python
+        self.reconnect_timeout = reconnect_timeout
         self._runs: dict[str, DaskRunHandle] = {}
         self._lock = threading.Lock()
         self._closed = False
@@ -179,11 +183,15 @@ class DaskExecutor:
         handle = DaskRunHandle(self, run_id, spec, on_progress)
         with self._lock:
             self._runs[run_id] = handle
-        handle.future = self.client.submit(run_job, spec, run_id, python or self.python,
-                                           self.store, key=f"astroflow-run-{run_id}",
+        handle.python = python or self.python
+        self._send(handle)
+        return handle
+
+    def _send(self, handle: DaskRunHandle) -> None:
+        handle.future = self.client.submit(run_job, handle.spec, handle.job_id, handle.python,
+                                           self.store, key=f"astroflow-run-{handle.job_id}",
                                            pure=False)
         handle.future.add_done_callback(lambda future, h=handle: self._ended(h, future))
-        return handle
 
     def run(self, spec: RunSpec, on_progress: ProgressCallback | None = None) -> RunResult:
         """Submit and wait."""
@@ -264,6 +272,12 @@ class DaskExecutor:
         try:
             outcome = future.result()
         except FutureCancelledError:
+            if handle._stop_reason is None and not self._closed:
+                # Nobody asked: the scheduler went away (its workers close with it and kill
+                # their runs). Submit the run again once the client is connected again.
+                threading.Thread(target=self._resubmit, args=(handle,), daemon=True,
+                                 name="astroflow-dask-resubmit").start()
+                return
             outcome = None
         except Exception as exc:  # noqa: BLE001 - KilledWorker, a lost scheduler, a bug
             handle._finish(self._lost_result(handle, exc))
@@ -275,6 +289,26 @@ class DaskExecutor:
         handle.worker = outcome.get("worker") or handle.worker
         handle.attempt = outcome.get("attempt") or handle.attempt
         handle._finish(_result(handle, outcome))
+
+    def _resubmit(self, handle: DaskRunHandle) -> None:
+        """Run again, under a new id, a run the scheduler lost; fail it if the scheduler
+        stays away longer than ``reconnect_timeout`` or loses it too often."""
+        handle.resubmissions += 1
+        deadline = time.monotonic() + self.reconnect_timeout
+        while self.client.status != "running" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if self.client.status != "running" or handle.resubmissions > MAX_RESUBMISSIONS:
+            why = ("the Dask scheduler stayed unreachable" if self.client.status != "running"
+                   else f"the Dask scheduler lost the run {handle.resubmissions} times")
+            handle._finish(self._lost_result(handle, RuntimeError(why)))
+            return
+        log.warning("the Dask scheduler lost run %s; submitting it again", handle.job_id)
+        self.client.subscribe_topic(PROGRESS_TOPIC, self._events.put_nowait)  # a new scheduler
+        with self._lock:
+            self._runs.pop(handle.job_id, None)
+            handle.job_id, handle.pid, handle.worker = uuid.uuid4().hex, None, None
+            self._runs[handle.job_id] = handle
+        self._send(handle)
 
     def _lost_result(self, handle: DaskRunHandle, exc: Exception) -> RunResult:
         from distributed.scheduler import KilledWorker
