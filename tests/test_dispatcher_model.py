@@ -10,6 +10,7 @@ reaches a notebook parameter called ``token``; times in ``meta-data`` as
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -58,13 +59,31 @@ raise ValueError(f"this notebook fails on purpose (n={n})")
 result = n  # oda:Integer
 '''
 
+# The plugin's tests/example_nb/optional_par.ipynb, cell for cell: a PEP 604 annotation makes
+# opt_par0 optional, "oda:optional" after a comma opt_par1; the outputs cell names bare
+# variables with their classes.
+OPTIONAL_PAR = """# %%
+from __future__ import annotations
+
+# %% tags=["parameters"]
+opt_par0: float|None = 5.0
+opt_par1 = None # oda:Float, oda:optional
+non_opt = 2.3
+
+# %% tags=["outputs"]
+opt_par0 # oda:Float
+opt_par1 # oda:Float
+non_opt # oda:Float
+"""
+
 
 def example_repository(root: Path) -> Path:
-    """A repository ``example`` with two notebooks (``echo``, ``failing``)."""
+    """A repository ``example`` with three notebooks (``echo``, ``failing``, ``optional_par``)."""
     repo = root / "example"
     repo.mkdir(parents=True)
     (repo / "echo.py").write_text(ECHO)
     (repo / "failing.py").write_text(FAILING)
+    (repo / "optional_par.py").write_text(OPTIONAL_PAR)
     return root
 
 
@@ -111,9 +130,10 @@ def test_a_repository_is_an_instrument_and_its_notebooks_its_products(server):
     assert "example" in listed and "echo" in listed  # the repository, and the service
     [described] = disp.get_instrument_description("example")
     assert described[0] == {"instrumet": "example"}
-    assert described[1] == {"prod_dict": {"echo": "echo_query", "failing": "failing_query"}}
+    assert described[1] == {"prod_dict": {"echo": "echo_query", "failing": "failing_query",
+                                          "optional_par": "optional_par_query"}}
     products = {q[1]["product_name"]: {e["name"]: e for e in q[2:]} for q in described[4:]}
-    assert set(products) == {"echo", "failing"}
+    assert set(products) == {"echo", "failing", "optional_par"}
     echo = products["echo"]
     # a notebook parameter named `token` is reached as MMODA names it
     assert "token_rename" in echo and "token" not in echo
@@ -157,7 +177,9 @@ def test_fields_the_plugin_returns(server):
     assert any(d.startswith('<p style="white-space: pre-wrap;">') and "&#x27;non_opt&#x27;: 2.5"
                in d for d in divs)
     assert "<br>value: 5.0<br>uri: http://odahub.io/ontology#Float" in divs
-    assert page["products"]["name"] == ["output", "doubled"]
+    # the plugin draws a value output left as None too, in the outputs' order
+    assert page["products"]["name"] == ["output", "doubled", "nothing"]
+    assert divs[2] == "<br>value: None<br>uri: http://odahub.io/ontology#Float"
 
     progress = run(server, instrument="example", product_type="echo", non_opt=3.5,
                    api="True", return_progress="True")
@@ -170,6 +192,38 @@ def test_fields_the_plugin_returns(server):
     failed = run(server, instrument="example", product_type="failing")
     assert failed["exit_status"]["job_status"] == "failed"
     assert "fails on purpose" in failed["exit_status"]["message"]
+
+
+@pytest.mark.parametrize("api", [True, False])
+@pytest.mark.parametrize("opt_par0", [None, 4.2, "\x00"])
+@pytest.mark.parametrize("opt_par1", [None, 2.4, "\x00"])
+def test_optional_parameters(server, api, opt_par0, opt_par1):
+    """The plugin's test_optional_parameters, all 18 cases: a field left out keeps its default,
+    "\x00" sets an optional parameter to None; both forms of the answer show the values."""
+    described = httpx.get(server.url + "/dispatch-data/meta-data",
+                          params={"instrument": "example"}).json()
+    query = next(q for q in described[0][4:] if q[1]["product_name"] == "optional_par")
+    parameters = query[2:]
+    for par in parameters:
+        assert par["restrictions"]["is_optional"] is (par["name"] != "non_opt"), par
+    expected = {par["name"]: par["value"] for par in parameters}
+    assert expected == {"opt_par0": 5.0, "opt_par1": None, "non_opt": 2.3}
+    request = {"instrument": "example", "product_type": "optional_par"}
+    for name, value in (("opt_par0", opt_par0), ("opt_par1", opt_par1)):
+        if value is not None:  # requests, as the plugin's test uses it, leaves None out
+            request[name] = value
+            expected[name] = None if value == "\x00" else value
+    if api:
+        request["api"] = "yes"
+    answer = run(server, **request)
+    assert answer["exit_status"]["job_status"] == "done", answer["exit_status"]
+    if api:
+        texts = answer["products"]["text_product_list"]
+        assert {t["name"]: t["value"] for t in texts} == expected
+    else:
+        divs = [image["image"]["div"] for image in answer["products"]["image"]]
+        shown = [re.search(r"value: ([^<]+)", div).group(1) for div in divs]
+        assert shown == [str(v) for v in expected.values()]
 
 
 def test_non_optional_parameter_set_to_none(server):

@@ -114,7 +114,8 @@ def _answer(p: Platform, job: Job, query: AnalysisRequest, service: Service, bas
             if not api:
                 products.update(encoding.html_products(
                     [Product.from_dict(e) for e in job.products],
-                    p.artifacts.job_dir(job.id) / "products", instrument.product_key(service)))
+                    p.artifacts.job_dir(job.id) / "products", instrument.product_key(service),
+                    none_valued=none_outputs(service, job), order=list(service.workflow.outputs)))
         except (ProductError, OSError) as exc:
             return response.failed_answer(f"the products of job {job.id} could not be "
                                           f"encoded: {exc}", query.session_id, job.id)
@@ -140,16 +141,21 @@ def _answer(p: Platform, job: Job, query: AnalysisRequest, service: Service, bas
     return response.job_answer(job, query.session_id, products=products, comment=comment)
 
 
-def none_values(products: dict[str, Any], service: Service, job: Job) -> None:
-    """A value output (a parameter class, not a product) the notebook left as ``None``: MMODA
-    still returns it, as ``{name, value: None, meta_data: {uri}}`` in ``text_product_list``."""
+def none_outputs(service: Service, job: Job) -> dict[str, str]:
+    """The value outputs (a parameter class, not a product) the notebook left as ``None``,
+    with their class URIs: MMODA still returns them."""
     made = {e.get("name") for e in job.products}
-    for name, out in service.workflow.outputs.items():
-        if name in made or out.ontology is None or out.ontology.kind == "product":
-            continue
-        products[encoding.TEXTS].append({"name": name, "value": None,
-                                         "meta_data": {"uri": out.ontology.uri}})
-        products["prod_uris"][name] = out.ontology.uri
+    return {name: out.ontology.uri for name, out in service.workflow.outputs.items()
+            if name not in made and out.ontology is not None and out.ontology.kind != "product"}
+
+
+def none_values(products: dict[str, Any], service: Service, job: Job) -> None:
+    """Each ``None`` value output as the plugin gives it to oda_api: ``{name, value: None,
+    meta_data: {uri}}`` in ``text_product_list``."""
+    for name, uri in none_outputs(service, job).items():
+        products[encoding.TEXTS].append({"name": name, "value": None, "meta_data": {"uri": uri}})
+        products["prod_uris"][name] = uri
+        out = service.workflow.outputs[name]
         products["extra_metadata"][name] = {k: v for k in ("label", "description", "group")
                                             if (v := getattr(out, k, None))}
 

@@ -28,7 +28,7 @@ import math
 import pickle
 import re
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -345,21 +345,29 @@ def _python(value: Any) -> str:
 
 # --- HTML for callers other than oda_api ----------------------------------------------------
 
-def html_products(products: Iterable[Product], products_dir: Path,
-                  product_name: str) -> dict[str, Any]:
+def html_products(products: Iterable[Product], products_dir: Path, product_name: str, *,
+                  none_valued: Mapping[str, str] | None = None,
+                  order: Sequence[str] = ()) -> dict[str, Any]:
     """What the MMODA plugin returns to a caller without ``api`` (its web front end):
     ``image`` (one ``{"image": {"div", "script"}}`` per product, a dict when there is one),
-    ``name``, ``file_name``, ``download_file_name`` and ``prod_process_message``."""
-    images: list[dict[str, Any]] = []
-    names: list[str] = []
-    files: list[str] = []
-    for product in products:
-        names.append(product.name)
-        files += list(product.files.values())
-        images.append({"image": {"div": product_html(product, Path(products_dir)),
-                                 "script": ""}})
-    return {"image": images[0] if len(images) == 1 else images, "name": names,
-            "file_name": files,
+    ``name``, ``file_name``, ``download_file_name`` and ``prod_process_message``.
+
+    ``none_valued`` (output name → class URI) are value outputs the notebook left as ``None``:
+    the plugin draws them too (``value: None``); ``order`` is the outputs' declared order,
+    the plugin's."""
+    import html
+
+    drawn: list[tuple[str, str, list[str]]] = [
+        (product.name, product_html(product, Path(products_dir)), list(product.files.values()))
+        for product in products]
+    drawn += [(name, f"<br>value: None<br>uri: {html.escape(uri)}", [])
+              for name, uri in (none_valued or {}).items()]
+    rank = {name: i for i, name in enumerate(order)}
+    drawn.sort(key=lambda item: rank.get(item[0], len(rank)))
+    images = [{"image": {"div": div, "script": ""}} for _, div, _ in drawn]
+    files = [f for _, _, product_files in drawn for f in product_files]
+    return {"image": images[0] if len(images) == 1 else images,
+            "name": [name for name, _, _ in drawn], "file_name": files,
             "download_file_name": f"{files[0]}.gz" if len(files) == 1
             else f"{product_name}.tar.gz",
             "prod_process_message": ""}
