@@ -262,9 +262,9 @@ def test_a_finished_but_unrecorded_job_is_recorded_not_run_again(tmp_path: Path,
         complete, partial = _jobs(store, ids)
         folder = Path(complete.job_dir or "")
         before = _files(folder)
-        assert "result.json" in before and "products/products.json" in before
-        # The second run's products manifest was never written: not a complete result.
-        (Path(partial.job_dir or "") / "products" / "products.json").unlink()
+        assert "result.json" in before  # the run's one record (no products.json any more)
+        # The second run's result was never written (it is the run's last write): incomplete.
+        (Path(partial.job_dir or "") / "result.json").unlink()
 
         if database == "sqlite":
             _terminate(server)
