@@ -440,12 +440,9 @@ def _stale_use(last_used: float | None, now: float) -> bool:
 
 def _check_quota(connection: Any, requester: str, quota: Quota, now: float) -> None:
     """QuotaExceeded when ``requester`` may create no more jobs (inside submit's transaction)."""
-    c = JOBS.c
     if quota.jobs_per_day is not None:
-        since = now - DAY
-        count, oldest = connection.execute(
-            select(func.count(), func.min(c.created))
-            .where(c.requester == requester, c.created > since)).one()
+        count, oldest = connection.execute(_QUOTA.jobs_since, {
+            "b_requester": requester, "b_since": now - DAY}).one()
         if int(count or 0) >= quota.jobs_per_day:
             wait = max(1, int((oldest or now) + DAY - now) + 1)
             raise QuotaExceeded(f"quota reached: at most {quota.jobs_per_day} new jobs a day "
@@ -453,15 +450,27 @@ def _check_quota(connection: Any, requester: str, quota: Quota, now: float) -> N
                                 "or ask the operators for a role with a larger quota",
                                 "jobs_per_day", wait)
     if quota.stored_bytes is not None:
-        stored = connection.execute(
-            select(func.coalesce(func.sum(c.stored_bytes), 0))
-            .where(c.state.in_(sorted(TERMINAL)), c.requester == requester,
-                   c.expired.is_(None))).scalar()
+        stored = connection.execute(_QUOTA.stored_by, {"b_requester": requester}).scalar()
         if int(stored or 0) >= quota.stored_bytes:
             raise QuotaExceeded(f"quota reached: your results take {_size(int(stored))}, the "
                                 f"limit is {_size(quota.stored_bytes)} per caller "
                                 "(stored_bytes); they are freed as they expire, or ask the "
                                 "operators for a role with a larger quota", "stored_bytes", 3600)
+
+
+class _QuotaStatements:
+    """The quota reads, built once (see `_Statements`)."""
+
+    def __init__(self) -> None:
+        c = JOBS.c
+        mine = c.requester == bindparam("b_requester")
+        self.jobs_since = select(func.count(), func.min(c.created)).where(
+            mine, c.created > bindparam("b_since"))
+        self.stored_by = select(func.coalesce(func.sum(c.stored_bytes), 0)).where(
+            c.state.in_(sorted(TERMINAL)), mine, c.expired.is_(None))
+
+
+_QUOTA = _QuotaStatements()
 
 
 def _size(n: int) -> str:
