@@ -193,7 +193,12 @@ export class JobPanel {
     if (this.log) this.log.ended();
     replace(this.provenance, provenanceDisclosure(record.id, record.service));
     const error = record.error;
-    if (record.state === 'done') {
+    if (record.state === 'done' && record.expired) {
+      // the storage policy removed its files; the record (parameters, provenance) stays
+      replace(this.failure, h('p', { class: 'notice', dataset: { kind: 'warn' }, role: 'status' },
+        h('strong', { text: 'Results expired: ' }), 'resubmit to recompute (the same request runs again).'));
+      replace(this.results);
+    } else if (record.state === 'done') {
       replace(this.failure);
       renderProducts(this.results, record);
     } else if (record.state === 'cancelled') {
@@ -204,7 +209,8 @@ export class JobPanel {
     } else if (error) {
       const what = error.type === 'time_limit' ? 'The job ran past its time limit.'
         : error.type === 'crashed' ? 'The job’s process crashed.'
-          : 'The service failed on this request (a bug in the workflow).';
+          : error.type === 'store_full' ? 'The server’s store was full.'
+            : 'The service failed on this request (a bug in the workflow).';
       replace(this.failure, h('div', { class: 'notice', dataset: { kind: 'error' }, role: 'alert' },
         h('p', {}, h('strong', { text: what }), ' ', error.message || ''),
         error.traceback ? h('details', { class: 'traceback' },
