@@ -157,7 +157,7 @@ def _quota(table: Any, where: str) -> Quota:
     if not isinstance(table, Mapping):
         raise PolicyError(f"{where}: must be a table (jobs_per_day, stored_bytes)")
     jobs = table.get("jobs_per_day")
-    if isinstance(jobs, str) and jobs.strip().lower() in ("none", "off", "never"):
+    if _unset(jobs):
         jobs = None
     if jobs is not None:
         try:
@@ -187,8 +187,7 @@ def with_quota_env(policy: StoragePolicy, environ: Mapping[str, str]) -> Storage
 
 def parse_age(value: Any, name: str) -> float | None:
     """Seconds from ``86400``, ``"30d"``, ``"12h"``, ``"P30D"``; ``"never"``/``false``: None."""
-    if value is None or value is False or (isinstance(value, str) and
-                                           value.strip().lower() in ("never", "off", "none", "")):
+    if _unset(value):
         return None
     if isinstance(value, bool):
         raise PolicyError(f"{name}: must be a duration such as 30d, got {value!r}")
@@ -212,17 +211,19 @@ def parse_age(value: Any, name: str) -> float | None:
 
 def parse_size(value: Any, name: str) -> int | None:
     """Bytes from ``1073741824``, ``"1GiB"``, ``"50 GB"``; ``"none"``/``false``: None."""
-    if value is None or value is False or (isinstance(value, str) and
-                                           value.strip().lower() in ("never", "off", "none", "")):
+    if _unset(value):
         return None
     try:
-        size = int(TypeAdapter(ByteSize).validate_python(value))
+        return int(TypeAdapter(ByteSize).validate_python(value))
     except PydanticError:
         raise PolicyError(f"{name}: {value!r} is not a size (use bytes, 500MB, 50GB or "
                           "1.5GiB)") from None
-    if size < 0:
-        raise PolicyError(f"{name}: must not be negative, got {value!r}")
-    return size
+
+
+def _unset(value: Any) -> bool:
+    """No limit: absent, ``false``, or ``"never"``/``"off"``/``"none"``."""
+    return value is None or value is False or (
+        isinstance(value, str) and value.strip().lower() in ("never", "off", "none", ""))
 
 
 def _fraction(value: Any, name: str) -> float:
