@@ -177,8 +177,17 @@ class Pool:
         self.worker_peak_mb = 0.0
         self._pool: ProcessPoolExecutor | None = None
         self._key = id(self)
+        self._shared: Any = analysis  # what tasks get: on Dask, a scattered future of it
+        self._fan_out = workers is None or workers > 1
 
     def __enter__(self) -> Pool:
+        client = _cluster_client() if self.executor is None and self._fan_out else None
+        if client is not None:  # a job on a Dask cluster: fan out over the cluster
+            warm_up(self.analysis)
+            self.executor = client
+            self.workers = _cluster_threads(client)
+            _make_importable(client, self.analysis)
+            self._shared = client.scatter(self.analysis, broadcast=True, hash=False)
         if self.executor is None and self.workers > 1:
             warm_up(self.analysis)
             _SHARED[self._key] = self.analysis
@@ -211,10 +220,11 @@ class Pool:
             futures = {self._pool.submit(_call_shared, self._key, fn, tuple(args)): i
                        for i, args in enumerate(arg_list)}
         else:
-            futures = {self.executor.submit(fn, self.analysis, *args): i
+            _make_importable(self.executor, fn)
+            futures = {self.executor.submit(fn, self._shared, *args): i
                        for i, args in enumerate(arg_list)}
         results: list = [None] * n
-        for count, fut in enumerate(as_completed(futures), 1):
+        for count, fut in enumerate(_completed(self.executor, futures), 1):
             value = fut.result()
             if self._pool is not None:
                 value, peak = value
@@ -223,6 +233,41 @@ class Pool:
             if done is not None:
                 done(count, n)
         return results
+
+
+def _cluster_client() -> Any:
+    """The Dask cluster this job runs on (astroflow's ``dask`` executor), or None."""
+    try:
+        from astroflow.parallel import cluster_client
+    except ImportError:  # used outside astroflow: local processes
+        return None
+    return cluster_client()
+
+
+def _cluster_threads(client: Any) -> int:
+    from astroflow.parallel import cluster_threads
+
+    return cluster_threads(client)
+
+
+def _completed(executor: Any, futures: dict) -> Any:
+    """The futures as they end: Dask's own `as_completed` for a Dask client's."""
+    if executor is not None and hasattr(executor, "scatter") and hasattr(executor, "loop"):
+        from distributed import as_completed as dask_completed
+
+        return dask_completed(list(futures), loop=executor.loop)
+    return as_completed(futures)
+
+
+def _make_importable(client: Any, value: Any) -> None:
+    """Dask workers do not have this package on their path: give it to them (a Dask client
+    only; another executor runs where this package is importable)."""
+    if not hasattr(client, "run") or not hasattr(client, "scatter"):
+        return
+    with contextlib.suppress(ImportError):
+        from astroflow.parallel import make_importable
+
+        make_importable(client, value)
 
 
 # ----- the map ------------------------------------------------------------------------------
@@ -494,6 +539,18 @@ class BackgroundScans:
         return min(max(p_et, p), 1.0), (k + 1) / (t.size + 1)
 
 
+def _background_scan(release: Release, args: tuple) -> tuple[dict[str, float], float]:
+    """One RA-scrambled sky, scanned and searched in this process: a task of
+    `background_scans` on a cluster (the same seeds, so the same numbers, as the loop)."""
+    mjd_range, nside, search, child = args
+    t = time.perf_counter()
+    ana = PointSourceAnalysis(scrambled_release(release, np.random.default_rng(child)),
+                              mjd_range)
+    with Pool(ana, 1) as pool:
+        spots = find_hotspots(pool, scan_sky(nside=nside, pool=pool), search)
+    return hottest_per_band(spots, search.bands), time.perf_counter() - t
+
+
 def background_scans(release: Release, mjd_range: tuple[float, float] | None, n: int,
                      nside: int, search: HotspotSearch, workers: int | None = None,
                      seed: int = 1, progress: Progress | None = None) -> BackgroundScans:
@@ -501,7 +558,21 @@ def background_scans(release: Release, mjd_range: tuple[float, float] | None, n:
     hottest: dict[str, list[float]] = {name: [] for name, _, _ in search.bands}
     t0 = time.perf_counter()
     per_scan = []
-    for j, child in enumerate(np.random.SeedSequence(seed).spawn(n)):
+    children = np.random.SeedSequence(seed).spawn(n)
+    client = _cluster_client() if workers != 1 and n > 1 else None
+    if client is not None:  # a job on a Dask cluster: one scan per task, scans in parallel
+        from astroflow.parallel import map as parallel_map
+
+        scans = parallel_map(_background_scan, [(mjd_range, nside, search, c) for c in children],
+                             shared=release, client=client,
+                             done=None if progress is None else lambda k, total: progress(k / total))
+        for spots_ts, seconds in scans:
+            for band, ts in spots_ts.items():
+                hottest[band].append(ts)
+            per_scan.append(seconds)
+        return BackgroundScans(nside, {b: np.array(v) for b, v in hottest.items()},
+                               time.perf_counter() - t0, per_scan)
+    for j, child in enumerate(children):
         t = time.perf_counter()
         ana = PointSourceAnalysis(scrambled_release(release, np.random.default_rng(child)),
                                   mjd_range)
