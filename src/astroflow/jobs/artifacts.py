@@ -8,6 +8,7 @@ files are fetched back into a local cache when served.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -103,17 +104,14 @@ class ArtifactStore:
 
     def remove_job(self, job_id: str) -> tuple[int, int]:
         """Remove every file of the job (store and local cache); returns (bytes, files) freed."""
-        freed = self.usage(job_id)
         local = self.job_dir(job_id)
-        if not self.local:
-            remote = f"{self.base}/jobs/{job_id}"
-            if self.fs.exists(remote):
-                self.fs.rm(remote, recursive=True)
-        for extra in ("work", "derived"):  # not in usage(), removed too
-            more = folder_usage(local / extra)
-            freed = (freed[0] + more[0], freed[1] + more[1])
-        if os.path.lexists(local):
-            shutil.rmtree(local, ignore_errors=True)
+        if self.local:  # one walk that counts as it removes
+            return remove_folder(local)
+        freed = self.usage(job_id)
+        remote = f"{self.base}/jobs/{job_id}"
+        if self.fs.exists(remote):
+            self.fs.rm(remote, recursive=True)
+        remove_folder(local)  # the local cache copy: not counted twice
         return freed
 
     def stored_files(self, prefix: str) -> list[tuple[str, int, float]]:
@@ -171,6 +169,31 @@ def folder_usage(folder: Path, skip: tuple[str, ...] = ()) -> tuple[int, int]:
             elif entry.is_file(follow_symlinks=False):
                 total += entry.stat(follow_symlinks=False).st_size
                 files += 1
+    return total, files
+
+
+def remove_folder(folder: Path) -> tuple[int, int]:
+    """Remove a local folder and everything in it, links not followed; (bytes, files) freed."""
+    total = files = 0
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return 0, 0
+    except NotADirectoryError:
+        size = os.lstat(folder).st_size
+        os.unlink(folder)
+        return size, 1
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            size, count = remove_folder(Path(entry.path))
+        else:
+            size, count = entry.stat(follow_symlinks=False).st_size, 1
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+        total += size
+        files += count
+    with contextlib.suppress(FileNotFoundError, OSError):
+        os.rmdir(folder)
     return total, files
 
 

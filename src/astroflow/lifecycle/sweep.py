@@ -16,14 +16,13 @@ then whole results, least recently used first, while the store is over ``max_byt
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from astroflow.jobs.artifacts import ArtifactStore, folder_usage
+from astroflow.jobs.artifacts import ArtifactStore, folder_usage, remove_folder
 from astroflow.jobs.model import TERMINAL
 from astroflow.jobs.store import JobStore
 from astroflow.jobs.uploads import parse_ref
@@ -212,14 +211,11 @@ class Sweeper:
             if self.in_use(job_id):
                 continue
             if expired is not None:
-                size, files = folder_usage(folder)
-                if not report.dry_run:
-                    self.artifacts.remove_job(job_id)
+                size, files = (folder_usage(folder) if report.dry_run
+                               else self.artifacts.remove_job(job_id))
                 report.removals.append(Removal("leftover", job_id, size, files))
             elif state in TERMINAL and (folder / "work").is_dir():
-                size, files = folder_usage(folder / "work")
-                if not report.dry_run:
-                    shutil.rmtree(folder / "work", ignore_errors=True)
+                size, files = (folder_usage if report.dry_run else remove_folder)(folder / "work")
                 report.removals.append(Removal("scratch", job_id, size, files))
 
     # -- helpers -----------------------------------------------------------------------------
