@@ -171,7 +171,7 @@ def test_unknown_format_lists_available(written):
 
 
 def test_missing_file_is_reported(tmp_path):
-    product = write_product("gone", "text", tmp_path)
+    product = write_product("gone", "text " * 1000, tmp_path)  # long: stored as a file
     (tmp_path / product.files["txt"]).unlink()
     with pytest.raises(ProductError, match="missing"):
         download(product, tmp_path, "txt")

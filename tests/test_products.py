@@ -794,8 +794,9 @@ def test_no_temp_files_after_every_kind_of_write(tmp_path, out):
     write_product("e", "text", out)
     write_product("f", b"\x00", out)
     assert no_temp_files(out)
-    # One file a product (none for a scalar): the other formats are made on first download.
-    assert {p.name for p in out.iterdir()} == {"a.ecsv", "b.png", "c.fits", "e.txt", "f.bin"}
+    # One file a product (none for a scalar or a short text, kept in their records): the
+    # other formats are made on first download.
+    assert {p.name for p in out.iterdir()} == {"a.ecsv", "b.png", "c.fits", "f.bin"}
 
 
 def test_failed_atomic_write_leaves_nothing(tmp_path):
@@ -843,7 +844,7 @@ def test_failure_after_some_files_removes_them(out, monkeypatch):
 ])
 def test_file_names_are_sanitised(tmp_path, name, stem):
     out = tmp_path / "deep" / "out"
-    product = write_product(name, "text", out)
+    product = write_product(name, "text " * 1000, out)  # long: stored as a file
     assert product.name == name and product.files == {"txt": f"{stem}.txt"}
     assert [p.name for p in out.iterdir()] == [f"{stem}.txt"]
     assert sorted(p.name for p in (tmp_path / "deep").iterdir()) == ["out"]

@@ -165,6 +165,19 @@ y = x * 2
 # %% tags=["outputs"]
 y  # oda:Float
 '''
+GREETING = '''# %% [markdown]
+# # Greeting
+# One text out (a text product, not a string scalar).
+
+# %% tags=["parameters"]
+who = "world"  # oda:String
+
+# %%
+greeting = f"hello {who}"
+
+# %% tags=["outputs"]
+greeting  # oda:ODATextProduct
+'''
 CATALOGUE = '''# %% [markdown]
 # # Catalogue
 # A table out.
@@ -188,6 +201,7 @@ cat  # oda:ODAAstropyTable
 def server(tmp_path_factory):
     services = tmp_path_factory.mktemp("services")
     (services / "trivial.py").write_text(TRIVIAL)
+    (services / "greeting.py").write_text(GREETING)
     (services / "catalogue.py").write_text(CATALOGUE)
     with ServerProcess(tmp_path_factory.mktemp("data"), services=[services]).running() as srv:
         yield srv
@@ -230,6 +244,18 @@ def test_trivial_job_leaves_two_small_files_until_a_format_is_asked(server):
         assert "derived/y.json" in _files(folder)
         names = set(zipfile.ZipFile(io.BytesIO(http.get(f"{base}/archive").content)).namelist())
         assert {"products/y.json", "executed.ipynb"} <= names
+
+
+def test_trivial_text_job_leaves_two_files_too(server):
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        job = _done(http, "greeting", who="Crab")
+        folder = _job_dir(server, job["id"])
+        assert sorted(_files(folder)) == ["executed.ipynb", "result.json"]
+        base = f"{API}/jobs/{job['id']}/products/greeting"
+        assert http.get(f"{base}/preview").json()["text"] == "hello Crab"
+        reply = http.get(base, params={"format": "txt"})
+        assert reply.status_code == 200 and reply.content == b"hello Crab"
+        assert (folder / "derived" / "greeting.txt").read_bytes() == b"hello Crab"
 
 
 def test_concurrent_first_downloads_read_one_whole_file(server):

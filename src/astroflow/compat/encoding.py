@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from astroflow.products.model import Product, ProductError
-from astroflow.products.stored import product_path
+from astroflow.products.stored import inline_text, product_path
 
 NUMPY = "numpy_data_product_list"
 TABLES = "astropy_table_product_ascii_list"
@@ -75,7 +75,8 @@ def encode_product(product: Product, products_dir: Path) -> tuple[str, dict[str,
         return BINARIES, binary_product(own_name(product),
                                         _file(product, products_dir).read_bytes())
     if kind == "text":
-        text = _file(product, products_dir, "txt").read_text("utf-8")
+        text = (inline_text(product) if "txt" in product.derived
+                else _file(product, products_dir, "txt").read_text("utf-8"))
         # MMODA's plugin names texts by their output, whatever the object calls itself
         return TEXTS, {"name": product.name, "value": text, "meta_data": _meta(product)}
     if kind == "scalar":
@@ -386,7 +387,8 @@ def product_html(product: Product, products_dir: Path) -> str:
             return (f'<br><img src="data:image/{encoded["img_type"]};base64,{data}" '
                     'class="img-responsive">')
     if kind == "text":
-        text = _file(product, products_dir, "txt").read_text("utf-8")
+        text = (inline_text(product) if "txt" in product.derived
+                else _file(product, products_dir, "txt").read_text("utf-8"))
         return f'<p style="white-space: pre-wrap;">{html.escape(text)}</p>'
     if kind == "scalar":
         value = scalar_product(product, products_dir)["value"]

@@ -7,7 +7,7 @@ from typing import Any
 
 from astroflow.products import images, scalars, tables
 from astroflow.products.model import TABLE_LIKE, Product, ProductError
-from astroflow.products.stored import product_path
+from astroflow.products.stored import inline_text, product_path
 
 _TABLE_PREFERENCE = ("ecsv", "fits", "vot", "csv")
 _PICTURE_PREFERENCE = ("png", "jpeg", "gif", "svg")
@@ -28,6 +28,8 @@ def load_product(product: Product, outdir: Path) -> Any:
             return scalars.scalar_value(product.meta)
         return scalars.load_scalar(_file(product, outdir, "json"))
     if ptype == "text":
+        if "txt" in product.derived:  # short: kept in the record
+            return inline_text(product)
         return _file(product, outdir, "txt").read_text("utf-8")
     if ptype in TABLE_LIKE:
         return tables.read_table_file(table_file(product, outdir))

@@ -14,8 +14,9 @@ What is stored, and why:
   A table the notebook wrote as a file keeps that file as it is (plus its ECSV).
 * **Images: FITS** (every HDU the notebook gave); the PNG picture is drawn on first download.
 * **Scalars: the record itself** (its ``meta`` holds value, unit and dtype); their JSON file
-  is written from it on first download, so a job of one number stores no product file.
-* Texts, pictures and other files are stored as they are (they are the product).
+  is written from it on first download, so a job of one number stores no product file. A
+  short text (up to ``INLINE_TEXT`` bytes, less than one disk block) is kept so too.
+* Longer texts, pictures and other files are stored as they are (they are the product).
 
 Formats not stored are listed in ``Product.derived`` and in ``files`` as before, so clients
 ask for them as they always did. They are made into the job's ``derived/`` folder, beside
@@ -39,6 +40,7 @@ from astroflow.products.naming import resolve_in
 DERIVED_DIR = "derived"
 SCALAR_FIELDS = ("value", "unit", "dtype")
 TIME_FIELDS = ("format", "scale")
+INLINE_TEXT = 2048  # bytes of UTF-8: a text this short lives in its record (``meta["text"]``)
 
 
 def derived_dir(products_dir: Path) -> Path:
@@ -93,6 +95,8 @@ def _make(product: Product, products_dir: Path, key: str, target: Path) -> None:
     try:
         if product.type == "scalar" and key == "json":
             atomic.write_text(target, scalar_json(product.meta))
+        elif product.type == "text" and key == "txt":
+            atomic.write_text(target, inline_text(product))
         elif product.type in TABLE_LIKE:
             from astroflow.products import tables
 
@@ -112,6 +116,14 @@ def _make(product: Product, products_dir: Path, key: str, target: Path) -> None:
     except Exception as exc:  # noqa: BLE001 - any converter failure: this format is unavailable
         raise ProductError(f"product {product.name!r}: its {key} file could not be made: "
                            f"{type(exc).__name__}: {exc}") from exc
+
+
+def inline_text(product: Product) -> str:
+    """The text a short text product keeps in its record."""
+    text = product.meta.get("text")
+    if not isinstance(text, str):
+        raise ProductError(f"product {product.name!r}: its record holds no text")
+    return text
 
 
 def scalar_json(meta: dict[str, Any]) -> str:

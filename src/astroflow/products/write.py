@@ -16,6 +16,7 @@ from astroflow.products import atomic, images, oda, pictures, scalars, sources, 
 from astroflow.products.detect import Plan, annotated_type, plan
 from astroflow.products.model import TABLE_LIKE, Mismatch, Product, ProductError, default_title
 from astroflow.products.naming import MANIFEST_NAME, claim, safe_filename, safe_stem
+from astroflow.products.stored import INLINE_TEXT
 from astroflow.products.values import type_name
 
 
@@ -132,6 +133,9 @@ class _Writer:
         if p.source is not None:
             return {"txt": self.place(p.source, keep_name=not self.explicit)}, meta, None
         filename = self.fresh("txt")
+        if len(p.payload.encode("utf-8")) <= INLINE_TEXT:  # kept in the record, as a scalar
+            self.derived.append("txt")
+            return {"txt": filename}, {**meta, "text": p.payload}, None
         scalars.write_text_product(p.payload, self.outdir / filename)
         return {"txt": filename}, meta, None
 

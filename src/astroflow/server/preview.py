@@ -23,6 +23,7 @@ from astroflow.products import columns, sed
 from astroflow.products.load import load_product, table_file
 from astroflow.products.model import Product
 from astroflow.products.naming import resolve_in
+from astroflow.products.stored import inline_text
 from astroflow.products.tables import read_table_file
 from astroflow.products.values import is_quantity, is_time
 from astroflow.server.formats import available_formats, column_values, strict_json
@@ -849,6 +850,8 @@ def _scalar(product: Product, products_dir: Path) -> dict:
 
 
 def _text(product: Product, products_dir: Path) -> dict:
+    if "txt" in product.derived:  # a short text is kept in its record
+        return {"kind": "text", "text": inline_text(product), "truncated": False}
     path = resolve_in(products_dir, product.files.get("txt") or next(iter(product.files.values())))
     with open(path, "rb") as stream:
         head = stream.read(TEXT_LIMIT + 1)
