@@ -108,6 +108,8 @@ class Sweeper:
             report.complete = False
         total, _ = ledger.stored_total(self.store.engine)
         report.stored_bytes = total + sum(size for *_, size in self._derived_files())
+        if dry_run:  # what would be kept
+            report.stored_bytes = max(0, report.stored_bytes - report.freed)
         report.seconds = time.monotonic() - started
         return report
 
