@@ -39,6 +39,10 @@ TABLE_SUFFIXES: dict[str, str] = {
     ".csv": "ascii.csv",
     ".tsv": "ascii.tab", ".txt": "ascii", ".dat": "ascii",
 }
+# VOTable writing is slow (pure Python, ~50 µs a row) and fails on column types, not values:
+# whether a table can be written as VOTable is tried on its first rows. FITS, which refuses
+# values (non-ASCII text), is tried whole: it costs little.
+TRIAL_ROWS = 1000
 _EXPECTED = ("expected an astropy Table, a pandas DataFrame, a numpy structured array, "
              "a list of dicts or a dict of equal-length columns")
 
@@ -171,7 +175,7 @@ def write_table(table: Any, stem: str, outdir: Path, taken: set[str],
     """Write ``table`` in ``formats``; returns ``(files, meta, derived)``.
 
     ``lazy``: when the ECSV file gives the table back exactly, the other formats are only
-    named (and checked to be writable, in memory) and listed in ``derived``: they are made
+    named (and tried in memory, see ``TRIAL_ROWS``) and listed in ``derived``: they are made
     from the ECSV file when first downloaded (see :mod:`astroflow.products.stored`).
     """
     files: dict[str, str] = {}
@@ -184,7 +188,10 @@ def write_table(table: Any, stem: str, outdir: Path, taken: set[str],
             exact = _gives_back(table, outdir / files["ecsv"])
         later = bool(exact) and fmt != "ecsv"
         try:
-            _WRITERS[fmt](table, io.BytesIO() if later else outdir / filename)
+            if later:  # only learn whether it can be written: in memory, VOTable on a sample
+                _WRITERS[fmt](table[:TRIAL_ROWS] if fmt == "vot" else table, io.BytesIO())
+            else:
+                _WRITERS[fmt](table, outdir / filename)
         except Exception as exc:  # noqa: BLE001 - reported per format below
             if fmt == "ecsv":
                 raise
