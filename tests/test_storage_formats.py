@@ -152,6 +152,17 @@ def test_a_deleted_derived_file_is_made_again(tmp_path: Path):
     assert again == first and again.read_bytes() == content
 
 
+def test_a_derived_folder_that_cannot_be_written_serves_from_memory(tmp_path: Path):
+    """A read-only or full store: the format is still served, whole, and nothing is left."""
+    out = tmp_path / "job" / "products"
+    table = _tables()["plain"]
+    product = write_product("cat", table, out)
+    derived_dir(out).write_text("not a folder")  # derived/ cannot be made
+    got = download(product, out, "fits")
+    assert got.path is None and got.content == _old_fits(table)
+    assert sorted(p.name for p in (tmp_path / "job").iterdir()) == ["derived", "products"]
+
+
 TRIVIAL = '''# %% [markdown]
 # # Trivial
 # One number out.

@@ -66,6 +66,17 @@ def product_path(product: Product, products_dir: Path, key: str) -> Path:
     return cached(path, lambda target: _make(product, products_dir, key, target))
 
 
+def made_in_memory(product: Product, products_dir: Path, key: str) -> bytes:
+    """The derived format ``key`` as bytes, for when ``derived/`` cannot be written (a
+    read-only or full store): made in a temporary folder and removed at once."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="astroflow-derived-") as tmp:
+        target = Path(tmp) / "made"
+        _make(product, Path(products_dir), key, target)
+        return target.read_bytes()
+
+
 def cached(path: Path, make: Any) -> Path:
     """``path``, made by ``make(path)`` (atomically) if it is missing; marked as used now."""
     try:

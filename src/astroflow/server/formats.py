@@ -23,7 +23,13 @@ from astroflow.products.columns import describe_columns
 from astroflow.products.load import load_product
 from astroflow.products.model import TABLE_LIKE, Product
 from astroflow.products.naming import resolve_in, safe_stem
-from astroflow.products.stored import cached, derived_dir, product_path, stored_key
+from astroflow.products.stored import (
+    cached,
+    derived_dir,
+    made_in_memory,
+    product_path,
+    stored_key,
+)
 
 _TEXT = "text/plain; charset=utf-8"
 MEDIA_TYPES: dict[str, str] = {
@@ -96,8 +102,15 @@ def download(product: Product, products_dir: Path, fmt: str | None = None) -> Do
     requested = (fmt or next(iter(product.files))).strip().lower()
     key = _stored_key(product, requested)
     if key is not None:
-        path = product_path(product, products_dir, key)
-        return Download(path, None, media_type(key), _filename(product, path.name, key))
+        name = product.files[key]
+        try:
+            path = product_path(product, products_dir, key)
+        except OSError:  # derived/ cannot be written (read-only or full): serve from memory
+            if key not in product.derived:
+                raise
+            content = made_in_memory(product, products_dir, key)
+            return Download(None, content, media_type(key), _filename(product, name, key))
+        return Download(path, None, media_type(key), _filename(product, name, key))
     if product.type in TABLE_LIKE and requested in ("csv", "json"):
         return _derived(product, products_dir, requested)
     raise FormatError(product.name, requested, available_formats(product))

@@ -19,7 +19,7 @@ from fastapi.responses import StreamingResponse
 from astroflow.execution.protocol import NOTEBOOK_FILE
 from astroflow.jobs.model import TERMINAL, Job
 from astroflow.products.model import Product, ProductError
-from astroflow.products.stored import product_path
+from astroflow.products.stored import made_in_memory, product_path
 from astroflow.server.auth import Caller
 from astroflow.server.deps import caller, platform
 from astroflow.server.openapi import READ, BinaryFile, content, errors
@@ -58,11 +58,16 @@ def archive_entries(p: Platform, job: Job) -> list[tuple[str, Path | bytes]]:
     for entry in job.products:
         product = Product.from_dict(entry)
         for filename, key in {name: key for key, name in product.files.items()}.items():
+            source: Path | bytes
             try:  # formats made on demand are made now: the archive holds every format
-                path = product_path(product, products_dir, key)
+                source = product_path(product, products_dir, key)
             except ProductError:
                 continue  # missing: left out, as a missing stored file always was
-            entries.append((f"products/{Path(filename).name}", path))
+            except OSError:  # derived/ cannot be written (read-only or full store)
+                if key not in product.derived:
+                    continue
+                source = made_in_memory(product, products_dir, key)
+            entries.append((f"products/{Path(filename).name}", source))
     try:
         notebook = p.artifacts.path(job.id, NOTEBOOK_FILE)
     except OSError:
