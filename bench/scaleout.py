@@ -1,6 +1,6 @@
 """Scale-out on Dask: throughput of jobs and of a fanned-out TS map on 1 and 2 workers.
 
-Usage: python bench/scaleout.py [--trivial 500] [--limits 20] [--nside 16] [--workers 1,2]
+Usage: python bench/scaleout.py [--trivial 500] [--limits 20] [--nside 32] [--workers 1,2]
        [--overhead 60] [--json FILE]
 
 For each worker count a `distributed.LocalCluster` of that many worker processes (one thread
@@ -107,7 +107,7 @@ def measure(workers: int, args: argparse.Namespace, root: Path, folder: Path | N
             seconds = run_all(executor, specs)
             figures["limits_per_min"] = 60.0 * args.limits / seconds
         if args.nside and folder is not None:
-            figures["ts_map_s"] = ts_map_seconds(cluster, folder, args.nside)
+            figures["ts_map_seconds"] = ts_map_seconds(cluster, folder, args.nside)
     return figures
 
 
@@ -169,7 +169,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trivial", type=int, default=500)
     parser.add_argument("--limits", type=int, default=20)
-    parser.add_argument("--nside", type=int, default=16)
+    parser.add_argument("--nside", type=int, default=32)
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--overhead", type=int, default=60)
     parser.add_argument("--json", type=Path, default=None)
@@ -191,7 +191,7 @@ def main() -> int:
                 for key, value in figures.items():
                     if key in base and base[key]:
                         # seconds fall as workers rise; rates rise
-                        ratios[key] = base[key] / value if key.endswith("_s") else value / base[key]
+                        ratios[key] = base[key] / value if key.endswith("_seconds") else value / base[key]
                 figures["ratio_to_one"] = ratios
                 print(f"{workers} worker(s) vs 1: " + ", ".join(f"{k} x{v:.2f}"
                                                                for k, v in ratios.items()))
