@@ -5,7 +5,6 @@ name, and the notebook through astroflow (FITS with WCS + PNG, picture, hotspots
 from __future__ import annotations
 
 import threading
-import time
 import warnings
 from pathlib import Path
 
@@ -282,8 +281,8 @@ def test_broken_background_fails_the_check(null_maps, scale):
 # -- cache --------------------------------------------------------------------------------------
 
 def test_cache_warm_atomic_and_repaired(synthetic_release, tmp_path):
-    """A warm request reads every observation from the cache (same maps, within the 2 s goal);
-    another energy range is another entry; concurrent writers and a reader never meet a
+    """A warm request reads every observation from the cache and gives the same maps (its
+    speed is bench/iact.py's to measure, not a test's); another energy range is another entry; concurrent writers and a reader never meet a
     partial file; a damaged entry is recomputed and replaced."""
     selection = select_observations(synthetic_release, CRAB)
     settings = MapSettings(CRAB)
@@ -291,12 +290,9 @@ def test_cache_warm_atomic_and_repaired(synthetic_release, tmp_path):
     assert not cold.observations["from_cache"].any()
     files = sorted(tmp_path.glob("*.fits"))
     assert len(files) == len(selection.obs_ids)
-    started = time.perf_counter()
     warm = sky_maps(selection, settings, cache_dir=tmp_path)
-    elapsed = time.perf_counter() - started
     assert warm.observations["from_cache"].all()
     np.testing.assert_array_equal(warm.significance.data, cold.significance.data)
-    assert elapsed < 2.0, elapsed
     other = sky_maps(selection, MapSettings(CRAB, energy_min=2.0), cache_dir=tmp_path)
     assert not other.observations["from_cache"].any()
     assert len(list(tmp_path.glob("*.fits"))) == 2 * len(selection.obs_ids)
