@@ -255,11 +255,10 @@ class DaskExecutor:
         if handle.done():
             return
         handle._stop_reason = handle._stop_reason or reason
-        # Every worker hears it: the run is killed where it goes, or stopped where it lands.
-        targets = [handle.worker] if handle.worker else None
+        # Every worker hears it: the run is killed where it goes, or stopped where it lands
+        # (not only where it started: that worker may be gone and the run going elsewhere).
         try:
-            self.client.run(_stop_on_worker, handle.job_id, reason, workers=targets,
-                            on_error="ignore")
+            self.client.run(_stop_on_worker, handle.job_id, reason, on_error="ignore")
         except Exception:  # noqa: BLE001 - the cluster is gone: the run went with it
             log.warning("could not reach the workers to stop run %s", handle.job_id)
         if handle.pid is None and handle.future is not None:
