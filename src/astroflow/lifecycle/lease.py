@@ -8,14 +8,15 @@ runs out (``ttl``); a long task renews it between steps.
 from __future__ import annotations
 
 import time
+from typing import cast
 
-from sqlalchemy import insert, or_, update
+from sqlalchemy import Table, insert, or_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from astroflow.jobs.model import LeaseRow
 
-LEASES = LeaseRow.__table__
+LEASES = cast(Table, LeaseRow.__table__)  # a Table (mypy reads FromClause)
 
 
 def acquire(engine: Engine, name: str, holder: str, ttl: float) -> bool:

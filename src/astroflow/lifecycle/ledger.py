@@ -4,14 +4,14 @@ the guarded UPDATE that marks a job's files expired before they are removed."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.engine import Engine
 
 from astroflow.jobs.model import TERMINAL, JobRow
 
-JOBS = JobRow.__table__
+JOBS = cast(Table, JobRow.__table__)  # a Table (mypy reads FromClause)
 C = JOBS.c
 BATCH = 500  # ids per statement: well under SQLite's 32,766 bound parameters
 
