@@ -112,7 +112,7 @@ def _make(product: Product, products_dir: Path, key: str, target: Path) -> None:
             from astroflow.products import tables
 
             source = product_path(product, products_dir, stored_key(product, "ecsv"))
-            tables.write_format(tables.read_table_file(source), key, target)
+            tables.write_format(tables.read_stored(source), key, target)
         elif product.type == "image" and key == "png":
             from astroflow.products import images
 
