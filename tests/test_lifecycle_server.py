@@ -39,7 +39,8 @@ def test_expired_results_answer_410_and_the_same_request_recomputes(expiring):
     record = until(lambda: (r := http.get(f"{API}/jobs/{job['id']}").json())["expired"] and r)
     assert record["state"] == "done" and record["parameters"] == {"x": 7.0, "n": 3}
     assert record["expired"]["message"] == "expired: resubmit to recompute"
-    for path in (product, f"{product}/preview", f"{API}/jobs/{job['id']}/notebook"):
+    for path in (product, f"{product}/preview", f"{API}/jobs/{job['id']}/notebook",
+                 f"{API}/jobs/{job['id']}/archive"):
         gone = http.get(path)
         assert gone.status_code == 410, (path, gone.text)
         assert gone.json()["error"]["code"] == "expired"

@@ -56,6 +56,7 @@ def test_an_identical_request_recomputes_once_the_result_expired(stores):
     joined, created = store.submit(service="svc", version="v1", cache_key="same",
                                    parameters={}, owner=None)
     assert (joined.id, created) == (job, False)
+    assert store.get(job).last_used is not None  # joining is a use: evicted last
     Sweeper(store, artifacts, StoragePolicy(max_age=DAY, in_use_grace=0)).run()
     again, created = store.submit(service="svc", version="v1", cache_key="same",
                                   parameters={}, owner=None)

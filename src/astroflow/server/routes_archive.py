@@ -32,7 +32,7 @@ CHUNK = 1 << 20
 
 @router.get("/archive", response_class=BinaryFile,
             responses={**content("application/zip", description="every file of the job"),
-                       **errors(*READ, json_route=False)})
+                       **errors(*READ, 410, json_route=False)})
 async def job_archive(job_id: str, p: Platform = Depends(platform),
                       who: Caller = Depends(caller)) -> StreamingResponse:
     """A zip of every product in each format it offers (``products/``), the executed notebook
@@ -41,6 +41,7 @@ async def job_archive(job_id: str, p: Platform = Depends(platform),
     job = await run_in_threadpool(p.job, job_id, who)
     if job.state not in TERMINAL:
         raise NotFound(f"job {job.id} is {job.state}; its archive exists once it has ended")
+    await run_in_threadpool(p.job_files, job)  # 410 once the storage policy removed them
     entries = await run_in_threadpool(archive_entries, p, job)
     name = f"{job.service}-{job.id}.zip"
     return StreamingResponse(stream_zip(entries), media_type="application/zip",

@@ -7,6 +7,7 @@
 size = 4096  # oda:Integer ; oda:lower_limit 1 ; oda:upper_limit 1000000
 
 # %%
+# ruff: noqa: E402, B018 - a notebook as its author writes it
 with open("/dev/full", "wb") as sink:
     sink.write(b"x" * size)
     sink.flush()
