@@ -160,3 +160,17 @@ def test_one_sweeper_at_a_time_on_sqlite(tmp_path):
 def test_one_sweeper_at_a_time_on_postgresql(tmp_path):
     with private_schema() as url:
         _contend(url, tmp_path)
+
+
+def test_a_disk_below_min_free_counts_as_full(store, tmp_path):
+    artifacts = ArtifactStore(tmp_path / "artifacts")
+    free = artifacts.free_bytes()
+    assert free is not None and free > 0
+    below = Housekeeper(store, artifacts, StoragePolicy(min_free=free * 1000), holder="a")
+    above = Housekeeper(store, artifacts, StoragePolicy(min_free=1), holder="b")
+    assert below.full and not above.full
+    above.store_full()  # a run hit ENOSPC: full until a sweep frees space
+    assert above.full
+    ended_job(store, artifacts, finished=time.time() - 100)
+    report = above.sweep()
+    assert report is not None and report.freed > 0 and not above.full

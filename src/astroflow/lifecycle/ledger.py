@@ -42,12 +42,16 @@ def older_than(engine: Engine, states: Iterable[str], cutoffs: Mapping[str, floa
     return found
 
 
-def least_recently_used(engine: Engine, limit: int) -> list[tuple[str, int | None, float]]:
+def least_recently_used(engine: Engine, limit: int, after: tuple[float, str] | None = None
+                        ) -> list[tuple[str, int | None, float]]:
     """(id, stored bytes, last use) of kept done jobs, least recently used first (a job
-    never downloaded nor joined counts as used when it finished)."""
+    never downloaded nor joined counts as used when it finished); ``after`` the (last use,
+    id) of the previous page."""
     used = func.coalesce(C.last_used, C.finished)
     query = (select(C.id, C.stored_bytes, used).where(C.state == "done", C.expired.is_(None))
              .order_by(used, C.id).limit(limit))
+    if after is not None:
+        query = query.where((used > after[0]) | ((used == after[0]) & (C.id > after[1])))
     with engine.connect() as connection:
         return [(r[0], r[1], float(r[2] or 0.0)) for r in connection.execute(query)]
 

@@ -185,14 +185,13 @@ class Sweeper:
                 self.artifacts.remove_file(relative)
             report.removals.append(Removal("derived", relative, size, 1))
             freed += size
-        seen: set[str] = set()
+        after: tuple[float, str] | None = None
         while freed < need:
-            batch = [row for row in ledger.least_recently_used(self.store.engine, 200 + len(seen))
-                     if row[0] not in seen]
+            batch = ledger.least_recently_used(self.store.engine, 200, after)
             if not batch:
                 return
-            for job_id, stored, _used in batch:
-                seen.add(job_id)
+            for job_id, stored, used in batch:
+                after = (used, job_id)
                 if freed >= need:
                     return
                 removed = self._expire_jobs(report, "lru", [(job_id, stored)])
