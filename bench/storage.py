@@ -10,8 +10,9 @@ how long the sweep takes to expire 10⁵ jobs.
    same bytes and files a run leaves); submit latency through `JobStore.submit` (a new
    job, median of 200; with and without quotas, which add two indexed reads) at 0, 10⁴
    and 10⁵ jobs in the store;
-3. gc: the sweep with ``max_age = 0`` over all of them (folder store), its time, bytes and
-   files freed, then submit latency once more.
+3. gc: a sweep with nothing due (the server's periodic cost), then the sweep with
+   ``max_age = 0`` over all of them (folder store), its time, bytes and files freed, then
+   submit latency once more.
 
 Bounded: ``--max-seconds`` stops the inserts early (the figures say how many were reached).
 
@@ -151,6 +152,10 @@ def at_scale(root: Path, template: Path, total: int, deadline: float) -> dict[st
             break
     usage = folder_usage(artifacts.root / "jobs")
     db_before = (data / "astroflow.db").stat().st_size
+    start = time.perf_counter()  # the periodic sweep's cost when nothing is due
+    idle = Sweeper(store, artifacts, StoragePolicy(upload_max_age=None)).run()
+    idle_seconds = time.perf_counter() - start
+    assert not idle.removals
     sweeper = Sweeper(store, artifacts, StoragePolicy(max_age=0, in_use_grace=0,
                                                       upload_max_age=None))
     start = time.perf_counter()
@@ -163,7 +168,7 @@ def at_scale(root: Path, template: Path, total: int, deadline: float) -> dict[st
     shutil.rmtree(data, ignore_errors=True)
     return {"jobs": have, "folder": str(root), "insert_seconds": insert_seconds, "latency": latency,
             "store_bytes": usage[0], "store_files": usage[1], "db_bytes": db_before,
-            "gc_seconds": gc_seconds, "gc_expired": len(report.removals),
+            "idle_sweep_seconds": idle_seconds, "gc_seconds": gc_seconds, "gc_expired": len(report.removals),
             "gc_freed_bytes": report.freed, "gc_freed_files": sum(r.files for r in report.removals),
             "left_bytes": left[0], "left_files": left[1], "after_gc": after}
 
@@ -203,6 +208,7 @@ def main() -> None:
             print(f"  store: {scale['store_bytes'] / 1e6:.1f} MB in {scale['store_files']} "
                   f"files, database {scale['db_bytes'] / 1e6:.1f} MB; inserted in "
                   f"{scale['insert_seconds']:.1f} s")
+            print(f"  a sweep with nothing due: {scale['idle_sweep_seconds']:.2f} s")
             print(f"  gc: {scale['gc_expired']} jobs expired in {scale['gc_seconds']:.1f} s "
                   f"({1000 * scale['gc_seconds'] / max(1, scale['gc_expired']):.2f} ms a job), "
                   f"{scale['gc_freed_bytes'] / 1e6:.1f} MB and {scale['gc_freed_files']} files "
