@@ -167,7 +167,7 @@ class Housekeeper:
         freed nothing. Costs one flag read (and a statvfs with ``min_free``) otherwise."""
         if not self.full:
             return
-        if self._full_since is None:  # below min_free: free at least the share
+        if self._full_since is None and self._below_min_free():  # free at least the share
             self._full_since = time.monotonic()
         report = self.sweep()
         if report is None:  # another replica sweeps now: let it finish first
