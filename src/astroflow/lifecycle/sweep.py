@@ -164,6 +164,9 @@ class Sweeper:
     def _size(self, report: Report, need_bytes: int) -> None:
         derived = self._derived_files()
         total = ledger.stored_total(self.store.engine)[0] + sum(f[-1] for f in derived)
+        planned = {r.target for r in report.removals} if report.dry_run else set()
+        if report.dry_run:  # what the earlier steps would have freed is gone already
+            total -= report.freed
         need = max(need_bytes, 0)
         if self.policy.max_bytes is not None:
             need = max(need, total - self.policy.max_bytes)
@@ -194,6 +197,8 @@ class Sweeper:
                 after = (used, job_id)
                 if freed >= need:
                     return
+                if job_id in planned:
+                    continue
                 removed = self._expire_jobs(report, "lru", [(job_id, stored)])
                 freed += sum(r.bytes for r in removed)
             self._renew()
