@@ -78,6 +78,7 @@ def run_forked(spec_path: Path, job_id: str, progress_fd: int, parent_fds: tuple
         if not spec.keep_scratch:
             os.chdir(job_dir)
             discard(work)  # here, beside the run, rather than in the server after it
+            discard(job_dir / "tmp")  # its temporary files, when /tmp was not its own
         outcome["duration"] = time.perf_counter() - started
         write_json(job_dir / RESULT_FILE, outcome)
     except BaseException as exc:  # noqa: BLE001 - a child must always leave a result
