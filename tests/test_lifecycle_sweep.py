@@ -174,3 +174,17 @@ def test_sizes_of_jobs_that_ended_before_they_were_measured_are_recorded(stores)
         connection.execute(text("UPDATE jobs SET stored_bytes = NULL"))
     report = Sweeper(store, artifacts, StoragePolicy()).run()
     assert report.measured == 1 and store.get(job).stored_bytes == artifacts.usage(job)[0] >= 4321
+
+
+def test_files_of_a_job_expired_by_an_interrupted_sweep_are_removed_later(stores):
+    """A sweep that stopped between marking a job expired and removing its files (killed,
+    or its lease lost) leaves them; the next sweep removes them."""
+    store, artifacts = stores
+    from astroflow.lifecycle import ledger
+
+    job = ended_job(store, artifacts, size=777)
+    assert ledger.expire(store.engine, [job], time.time(), time.time()) == [job]
+    assert artifacts.job_dir(job).exists()
+    report = Sweeper(store, artifacts, StoragePolicy()).run()
+    assert [(r.kind, r.target) for r in report.removals] == [("leftover", job)]
+    assert not on_disk(artifacts, job)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -68,7 +69,7 @@ def cmd_gc(args: argparse.Namespace) -> int:
                   "try again later", file=sys.stderr)
             return EXIT_BUSY
         try:
-            sweeper = Sweeper(store, artifacts, policy,
+            sweeper = Sweeper(store, artifacts, policy, leftover_window=math.inf,
                               keep_lease=lambda: lease.acquire(store.engine, LEASE, holder, ttl))
             report = sweeper.run(dry_run=args.dry_run, need_bytes=need)
         finally:

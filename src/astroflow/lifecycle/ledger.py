@@ -103,14 +103,12 @@ def expire(engine: Engine, ids: list[str], now: float, used_before: float) -> li
     return marked
 
 
-def states(engine: Engine, ids: list[str]) -> dict[str, tuple[str, float | None]]:
-    """id → (state, expired) for the ids the table has."""
-    found: dict[str, tuple[str, float | None]] = {}
+def ended_since(engine: Engine, since: float) -> list[tuple[str, float | None]]:
+    """(id, expired) of jobs that ended or expired after ``since``."""
+    query = select(C.id, C.expired).where(C.state.in_(sorted(TERMINAL)),
+                                          (C.finished > since) | (C.expired > since))
     with engine.connect() as connection:
-        for chunk in _chunks(ids):
-            query = select(C.id, C.state, C.expired).where(C.id.in_(chunk))
-            found.update({r[0]: (r[1], r[2]) for r in connection.execute(query)})
-    return found
+        return [(r[0], r[1]) for r in connection.execute(query)]
 
 
 def expired_since(engine: Engine, since: float) -> list[tuple[str, float]]:

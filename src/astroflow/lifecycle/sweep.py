@@ -20,10 +20,10 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from astroflow.jobs.artifacts import ArtifactStore, folder_usage, remove_folder
-from astroflow.jobs.model import TERMINAL
 from astroflow.jobs.store import JobStore
 from astroflow.jobs.uploads import parse_ref
 from astroflow.lifecycle import ledger
@@ -32,6 +32,7 @@ from astroflow.lifecycle.policy import StoragePolicy
 MEASURE_BATCH = 20_000   # sizes recorded per sweep for jobs that ended before they were kept
 PART_MAX_AGE = 86400.0   # an upload's partial file left by a dropped connection
 DERIVED = "derived"
+LEFTOVER_WINDOW = 86400.0  # the server's sweep looks for leftovers among jobs this recent
 
 
 @dataclass
@@ -91,6 +92,7 @@ class Sweeper:
     in_use: Callable[[str], bool] = lambda _job_id: False  # downloads in progress here
     keep_lease: Callable[[], bool] = lambda: True           # renews the lease; False: lost it
     clock: Callable[[], float] = time.time
+    leftover_window: float = LEFTOVER_WINDOW  # `astroflow gc`: every ended job (inf)
 
     def run(self, dry_run: bool = False, need_bytes: int = 0) -> Report:
         """Apply the policy once; ``need_bytes``: free at least this much (the store was
@@ -204,24 +206,24 @@ class Sweeper:
             self._renew()
 
     def _leftovers(self, report: Report) -> None:
-        """Scratch folders of ended runs (their runner died before removing them) and the
-        files of expired jobs (a sweep stopped between its UPDATE and the removal)."""
-        jobs = self.artifacts.cache / "jobs"
-        try:
-            ids = [entry.name for entry in os.scandir(jobs) if entry.is_dir(follow_symlinks=False)]
-        except FileNotFoundError:
-            return
-        known = ledger.states(self.store.engine, ids)
-        for job_id, (state, expired) in known.items():
-            folder = jobs / job_id
-            if self.in_use(job_id):
+        """Scratch folders of runs that ended lately (their runner died before removing
+        them) and the files of jobs expired lately (a sweep stopped between its UPDATE and
+        the removal): looked for among jobs that ended or expired within ``leftover_window``,
+        so that a sweep with nothing to do costs little however many jobs the store keeps."""
+        jobs = os.path.join(self.artifacts.cache, "jobs")
+        for job_id, expired in ledger.ended_since(self.store.engine,
+                                                  max(0.0, self.clock() - self.leftover_window)):
+            folder = os.path.join(jobs, job_id)
+            if self.in_use(job_id) or not os.path.isdir(folder):
                 continue
             if expired is not None:
-                size, files = (folder_usage(folder) if report.dry_run
+                size, files = (folder_usage(Path(folder)) if report.dry_run
                                else self.artifacts.remove_job(job_id))
-                report.removals.append(Removal("leftover", job_id, size, files))
-            elif state in TERMINAL and (folder / "work").is_dir():
-                size, files = (folder_usage if report.dry_run else remove_folder)(folder / "work")
+                if files:
+                    report.removals.append(Removal("leftover", job_id, size, files))
+            elif os.path.isdir(os.path.join(folder, "work")):
+                work = Path(folder, "work")
+                size, files = (folder_usage if report.dry_run else remove_folder)(work)
                 report.removals.append(Removal("scratch", job_id, size, files))
 
     # -- helpers -----------------------------------------------------------------------------
