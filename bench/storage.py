@@ -135,7 +135,7 @@ def at_scale(root: Path, template: Path, total: int, deadline: float) -> dict[st
     quota = Quota(jobs_per_day=10 ** 9, stored_bytes=1 << 50)
     latency: dict[int, dict[str, float]] = {}
     have = 0
-    finished = time.time() - 86400
+    finished = time.time() - 3600  # within the last day: the idle sweep checks them all
     insert_seconds = 0.0
     for milestone in sorted({0, min(10_000, total), total}):
         while have < milestone and time.monotonic() < deadline:
