@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -67,10 +68,9 @@ class DaskCluster:
 
     def stop(self) -> None:
         for process in (self.workers, self.scheduler):
-            if process is not None and process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(10)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait(5)
+            for sig, seconds in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+                if process is None or process.poll() is not None:
+                    break
+                os.killpg(process.pid, sig)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(seconds)

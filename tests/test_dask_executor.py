@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from pathlib import Path
 
 import nbformat.v4 as v4
@@ -15,36 +14,17 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
+from test_execution import gone  # noqa: E402
+from test_execution import wait_until as until  # noqa: E402
+
 from astroflow.execution import OutputSpec, RunSpec  # noqa: E402
-from astroflow.execution.dask import DaskExecutor  # noqa: E402
-from astroflow.execution.dask.executor import scheduler_address  # noqa: E402
+from astroflow.execution.dask.executor import DaskExecutor, scheduler_address  # noqa: E402
 
 pytestmark = pytest.mark.timeout(60)
 
 
 def notebook(*sources: str) -> dict:
     return json.loads(v4.writes(v4.new_notebook(cells=[v4.new_code_cell(s) for s in sources])))
-
-
-def gone(pid: int) -> bool:
-    """True once the process no longer exists (or is a zombie nobody has reaped yet)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def until(condition, timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
 
 
 def marking(marks: Path, *rest: str) -> dict:
@@ -72,7 +52,7 @@ def test_a_run_happens_once_and_its_product_arrives(executor, tmp_path):
     result = executor.submit(spec).wait(30)
     assert result.status == "done", result.error
     assert [p.meta["value"] for p in result.products] == [42]
-    manifest = json.loads((tmp_path / "job" / "products" / "products.json").read_text())
+    manifest = json.loads((tmp_path / "job" / "result.json").read_text())  # the run's record
     assert [p["meta"]["value"] for p in manifest["products"]] == [42]  # in the shared folder
     assert len(marks.read_text().split()) == 1
     # It ran in a process of its own on a worker, not in the worker process.

@@ -18,7 +18,7 @@ pytest.importorskip("dask_jobqueue")
 from dask_jobqueue import SLURMCluster  # noqa: E402
 
 from astroflow.execution import OutputSpec, RunSpec  # noqa: E402
-from astroflow.execution.dask import DaskExecutor  # noqa: E402
+from astroflow.execution.dask.executor import DaskExecutor  # noqa: E402
 
 pytestmark = pytest.mark.timeout(60)
 

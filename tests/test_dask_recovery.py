@@ -15,7 +15,7 @@ pytest.importorskip("distributed")
 from dask_cluster import DaskCluster  # noqa: E402
 
 from astroflow.execution import OutputSpec, RunSpec  # noqa: E402
-from astroflow.execution.dask import DaskExecutor  # noqa: E402
+from astroflow.execution.dask.executor import DaskExecutor  # noqa: E402
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any
 from astroflow.execution.progress import progress
 
 if TYPE_CHECKING:
-    from astroflow.execution.dask import DaskExecutor
+    from astroflow.execution.dask.executor import DaskExecutor
     from astroflow.execution.export import notebook_html
     from astroflow.execution.local import DEFAULT_PRELOAD, LocalExecutor, RunHandle
     from astroflow.execution.spec import OutputSpec, Progress, RunError, RunResult, RunSpec
 
 _HOMES = {
-    "DaskExecutor": "dask",  # needs the ``dask`` extra; imported only when asked for
+    "DaskExecutor": "dask.executor",  # needs the ``dask`` extra; imported when asked for
     "notebook_html": "export",
     "DEFAULT_PRELOAD": "local",
     "LocalExecutor": "local",

@@ -285,7 +285,7 @@ def dask_executor(config: ServerConfig, policy: Any) -> Any:
     """The `DaskExecutor` of ``--executor dask://HOST:PORT``; None for ``local``."""
     if config.executor.strip().lower() in ("", "local"):
         return None
-    from astroflow.execution.dask import DaskExecutor
+    from astroflow.execution.dask.executor import DaskExecutor
 
     return DaskExecutor(config.executor, sandbox=policy, max_limits=config.max_run_limits,
                         store=config.store_root)

@@ -221,7 +221,9 @@ class Pool:
                        for i, args in enumerate(arg_list)}
         else:
             _make_importable(self.executor, fn)
-            futures = {self.executor.submit(fn, self._shared, *args): i
+            # A Dask client would hand back a held result for a task it has seen: compute.
+            extra = {"pure": False} if _is_dask(self.executor) else {}
+            futures = {self.executor.submit(fn, self._shared, *args, **extra): i
                        for i, args in enumerate(arg_list)}
         results: list = [None] * n
         for count, fut in enumerate(_completed(self.executor, futures), 1):
@@ -250,9 +252,13 @@ def _cluster_threads(client: Any) -> int:
     return cluster_threads(client)
 
 
+def _is_dask(executor: Any) -> bool:
+    return executor is not None and hasattr(executor, "scatter") and hasattr(executor, "loop")
+
+
 def _completed(executor: Any, futures: dict) -> Any:
     """The futures as they end: Dask's own `as_completed` for a Dask client's."""
-    if executor is not None and hasattr(executor, "scatter") and hasattr(executor, "loop"):
+    if _is_dask(executor):
         from distributed import as_completed as dask_completed
 
         return dask_completed(list(futures), loop=executor.loop)
@@ -262,7 +268,7 @@ def _completed(executor: Any, futures: dict) -> Any:
 def _make_importable(client: Any, value: Any) -> None:
     """Dask workers do not have this package on their path: give it to them (a Dask client
     only; another executor runs where this package is importable)."""
-    if not hasattr(client, "run") or not hasattr(client, "scatter"):
+    if not _is_dask(client):
         return
     with contextlib.suppress(ImportError):
         from astroflow.parallel import make_importable

@@ -25,7 +25,8 @@ from distributed.client import FutureCancelledError
 from astroflow.execution.dask.plugin import plugin_of
 from astroflow.execution.dask.protocol import PROGRESS_TOPIC, WORKER_LOST
 from astroflow.execution.dask.task import run_job
-from astroflow.execution.protocol import NOTEBOOK_FILE
+from astroflow.execution.local import RunHandle
+from astroflow.execution.protocol import NOTEBOOK_FILE, SPEC_FILE
 from astroflow.execution.sandbox.policy import RunLimits, SandboxPolicy
 from astroflow.execution.spec import Progress, RunError, RunResult, RunSpec
 
@@ -45,76 +46,30 @@ def scheduler_address(url: str) -> str:
     return text
 
 
-class DaskRunHandle:
-    """A job submitted to the cluster: the same interface as `astroflow.execution.RunHandle`.
+class DaskRunHandle(RunHandle):
+    """A job submitted to the cluster: `astroflow.execution.RunHandle`'s interface (wait,
+    cancel, abandon, done, add_done_callback), its stops sent to the cluster.
 
     ``pid``, ``worker`` and ``attempt`` say where its run process is once it started.
     """
 
     def __init__(self, executor: DaskExecutor, run_id: str, spec: RunSpec,
                  on_progress: ProgressCallback | None) -> None:
-        self.job_id = run_id
-        self.spec = spec
-        self.pid: int | None = None
+        super().__init__(executor, run_id, spec, Path(spec.job_dir) / SPEC_FILE,  # type: ignore[arg-type]
+                         on_progress)
         self.worker: str | None = None
         self.attempt = 0
         self.resubmissions = 0  # times the scheduler lost it and it was submitted again
         self.python: str | None = None
         self.future: Any = None
-        self._executor = executor
-        self._on_progress = on_progress
-        self._stop_reason: str | None = None
-        self._done = threading.Event()
-        self._result: RunResult | None = None
-        self._callbacks: list[Callable[[DaskRunHandle], None]] = []
-        self._lock = threading.Lock()
-
-    def wait(self, timeout: float | None = None) -> RunResult:
-        """The result, once the run is over; `TimeoutError` if that takes longer than timeout."""
-        if not self._done.wait(timeout):
-            raise TimeoutError(f"run {self.job_id} still going after {timeout} s")
-        assert self._result is not None
-        return self._result
-
-    def cancel(self) -> None:
-        """Kill the remote run (its whole process tree); its result says ``cancelled``."""
-        self._executor._stop(self, "cancelled")
-
-    def abandon(self) -> None:
-        """Kill the remote run and leave the job folder alone (another replica owns it)."""
-        self._executor._stop(self, "abandoned")
-
-    def done(self) -> bool:
-        return self._done.is_set()
-
-    def add_done_callback(self, callback: Callable[[DaskRunHandle], None]) -> None:
-        """``callback(handle)`` once the run is over (at once if it is already)."""
-        with self._lock:
-            if not self._done.is_set():
-                self._callbacks.append(callback)
-                return
-        callback(self)
+        self._finish_lock = threading.Lock()
 
     def _finish(self, result: RunResult) -> None:
-        with self._lock:
+        """Once: the future's end and a lost scheduler may both report it."""
+        with self._finish_lock:
             if self._done.is_set():
                 return
-            self._result = result
-            self._done.set()
-            callbacks, self._callbacks = self._callbacks, []
-        for callback in callbacks:
-            try:
-                callback(self)
-            except Exception:  # noqa: BLE001 - a caller's callback must not break the client
-                log.exception("done callback of run %s failed", self.job_id)
-
-    def _report(self, progress: Progress) -> None:
-        if self._on_progress is None:
-            return
-        try:
-            self._on_progress(progress)
-        except Exception:  # noqa: BLE001 - a caller's callback must not break the client
-            log.exception("progress callback of run %s failed", self.job_id)
+            super()._finish(result)
 
 
 class DaskExecutor:
@@ -379,7 +334,7 @@ def _result(handle: DaskRunHandle, outcome: dict[str, Any]) -> RunResult:
                      duration=float(outcome.get("duration") or 0.0), job_dir=job_dir)
 
 
-def _stopped(handle: DaskRunHandle, reason: str) -> RunResult:
+def _stopped(handle: DaskRunHandle, reason: object) -> RunResult:
     job_dir = Path(handle.spec.job_dir)
     if reason == "abandoned":
         error = RunError("cancelled", "Abandoned", "the run was stopped: another server runs "
