@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,8 @@ def derived_dir(products_dir: Path) -> Path:
 def product_path(product: Product, products_dir: Path, key: str) -> Path:
     """The file of ``product`` in format ``key``: stored, or made now (and cached) if derived.
 
-    Raises :class:`ProductError` when a stored file is missing or a format cannot be made.
+    Raises :class:`ProductError` when a stored file is missing or a format cannot be made,
+    ``OSError`` when ``derived/`` cannot be written (see :func:`made_in_memory`).
     """
     products_dir = Path(products_dir)
     name = product.files.get(key)
@@ -77,7 +79,7 @@ def made_in_memory(product: Product, products_dir: Path, key: str) -> bytes:
         return target.read_bytes()
 
 
-def cached(path: Path, make: Any) -> Path:
+def cached(path: Path, make: Callable[[Path], None]) -> Path:
     """``path``, made by ``make(path)`` (atomically) if it is missing; marked as used now."""
     try:
         if path.is_file():
