@@ -214,14 +214,13 @@ class Sweeper:
         for job_id, expired in ledger.ended_since(self.store.engine,
                                                   max(0.0, self.clock() - self.leftover_window)):
             folder = os.path.join(jobs, job_id)
-            if self.in_use(job_id) or not os.path.isdir(folder):
-                continue
-            if expired is not None:
-                size, files = (folder_usage(Path(folder)) if report.dry_run
-                               else self.artifacts.remove_job(job_id))
-                if files:
-                    report.removals.append(Removal("leftover", job_id, size, files))
-            elif os.path.isdir(os.path.join(folder, "work")):
+            if expired is not None:  # one stat a job: its folder, or its scratch folder
+                if os.path.isdir(folder) and not self.in_use(job_id):
+                    size, files = (folder_usage(Path(folder)) if report.dry_run
+                                   else self.artifacts.remove_job(job_id))
+                    if files:
+                        report.removals.append(Removal("leftover", job_id, size, files))
+            elif os.path.isdir(os.path.join(folder, "work")) and not self.in_use(job_id):
                 work = Path(folder, "work")
                 size, files = (folder_usage if report.dry_run else remove_folder)(work)
                 report.removals.append(Removal("scratch", job_id, size, files))
