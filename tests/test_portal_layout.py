@@ -45,6 +45,13 @@ n_events = 3
 n_events  # oda:Integer
 '''
 
+QUICK_SERVICE = '''# %% tags=["parameters"]
+x = 1.0  # oda:Float
+
+# %% tags=["outputs"]
+y = x  # oda:Float
+'''
+
 README = '''# Neutrino demo
 
 Counts **neutrinos** near a position.
@@ -66,6 +73,12 @@ def server(tmp_path_factory):
     (extra / "astroflow.yaml").write_text("messenger: neutrinos\n")
     (extra / "nu_demo.py").write_text(textwrap.dedent(NEUTRINO_SERVICE).lstrip())
     (extra / "README.md").write_text(README)
+    # More messengers: the tab strip overflows a phone's width, as the bundled services' does.
+    for messenger in ("gamma-rays", "gravitational-waves", "multi-messenger"):
+        other = extra.parent / f"{messenger}-demo"
+        other.mkdir()
+        (other / "astroflow.yaml").write_text(f"messenger: {messenger}\n")
+        (other / f"{messenger.replace('-', '_')}_demo.py").write_text(QUICK_SERVICE)
     # Sesame at a closed port: a failed resolve is deterministic, and its network reason
     # ("Connection refused") is what must not reach the page.
     process = ServerProcess(
@@ -131,16 +144,27 @@ def test_another_tab_opens_its_own_service(browser, server):
         page.wait_for_selector(".service-list a.current[data-service='nu-demo']")
         assert page.get_attribute("[role=tab][aria-selected=true]", "data-messenger") == "neutrinos"
         assert form_title(page) == "Neutrino demo"
-        # Arrow keys on the tabs switch the form the same way.
+        # Arrow keys on the tabs switch the form the same way: to the next tab's first service.
+        tabs = page.eval_on_selector_all("[role=tab]", "ts => ts.map(t => t.dataset.messenger)")
+        following = tabs[tabs.index("neutrinos") + 1]
         page.focus("[role=tab][aria-selected=true]")
         page.keyboard.press("ArrowRight")
-        page.wait_for_selector(f".service-list a.current[data-service='{first}']")
-        assert page.evaluate("document.activeElement.dataset.messenger") == "other"  # focus kept
+        page.wait_for_function("m => document.querySelector('[role=tab][aria-selected=true]')"
+                               ".dataset.messenger === m", arg=following)
+        page.wait_for_selector(".service-list li:first-child a.current")
+        assert page.evaluate("document.activeElement.dataset.messenger") == following  # focus kept
 
 
 def test_phone_layout_reflows_without_sideways_scrolling(browser, server, shots):
     """Defect 2: on 311d7db `body{min-width:1000px}` made the page 1000 px wide on a phone."""
     with portal_browser.visitor(browser, width=390, height=844) as page:
+        # the landing page: the first tab selected, the others' strip scrolled away (their
+        # off-screen labels once widened the page to 759 px)
+        goto(page, server, "")
+        page.wait_for_selector("#messenger-tabs [role=tab]")
+        assert page.evaluate("(s => s.scrollWidth > s.clientWidth)"
+                             "(document.querySelector('#messenger-tabs'))")  # it scrolls
+        assert no_sideways_scroll(page)
         goto(page, server, "#/service/sky-position?n_bins=20")
         page.wait_for_selector(".service-form .field")
         assert no_sideways_scroll(page)
