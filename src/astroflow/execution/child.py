@@ -33,7 +33,7 @@ from astroflow.execution.sandbox.cgroups import RunGroup
 from astroflow.execution.sandbox.limits import exception_reason
 from astroflow.execution.sandbox.policy import format_size
 from astroflow.execution.shell import CellOutputs, CellStream, NotebookShell, build_shell
-from astroflow.execution.spec import RunError, RunSpec
+from astroflow.execution.spec import ErrorKind, RunError, RunSpec
 from astroflow.execution.workdir import clear_outputs, discard, scratch_dir, write_json
 
 _shell: NotebookShell | None = None
@@ -114,7 +114,7 @@ def _isolate(parent_fds: tuple[int, ...], parent_pid: int) -> None:
             os.close(fd)
 
 
-_libc = None
+_libc: Any = None  # ctypes.CDLL once loaded, False when it cannot be
 PR_SET_DUMPABLE = 4
 
 
@@ -127,7 +127,7 @@ def _load_libc() -> None:
 
             _libc = ctypes.CDLL(None, use_errno=True)
         except OSError:
-            _libc = False
+            _libc = False  # tried: no C library here
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -267,7 +267,7 @@ class NotebookRun:
         limit = exception_reason(exc, self.spec.sandbox.limits) if self.spec.sandbox else None
         if limit is not None:
             return RunError(limit[0], type(exc).__name__, limit[1], text, index)
-        kind = "analysis" if is_analysis_error(exc) else "bug"
+        kind: ErrorKind = "analysis" if is_analysis_error(exc) else "bug"
         return RunError(kind, type(exc).__name__, str(exc), text, index)
 
     def _check_output(self) -> RunError | None:

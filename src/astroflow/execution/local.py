@@ -22,7 +22,7 @@ import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from astroflow.execution.protocol import NOTEBOOK_FILE, RESULT_FILE, SPEC_FILE
 from astroflow.execution.sandbox.environment import run_environment
@@ -35,7 +35,7 @@ from astroflow.execution.sandbox.policy import (
     workflow_cache_dir,
 )
 from astroflow.execution.sandbox.tree import kill_tree
-from astroflow.execution.spec import Progress, RunError, RunResult, RunSpec
+from astroflow.execution.spec import ErrorKind, Progress, RunError, RunResult, RunSpec, Status
 from astroflow.execution.warm import Zygote
 from astroflow.execution.workdir import clear_outputs, write_json
 
@@ -437,6 +437,7 @@ class LocalExecutor:
                         how_it_ended: str = "",
                         duration: float = 0.0) -> RunResult:
         job_dir = Path(handle.spec.job_dir).resolve()
+        status: Status
         if reason == "cancelled":
             status, error = "cancelled", RunError("cancelled", "Cancelled", "the run was cancelled")
         elif reason == "time_limit":
@@ -444,7 +445,8 @@ class LocalExecutor:
             status, error = "failed", RunError("time_limit", "TimeLimitExceeded",
                                                f"time limit exceeded ({limit:g} s)")
         elif isinstance(reason, tuple):  # a sandbox limit: (kind, message)
-            status, error = "failed", RunError(reason[0], "LimitExceeded", reason[1])
+            kind = cast(ErrorKind, reason[0])  # one of sandbox/limits.py's, sent by the run
+            status, error = "failed", RunError(kind, "LimitExceeded", reason[1])
         elif reason == "abandoned":  # the folder is another run's now: write nothing
             error = RunError("cancelled", "Abandoned", "the run was stopped: another "
                              "server runs this job now")

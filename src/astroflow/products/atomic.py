@@ -18,7 +18,7 @@ def temp_path(final: Path) -> Path:
     return final.with_name(f".{final.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
 
 
-def write_with(final: Path, writer: Callable[[Path], None]) -> Path:
+def write_with(final: Path, writer: Callable[[Path], object]) -> Path:
     """Let ``writer`` fill a temporary path, then move it onto ``final``."""
     tmp = temp_path(final)
     try:

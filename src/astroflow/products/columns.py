@@ -8,8 +8,10 @@ column names (and, when the output is annotated, from units) so that the portal 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
+from astroflow.ontology.model import ProductType
 from astroflow.products.values import is_time
 
 TIME_NAMES = ("time", "TIME", "mjd", "MJD", "t")
@@ -149,9 +151,9 @@ def find_spectral_axis(table: Any, by_unit: bool = False) -> tuple[str, str] | N
             return _edge_kind(match.group(1)), name
     if by_unit:
         for name in names:
-            kind = _AXIS_PHYSICAL.get(_physical_type(table[name]) or "")
-            if kind and _numeric_1d(table[name]):
-                return kind, name
+            physical = _AXIS_PHYSICAL.get(_physical_type(table[name]) or "")
+            if physical and _numeric_1d(table[name]):
+                return physical, name
     return None
 
 
@@ -263,13 +265,15 @@ def spectrum_roles(table: Any, by_unit: bool = False) -> dict[str, Any] | str:
     return meta
 
 
-def classify_table(table: Any) -> tuple[str, dict[str, Any]]:
+def classify_table(table: Any) -> tuple[ProductType, dict[str, Any]]:
     """Guess ``lightcurve``/``spectrum``/``table`` for an unannotated table, with its roles.
 
     A guess needs both an axis named as such and a flux-like value column, so that an event
     list (time, energy) or a catalogue stays a plain table.
     """
-    for ptype, finder in (("lightcurve", lightcurve_roles), ("spectrum", spectrum_roles)):
+    kinds: tuple[tuple[ProductType, Callable[[Any], Any]], ...] = (
+        ("lightcurve", lightcurve_roles), ("spectrum", spectrum_roles))
+    for ptype, finder in kinds:
         meta = finder(table)
         if isinstance(meta, dict) and any(is_flux_like(table, v) for v in meta["value_columns"]):
             return ptype, meta

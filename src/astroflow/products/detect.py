@@ -154,7 +154,7 @@ def _as_table(value: Any, ctx: _Ctx) -> Plan:
     return Plan("table", table, source=source)
 
 
-def _as_series(kind: str, what: str, find_roles: Callable[..., Any], value: Any,
+def _as_series(kind: ProductType, what: str, find_roles: Callable[..., Any], value: Any,
                ctx: _Ctx) -> Plan:
     """A table whose columns play the roles of a light curve or a spectrum."""
     table, source = _table_of(value, ctx)

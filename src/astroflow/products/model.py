@@ -47,7 +47,7 @@ class Product:
 
     def to_dict(self) -> dict[str, Any]:
         """The manifest entry (plain JSON types only); ``derived`` only when some format is."""
-        entry = {
+        entry: dict[str, Any] = {
             "name": self.name,
             "type": self.type,
             "title": self.title,

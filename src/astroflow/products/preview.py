@@ -28,7 +28,7 @@ def render_image(data: Any, header: Any | None, unit: str | None, title: str) ->
     fig = Figure(figsize=(6, 5), dpi=100)
     FigureCanvasAgg(fig)
     wcs = _celestial_plane_wcs(header, step) if header is not None else None
-    ax = fig.add_subplot(projection=wcs) if wcs is not None else fig.add_subplot()
+    ax: Any = fig.add_subplot(projection=wcs) if wcs is not None else fig.add_subplot()
     im = ax.imshow(plane, origin="lower", cmap="viridis", vmin=vmin, vmax=vmax,
                    interpolation="nearest")
     if wcs is not None:

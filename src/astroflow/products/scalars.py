@@ -125,7 +125,8 @@ def load_scalar(path: Path) -> Any:
 
 def scalar_value(doc: dict[str, Any]) -> Any:
     """The scalar a scalar file (or the product's meta, which holds the same fields) means."""
-    value, dtype, unit = doc.get("value"), doc.get("dtype"), doc.get("unit")
+    value: Any = doc.get("value")
+    dtype, unit = doc.get("dtype"), doc.get("unit")
     if dtype == "float":
         value = float_from_json(value)
     elif dtype == "int":

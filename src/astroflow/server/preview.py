@@ -676,7 +676,9 @@ def _figure(traces: list[tuple[Any, dict[str, Any]]], layout: dict[str, Any]) ->
 
 def _json_array(values: Any) -> list:
     array = np.asarray(values, dtype=float)
-    return np.where(np.isfinite(array), array, None).tolist()
+    out = array.astype(object)
+    out[~np.isfinite(array)] = None  # JSON has no NaN or infinity
+    return out.tolist()
 
 
 # --- images ---------------------------------------------------------------------------------

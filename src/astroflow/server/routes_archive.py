@@ -76,7 +76,9 @@ def archive_entries(p: Platform, job: Job) -> list[tuple[str, Path | bytes]]:
     if notebook is not None and notebook.is_file():
         entries.append((NOTEBOOK_FILE, notebook))
     document = prov.prov_document(record, workflow, p.config.base_url)
-    entries.append(("provenance.json", document.serialize(format="json", indent=2).encode()))
+    text = document.serialize(format="json", indent=2)
+    assert text is not None  # prov returns None only when given a file to write to
+    entries.append(("provenance.json", text.encode()))
     entries.append(("provenance.provn", document.get_provn().encode()))
     summary = prov.summary(record, workflow, notebook)
     entries.append(("provenance-summary.json", json.dumps(summary, indent=2).encode()))
@@ -109,7 +111,7 @@ class _Pipe:
 def stream_zip(entries: list[tuple[str, Path | bytes]]) -> Iterator[bytes]:
     """The zip of ``entries``, yielded as it is written (compressed, except compressed data)."""
     pipe = _Pipe()
-    with zipfile.ZipFile(pipe, "w", compression=zipfile.ZIP_DEFLATED) as archive:  # type: ignore[arg-type]
+    with zipfile.ZipFile(pipe, "w", compression=zipfile.ZIP_DEFLATED) as archive:  # type: ignore[call-overload]
         for name, source in entries:
             packed = name.endswith((".fits.gz", ".gz", ".png", ".jpeg", ".jpg", ".zip"))
             info = zipfile.ZipInfo(name)

@@ -12,8 +12,12 @@ from __future__ import annotations
 import errno
 import resource
 import signal
+from typing import TYPE_CHECKING
 
 from astroflow.execution.sandbox.policy import RunLimits, format_size
+
+if TYPE_CHECKING:
+    from astroflow.execution.spec import ErrorKind
 
 
 def apply_rlimits(limits: RunLimits) -> None:
@@ -40,7 +44,7 @@ def _lower(which: int, soft: int, hard: int | None = None) -> None:
     resource.setrlimit(which, (soft, hard))
 
 
-def exception_reason(exc: BaseException, limits: RunLimits) -> tuple[str, str] | None:
+def exception_reason(exc: BaseException, limits: RunLimits) -> tuple[ErrorKind, str] | None:
     """(error kind, message) when a notebook's exception is a sandbox limit being hit."""
     if isinstance(exc, MemoryError) and limits.memory is not None:
         return "memory_limit", (f"memory limit exceeded ({format_size(limits.memory)}): "
