@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -108,7 +108,7 @@ class Job:
     def from_row(cls, row: JobRow) -> Job:
         return cls(
             id=row.id, service=row.service, version=row.version, cache_key=row.cache_key,
-            state=row.state, owner=row.owner, parameters=row.parameters, created=row.created,
+            state=cast(State, row.state), owner=row.owner, parameters=row.parameters, created=row.created,
             progress=row.progress, error=row.error, products=row.products or [],
             attempts=row.attempts, time_limit=row.time_limit, started=row.started,
             finished=row.finished, worker=row.worker, cancel_requested=row.cancel_requested,

@@ -26,7 +26,7 @@ from typing import Any
 from astroflow.execution.protocol import PRODUCTS_DIR, RESULT_FILE
 from astroflow.jobs.artifacts import ArtifactStore
 from astroflow.jobs.events import EventBus
-from astroflow.jobs.model import Job
+from astroflow.jobs.model import Job, State
 from astroflow.jobs.store import STALE_AFTER, JobStore, Recovery, worker_id
 from astroflow.jobs.uploads import materialise, parse_ref
 from astroflow.registry.catalog import ServiceCatalog
@@ -348,6 +348,7 @@ class JobRunner:
                 return
             products: list[dict[str, Any]] = []
             error = None
+            state: State
             if store_full(result.error):
                 state, error = "failed", {**_error(result.error, "failed"), "type": "store_full",
                                           "message": STORE_FULL_MESSAGE}

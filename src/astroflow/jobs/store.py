@@ -7,6 +7,7 @@ identical requests rests on a unique index rather than on a lock held in memory.
 
 from __future__ import annotations
 
+import builtins
 import functools
 import os
 import socket
@@ -15,10 +16,11 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     String,
+    Table,
     bindparam,
     case,
     create_engine,
@@ -36,7 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from astroflow.errors import AstroflowError
 from astroflow.jobs.model import TERMINAL, Job, JobRow
 
-JOBS = JobRow.__table__
+JOBS = cast(Table, JobRow.__table__)  # the mapped class's Table (typed as a FromClause)
 
 # A running job whose worker has not been heard of for this long is taken as interrupted.
 # Workers beat four times as often (runner.HEARTBEAT_SECONDS): four missed beats, so a busy
@@ -99,7 +101,10 @@ def sqlite_url(path: Path) -> str:
 
 
 class JobStore:
-    """Jobs in a SQLAlchemy database; schema managed by Alembic (`migrate`)."""
+    """Jobs in a SQLAlchemy database; schema managed by Alembic (`migrate`).
+
+    (Its method `list` hides the builtin inside the class: annotations say `builtins.list`.)
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -210,7 +215,7 @@ class JobStore:
             rows = s.execute(select(JobRow.state, func.count()).group_by(JobRow.state))
             return {state: int(n) for state, n in rows}
 
-    def durations(self, limit: int = 1000) -> list[float]:
+    def durations(self, limit: int = 1000) -> builtins.list[float]:
         """Run times of recent done jobs, for metrics."""
         query = (select(JobRow.finished - JobRow.started).where(JobRow.state == "done")
                  .where(JobRow.started.is_not(None)).order_by(JobRow.finished.desc()).limit(limit))
@@ -243,7 +248,7 @@ class JobStore:
             oldest = oldest.where(JobRow.service.in_(list(services)))
         if self.engine.dialect.name == "postgresql":
             oldest = oldest.with_for_update(skip_locked=True)
-        now = bindparam("now")
+        now: Any = bindparam("now")
         prefix = bindparam("dir_prefix", type_=String)
         job_dir = case((prefix.is_(None), JOBS.c.job_dir), else_=prefix + JOBS.c.id)
         return (update(JOBS).where(JOBS.c.id == oldest.scalar_subquery(), JOBS.c.state == "queued")
@@ -267,7 +272,7 @@ class JobStore:
             rows = connection.execute(query.values(heartbeat=time.time()).returning(JOBS.c.id))
             return {row[0] for row in rows}
 
-    def finish(self, job_id: str, state: str, *, products: list[dict] | None = None,
+    def finish(self, job_id: str, state: str, *, products: builtins.list[dict] | None = None,
                error: dict[str, Any] | None = None, at: float | None = None,
                worker: str | None = None, stored_bytes: int | None = None) -> bool:
         """Record the outcome of a running job; failed and cancelled jobs leave the cache.
@@ -321,7 +326,7 @@ class JobStore:
             query = select(JobRow.id).where(JobRow.id.in_(ids), JobRow.cancel_requested.is_(True))
             return set(s.scalars(query))
 
-    def recover(self, worker: str) -> tuple[list[str], list[str]]:
+    def recover(self, worker: str) -> tuple[builtins.list[str], builtins.list[str]]:
         """After a crash: re-queue interrupted running jobs once, fail them the second time.
 
         Returns (requeued, failed); see `take_over`.
