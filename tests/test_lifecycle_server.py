@@ -62,6 +62,12 @@ def test_jobs_per_day_quota_names_the_limit_and_operators_are_exempt(expiring):
     assert error["code"] == "quota_exceeded" and "jobs_per_day" in error["message"]
     assert "at most 3 new jobs a day" in error["message"]
     assert int(refused.headers["Retry-After"]) > 0
+    # MMODA's dispatcher facade refuses the same way, naming the limit (not a generic 400)
+    mmoda = http.get("/dispatch-data/run_analysis",
+                     params={"instrument": "quick", "product_type": "quick", "x": 100.0, "n": 5,
+                             "query_status": "new", "token": alice["Authorization"][7:]})
+    assert mmoda.status_code == 429 and "jobs_per_day" in mmoda.json()["error_message"]
+    assert int(mmoda.headers["Retry-After"]) > 0
     boss = bearer("boss", "operator")
     for n in (1, 2, 3, 4):
         assert run_job(http, "quick", boss, x=200.0, n=n)["state"] == "done"

@@ -33,8 +33,9 @@ from astroflow.compat.request import AnalysisRequest, new_session_id, service_va
 from astroflow.compat.snippet import oda_api_snippet
 from astroflow.errors import AstroflowError
 from astroflow.jobs.model import TERMINAL, Job
-from astroflow.jobs.store import QueueFull
+from astroflow.jobs.store import QueueFull, QuotaExceeded
 from astroflow.jobs.uploads import CHUNK, UploadTooLarge, store_upload
+from astroflow.lifecycle.housekeeping import StoreFull
 from astroflow.products import Product, ProductError
 from astroflow.products.stored import product_path
 from astroflow.registry.catalog import Service
@@ -99,7 +100,8 @@ async def run_analysis(request: Request) -> JSONResponse:
                                        comment, instrument_name)
     except (Refused, AuthError, NotFound, Forbidden, ValidationError, QueueFull,
             AstroflowError) as exc:
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+        retry_after = getattr(exc, "retry_after", None)  # rate, quota, store full
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
         return _refusal(_refused(exc), query.session_id, query.job_id, headers)
     return JSONResponse(body)
 
@@ -459,8 +461,10 @@ def _refused(exc: Exception) -> Refused:
         return Refused(403, str(exc))
     if isinstance(exc, QueueFull):
         return Refused(429, str(exc))
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, RateLimited | QuotaExceeded):
         return Refused(429, str(exc))
+    if isinstance(exc, StoreFull):
+        return Refused(507, str(exc))
     if isinstance(exc, (UploadTooLarge, ParameterTooLarge)):
         return Refused(413, str(exc))
     if isinstance(exc, BodyTooLarge):
