@@ -47,14 +47,3 @@ def run_job(http: httpx.Client, service: str, headers: dict | None = None,
                       headers=headers or {})
     assert reply.status_code in (200, 201), reply.text
     return http.get(f"{API}/jobs/{reply.json()['id']}", params={"wait": 30}).json()
-
-
-def until(check, seconds: float = 15.0):
-    """Poll ``check`` until it returns something true (bounded)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"not within {seconds} s")

@@ -10,7 +10,8 @@ import sys
 
 import httpx
 import pytest
-from lifecycle_helpers import API, LIFECYCLE_SERVICES, run_job, until
+from lifecycle_helpers import API, LIFECYCLE_SERVICES, run_job
+from polling import until
 from server_process import TEST_SERVICES, ServerProcess
 
 

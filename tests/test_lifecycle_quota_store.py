@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-from lifecycle_helpers import API, LIFECYCLE_SERVICES, run_job, until
+from lifecycle_helpers import API, LIFECYCLE_SERVICES, run_job
+from polling import until
 from server_process import ServerProcess
 
 FSSPEC = Path(__file__).resolve().parent / "lifecycle_fsspec"

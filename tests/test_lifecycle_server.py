@@ -9,7 +9,8 @@ import time
 import httpx
 import jwt
 import pytest
-from lifecycle_helpers import API, run_job, until
+from lifecycle_helpers import API, run_job
+from polling import until
 from server_process import SECRET, ServerProcess
 
 

@@ -7,24 +7,13 @@ real-format responses; the repositories it lists are real local Git repositories
 
 from __future__ import annotations
 
-import time
-
 import httpx
 from gitlab_server import HOOK_SECRET, TOKEN, FakeGitLab
 from gitrepos import commit, new_repo
+from polling import until
 from server_process import ServerProcess
 
 PROJECT = "astro/neutrino/greeting"
-
-
-def _wait(predicate, seconds: float = 60):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError("condition not reached in time")
 
 
 def test_push_hook_deploys_and_reports_commit_statuses(tmp_path):
@@ -51,20 +40,20 @@ def test_push_hook_deploys_and_reports_commit_statuses(tmp_path):
                     names = {s["name"]: s for s in client.get("/api/v1/services").json()}
                     return names.get("greeting")
 
-                service = _wait(served)
+                service = until(served, 60)
                 assert service["messenger"] == "neutrinos"
                 def reported_success():
                     # The bot reports success to GitLab just after the service goes live.
                     states = [(s["sha"], s["state"]) for s in gitlab.statuses]
                     return states if (good, "success") in states else None
 
-                assert (good, "running") in _wait(reported_success, seconds=20)
+                assert (good, "running") in until(reported_success, 20)
 
                 broken = commit(repo, "v2", test_body="raise RuntimeError('broken')", topics=())
                 headers, body = gitlab.push_hook(PROJECT, broken)
                 assert client.post(hook, headers=headers, content=body).status_code == 202
-                failed = _wait(lambda: [s for s in gitlab.statuses
-                                        if s["sha"] == broken and s["state"] == "failed"])
+                failed = until(lambda: [s for s in gitlab.statuses
+                                        if s["sha"] == broken and s["state"] == "failed"], 60)
                 assert "test" in failed[0]["description"]
                 entry = next(e for e in client.get("/api/v1/registry").json()
                              if e["name"] == PROJECT)
