@@ -19,6 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 SCHEDULER_VARIABLE = "ASTROFLOW_SCHEDULER"  # = astroflow.execution.dask.protocol's
+RUN_VARIABLE = "ASTROFLOW_DASK_RUN"         # = astroflow.execution.dask.protocol's
 
 _client: Any = None
 _client_lock = threading.Lock()
@@ -35,6 +36,7 @@ def cluster_client() -> Any:
                 from distributed import Client
 
                 _client = Client(address, set_as_default=False, timeout=30)
+                _announce_fan_out(_client)
             return _client
     if "distributed" in sys.modules:  # never import it only to learn we are not in a task
         from distributed import get_client, get_worker
@@ -45,6 +47,17 @@ def cluster_client() -> Any:
             return None
         return get_client()
     return None
+
+
+def _announce_fan_out(client: Any) -> None:
+    """Tell this job's worker that the job now waits for tasks of its own: its job task
+    gives its thread back, so that a full cluster still has threads to run them."""
+    run = os.environ.get(RUN_VARIABLE, "")
+    if "@" in run:
+        from astroflow.execution.dask.plugin import mark_fanning_out
+
+        run_id, worker = run.split("@", 1)
+        client.run(mark_fanning_out, run_id, workers=[worker], on_error="ignore")
 
 
 def cluster_threads(client: Any) -> int:

@@ -16,6 +16,7 @@ import sys
 import time
 
 PRELOAD = "astroflow.execution.dask.preload"
+FANOUT_VARIABLE = "ASTROFLOW_DASK_FANOUT"  # = protocol's (this module imports no distributed)
 RESTART_SECONDS = 1.0  # at most one restart per this long (a scheduler that stays away)
 
 
@@ -31,6 +32,10 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     worker.add_argument("--nthreads", type=int, default=None,
                         help="jobs each worker process runs at once (default: CPUs / nworkers)")
     worker.add_argument("--name", default=None, help="the worker's name on the scheduler")
+    worker.add_argument("--no-fanout", action="store_true",
+                        help="sandboxed runs may not reach the scheduler or the workers: no "
+                             "astroflow.parallel over the cluster (it forks local processes); "
+                             "for untrusted workflows (ASTROFLOW_DASK_FANOUT=0)")
     worker.add_argument("dask_args", nargs=argparse.REMAINDER, metavar="-- DASK_WORKER_OPTION",
                         help="passed to dask worker as they are")
 
@@ -58,6 +63,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: --scheduler: {exc}", file=sys.stderr)
         return 2
+    env = {**os.environ, **({FANOUT_VARIABLE: "0"} if args.no_fanout else {})}
     stopping: list[int] = []
     child: list[subprocess.Popen] = []
 
@@ -71,7 +77,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     code = 0
     while not stopping:
         started = time.monotonic()
-        child[:] = [subprocess.Popen(argv)]
+        child[:] = [subprocess.Popen(argv, env=env)]
         code = child[0].wait()
         if not stopping:
             print(f"astroflow worker: dask worker ended (status {code}); starting it again",

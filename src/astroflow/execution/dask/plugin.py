@@ -47,6 +47,7 @@ class AstroflowWorkerPlugin(WorkerPlugin):
         self._stops: OrderedDict[str, str] = OrderedDict()
         self._lock = threading.Lock()
         self.started = 0  # runs started on this worker since it started (for operators)
+        self._fanning: set[str] = set()  # runs that wait for their own tasks on the cluster
 
     # -- Dask's plugin hooks ----------------------------------------------------------------
 
@@ -95,6 +96,17 @@ class AstroflowWorkerPlugin(WorkerPlugin):
     def forget(self, run_id: str) -> None:
         with self._lock:
             self._runs.pop(run_id, None)
+            self._fanning.discard(run_id)
+
+    def fan_out(self, run_id: str) -> None:
+        """The run submits tasks to the cluster and waits for them: its job task secedes."""
+        with self._lock:
+            if run_id in self._runs:
+                self._fanning.add(run_id)
+
+    def fanning_out(self, run_id: str) -> bool:
+        with self._lock:
+            return run_id in self._fanning
 
     def stop(self, run_id: str, reason: str) -> bool:
         """Cancel (or abandon) a run; True if it is going here. A run not here yet is
@@ -126,6 +138,11 @@ class AstroflowWorkerPlugin(WorkerPlugin):
     @staticmethod
     def _apply_stop(handle: RunHandle, reason: str) -> None:
         (handle.abandon if reason == "abandoned" else handle.cancel)()
+
+
+def mark_fanning_out(run_id: str, dask_worker: Any = None) -> None:
+    """``Client.run`` target: the run ``run_id`` on this worker fans out (`astroflow.parallel`)."""
+    plugin_of(dask_worker).fan_out(run_id)
 
 
 def plugin_of(worker: Any) -> AstroflowWorkerPlugin:

@@ -11,5 +11,7 @@ from __future__ import annotations
 
 PROGRESS_TOPIC = "astroflow-run"   # events: {"run": id, "kind": "started"|"progress", ...}
 SCHEDULER_VARIABLE = "ASTROFLOW_SCHEDULER"  # a Dask run's environment: where parallel.map goes
+RUN_VARIABLE = "ASTROFLOW_DASK_RUN"         # a Dask run's environment: "run id@worker address"
+FANOUT_VARIABLE = "ASTROFLOW_DASK_FANOUT"   # a worker's: 0 shuts the cluster's ports to runs
 MAX_ATTEMPTS = 2                   # a run whose worker is lost runs once more elsewhere
 WORKER_LOST = "worker lost"

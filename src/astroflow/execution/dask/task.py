@@ -17,12 +17,16 @@ from distributed import get_client, get_worker, rejoin, secede
 
 from astroflow.execution.dask.plugin import plugin_of
 from astroflow.execution.dask.protocol import (
+    FANOUT_VARIABLE,
     MAX_ATTEMPTS,
     PROGRESS_TOPIC,
+    RUN_VARIABLE,
     SCHEDULER_VARIABLE,
     WORKER_LOST,
 )
 from astroflow.execution.spec import Progress, RunSpec
+
+FANOUT_POLL_SECONDS = 0.05  # how soon a waiting run's thread goes back once it fans out
 
 
 def run_job(spec: RunSpec, run_id: str, python: str | None,
@@ -46,7 +50,7 @@ def run_job(spec: RunSpec, run_id: str, python: str | None,
     artifacts = _artifact_store(store)
     if artifacts is not None:  # remote store: write into this machine's cache, then upload
         spec = dataclasses.replace(spec, job_dir=artifacts.job_dir(Path(spec.job_dir).name))
-    spec = dataclasses.replace(spec, env={**spec.env, SCHEDULER_VARIABLE: worker.scheduler.address})
+    spec = _with_cluster_access(spec, worker, run_id)
 
     def report(progress: Progress) -> None:
         worker.log_event(PROGRESS_TOPIC, {"run": run_id, "kind": "progress",
@@ -55,14 +59,7 @@ def run_job(spec: RunSpec, run_id: str, python: str | None,
     handle = plugin.start(run_id, python, spec, report)
     try:
         _announce(worker, run_id, handle, attempt)
-        if spec.coordinator:  # it waits for sub-jobs: give its thread to them meanwhile
-            secede()
-            try:
-                result = handle.wait()
-            finally:
-                rejoin()
-        else:
-            result = handle.wait()
+        result = _wait(plugin, run_id, handle, spec.coordinator)
     finally:
         plugin.forget(run_id)
     if artifacts is not None:
@@ -70,6 +67,46 @@ def run_job(spec: RunSpec, run_id: str, python: str | None,
     error = result.error.to_dict() if result.error else None
     return _outcome(result.status, error, [p.to_dict() for p in result.products],
                     result.duration, handle.pid, attempt, worker.address)
+
+
+def _wait(plugin: Any, run_id: str, handle: Any, coordinator: bool) -> Any:
+    """The run's result. A run that waits for others (a coordinator's sub-jobs, or its own
+    `astroflow.parallel` tasks on this cluster, which it announces) gives its worker thread
+    back meanwhile (``secede``): with every thread held by a waiting job, nothing could run."""
+    seceded = coordinator
+    if seceded:
+        secede()
+    try:
+        while True:
+            try:
+                return handle.wait(None if seceded else FANOUT_POLL_SECONDS)
+            except TimeoutError:
+                if plugin.fanning_out(run_id):
+                    secede()
+                    seceded = True
+    finally:
+        if seceded:
+            rejoin()
+
+
+def _with_cluster_access(spec: RunSpec, worker: Any, run_id: str) -> RunSpec:
+    """Fan-out on (the default): the run learns the scheduler's address (`astroflow.parallel`).
+    Off (``ASTROFLOW_DASK_FANOUT=0`` on the worker): a sandboxed run may not connect to the
+    scheduler, this worker or its nanny at all, since whoever reaches them can run code on
+    the cluster outside any sandbox."""
+    if os.environ.get(FANOUT_VARIABLE, "1").strip().lower() not in ("0", "off", "false", "no"):
+        return dataclasses.replace(spec, env={**spec.env,
+                                              SCHEDULER_VARIABLE: worker.scheduler.address,
+                                              RUN_VARIABLE: f"{run_id}@{worker.address}"})
+    if spec.sandbox is None:
+        return spec
+    from distributed.comm import get_address_host_port
+
+    addresses = [worker.scheduler.address, worker.address, getattr(worker, "nanny", None)]
+    ports = {get_address_host_port(a)[1] for a in addresses if isinstance(a, str) and a}
+    blocked = tuple(sorted({*spec.sandbox.blocked_ports, *ports}))
+    return dataclasses.replace(spec, sandbox=dataclasses.replace(spec.sandbox,
+                                                                 blocked_ports=blocked))
 
 
 def _announce(worker: Any, run_id: str, handle: Any, attempt: int) -> None:
