@@ -18,6 +18,8 @@ import time
 PRELOAD = "astroflow.execution.dask.preload"
 FANOUT_VARIABLE = "ASTROFLOW_DASK_FANOUT"  # = protocol's (this module imports no distributed)
 RESTART_SECONDS = 1.0  # at most one restart per this long (a scheduler that stays away)
+SHORT_LIFE_SECONDS = 10.0  # a worker that ends sooner, MAX_QUICK_ENDS times in a row,
+MAX_QUICK_ENDS = 5         # cannot start: give up with its exit status
 
 
 def add_command(sub: argparse._SubParsersAction) -> None:
@@ -74,13 +76,16 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    code = 0
+    code, quick_ends = 0, 0
     while not stopping:
         started = time.monotonic()
         child[:] = [subprocess.Popen(argv, env=env)]
         code = child[0].wait()
-        if not stopping:
-            print(f"astroflow worker: dask worker ended (status {code}); starting it again",
-                  file=sys.stderr)
-            time.sleep(max(0.0, RESTART_SECONDS - (time.monotonic() - started)))
-    return 0 if stopping else code
+        lived = time.monotonic() - started
+        quick_ends = quick_ends + 1 if lived < SHORT_LIFE_SECONDS else 0
+        if stopping or quick_ends >= MAX_QUICK_ENDS:
+            break  # stopped, or it cannot start (a bad option, no astroflow on its path)
+        print(f"astroflow worker: dask worker ended (status {code}); starting it again",
+              file=sys.stderr)
+        time.sleep(max(0.0, RESTART_SECONDS - lived))
+    return 0 if stopping else (code or 1)
