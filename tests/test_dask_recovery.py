@@ -46,3 +46,16 @@ def test_a_scheduler_restart_mid_run_recovers_the_run(tmp_path):
             assert again.status == "done"
     finally:
         cluster.stop()
+
+
+def test_astroflow_worker_gives_up_when_dask_worker_cannot_start():
+    """Restarting is for a scheduler that went away, not for a worker that cannot start."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "astroflow", "worker", "--scheduler",
+                           "dask://127.0.0.1:1", "--", "--no-such-option"],
+                          capture_output=True, text=True, timeout=50)
+    assert done.returncode != 0
+    assert done.stderr.count("starting it again") == 4  # five quick ends, then it stops
+    assert "Unknown argument" in done.stderr  # dask worker's own complaint, shown
