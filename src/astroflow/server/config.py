@@ -114,8 +114,9 @@ class ServerConfig:
         if environ.get("ASTROFLOW_SANDBOX"):
             values["sandbox"] = environ["ASTROFLOW_SANDBOX"].strip().lower()
         values.update({k: v for k, v in overrides.items() if v is not None and v != []})
-        if "services" in values:
-            values["services"] = [Path(p) for p in values["services"]]  # type: ignore[union-attr]
+        services = values.get("services")
+        if isinstance(services, list | tuple):
+            values["services"] = [Path(p) for p in services]
         return cls(**values)  # type: ignore[arg-type]
 
     @property
