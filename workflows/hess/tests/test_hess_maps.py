@@ -26,6 +26,7 @@ from hess_dl3.synthetic import truth_models
 from regions import CircleSkyRegion
 
 from astroflow import Workflow
+from astroflow.products.stored import product_path
 from astroflow.workflow.validation import ValidationError
 
 HERE = Path(__file__).resolve().parents[1]
@@ -346,7 +347,9 @@ def test_notebook_products(data_root, tmp_path):
         assert hdul[0].data[int(round(float(y))), int(round(float(x)))] > 15
         np.testing.assert_allclose(hdul["EXCESS"].data,
                                    hdul["COUNTS"].data - hdul["BACKGROUND"].data, atol=1e-3)
-    assert (products / "significance_map.png").stat().st_size > 5_000
+    # the image's PNG is drawn when first asked for (astroflow stores the FITS only)
+    made = {p.name: p for p in result.products}
+    assert product_path(made["significance_map"], products, "png").stat().st_size > 5_000
     assert (products / "sky_plot.png").stat().st_size > 20_000
     hot = Table.read(products / "hotspots.ecsv")
     assert len(hot) >= 1 and hot["nearest_known"][0] == "Crab Nebula"
