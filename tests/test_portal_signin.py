@@ -118,6 +118,7 @@ def test_oidc_button_signs_in_through_the_provider(browser, server):
         open_portal(page, server)
         page.click("#signin-btn")
         button = page.locator("#oidc-btn")
+        button.wait_for(state="visible")  # shown, with its label, once the methods are known
         assert button.inner_text() == "Sign in with GitLab"
         button.click()  # → provider's authorize → callback → portal with the token
         page.wait_for_selector("#signin-btn[data-signed-in='true']")
