@@ -64,7 +64,7 @@ serve: $(STAMP)
 # Long statistical validations (marked `validation`) run with `make validate`, not here.
 TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not validation"
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not validation" --durations=25
 
 validate: $(STAMP)
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m validation
