@@ -423,6 +423,32 @@ def test_cancel_a_running_job(page, server):
     assert httpx.get(f"{server.url}{API}/jobs/{job_id}").json()["state"] == "cancelled"
 
 
+def test_a_late_cancel_reply_does_not_revive_a_cancelled_job(page, server):
+    """The DELETE's reply (taken while the job still ran) may reach the page after the event
+    stream said "cancelled" (CI saw it on a loaded machine); the card must stay cancelled."""
+    held = []
+
+    def hold_the_reply(route):
+        if route.request.method != "DELETE":
+            route.continue_()
+            return
+        held.append((route, route.fetch()))
+
+    open_service(page, server, "slow", seconds=60, tag=f"late-cancel-{time.time()}")
+    job_id = run(page)
+    wait_state(page, "running")
+    page.route(f"**{API}/jobs/{job_id}", hold_the_reply)
+    page.click(".card.job button:has-text('Cancel')")
+    wait_state(page, "cancelled", timeout=15_000)
+    assert len(held) == 1
+    route, reply = held[0]
+    assert reply.json()["state"] == "running"  # taken before the runner recorded the end
+    route.fulfill(response=reply)
+    page.wait_for_function("!document.querySelector('.card.job button.danger').disabled")
+    assert page.get_attribute(".card.job .state", "data-state") == "cancelled"
+    assert page.locator(".card.job button:has-text('Cancel')").is_hidden()
+
+
 def test_failures_analysis_notice_and_bug_traceback(page, server):
     open_service(page, server, "boom", mode="analysis")
     run(page)

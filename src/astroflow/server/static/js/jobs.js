@@ -146,6 +146,9 @@ export class JobPanel {
     // A late record of a job no longer on screen changes nothing.
     if (!record || !this.root.querySelector(`[data-job="${record.id}"]`)) return;
     const previous = this.record;
+    // An ended job never runs again: a slower answer from before the end (the DELETE's reply
+    // arriving after the stream's "cancelled") must not put it back to "running".
+    if (previous && previous.id === record.id && TERMINAL.has(previous.state) && !TERMINAL.has(record.state)) return;
     this.record = record;
     this.receivedAt = performance.now();
     const state = record.state;
