@@ -415,6 +415,66 @@ def test_outputs_become_products(executor, job):
     assert left == ["executed.ipynb", "result.json"]
 
 
+def figure_cells(draws: Path) -> tuple[str, ...]:
+    """Two figures, each noting its drawings in `draws`; the second changes after it was
+    shown."""
+    note = "lambda _e, name={!r}: open(" + repr(str(draws)) + ", 'a').write(name + '\\n')"
+    return (
+        "import matplotlib.pyplot as plt\n"
+        "shown, ax = plt.subplots()\nax.plot([1, 10, 100], [3, 1, 2])\nax.set_yscale('log')\n"
+        f"shown.canvas.mpl_connect('draw_event', {note.format('shown')});",
+        "changed, ax2 = plt.subplots()\nax2.plot([0, 1])\n"
+        f"changed.canvas.mpl_connect('draw_event', {note.format('changed')});",
+        "ax2.set_title('changed after it was shown');",
+        f"open({str(draws)!r}, 'a').write('cells-done\\n');",
+    )
+
+
+@pytest.mark.parametrize("magic", ["", "%matplotlib inline\n"])
+def test_a_shown_figure_is_stored_as_shown_and_drawn_once(executor, job, magic, tmp_path):
+    """The notebook's inline picture and the stored product are one drawing (the same
+    bytes, drawn once); a figure changed after it was shown is drawn again for its product."""
+    import base64
+
+    from astroflow.ontology import Ontology
+
+    picture = Ontology.default().resolve("oda:ODAPictureProduct")
+    draws = tmp_path / "draws.txt"
+    result = executor.run(RunSpec(notebook(magic.strip() or "pass", *figure_cells(draws)), [
+        OutputSpec("shown", picture), OutputSpec("changed", picture)], job()))
+    assert result.status == "done", result.error
+    [shown_inline] = outputs(result, 1)
+    [changed_inline] = outputs(result, 2)
+    stored = {p.name: (result.job_dir / "products" / p.files["png"]).read_bytes()
+              for p in result.products}
+    assert base64.b64decode(shown_inline["data"]["image/png"]) == stored["shown"]
+    assert base64.b64decode(changed_inline["data"]["image/png"]) != stored["changed"]
+    during, after = draws.read_text().split("cells-done")
+    assert "shown" in during and "changed" in during  # drawn to be shown
+    # stored: the shown figure as it was drawn, the changed one drawn again
+    assert "shown" not in after and "changed" in after
+
+
+def test_figure_png_draws_an_unchanged_figure_once():
+    import matplotlib
+
+    matplotlib.use("agg")
+    from matplotlib.figure import Figure
+
+    from astroflow.products.pictures import figure_png
+
+    figure = Figure()
+    axes = figure.subplots()
+    axes.plot([1, 2], [2, 1])
+    draws = []
+    figure.canvas.mpl_connect("draw_event", lambda _event: draws.append(1))
+    first = figure_png(figure)
+    drawn = len(draws)
+    assert drawn >= 1 and figure_png(figure) is first and len(draws) == drawn
+    axes.set_title("a change")
+    assert figure_png(figure) != first and len(draws) > drawn
+
+
 def test_unwritable_output_is_a_bug(executor, job):
     pytest.importorskip("astroflow.products", reason="products API not available")
     result = executor.run(RunSpec(notebook("flux = 'not a number'"), [

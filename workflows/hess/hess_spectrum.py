@@ -128,7 +128,9 @@ ax_sed.set_title(f"{source}: H.E.S.S., {len(reduction.obs_ids)} observations, "
 ax_sed.legend(fontsize=8)
 ax_sed.grid(alpha=0.3, which="both")
 spectrum_plot.text(0.01, 0.01, attribution, fontsize=7, color="0.4")
-spectrum_plot.tight_layout(rect=(0, 0.04, 1, 1))
+# Fixed margins for this fixed size: tight_layout measures every tick label first, half a
+# second of a warm request on log axes spanning several decades.
+spectrum_plot.subplots_adjust(left=0.07, right=0.99, bottom=0.16, top=0.92, wspace=0.2)
 
 # %% tags=["outputs"]
 sed = flux_points  # oda:Spectrum

@@ -35,6 +35,7 @@ from astroflow.execution.sandbox.policy import format_size
 from astroflow.execution.shell import CellOutputs, CellStream, NotebookShell, build_shell
 from astroflow.execution.spec import ErrorKind, RunError, RunSpec
 from astroflow.execution.workdir import clear_outputs, discard, scratch_dir, write_json
+from astroflow.products.pictures import figure_png
 
 _shell: NotebookShell | None = None
 # Between cells the executed notebook is saved when a cell showed something, or when this
@@ -54,6 +55,22 @@ def prepare() -> NotebookShell:
     return _shell
 
 
+def share_figure_rendering(shell: NotebookShell) -> None:
+    """Inline figures are shown as their products are stored (PNG, dpi 100, tight box), so
+    one drawing serves both (`pictures.figure_png`). matplotlib_inline registers its own
+    formatter whenever pyplot makes a figure, and shows the cell's figures after it
+    (``post_execute``); ours is put back first thing in that event, before they are shown."""
+    formatter = shell.display_formatter.formatters["image/png"]
+
+    def ours() -> None:
+        figure_module = sys.modules.get("matplotlib.figure")
+        if figure_module is not None:
+            formatter.for_type(figure_module.Figure, figure_png)
+
+    ours()
+    shell.events.callbacks["post_execute"].insert(0, ours)
+
+
 def run_forked(spec_path: Path, job_id: str, progress_fd: int, parent_fds: tuple[int, ...],
                parent_pid: int, group: RunGroup | None = None) -> NoReturn:
     """Body of the forked child; never returns. ``group`` is the cgroup made for it."""
@@ -69,6 +86,7 @@ def run_forked(spec_path: Path, job_id: str, progress_fd: int, parent_fds: tuple
         work = scratch_dir(job_dir, spec.source_dir)
         _enter(work, spec, job_id, progress_fd)
         shell = prepare()
+        share_figure_rendering(shell)
         shell.user_ns["_dh"] = [work]
         with oda_context(work, spec.notebook, spec.env):  # oda_api's ProgressReporter, get_context
             # A server's run hides the server's folders; a local `astroflow run` (no sandbox)

@@ -5,6 +5,7 @@ Sizes are read from the file headers, not by decoding the image, so they cost mi
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import struct
@@ -38,11 +39,29 @@ def picture_format(path: Path) -> str | None:
     return PICTURE_SUFFIXES.get(path.suffix.lower())
 
 
+# Where a figure keeps the PNG it was last rendered to (see `figure_png`).
+_RENDERED = "_astroflow_png"
+
+
 def figure_png(figure: Any) -> bytes:
-    """A matplotlib figure as PNG bytes (dpi 100, tight bounding box)."""
+    """A matplotlib figure as PNG bytes (dpi 100, tight bounding box), drawn once.
+
+    A run shows its figures inline in the notebook and then stores them as products: the
+    same picture, drawn twice (each tight-box save draws the figure twice again, a third of
+    a second for a two-panel log plot). The bytes are kept on the figure and the figure
+    marked not stale; matplotlib marks it stale again on any change to it or its artists, so
+    a figure changed after it was shown is drawn anew.
+    """
+    rendered = getattr(figure, _RENDERED, None)
+    if rendered is not None and getattr(figure, "stale", True) is False:
+        return rendered
     buf = io.BytesIO()
     figure.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    return buf.getvalue()
+    png = buf.getvalue()
+    with contextlib.suppress(AttributeError, TypeError):  # a figure-like object may refuse
+        setattr(figure, _RENDERED, png)
+        figure.stale = False
+    return png
 
 
 def dimensions(head: bytes, fmt: str) -> tuple[int, int] | None:

@@ -9,14 +9,12 @@ safe range.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import astropy.units as u
 import numpy as np
 from astropy.table import QTable, Table
 from gammapy.datasets import Datasets, SpectrumDatasetOnOff
-from gammapy.estimators import FluxPointsEstimator
 from gammapy.modeling import Fit
 from gammapy.modeling.models import (
     ExpCutoffPowerLawSpectralModel,
@@ -27,6 +25,7 @@ from gammapy.modeling.models import (
 )
 from gammapy.stats import WStatCountsStatistic
 
+from . import fluxpoints
 from .errors import AnalysisError
 
 MODELS = ("power_law", "log_parabola", "cutoff_power_law")
@@ -34,9 +33,6 @@ INSTRUMENT = "H.E.S.S."
 #: Flux points below this TS are given as upper limits (2 sigma), the SED convention's is_ul.
 TS_UL = 4.0
 N_SIGMA_UL = 2
-#: Flux-point bins are fitted in parallel (gammapy forks one process per job): the bins are
-#: independent, and a warm request spends most of its time there.
-N_JOBS = max(1, min(2, os.cpu_count() or 1))
 REFERENCE = 1 * u.TeV
 AMPLITUDE = 1e-11 * u.Unit("cm-2 s-1 TeV-1")
 
@@ -162,21 +158,20 @@ def flux_points(dataset: SpectrumDatasetOnOff, source: str, edges: u.Quantity) -
     """Flux points (gammapy's gadf-sed table in E² dN/dE) with 1-sigma errors, and 2-sigma
     upper limits in `e2dnde_ul` for the bins with TS < 4 or a flux below zero (`is_ul`).
 
-    One estimator run gives the points and their limits, the bins fitted in parallel
-    (`N_JOBS`): searching every bin's limit there costs less than a second run for the bins
-    that need one (1.1 s against 2.1 s for 8 bins on 10 DR1 runs). A significant point's
-    limit is dropped, never shown. The points scale the fitted model; where that model has
-    no positive flux (a source not detected), they scale a power law of index 2.5 instead, so
-    that limits stay limits on a positive flux.
+    The quantities are those of gammapy's `FluxPointsEstimator` (`fluxpoints.py`: the same
+    WStat profile in each bin's norm, without the per-evaluation bookkeeping: 50 ms instead of
+    1.3 s for 8 bins on 10 DR1 runs). A significant point's limit is dropped, never shown. The
+    points scale the fitted model; where that model has no positive flux (a source not
+    detected), they scale a power law of index 2.5 instead, so that limits stay limits on a
+    positive flux.
     """
     note = ""
     fitted = dataset.models[source].spectral_model
     if not np.all(fitted(edges).value > 0):
         dataset.models = [SkyModel(spectral_model=spectral_model("power_law"), name=source)]
         note = "flux points scale a power law of index 2.5: the fit found no positive flux"
-    estimator = FluxPointsEstimator(energy_edges=edges, source=source, selection_optional=["ul"],
-                                    n_sigma_ul=N_SIGMA_UL, n_jobs=N_JOBS)
-    table = QTable(estimator.run([dataset]).to_table(sed_type="e2dnde", format="gadf-sed"))
+    points = fluxpoints.flux_points(dataset, source, edges, n_sigma_ul=N_SIGMA_UL)
+    table = QTable(points.to_table(sed_type="e2dnde", format="gadf-sed"))
     table["is_ul"] = ~(np.asarray(table["ts"], float) >= TS_UL) | ~(table["e2dnde"].value > 0)
     table["e2dnde_ul"][~table["is_ul"]] = np.nan
     if note:
