@@ -60,6 +60,8 @@ def share_figure_rendering(shell: NotebookShell) -> None:
     one drawing serves both (`pictures.figure_png`). matplotlib_inline registers its own
     formatter whenever pyplot makes a figure, and shows the cell's figures after it
     (``post_execute``); ours is put back first thing in that event, before they are shown."""
+    if shell.display_formatter is None:
+        return
     formatter = shell.display_formatter.formatters["image/png"]
 
     def ours() -> None:
