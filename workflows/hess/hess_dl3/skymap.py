@@ -59,6 +59,9 @@ ENERGY_RANGE = (0.05, 200.0)  # TeV: what the H.E.S.S. IRFs cover
 BINS_PER_DECADE = 4  # reconstructed energy bins: the FoV norm and images sum over them
 BACKGROUNDS = ("ring", "fov")
 
+#: The analysis margin (deg) grows in these steps (see `MapSettings.margin_pixels`).
+MARGIN_STEP = 0.25
+
 
 @dataclass(frozen=True)
 class MapSettings:
@@ -126,11 +129,18 @@ class MapSettings:
 
     @property
     def margin_pixels(self) -> int:
-        """Pixels added on each side so the map's edge pixels see their whole ring/circle."""
+        """Pixels added on each side so the map's edge pixels see their whole ring/circle.
+
+        The margin is rounded up to `MARGIN_STEP`: the reduced observations are cached per
+        geometry, and a request that only changes the correlation radius (or the ring by a
+        little) must find them, not reduce again (it did for every other radius: 2.3 s
+        instead of 1.1 s warm).
+        """
         margin = self.correlation_radius + self.binsz
         if self.background == "ring":
             margin += self.ring_inner_radius + self.ring_width
-        return int(math.ceil(margin / self.binsz))
+        margin = math.ceil(round(margin / MARGIN_STEP, 9)) * MARGIN_STEP
+        return int(math.ceil(round(margin / self.binsz, 9)))
 
     @property
     def energy_axis(self) -> MapAxis:

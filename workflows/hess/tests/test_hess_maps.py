@@ -297,6 +297,11 @@ def test_cache_warm_atomic_and_repaired(synthetic_release, tmp_path):
     other = sky_maps(selection, MapSettings(CRAB, energy_min=2.0), cache_dir=tmp_path)
     assert not other.observations["from_cache"].any()
     assert len(list(tmp_path.glob("*.fits"))) == 2 * len(selection.obs_ids)
+    # another correlation radius (whole pixels or not) reuses the reduced observations
+    for radius in (0.06, 0.07, 0.08, 0.1, 0.11):
+        again = sky_maps(selection, MapSettings(CRAB, correlation_radius=radius),
+                         cache_dir=tmp_path)
+        assert again.observations["from_cache"].all(), radius
 
     cache = ReductionCache(tmp_path)
     path = files[0]
