@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from astroflow.client.errors import ClientError, JobCancelled, JobFailed, WaitTimeout
 from astroflow.client.follow import (
@@ -21,8 +21,15 @@ from astroflow.client.follow import (
 from astroflow.client.progressbar import Display, ProgressOption, job_display
 
 if TYPE_CHECKING:
-    from astroflow.client.client import Client
+    from astroflow.client.http import Http
     from astroflow.client.products import Products
+
+
+class Connection(Protocol):
+    """What a job needs of the `Client` that made it: its HTTP session (so this module
+    does not import the client's)."""
+
+    http: Http
 
 
 class Progress(NamedTuple):
@@ -57,7 +64,7 @@ def _when(text: str | None) -> datetime | None:
 class Job:
     """One request to a service. Attributes mirror the server's job record."""
 
-    def __init__(self, client: Client, record: dict[str, Any]) -> None:
+    def __init__(self, client: Connection, record: dict[str, Any]) -> None:
         self.client = client
         self.record: dict[str, Any] = record
 

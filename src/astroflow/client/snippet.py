@@ -16,7 +16,6 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
-LANGS = ("python", "shell", "oda_api")
 _SAFE_ID = re.compile(r"[^A-Za-z0-9_.:-]")
 _SAFE_DIR = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -106,15 +105,3 @@ def shell_snippet(service: str, parameters: Mapping[str, Any], url: str, *,
     lines = _header(service, job_id, version, needs_token)
     lines.append(" ".join(shlex.quote(a) for a in args))
     return "\n".join(lines) + "\n"
-
-
-def snippet(lang: str, service: str, parameters: Mapping[str, Any], url: str, **kw: Any) -> str:
-    if lang == "python":
-        return python_snippet(service, parameters, url, **kw)
-    if lang == "shell":
-        return shell_snippet(service, parameters, url, **kw)
-    if lang == "oda_api":  # MMODA's client, through astroflow's dispatcher facade
-        from astroflow.compat.snippet import oda_api_snippet
-
-        return oda_api_snippet(service, parameters, url, needs_token=kw.get("needs_token", False))
-    raise ValueError(f"no snippet for {lang!r}; choose one of {', '.join(LANGS)}")

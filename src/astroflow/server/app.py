@@ -33,18 +33,12 @@ from astroflow.server.edge import (
 )
 from astroflow.server.fastpath import EndedJobReads
 from astroflow.server.formats import FormatError
+from astroflow.server.openapi import error_body
 from astroflow.server.platform import Expired, Forbidden, NotFound, Platform
 from astroflow.server.timing import ServerTiming
 from astroflow.workflow import ValidationError
 
 log = logging.getLogger("astroflow.server")
-
-
-def error_body(code: str, message: str, errors: list[dict[str, Any]] | None = None) -> dict:
-    body: dict[str, Any] = {"code": code, "message": message}
-    if errors is not None:
-        body["errors"] = errors
-    return {"error": body}
 
 
 def create_app(config: ServerConfig | None = None, platform: Platform | None = None) -> FastAPI:

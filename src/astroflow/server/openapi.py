@@ -1,7 +1,7 @@
 """What the OpenAPI document says of answers: the one error body, and each route's refusals.
 
 Every refusal of the API has the shape ``{"error": {"code", "message", "errors"?}}``
-(`astroflow.server.app.error_body`); routes list theirs with ``responses=errors(404, …)``,
+(`error_body`); routes list theirs with ``responses=errors(404, …)``,
 so that the document names every status code a client can meet and the body it carries.
 The MMODA facade (``/dispatch-data``) answers MMODA's own shape, `MmodaFailure`.
 """
@@ -15,6 +15,14 @@ from fastapi.responses import Response, StreamingResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import Receive, Scope, Send
+
+
+def error_body(code: str, message: str, errors: list[dict[str, Any]] | None = None) -> dict:
+    """The body of every refusal of the API (routes, exception handlers)."""
+    body: dict[str, Any] = {"code": code, "message": message}
+    if errors is not None:
+        body["errors"] = errors
+    return {"error": body}
 
 
 class FieldProblem(BaseModel):

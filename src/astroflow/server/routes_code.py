@@ -11,7 +11,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from astroflow.client.snippet import LANGS, snippet
+from astroflow.client.snippet import python_snippet, shell_snippet
+from astroflow.compat.snippet import oda_api_snippet
 from astroflow.registry.catalog import Service
 from astroflow.server.auth import Caller
 from astroflow.server.deps import caller, platform
@@ -22,9 +23,23 @@ from astroflow.server.schemas import CodeSnippet, ok
 
 router = APIRouter(prefix="/api/v1", tags=["code"], route_class=SharedPathRoute)
 
+LANGS = ("python", "shell", "oda_api")
+
 _LANG = Query("python", pattern="^(" + "|".join(LANGS) + ")$",
               description="python (the astroflow client), shell (the astroflow command) or "
                           "oda_api (MMODA's client, through the dispatcher facade)")
+
+
+def snippet(lang: str, service: str, parameters: dict[str, Any], url: str, **kw: Any) -> str:
+    """The snippet in `lang`: the astroflow client, its command, or MMODA's client through
+    the dispatcher facade."""
+    if lang == "python":
+        return python_snippet(service, parameters, url, **kw)
+    if lang == "shell":
+        return shell_snippet(service, parameters, url, **kw)
+    if lang == "oda_api":
+        return oda_api_snippet(service, parameters, url, needs_token=kw.get("needs_token", False))
+    raise ValueError(f"no snippet for {lang!r}; choose one of {', '.join(LANGS)}")
 
 
 def server_url(request: Request, p: Platform) -> str:

@@ -16,8 +16,7 @@ from fastapi.responses import JSONResponse
 from astroflow.resolve import NameNotFound, NameResolver, default_resolver
 from astroflow.resolve.resolution import Resolution
 from astroflow.resolve.resolver import MAX_NAME_LENGTH
-from astroflow.server.app import error_body
-from astroflow.server.openapi import errors
+from astroflow.server.openapi import error_body, errors
 from astroflow.server.schemas import ok
 
 router = APIRouter(prefix="/api/v1/resolve", tags=["resolve"])
