@@ -20,9 +20,6 @@ KNOWN = {
     ("astroflow.client.plotting", "astroflow.client.products"),
     ("astroflow.compat.dispatcher", "astroflow.compat.nb2workflow_api"),
     ("astroflow.registry.catalog", "astroflow.registry.sources"),
-    ("icecube_ps.likelihood", "icecube_ps.release"),
-    ("icecube_ps.psf", "icecube_ps.release"),
-    ("icecube_ps.release", "icecube_ps.response"),
 }
 
 

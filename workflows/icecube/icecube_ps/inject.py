@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import sky
-from .release import EffectiveArea
+from .dataset import EffectiveArea
 from .response import (
     SmearingMatrix,
     aeff_on_smearing_bins,

@@ -49,10 +49,10 @@ from .binning import (
     background_row_edges,
     bin_index,
 )
+from .dataset import Release, Season
 from .errors import AnalysisError
 from .psf import PSF_GAMMAS, gamma_weights, psf_tables, psi_position
 from .psf import containment as psf_containment
-from .release import Release, Season
 from .response import (
     PsfCorrection,
     irf_products,

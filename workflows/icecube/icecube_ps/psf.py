@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .binning import LOG_ANG_ERR_EDGES, LOG_E_EDGES, SIN_DEC_EDGES, bin_index
-from .release import EffectiveArea, Release
+from .dataset import EffectiveArea, Release
 from .response import SmearingMatrix, aeff_on_smearing_bins, reco_energy_fractions
 
 # psi bins: [0, 0.02 deg] then 0.1 dex up to 31.7 deg (beyond: outside every selection).

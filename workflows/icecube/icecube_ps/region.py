@@ -19,8 +19,8 @@ from astropy import units as u
 from astropy.table import Table
 
 from . import limits, transient
+from .dataset import Release
 from .errors import AnalysisError
-from .release import Release
 from .service import FLUX_UNIT, analysis_for, clamp_to_release, isot, signal_energy_range
 
 MAX_PIXELS = 50_000

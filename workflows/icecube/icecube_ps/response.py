@@ -24,7 +24,7 @@ from .binning import (
     overlap_fractions,
     power_law_integrals,
 )
-from .release import EffectiveArea, Release
+from .dataset import EffectiveArea, Release
 
 # E[ln psi] = ln(sigma) + (ln 2 - Euler gamma) / 2 for a 2-D Gaussian of width sigma.
 RAYLEIGH_LOG_OFFSET = 0.5 * (np.log(2.0) - np.euler_gamma)

@@ -14,9 +14,9 @@ from astropy.time import Time
 from astropy.wcs import WCS
 
 from . import limits
+from .dataset import Release
 from .errors import AnalysisError
 from .likelihood import PointSourceAnalysis, Selection, interpolate_gamma
-from .release import Release
 from .sky import angular_distance
 
 FLUX_UNIT = u.Unit("TeV-1 cm-2 s-1")

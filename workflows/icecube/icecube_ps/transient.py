@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import brentq
 
+from .dataset import Release
 from .likelihood import PointSourceAnalysis, Selection, interpolate_gamma
 from .limits import limit_threshold
-from .release import Release
 
 SECONDS_PER_DAY = 86400.0
 
