@@ -18,8 +18,6 @@ KNOWN = {
     ("astroflow.client.job", "astroflow.client.products"),
     ("astroflow.client.job", "astroflow.client.progressbar"),
     ("astroflow.client.plotting", "astroflow.client.products"),
-    ("astroflow.compat.dispatcher", "astroflow.compat.nb2workflow_api"),
-    ("astroflow.registry.catalog", "astroflow.registry.sources"),
 }
 
 

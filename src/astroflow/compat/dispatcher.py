@@ -14,7 +14,6 @@ exceptions: 400 ``RequestNotUnderstood``, 403 ``Unauthorized``.
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import shutil
 import tarfile
@@ -29,17 +28,19 @@ from starlette.background import BackgroundTask
 from starlette.datastructures import UploadFile
 
 from astroflow.compat import encoding, instrument, response
+from astroflow.compat.nb2workflow_api import progress_html
 from astroflow.compat.request import AnalysisRequest, new_session_id, service_values
 from astroflow.compat.snippet import oda_api_snippet
+from astroflow.compat.waiting import request_caller, settle
 from astroflow.errors import AstroflowError
-from astroflow.jobs.model import TERMINAL, Job
+from astroflow.jobs.model import Job
 from astroflow.jobs.store import QueueFull, QuotaExceeded
 from astroflow.jobs.uploads import CHUNK, UploadTooLarge, store_upload
 from astroflow.lifecycle.housekeeping import StoreFull
 from astroflow.products import Product, ProductError
 from astroflow.products.stored import product_path
 from astroflow.registry.catalog import Service
-from astroflow.server.auth import ANONYMOUS, AuthError, Caller, caller_from_header
+from astroflow.server.auth import AuthError, Caller
 from astroflow.server.edge import (
     BodyTooLarge,
     ParameterTooLarge,
@@ -80,7 +81,7 @@ async def run_analysis(request: Request) -> JSONResponse:
             Refused) as exc:
         return _refusal(_refused(exc), new_session_id())
     try:
-        who = _caller(request, query.token)
+        who = request_caller(request, query.token)
         service, instrument_name = _resolve(p, query.instrument, query.product_type, who)
         values, unused = service_values(service, query)  # polls resend every field too
         comment = _unused_comment(unused)
@@ -88,14 +89,14 @@ async def run_analysis(request: Request) -> JSONResponse:
             address = request.client.host if request.client else None
             request.app.state.rate_limiter.take(caller_key(who.sub, address))
             job, _ = await run_in_threadpool(p.submit, service.name, values, who)
-            job = await _settle(p, job, who, SUBMIT_WAIT)
+            job = await settle(p, job, who, SUBMIT_WAIT)
         else:
             assert query.job_id is not None  # a request that is not new names its job
             job = await run_in_threadpool(p.job, query.job_id, who)
             if job.service != service.name:
                 raise Refused(400, f"job {job.id} belongs to instrument {job.service!r}, "
                                    f"not {service.name!r}")
-            job = await _settle(p, job, who, POLL_WAIT)
+            job = await settle(p, job, who, POLL_WAIT)
         body = await run_in_threadpool(_answer, p, job, query, service, str(request.base_url),
                                        comment, instrument_name)
     except (Refused, AuthError, NotFound, Forbidden, ValidationError, QueueFull,
@@ -133,8 +134,6 @@ def _answer(p: Platform, job: Job, query: AnalysisRequest, service: Service, bas
             target, job.parameters, (p.config.base_url or base_url), product=product,
             needs_token=bool(service.roles) or service.workflow.token_access)
     if query.return_progress:
-        from astroflow.compat.nb2workflow_api import progress_html
-
         page = progress_html(job)
         if api:
             products["progress_product_list"] = [{"name": "progress", "value": page}]
@@ -189,23 +188,6 @@ def _encoded_products(p: Platform, job: Job) -> dict[str, Any]:
     return encoding.encode_products(products, p.artifacts.job_dir(job.id) / "products")
 
 
-async def _settle(p: Platform, job: Job, who: Caller, seconds: float) -> Job:
-    """The job once it ended, or as it is after ``seconds``."""
-    if job.state in TERMINAL or seconds <= 0:
-        return job
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    async with p.runner.events.subscribe(job.id) as sub:
-        job = await run_in_threadpool(p.job, job.id, who)
-        while job.state not in TERMINAL:
-            left = deadline - loop.time()
-            if left <= 0:
-                break
-            await sub.next(min(left, 1.0))
-            job = await run_in_threadpool(p.job, job.id, who)
-    return job
-
-
 def _unused_comment(unused: list[str]) -> str:
     if not unused:
         return ""
@@ -222,7 +204,7 @@ def instrument_list(request: Request, token: str | None = Query(None)) -> Respon
     """The instruments (services) this caller may use."""
     p: Platform = request.app.state.platform
     try:
-        who = _caller(request, token)
+        who = request_caller(request, token)
     except AuthError as exc:
         return _refusal(_refused(exc), new_session_id())
     visible = p.catalog.visible_to(who.roles)
@@ -251,7 +233,7 @@ def _describe(request: Request, name: str | None, product_type: str | None, toke
               describe: Any) -> Response:
     p: Platform = request.app.state.platform
     try:
-        who = _caller(request, token)
+        who = request_caller(request, token)
         products = _repository(p, name, who)
         if products is None:
             service, _ = _resolve(p, name, product_type, who)
@@ -280,7 +262,7 @@ async def download_products(request: Request) -> Response:
     raw = await _fields(request, p, uploads=False)
     session = str(raw.get("session_id") or new_session_id())
     try:
-        who = _caller(request, _text(raw.get("token")))
+        who = request_caller(request, _text(raw.get("token")))
         job_id = _text(raw.get("job_id"))
         if not job_id:
             raise Refused(400, "job_id is required")
@@ -376,7 +358,7 @@ async def _fields(request: Request, p: Platform, uploads: bool = True) -> dict[s
 def _upload_caller(request: Request, token: str | None) -> Caller:
     """Who uploads: anyone on a server without operator-set keys, else only a caller with a
     valid token."""
-    who = _caller(request, token)
+    who = request_caller(request, token)
     if request.app.state.config.auth.configured and who.sub is None:
         raise Refused(403, "file uploads need a token on this server (the token field or "
                            "Authorization: Bearer)")
@@ -386,26 +368,6 @@ def _upload_caller(request: Request, token: str | None) -> Caller:
 def _chunks(upload: UploadFile) -> Any:
     while data := upload.file.read(CHUNK):
         yield data
-
-
-def _caller(request: Request, token: str | None) -> Caller:
-    """The caller of a ``token`` field, else of the ``Authorization`` header.
-
-    A server that verifies no tokens serves everyone anonymously, as if none had been sent
-    (``oda_api`` sends the ``ODA_TOKEN`` it finds to every server). One whose only key is the
-    one `astroflow serve` made itself knows its own tokens and takes any other (a MMODA
-    token) as none.
-    """
-    config = request.app.state.config.auth
-    header = f"Bearer {token}" if token else request.headers.get("authorization")
-    if header and not config.can_verify:
-        return ANONYMOUS
-    if header and not config.configured:
-        try:
-            return caller_from_header(header, config)
-        except AuthError:
-            return ANONYMOUS
-    return caller_from_header(header, config)
 
 
 def _repository(p: Platform, name: str | None, who: Caller) -> dict[str, Service] | None:

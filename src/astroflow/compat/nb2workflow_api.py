@@ -37,7 +37,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from astroflow.compat import encoding
-from astroflow.compat.dispatcher import _caller
+from astroflow.compat.waiting import request_caller, settle
 from astroflow.errors import AstroflowError
 from astroflow.jobs.model import TERMINAL, Job
 from astroflow.products import Product, ProductError
@@ -232,7 +232,7 @@ def _platform(request: Request) -> Platform:
 
 
 def _who(request: Request) -> Caller:
-    return _caller(request, _text(request.query_params.get("_token")))
+    return request_caller(request, _text(request.query_params.get("_token")))
 
 
 def _text(value: Any) -> str | None:
@@ -366,9 +366,7 @@ def _done_data_safe(p: Platform, job: Job, service: Service) -> dict[str, Any]:
 
 
 async def _wait(p: Platform, job: Job, who: Caller, seconds: float) -> Job:
-    from astroflow.compat.dispatcher import _settle
-
-    return await _settle(p, job, who, seconds)
+    return await settle(p, job, who, seconds)
 
 
 async def _callbacks(p: Platform, job_id: str, who: Caller, url: str) -> None:

@@ -10,6 +10,7 @@ Per repository, ``astroflow.yaml`` may say the messenger and the roles a caller 
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import logging
 import re
 import threading
@@ -108,8 +109,6 @@ class ServiceCatalog:
         return catalog
 
     def _add_repository(self, repo: Path) -> None:
-        from astroflow.registry.sources import folder_hash
-
         services, problems = load_repository(repo, repository_version=folder_hash(repo))
         self.problems += problems
         for service in services:
@@ -199,3 +198,15 @@ def _is_percent_notebook(path: Path) -> bool:
     except OSError:
         return False
     return "# %%" in head and "parameters" in head
+
+
+def folder_hash(folder: Path) -> str:
+    """The version of a local repository's content: a hash of its files (not its data)."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if any(part in (".git", ".venv", "__pycache__", "data", ".ipynb_checkpoints")
+               for part in relative.parts) or not path.is_file():
+            continue
+        digest.update(str(relative).encode() + b"\0" + path.read_bytes() + b"\1")
+    return digest.hexdigest()[:12]

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from astroflow.errors import AstroflowError
-from astroflow.registry.catalog import SKIP_DIRS, repository_config
+from astroflow.registry.catalog import SKIP_DIRS, folder_hash, repository_config
 
 TOPICS = ("live-workflow", "live-workflow-public", "galaxy-tool")
 
@@ -217,17 +217,6 @@ def fetch_version(repo: Repository, version: str, mirrors: Path, checkouts: Path
     except OSError:
         shutil.rmtree(partial, ignore_errors=True)
     return target
-
-
-def folder_hash(folder: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(folder.rglob("*")):
-        relative = path.relative_to(folder)
-        if any(part in (".git", ".venv", "__pycache__", "data", ".ipynb_checkpoints")
-               for part in relative.parts) or not path.is_file():
-            continue
-        digest.update(str(relative).encode() + b"\0" + path.read_bytes() + b"\1")
-    return digest.hexdigest()[:12]
 
 
 def _safe(name: str) -> str:
