@@ -152,10 +152,7 @@ def flux_points(dataset: SpectrumDatasetOnOff, source: str, edges: u.Quantity,
         estimate = estimate_norm(counts, n_sigma_ul)
         npred, npred_excess = counts.npred(estimate.norm)
         used = np.flatnonzero(inside)
-        energy = MapAxis.from_energy_edges(u.Quantity([axis.edges[used[0]],
-                                                       axis.edges[used[-1] + 1]]))
-        row = {key: value.item() for key, value in
-               reference.reference_fluxes(energy_axis=energy).items()}
+        row = _reference_row(reference, axis.edges[used[0]], axis.edges[used[-1] + 1])
         row.update(norm=estimate.norm, stat=estimate.stat, success=True,
                    norm_err=estimate.norm_err, ts=estimate.stat_null - estimate.stat,
                    npred=np.array([npred]), stat_null=estimate.stat_null,
@@ -168,12 +165,17 @@ def flux_points(dataset: SpectrumDatasetOnOff, source: str, edges: u.Quantity,
                                  gti=dataset.gti, format="gadf-sed")
 
 
-def _empty_row(reference, name: str, lo: u.Quantity, hi: u.Quantity) -> dict:
-    """A bin no masked data reach: its reference fluxes and NaN, as gammapy's estimator."""
+def _reference_row(reference, lo: u.Quantity, hi: u.Quantity) -> dict:
+    """The reference model's fluxes over [lo, hi] (e_ref, ref_dnde, …) as scalars."""
     energy = MapAxis.from_energy_edges(u.Quantity([lo, hi]))
     with np.errstate(invalid="ignore", divide="ignore"):
-        row = {key: value.item() for key, value in
-               reference.reference_fluxes(energy_axis=energy).items()}
+        return {key: value.item() for key, value in
+                reference.reference_fluxes(energy_axis=energy).items()}
+
+
+def _empty_row(reference, name: str, lo: u.Quantity, hi: u.Quantity) -> dict:
+    """A bin no masked data reach: its reference fluxes and NaN, as gammapy's estimator."""
+    row = _reference_row(reference, lo, hi)
     row.update(norm=np.nan, stat=np.nan, success=False, norm_err=np.nan, ts=np.nan,
                npred=np.array([np.nan]), stat_null=np.nan, norm_ul=np.nan,
                npred_excess=np.array([np.nan]), counts=np.array([0]), datasets=[name])
