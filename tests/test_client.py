@@ -353,7 +353,9 @@ def test_map_pauses_submission_while_the_queue_is_full(tmp_path):
     try:
         transport = Recording()
         with Client(server.url, token="", transport=transport) as client:
-            requests = [{"seconds": 0.3, "tag": f"busy{i}"} for i in range(4)]
+            # jobs long enough that the third request meets a full queue even when a loaded
+            # machine spaces the requests out (0.3 s jobs all got 201 once in CI)
+            requests = [{"seconds": 1.5, "tag": f"busy{i}"} for i in range(4)]
             jobs = client.map("slow", requests, progress=False, timeout=60)
         assert [j.state for j in jobs] == ["done"] * 4
         assert [j.parameters["tag"] for j in jobs] == [r["tag"] for r in requests]
