@@ -196,9 +196,13 @@ def main() -> None:
     try:
         print(f"{args.real} real jobs through a server …", flush=True)
         real = real_jobs(root, args.real)
+        after = real["after_downloads"]
         print(f"  {real['bytes_per_job'] / 1024:.1f} KiB and {real['files_per_job']:.1f} files "
-              f"a job ({', '.join(real['files_of_a_job'])} after downloads); HTTP submit "
-              f"{real['http_submit_ms_median']:.1f} ms", flush=True)
+              f"a job; after one download in each of {', '.join(OTHER_FORMATS)}: "
+              f"{after['bytes'] / 1024:.1f} KiB in {after['files']} files "
+              f"({', '.join(real['files_of_a_job'])}); HTTP submit "
+              f"{real['http_submit_ms_median']:.1f} ms; database "
+              f"{real['db_bytes'] / 1e6:.2f} MB", flush=True)
         template = Path(real.pop("template"))
         runs = {}
         for name, folder, count in (("tmpfs", scale_root, args.jobs),

@@ -262,9 +262,14 @@ def test_a_finished_but_unrecorded_job_is_recorded_not_run_again(tmp_path: Path,
         complete, partial = _jobs(store, ids)
         folder = Path(complete.job_dir or "")
         before = _files(folder)
-        assert "result.json" in before  # the run's one record (no products.json any more)
-        # The second run's result was never written (it is the run's last write): incomplete.
-        (Path(partial.job_dir or "") / "result.json").unlink()
+        # Recorded: the run's record (result.json) is dropped, the database holds it.
+        assert "result.json" not in before and "executed.ipynb" in before
+        assert not (Path(partial.job_dir or "") / "result.json").exists()
+        # A server that dies between a run's end and its record leaves the run's record as
+        # the run wrote it (its status and product records); the second job's was never
+        # written (it is the run's last write): incomplete.
+        (folder / "result.json").write_text(json.dumps({"status": "done",
+                                                        "products": complete.products}))
 
         if database == "sqlite":
             _terminate(server)

@@ -235,12 +235,14 @@ def _files(folder: Path) -> dict[str, int]:
             if p.is_file()}
 
 
-def test_trivial_job_leaves_two_small_files_until_a_format_is_asked(server):
+def test_trivial_job_leaves_one_small_file_until_a_format_is_asked(server):
+    """The value is in the job's record, and so is the run's record once it is in the
+    database: the executed notebook alone stays."""
     with httpx.Client(base_url=server.url, timeout=60) as http:
         job = _done(http, "trivial", x=21.0)
         folder = _job_dir(server, job["id"])
         files = _files(folder)
-        assert sorted(files) == ["executed.ipynb", "result.json"], files
+        assert sorted(files) == ["executed.ipynb"], files
         assert sum(files.values()) <= 8000
         base = f"{API}/jobs/{job['id']}"
         # Reading the job, its preview, log and notebook makes no file.
@@ -249,7 +251,7 @@ def test_trivial_job_leaves_two_small_files_until_a_format_is_asked(server):
         assert log["text"] == "" and log["complete"] is True
         notebook = http.get(f"{base}/notebook")
         assert notebook.status_code == 200 and "cells" in notebook.json()
-        assert sorted(_files(folder)) == ["executed.ipynb", "result.json"]
+        assert sorted(_files(folder)) == ["executed.ipynb"]
         # The scalar's file, on first download, into derived/.
         reply = http.get(f"{base}/products/y", params={"format": "json"})
         assert reply.status_code == 200 and json.loads(reply.content)["value"] == 42.0
@@ -258,11 +260,11 @@ def test_trivial_job_leaves_two_small_files_until_a_format_is_asked(server):
         assert {"products/y.json", "executed.ipynb"} <= names
 
 
-def test_trivial_text_job_leaves_two_files_too(server):
+def test_trivial_text_job_leaves_one_file_too(server):
     with httpx.Client(base_url=server.url, timeout=60) as http:
         job = _done(http, "greeting", who="Crab")
         folder = _job_dir(server, job["id"])
-        assert sorted(_files(folder)) == ["executed.ipynb", "result.json"]
+        assert sorted(_files(folder)) == ["executed.ipynb"]
         base = f"{API}/jobs/{job['id']}/products/greeting"
         assert http.get(f"{base}/preview").json()["text"] == "hello Crab"
         reply = http.get(base, params={"format": "txt"})
@@ -274,8 +276,8 @@ def test_concurrent_first_downloads_read_one_whole_file(server):
     with httpx.Client(base_url=server.url, timeout=60) as http:
         job = _done(http, "catalogue", n=2000)
     folder = _job_dir(server, job["id"])
-    assert sorted(f for f in _files(folder) if f.startswith("products/")) == [
-        "products/cat.ecsv"]
+    # A table job: its notebook and one ECSV (and the log, as it printed something).
+    assert sorted(_files(folder)) == ["executed.ipynb", "products/cat.ecsv", "stdout.log"]
     assert (folder / "stdout.log").read_text() == "rows 2000\n"  # a log with text stays
     url = f"{server.url}{API}/jobs/{job['id']}/products/cat"
     results: dict[tuple[str, int], bytes] = {}

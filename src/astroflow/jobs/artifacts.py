@@ -13,6 +13,8 @@ import os
 import shutil
 from pathlib import Path
 
+from astroflow.execution.protocol import RESULT_FILE
+
 
 class ArtifactStore:
     def __init__(self, root: str | Path, cache: Path | None = None) -> None:
@@ -89,18 +91,27 @@ class ArtifactStore:
     # -- storage lifecycle (astroflow.lifecycle): sizes and removal --------------------------
 
     def usage(self, job_id: str) -> tuple[int, int]:
-        """(bytes, files) the job's results take in the store: its scratch folder and its
-        ``derived/`` cache of converted formats (evicted on their own) aside."""
+        """(bytes, files) the job's results take in the store: its scratch folder, its
+        ``derived/`` cache of converted formats (evicted on their own) and the run's record
+        (removed once the database holds it, `drop_run_record`) aside."""
         if self.local:
-            return folder_usage(self.job_dir(job_id), skip=("work", "derived"))
+            return folder_usage(self.job_dir(job_id), skip=("work", "derived", RESULT_FILE))
         remote = f"{self.base}/jobs/{job_id}"
         try:
             found = self.fs.find(remote, detail=True)
         except FileNotFoundError:
             return 0, 0
         sizes = [int(info.get("size") or 0) for path, info in found.items()
-                 if info.get("type", "file") == "file" and "/derived/" not in path]
+                 if info.get("type", "file") == "file" and "/derived/" not in path
+                 and not path.endswith(f"/{RESULT_FILE}")]
         return sum(sizes), len(sizes)
+
+    def drop_run_record(self, job_id: str) -> None:
+        """Remove the run's ``result.json`` once the job's record is in the database: it is
+        read only to recover a run whose server died before recording it, so a recorded job
+        keeps its notebook and products alone (one file fewer a job)."""
+        with contextlib.suppress(OSError):
+            self.remove_file(f"jobs/{job_id}/{RESULT_FILE}")
 
     def remove_job(self, job_id: str) -> tuple[int, int]:
         """Remove every file of the job (store and local cache); returns (bytes, files) freed."""
@@ -153,7 +164,7 @@ class ArtifactStore:
 
 def folder_usage(folder: Path, skip: tuple[str, ...] = ()) -> tuple[int, int]:
     """(bytes, files) under a local folder, without following links; ``skip`` names
-    top-level subfolders left out (the run's scratch, the derived formats)."""
+    top-level entries left out (the run's scratch, the derived formats, the run's record)."""
     total = files = 0
     stack = [(folder, True)]
     while stack:
@@ -166,7 +177,7 @@ def folder_usage(folder: Path, skip: tuple[str, ...] = ()) -> tuple[int, int]:
             if entry.is_dir(follow_symlinks=False):
                 if not (top and entry.name in skip):
                     stack.append((Path(entry.path), False))
-            elif entry.is_file(follow_symlinks=False):
+            elif entry.is_file(follow_symlinks=False) and not (top and entry.name in skip):
                 total += entry.stat(follow_symlinks=False).st_size
                 files += 1
     return total, files

@@ -237,6 +237,7 @@ class JobRunner:
         for job_id in recovery.failed:
             self._transition(job_id, "failed")
         for job_id in recovery.done:
+            self.artifacts.drop_run_record(job_id)
             self._transition(job_id, "done")
         if recovery.requeued or recovery.failed or recovery.done:
             log.info("took over interrupted jobs: %d re-queued, %d done from their files, "
@@ -367,6 +368,7 @@ class JobRunner:
                 log.warning("job %s ended %s here but is no longer this worker's; not recorded",
                             job_id, state)
                 return
+            self.artifacts.drop_run_record(job_id)
             job = dataclasses.replace(job, state=state, products=products, error=error,
                                       finished=finished, progress=running.progress or job.progress)
             self._transition(job_id, state, job)
