@@ -57,6 +57,7 @@ from .response import (
     PsfCorrection,
     irf_products,
     signal_energy_pdf,
+    signal_energy_pdf_at,
     yield_per_flux,
 )
 from .sky import angular_distance
@@ -73,6 +74,9 @@ _N_GAMMA = int(GAMMA_GRID.size)
 PRUNE_RATIO = 1e-4
 PSF_MODELS = ("table", "gaussian", "angerr")
 LOG_RATIO_CLIP = 30.0
+# Energy terms kept per source declination key (`energy_slice`; 0.3 MB each): a TS map's
+# pixels share a few dozen.
+_ENERGY_SLICES_KEPT = 256
 # gamma fit: coarse scan on every 10th node of GAMMA_GRID (step 0.5), then Newton steps on
 # the profile until one is shorter than _NEWTON_LAST_STEP (the golden section had 2e-3).
 _COARSE_NODES = np.arange(0, _N_GAMMA, int(round(0.5 / _GAMMA_STEP)))
@@ -314,15 +318,13 @@ def log_likelihood(n: float, a: np.ndarray, rest: np.ndarray, c: np.ndarray) -> 
 # Name of the precomputed signal energy term in a release's cache; change the suffix
 # whenever the energy model changes, so that older caches recompute it.
 ENERGY_TABLE_KEY = "energy_signal:v6"
-# ... and of its bound per cell (`energy_row_max`), stored with it.
-ENERGY_MAX_KEY = f"{ENERGY_TABLE_KEY}:row_max"
 LOG_SIGNAL_FLOOR = -30.0    # log S_E of cells the signal cannot reach
 
 
 def energy_row_max(table: np.ndarray) -> np.ndarray:
-    """exp(max over gamma) of log S_E per table cell (the max taken in float32 like the
-    table): with the event's B_E, the bound by which a selection prunes events before
-    gathering their rows."""
+    """exp(max over gamma) of log S_E per cell (the max taken in float32 like the cells):
+    with the event's B_E, the bound by which a selection prunes events before gathering
+    their rows."""
     return np.exp(table.reshape(-1, table.shape[-1]).max(axis=1)).astype(np.float64)
 
 
@@ -342,7 +344,9 @@ def signal_energy_table(release: Release, irf_names: list[str]) -> np.ndarray:
       off in the cells where a soft source's events fall (gamma = 3.5 recovered 60% of
       its events, drawn from the detector).
 
-    Indexed by the SOURCE's row: the signal's spectrum is that of the source's
+    Folded at each row's centre: the fits use `PointSourceAnalysis.energy_slice`, the
+    same cells folded at the source's own declination; this table serves the rows'
+    E_B[S_E/B_E] checks and gives the cells' shape. A source's term is that of its
     declination wherever its events are reconstructed (the background's, B_E, is that of
     each event's row). With both taken in the event's row, a cone across two rows saw
     the neighbouring row's signal model: E_B[sum S/B] missed the containment by 5% at
@@ -351,17 +355,28 @@ def signal_energy_table(release: Release, irf_names: list[str]) -> np.ndarray:
     sd_centres = 0.5 * (SIN_DEC_EDGES[1:] + SIN_DEC_EDGES[:-1])
     table = np.zeros((len(irf_names), sd_centres.size, LOG_E_EDGES.size - 1,
                       LOG_ANG_ERR_EDGES.size - 1, GAMMA_GRID.size), dtype=np.float32)
-    bg = np.stack([energy_density(j) for j in event_products(release)["bg_angerr"]])
+    angerr = angerr_given_energy(event_products(release)["bg_angerr"])
     for g, irf in enumerate(irf_names):
         smear, _ = irf_products(release, irf, False)
         sig = signal_energy_pdf(release.aeff[irf], smear, sd_centres, GAMMA_GRID)
-        norm = bg[g].sum(axis=2, keepdims=True)
-        angerr = np.divide(bg[g], norm, out=np.full_like(bg[g], 1.0 / bg.shape[-1]),
-                           where=norm > 0)
-        with np.errstate(divide="ignore"):
-            table[g] = np.maximum(np.log(sig[:, :, None, :] * angerr[..., None]),
-                                  LOG_SIGNAL_FLOOR)
+        table[g] = energy_cells(sig, angerr[g])
     return table
+
+
+def angerr_given_energy(bg_angerr: np.ndarray) -> np.ndarray:
+    """P_B(AngErr | log E, row) per irf set from the background counts (uniform where a
+    log E bin has none), (n_irf, n_sin_dec, n_log_e, n_ang_err)."""
+    bg = np.stack([energy_density(j) for j in bg_angerr])
+    norm = bg.sum(axis=3, keepdims=True)
+    return np.divide(bg, norm, out=np.full_like(bg, 1.0 / bg.shape[-1]), where=norm > 0)
+
+
+def energy_cells(sig: np.ndarray, angerr: np.ndarray) -> np.ndarray:
+    """log S_E per (..., log E, AngErr, gamma) cell, float32, floored: P(log E | gamma)
+    `sig` (..., n_log_e, n_gamma) times P(AngErr | log E) `angerr` (..., n_log_e, n_ang_err)."""
+    with np.errstate(divide="ignore"):
+        return np.maximum(np.log(sig[..., :, None, :] * angerr[..., None]),
+                          LOG_SIGNAL_FLOOR).astype(np.float32)
 
 
 def precompute_energy_table(release: Release) -> np.ndarray:
@@ -676,27 +691,28 @@ class PointSourceAnalysis:
         # The energy term: log S_E by (irf set, SOURCE row, log E, AngErr), on GAMMA_GRID
         # (`signal_energy_table`, in the binary cache), and each event's log B_E (its own
         # row; `background_energy_log_pdf`). energy=False: spatial only (S_E = B_E).
+        # A source's own term is folded at its declination (`energy_slice`); the per-row
+        # table gives the shape, energy=False's zeros, and the rows' E_B[S_E/B_E] checks.
         if not energy:
             table = np.zeros((len(irf_names), SIN_DEC_EDGES.size - 1, LOG_E_EDGES.size - 1,
                               LOG_ANG_ERR_EDGES.size - 1, GAMMA_GRID.size), dtype=np.float32)
-            ratio_max = np.ones(table[..., 0].size)
         elif ENERGY_TABLE_KEY in release.derived:
             table = release.derived[ENERGY_TABLE_KEY]
-            ratio_max = (release.derived[ENERGY_MAX_KEY] if ENERGY_MAX_KEY in release.derived
-                         else energy_row_max(table))
         else:
             table = signal_energy_table(release, irf_names)
-            ratio_max = energy_row_max(table)
         self.log_signal_energy = table
         self.energy = bool(energy)
+        # The energy term of a source is folded at ITS declination (`energy_slice`): the
+        # table's rows are folded at their centres, where A_eff (40 sin dec bins in the
+        # 10-year release against our 30 rows) can be another bin's than the source's.
+        self._irf_aeff = [release.aeff[irf] for irf in irf_names]
+        self._irf_smearing = [products[irf][0] for irf in irf_names]
+        self._angerr_given_energy = (angerr_given_energy(prod["bg_angerr"]) if energy
+                                     else None)
+        self._energy_slices: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
         self._bg_log_energy_pdf = prod["bg_log_energy_pdf"]
         self._bg_angerr_counts = prod["bg_angerr"]
         self._bg_row_edges = prod["bg_row_edges"]
-        # Rows of the table by flat cell index, and per cell exp(max over gamma) for the
-        # pruning test, so that a selection gathers (n, n_gamma) rows only for the events
-        # it keeps.
-        self._table_rows = table.reshape(-1, table.shape[-1])
-        self._ratio_max = ratio_max
         # The tabulated PSF: rows of log density per (cell, psi bin), values on PSF_GAMMAS,
         # carried onto GAMMA_GRID by a cubic (`_psf_to_grid`).
         self._psf: np.ndarray | None = None
@@ -705,7 +721,7 @@ class PointSourceAnalysis:
             self._psf = logd.reshape(-1, logd.shape[-1])
             self._psf_shape = logd.shape
             self._psf_to_grid = gamma_weights(PSF_GAMMAS, GAMMA_GRID).astype(np.float32)
-            self._containment: dict[int, np.ndarray] = {}
+            self._containment: dict[tuple[int, ...], np.ndarray] = {}
         # Events of the window, sorted for cone queries. A window holding the whole span of
         # the release takes the arrays as they are (no pass over the events).
         span = prod["mjd_span"]
@@ -740,7 +756,7 @@ class PointSourceAnalysis:
 
     def _cell_index(self, season: np.ndarray, sd: np.ndarray | int, le: np.ndarray,
                     ae: np.ndarray) -> np.ndarray:
-        """Flat index into `_table_rows` (and the PSF table) of events with these seasons
+        """Flat index into the PSF table (and the per-row energy table) of events with these seasons
         and bins; `sd`: the source's row for the signal tables, or the events' own."""
         return np.ravel_multi_index((self._table_of_season[season], sd, le, ae),
                                     self.log_signal_energy.shape[:4])
@@ -789,25 +805,59 @@ class PointSourceAnalysis:
         n_seasons = len(self.seasons)
         if self._psf is None:
             return np.ones((n_seasons, _N_GAMMA))
-        row = sin_dec_row(dec)
-        per_group = self._containment.get(row)
+        row, key = sin_dec_row(dec), self.energy_key(dec)
+        per_group = self._containment.get(key)
         if per_group is None:
             logd = self._psf.reshape(self._psf_shape)[:, row]
-            inside = np.stack([psf_containment(logd[g], self._cell_mass(g, row),
+            inside = np.stack([psf_containment(logd[g], self._cell_mass(g, dec),
                                                self.radius_deg)
                                for g in range(logd.shape[0])])
             per_group = np.clip(inside @ self._psf_to_grid.astype(np.float64), 0.0, 1.0)
-            self._containment[row] = per_group
+            self._containment[key] = per_group
         return per_group[self._table_of_season]
 
-    def _cell_mass(self, group: int, row: int) -> np.ndarray:
-        """P(log E, AngErr | S) of a source in `row` on PSF_GAMMAS, (n_le, n_ae, n_gk): the
+    def _cell_mass(self, group: int, dec: float) -> np.ndarray:
+        """P(log E, AngErr | S) of a source at `dec` on PSF_GAMMAS, (n_le, n_ae, n_gk): the
         energy term's own (the background's with energy=False, where S_E = B_E)."""
         if not self.energy:
-            p = energy_density(self._bg_angerr_counts[group])[row]
+            p = energy_density(self._bg_angerr_counts[group])[sin_dec_row(dec)]
             return np.repeat(p[..., None], PSF_GAMMAS.size, axis=-1)
         nodes = np.rint((PSF_GAMMAS - GAMMA_MIN) / _GAMMA_STEP).astype(int)
-        return np.exp(self.log_signal_energy[group, row][..., nodes].astype(np.float64))
+        rows, _ = self.energy_slice(dec)
+        cells = rows.reshape(self.log_signal_energy.shape[:1] + self.log_signal_energy.shape[2:])
+        return np.exp(cells[group][..., nodes].astype(np.float64))
+
+    def energy_key(self, dec: float) -> tuple[int, ...]:
+        """What the energy term of a source depends on: its row (AngErr given log E) and,
+        per irf set, its A_eff declination bin and smearing band."""
+        return (sin_dec_row(dec), *(a.dec_bin(dec) for a in self._irf_aeff),
+                *(int(m.band(dec)) for m in self._irf_smearing))
+
+    def energy_slice(self, dec: float) -> tuple[np.ndarray, np.ndarray]:
+        """log S_E of a source at `dec` by flat (irf set, log E, AngErr) cell on GAMMA_GRID,
+        (n_cells, n_gamma), and per cell exp(max over gamma) for pruning.
+
+        The smearing table folded with A_eff E^-gamma of the source's own declination bin
+        (`response.signal_energy_pdf_at`), AngErr given log E as the background's in the
+        source's row. Folded at the row's centre instead, a source at -30 deg (an A_eff
+        bin edge, the row's centre) read the neighbouring bin's spectrum: 0.1 dex harder,
+        and n_s of signal drawn from the irfs came out 2.6% low.
+        """
+        key = self.energy_key(dec)
+        hit = self._energy_slices.get(key)
+        if hit is None:
+            if self._angerr_given_energy is None:    # energy=False: S_E = B_E
+                cells = self.log_signal_energy[:, key[0]]
+            else:
+                sig = np.stack([signal_energy_pdf_at(a, m, dec, GAMMA_GRID)
+                                for a, m in zip(self._irf_aeff, self._irf_smearing,
+                                                strict=True)])
+                cells = energy_cells(sig, self._angerr_given_energy[:, key[0]])
+            if len(self._energy_slices) >= _ENERGY_SLICES_KEPT:
+                self._energy_slices.clear()
+            hit = (cells.reshape(-1, cells.shape[-1]), energy_row_max(cells))
+            self._energy_slices[key] = hit
+        return hit
 
     def kappa_rows(self, dec: float, n_window: np.ndarray, rest: np.ndarray
                    ) -> np.ndarray | None:
@@ -861,19 +911,23 @@ class PointSourceAnalysis:
                 extra["season"], extra["dec"], extra["le_bin"], extra["ae_bin"])])
             season = np.concatenate([season, extra["season"]])
             idx = np.concatenate([idx, np.full(extra["psi"].size, -1)])
-        # Signal PDFs are those of the source's row, the background's each event's own.
+        # Signal PDFs are those of the source (its declination's energy term, its row's
+        # PSF), the background's each event's own.
         src_row = sin_dec_row(dec)
-        cell = self._cell_index(season, src_row, le, ae)
+        group = self._table_of_season[season]
+        energy_rows, ratio_max = self.energy_slice(dec)
+        ecell = np.ravel_multi_index((group, le, ae), (self.log_signal_energy.shape[0],
+                                                       *self.log_signal_energy.shape[2:4]))
         inv_be = np.exp(-log_be.astype(np.float64))
         if self._psf is None:
             r = self._spatial_ratio(psi, sigma, dens) * inv_be
-            keep = r * self._ratio_max[cell] > PRUNE_RATIO
-            rows = np.take(self._table_rows, cell[keep], axis=0)
+            keep = r * ratio_max[ecell] > PRUNE_RATIO
+            rows = np.take(energy_rows, ecell[keep], axis=0)
         else:
-            log_s = self._log_psf(cell, psi)
+            log_s = self._log_psf(self._cell_index(season, src_row, le, ae), psi)
             r = inv_be / dens.astype(np.float64)
-            keep = np.exp(log_s.max(axis=1)) * r * self._ratio_max[cell] > PRUNE_RATIO
-            rows = np.take(self._table_rows, cell[keep], axis=0) + log_s[keep] @ self._psf_to_grid
+            keep = np.exp(log_s.max(axis=1)) * r * ratio_max[ecell] > PRUNE_RATIO
+            rows = np.take(energy_rows, ecell[keep], axis=0) + log_s[keep] @ self._psf_to_grid
         season = season[keep]
         rest = n_window - np.bincount(season, minlength=len(self.seasons))
         return Selection(r[keep], rows, season, n_window, rest, idx[keep],

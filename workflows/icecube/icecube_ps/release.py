@@ -218,10 +218,8 @@ def complete_products(release: Release) -> bool:
     per-event products) where `release.derived` lacks them, and drop those of older
     versions. True if anything changed (the cache should then be written again)."""
     from .likelihood import (
-        ENERGY_MAX_KEY,
         ENERGY_TABLE_KEY,
         EVENT_PRODUCTS_VERSION,
-        energy_row_max,
         event_products,
         precompute_energy_table,
     )
@@ -235,17 +233,14 @@ def complete_products(release: Release) -> bool:
         release.derived = {k: v for k, v in release.derived.items()
                            if ":psf_" not in k and not k.startswith("psf_")}
         release.derived.update(derive_psf_products(release))
-    energy_keys = (ENERGY_TABLE_KEY, ENERGY_MAX_KEY)
     release.derived = {k: v for k, v in release.derived.items()
-                       if not (k.startswith("energy_table:") and k not in energy_keys)
+                       if not (k.startswith(("energy_table:", "energy_signal:"))
+                               and k != ENERGY_TABLE_KEY)
                        and not (k.startswith("events:")
                                 and not k.endswith(f":{EVENT_PRODUCTS_VERSION}"))}
     event_products(release)
     if ENERGY_TABLE_KEY not in release.derived:
         release.derived[ENERGY_TABLE_KEY] = precompute_energy_table(release)
-        release.derived.pop(ENERGY_MAX_KEY, None)
-    if ENERGY_MAX_KEY not in release.derived:
-        release.derived[ENERGY_MAX_KEY] = energy_row_max(release.derived[ENERGY_TABLE_KEY])
     return set(release.derived) != before
 
 

@@ -178,15 +178,19 @@ def yield_per_flux(aeff: EffectiveArea, dec_deg: float, gammas: np.ndarray) -> n
 def signal_energy_pdf(aeff: EffectiveArea, smear: SmearingMatrix, sin_dec_centres: np.ndarray,
                       gammas: np.ndarray) -> np.ndarray:
     """P(log E bin | sin dec bin, gamma), shape (n_sin_dec, n_log_e, n_gamma)."""
-    out = np.zeros((sin_dec_centres.size, LOG_E_EDGES.size - 1, gammas.size))
-    for k, s in enumerate(sin_dec_centres):
-        dec = float(np.degrees(np.arcsin(s)))
-        w = aeff_on_smearing_bins(aeff, smear, dec, gammas)          # (n_e, n_g)
-        m = smear.matrix[int(smear.band(dec))]                      # (n_e, n_le)
-        pdf = m.T @ w                                               # (n_le, n_g)
-        norm = pdf.sum(axis=0, keepdims=True)
-        out[k] = np.divide(pdf, norm, out=np.zeros_like(pdf), where=norm > 0)
-    return out
+    return np.stack([signal_energy_pdf_at(aeff, smear, float(np.degrees(np.arcsin(s))), gammas)
+                     for s in sin_dec_centres])
+
+
+def signal_energy_pdf_at(aeff: EffectiveArea, smear: SmearingMatrix, dec_deg: float,
+                         gammas: np.ndarray) -> np.ndarray:
+    """P(log E bin | gamma) of a source at `dec_deg`, shape (n_log_e, n_gamma): A_eff of
+    the declination bin holding the source (the same the yields and the injection use)."""
+    w = aeff_on_smearing_bins(aeff, smear, dec_deg, gammas)         # (n_e, n_g)
+    m = smear.matrix[int(smear.band(dec_deg))]                      # (n_e, n_le)
+    pdf = m.T @ w                                                   # (n_le, n_g)
+    norm = pdf.sum(axis=0, keepdims=True)
+    return np.divide(pdf, norm, out=np.zeros_like(pdf), where=norm > 0)
 
 
 def energy_range(aeff: EffectiveArea, dec_deg: float, gamma: float,
