@@ -28,9 +28,10 @@ paired    Releases with sources written into the files (rings at dec -30, +5.693
           declination, `change_source` per source within it: moving a SkyLLH analysis to
           another declination gives other fits than building it there) on the same files: per (generator, dec, gamma) the median paired TS
           ratio ours/SkyLLH - 1 (bootstrap error), n_s and gamma means, gamma scatter.
-coverage  90% profile-likelihood upper limits on n_s (gamma fixed at 2, and at 3) for
-          Poisson(n) signal events, n in {3, 5, 10, 25, 50}, injected from each generator's
-          model at TXS 0506+056 and at (210, -30): coverage +- binomial error.
+coverage  90% upper limits on n_s (gamma fixed at 2, and at 3; --limit profile or
+          calibrated) for Poisson(n) signal events, n in {3, 5, 10, 25, 50} (--coverage-n),
+          injected from each generator's model at TXS 0506+056 and at (210, -30)
+          (--coverage-at): coverage +- binomial error.
 
 Trials run in a pool of --workers processes (fork); SkyLLH runs two releases at a time.
 Releases are cached under --base (regenerated when the generator's source changes).
@@ -190,8 +191,9 @@ def bias_task(root: str, gen: str, injector_kind: str, dec: float, gamma: float,
 
 
 def coverage_task(root: str, gen: str, ra: float, dec: float, gamma: float, n_true: float,
-                  n_trials: int, seed: list[int]) -> np.ndarray:
-    """(n_trials, 2): injected count, 90% upper limit on n_s (gamma fixed)."""
+                  n_trials: int, seed: list[int], method: str = "profile") -> np.ndarray:
+    """(n_trials, 2): injected count, 90% upper limit on n_s (gamma fixed), by the
+    service's "profile" or "calibrated" limit (its threshold from irf signal trials)."""
     from icecube_ps import limits
 
     ana = analysis(root)
@@ -201,7 +203,10 @@ def coverage_task(root: str, gen: str, ra: float, dec: float, gamma: float, n_tr
     for k in range(n_trials):
         n = int(rng.poisson(n_true))
         sel = ana.scrambled_selection(ra, dec, rng, inject=n, gamma_inj=gamma, injector=inj)
-        out[k] = (n, limits.ns_upper_limit(ana, sel, dec, gamma, CONFIDENCE))
+        limit = (limits.ns_upper_limit_calibrated(ana, sel, ra, dec, gamma, CONFIDENCE).ns
+                 if method == "calibrated"
+                 else limits.ns_upper_limit(ana, sel, dec, gamma, CONFIDENCE))
+        out[k] = (n, limit)
     return out
 
 
@@ -396,10 +401,13 @@ def part_paired(gens, args) -> dict:
 
 def part_coverage(gens, args) -> list[dict]:
     roots = prepare_background(gens, args)
-    jobs = [(gen, pos, gamma, n) for gen in gens for pos in COVERAGE_POSITIONS
-            for gamma in COVERAGE_GAMMAS for n in COVERAGE_N]
-    chunk = 500
-    print(f"\n[coverage] {CONFIDENCE:.0%} profile upper limit on n_s, gamma fixed, "
+    positions = [p for p in COVERAGE_POSITIONS if args.coverage_at in ("all", p[0])]
+    gammas = args.coverage_gammas or COVERAGE_GAMMAS
+    n_values = args.coverage_n or COVERAGE_N
+    jobs = [(gen, pos, gamma, n) for gen in gens for pos in positions
+            for gamma in gammas for n in n_values]
+    chunk = 50 if args.limit == "calibrated" else 500
+    print(f"\n[coverage] {CONFIDENCE:.0%} {args.limit} upper limit on n_s, gamma fixed, "
           f"Poisson(n) signal from each generator's model, {args.coverage_trials} trials "
           "per point", flush=True)
     with pool(args.workers) as ex:
@@ -408,21 +416,22 @@ def part_coverage(gens, args) -> list[dict]:
             sizes = [min(chunk, args.coverage_trials - i)
                      for i in range(0, args.coverage_trials, chunk)]
             futs.append([ex.submit(coverage_task, roots[gen], gen, ra, dec, gamma, n, m,
-                                   seeds_for(3, args, 1000 * k + j))
+                                   seeds_for(3, args, 1000 * k + j), args.limit)
                          for j, m in enumerate(sizes)])
         rows = []
         for (gen, (name, ra, dec), gamma, n), fl in zip(jobs, futs, strict=True):
             r = np.concatenate([f.result() for f in fl])
             p = float(np.mean(r[:, 1] >= n))
             rows.append({"generator": gen, "position": name, "ra": ra, "dec": dec,
-                         "gamma": gamma, "n_true": n, "trials": len(r), "coverage": p,
+                         "gamma": gamma, "n_true": n, "limit": args.limit,
+                         "trials": len(r), "coverage": p,
                          "coverage_err": float(np.sqrt(p * (1 - p) / len(r))),
                          "ul_median": float(np.median(r[:, 1]))})
     print("  generator    position       gamma |" + "".join(f"   n = {n:<4.0f}     "
-                                                         for n in COVERAGE_N))
+                                                         for n in n_values))
     for gen in gens:
-        for name, _, _ in COVERAGE_POSITIONS:
-            for gamma in COVERAGE_GAMMAS:
+        for name, _, _ in positions:
+            for gamma in gammas:
                 cells = [r for r in rows if r["generator"] == gen and r["position"] == name
                          and r["gamma"] == gamma]
                 print(f"  {gen:12s} {name:14s} {gamma:4.1f} |" + "".join(
@@ -444,6 +453,15 @@ def main() -> None:
                    help="injected events for gamma <= 2.5 and for gamma >= 3")
     p.add_argument("--trials", type=int, default=None, help="bias: injections per point")
     p.add_argument("--coverage-trials", type=int, default=None)
+    p.add_argument("--limit", choices=("profile", "calibrated"), default="profile",
+                   help="coverage: the service's profile limit, or its calibrated one "
+                        "(threshold from 2 x 300 irf signal trials per limit, ~0.5 s each)")
+    p.add_argument("--coverage-at", choices=("all", *(p[0] for p in COVERAGE_POSITIONS)),
+                   default="all", help="coverage: one position only")
+    p.add_argument("--coverage-n", type=lambda t: tuple(float(x) for x in t.split(",")),
+                   default=None, help="coverage: true signal counts, e.g. 5,10,25")
+    p.add_argument("--coverage-gammas", type=lambda t: tuple(float(x) for x in t.split(",")),
+                   default=None, help="coverage: indices, e.g. 2")
     p.add_argument("--releases", type=int, default=None, help="paired: releases per generator")
     p.add_argument("--ring", type=int, default=None, help="paired: sources per declination ring")
     p.add_argument("--scale", type=float, default=1.0, help="events x the real release's")
