@@ -398,7 +398,7 @@ def background_energy_log_pdf(joint: np.ndarray, edges: np.ndarray) -> np.ndarra
 # once when a release is converted (`release.prepare`) and stored in its binary cache, so a
 # cold start passes over none of the 1.1 M events. Bump the version whenever a binning,
 # the PSF correction or the background model changes: caches then recompute them.
-EVENT_PRODUCTS_VERSION = "v8"
+EVENT_PRODUCTS_VERSION = "v10"
 _EVENT_PRODUCTS = ("sd_bin", "le_bin", "ae_bin", "bg_density", "bg_log_energy", "sky_key",
                    "sky_key_sorted", "bg_spatial", "bg_energy", "bg_angerr",
                    "bg_log_energy_pdf", "bg_row_edges", "season_counts", "mjd_span")
