@@ -173,7 +173,8 @@ def _sides(edges: np.ndarray) -> np.ndarray:
 def _same_side_rows(r: int, edges: np.ndarray, reach: int = 1) -> slice:
     """Row r and `reach` neighbours each side, on its side of the selection boundary and
     of the horizon (`_sides`)."""
-    same = np.flatnonzero(_sides(edges) == _sides(edges)[r])      # contiguous
+    sides = _sides(edges)
+    same = np.flatnonzero(sides == sides[r])                      # contiguous
     return slice(max(r - reach, int(same[0])), min(r + reach + 1, int(same[-1]) + 1))
 
 
@@ -181,8 +182,8 @@ def _tail_masses(counts: np.ndarray, pool: np.ndarray) -> tuple[np.ndarray, int]
     """Background counts per log E bin of one row, the sparse top modelled.
 
     Below the TAIL_EVENTS highest-energy events of the row and its neighbours (`pool`,
-    same side of the selection boundary and of the horizon) the row's own counts are used; above, the row's
-    count there is spread by an exponential in log E (a power law in E) fitted to the
+    same side of the selection boundary and of the horizon) the row's own counts are used;
+    above, the row's count there is spread by an exponential in log E (a power law in E) fitted to the
     pooled events (binned maximum likelihood). Why: the signal of a hard
     source lives where a row has a handful of events or none; per-bin counts there make
     S/B rest on single events (or on a floor) and a source's own events raise B
