@@ -53,7 +53,8 @@ def bin_index(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """
     n = len(edges) - 1
     width = (edges[-1] - edges[0]) / n
-    if n > 1 and np.allclose(np.diff(edges), width, rtol=1e-9, atol=1e-12):
+    steps = np.diff(edges)
+    if n > 1 and float(np.abs(steps - width).max()) <= 1e-9 * abs(width) + 1e-12:
         i = np.floor((np.asarray(values, dtype=np.float64) - edges[0]) * (1.0 / width))
         return np.clip(i, 0, n - 1).astype(np.int16)
     i = np.searchsorted(edges, values, side="right") - 1

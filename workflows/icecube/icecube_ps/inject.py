@@ -7,7 +7,7 @@ also see the cost of the release's binning.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -30,6 +30,7 @@ class SmearingSampler:
     group_start: np.ndarray
     cumulative: np.ndarray
     tails: np.ndarray          # `response.reco_energy_tails` of each (sorted) row
+    _e_nu_cdf: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_table(cls, table: np.ndarray) -> SmearingSampler:
@@ -44,12 +45,24 @@ class SmearingSampler:
         cum = np.cumsum(table[:, 10])
         return cls(table, smear, start, cum, reco_energy_tails(table))
 
+    def _e_nu_cdf_at(self, aeff: EffectiveArea, dec: float, gamma: float
+                     ) -> tuple[np.ndarray, int]:
+        """Cumulative signal weight over E_nu bins and the dec band: trials repeat one
+        source, so it is kept (with `aeff`, so that its id is not reused)."""
+        key = (id(aeff), float(dec), float(gamma))
+        if key not in self._e_nu_cdf:
+            if len(self._e_nu_cdf) > 256:
+                self._e_nu_cdf.clear()
+            w = aeff_on_smearing_bins(aeff, self.smear, dec, np.array([gamma]))[:, 0]
+            self._e_nu_cdf[key] = (np.cumsum(w), int(self.smear.band(dec)), aeff)
+        cdf, band, _ = self._e_nu_cdf[key]
+        return cdf, band
+
     def draw(self, aeff: EffectiveArea, dec: float, gamma: float, n: int,
              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(log E, PSF, AngErr) of `n` signal events at `dec` for E^-gamma."""
-        w = aeff_on_smearing_bins(aeff, self.smear, dec, np.array([gamma]))[:, 0]
-        band = int(self.smear.band(dec))
-        ie = rng.choice(w.size, n, p=w / w.sum())
+        cdf, band = self._e_nu_cdf_at(aeff, dec, gamma)
+        ie = np.minimum(np.searchsorted(cdf, rng.random(n) * cdf[-1], "right"), cdf.size - 1)
         g = band * len(self.smear.e_nu_lo) + ie
         lo, hi = self.group_start[g], self.group_start[g + 1]
         base = np.where(lo > 0, self.cumulative[np.maximum(lo - 1, 0)], 0.0)

@@ -677,6 +677,10 @@ class PointSourceAnalysis:
         self.psf = {irf: p[1] for irf, p in products.items()}
         self._smearing_tables = release.smearing
         self._samplers: dict[str, SmearingSampler] = {}
+        self._energy_keys: dict[float, tuple[int, ...]] = {}
+        self._seasons_of_irf = {irf: np.array([k for k, s in enumerate(self.seasons)
+                                               if s.irf == irf])
+                                for irf in dict.fromkeys(s.irf for s in self.seasons)}
         # Per-event bins, PSF widths and background densities, and the background
         # histograms: read from the binary cache (computed if it lacks them).
         prod = event_products(release, psf_correction)
@@ -830,8 +834,14 @@ class PointSourceAnalysis:
     def energy_key(self, dec: float) -> tuple[int, ...]:
         """What the energy term of a source depends on: its row (AngErr given log E) and,
         per irf set, its A_eff declination bin and smearing band."""
-        return (sin_dec_row(dec), *(a.dec_bin(dec) for a in self._irf_aeff),
-                *(int(m.band(dec)) for m in self._irf_smearing))
+        key = self._energy_keys.get(dec)
+        if key is None:                  # trials ask it for one position thousands of times
+            if len(self._energy_keys) >= 4096:
+                self._energy_keys.clear()
+            key = (sin_dec_row(dec), *(a.dec_bin(dec) for a in self._irf_aeff),
+                   *(int(m.band(dec)) for m in self._irf_smearing))
+            self._energy_keys[dec] = key
+        return key
 
     def energy_slice(self, dec: float) -> tuple[np.ndarray, np.ndarray]:
         """log S_E of a source at `dec` by flat (irf set, log E, AngErr) cell on GAMMA_GRID,
@@ -1121,15 +1131,17 @@ class PointSourceAnalysis:
         f, _ = self._fractions(self.season_yields(dec), gamma)
         counts = rng.multinomial(n, f)
         parts = []
-        for k, c in enumerate(counts):
-            if c == 0:
+        # Seasons sharing an irf set share its A_eff and smearing: one draw for them all.
+        for irf, ks in self._seasons_of_irf.items():
+            c = counts[ks]
+            if c.sum() == 0:
                 continue
-            irf = self.seasons[k].irf
             if irf not in self._samplers:
                 self._samplers[irf] = SmearingSampler.from_table(self._smearing_tables[irf])
-            log_e, psf, ang = self._samplers[irf].draw(self.aeff[k], dec, gamma, int(c), rng)
+            log_e, psf, ang = self._samplers[irf].draw(self.aeff[ks[0]], dec, gamma,
+                                                       int(c.sum()), rng)
             r, d = place(ra, dec, psf, rng)
-            parts.append((np.full(c, k, np.int8), r, d, log_e, ang))
+            parts.append((np.repeat(ks, c).astype(np.int8), r, d, log_e, ang))
         season, r, d, log_e, ang = (np.concatenate(p) for p in zip(*parts, strict=True))
         return self.derive_events(ra, dec, season, r, d, log_e, ang)
 
