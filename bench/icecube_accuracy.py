@@ -30,8 +30,9 @@ paired    Releases with sources written into the files (rings at dec -30, +5.693
           ratio ours/SkyLLH - 1 (bootstrap error), n_s and gamma means, gamma scatter.
 coverage  90% upper limits on n_s (gamma fixed at 2, and at 3; --limit profile or
           calibrated) for Poisson(n) signal events, n in {3, 5, 10, 25, 50} (--coverage-n),
-          injected from each generator's model at TXS 0506+056 and at (210, -30)
-          (--coverage-at): coverage +- binomial error.
+          injected from each generator's model (or, --coverage-truth irfs, the release's
+          binned irfs) at TXS 0506+056 and at (210, -30) (--coverage-at): coverage +-
+          binomial error.
 
 Trials run in a pool of --workers processes (fork); SkyLLH runs two releases at a time.
 Releases are cached under --base (regenerated when the generator's source changes).
@@ -191,13 +192,15 @@ def bias_task(root: str, gen: str, injector_kind: str, dec: float, gamma: float,
 
 
 def coverage_task(root: str, gen: str, ra: float, dec: float, gamma: float, n_true: float,
-                  n_trials: int, seed: list[int], method: str = "profile") -> np.ndarray:
+                  n_trials: int, seed: list[int], method: str = "profile",
+                  truth: str = "model") -> np.ndarray:
     """(n_trials, 2): injected count, 90% upper limit on n_s (gamma fixed), by the
-    service's "profile" or "calibrated" limit (its threshold from irf signal trials)."""
+    service's "profile" or "calibrated" limit (its threshold from irf signal trials), for
+    signal from the generator's model or from the release's irfs."""
     from icecube_ps import limits
 
     ana = analysis(root)
-    inj = make_injector(gen, ra, dec, gamma, _seasons(ana))
+    inj = make_injector(gen, ra, dec, gamma, _seasons(ana)) if truth == "model" else None
     rng = np.random.default_rng(seed)
     out = np.empty((n_trials, 2))
     for k in range(n_trials):
@@ -408,15 +411,16 @@ def part_coverage(gens, args) -> list[dict]:
             for gamma in gammas for n in n_values]
     chunk = 50 if args.limit == "calibrated" else 500
     print(f"\n[coverage] {CONFIDENCE:.0%} {args.limit} upper limit on n_s, gamma fixed, "
-          f"Poisson(n) signal from each generator's model, {args.coverage_trials} trials "
-          "per point", flush=True)
+          f"Poisson(n) signal from each generator's {args.coverage_truth}, "
+          f"{args.coverage_trials} trials per point", flush=True)
     with pool(args.workers) as ex:
         futs = []
         for k, (gen, (_, ra, dec), gamma, n) in enumerate(jobs):
             sizes = [min(chunk, args.coverage_trials - i)
                      for i in range(0, args.coverage_trials, chunk)]
             futs.append([ex.submit(coverage_task, roots[gen], gen, ra, dec, gamma, n, m,
-                                   seeds_for(3, args, 1000 * k + j), args.limit)
+                                   seeds_for(3, args, 1000 * k + j), args.limit,
+                                   args.coverage_truth)
                          for j, m in enumerate(sizes)])
         rows = []
         for (gen, (name, ra, dec), gamma, n), fl in zip(jobs, futs, strict=True):
@@ -424,9 +428,11 @@ def part_coverage(gens, args) -> list[dict]:
             p = float(np.mean(r[:, 1] >= n))
             rows.append({"generator": gen, "position": name, "ra": ra, "dec": dec,
                          "gamma": gamma, "n_true": n, "limit": args.limit,
-                         "trials": len(r), "coverage": p,
+                         "truth": args.coverage_truth, "trials": len(r), "coverage": p,
                          "coverage_err": float(np.sqrt(p * (1 - p) / len(r))),
                          "ul_median": float(np.median(r[:, 1]))})
+            print(f"    {gen} {name} gamma {gamma:g} n {n:g}: {p:.3f} +- "
+                  f"{rows[-1]['coverage_err']:.3f} ({len(r)} trials)", flush=True)
     print("  generator    position       gamma |" + "".join(f"   n = {n:<4.0f}     "
                                                          for n in n_values))
     for gen in gens:
@@ -456,6 +462,8 @@ def main() -> None:
     p.add_argument("--limit", choices=("profile", "calibrated"), default="profile",
                    help="coverage: the service's profile limit, or its calibrated one "
                         "(threshold from 2 x 300 irf signal trials per limit, ~0.5 s each)")
+    p.add_argument("--coverage-truth", choices=("model", "irfs"), default="model",
+                   help="coverage: signal from each generator's model or the release's irfs")
     p.add_argument("--coverage-at", choices=("all", *(p[0] for p in COVERAGE_POSITIONS)),
                    default="all", help="coverage: one position only")
     p.add_argument("--coverage-n", type=lambda t: tuple(float(x) for x in t.split(",")),
