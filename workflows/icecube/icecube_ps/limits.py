@@ -7,7 +7,7 @@ the flux normalisation at 1 TeV with the same index.
   n_hat >= 0; the limit is where q = z_CL^2 (one-sided, z = Phi^-1(CL): 1.64 for 90%).
   Costs ~20 likelihood evaluations on the selected events: milliseconds.
 * calibrated: the same q(n), its threshold the CL quantile of q over signal trials at
-  the limit (`ns_upper_limit_calibrated`): ~0.5 s.
+  the limit (`ns_upper_limit_calibrated`): ~0.7-1 s.
 * Neyman (option): for a grid of true n_s, inject Poisson(n_s) signal events drawn from
   the irfs into RA-scrambled data; the limit is the n_s for which a fraction CL of the
   trials give TS above the observed one. Costs n_grid x n_trials fits (~2-4 ms each on
@@ -114,7 +114,7 @@ def ns_upper_limit_calibrated(ana: PointSourceAnalysis, sel: Selection, ra: floa
     conservative boundary threshold then covered 98-100% up to 25 true events, where 90% was
     asked) nor quite for strong sources (q's 90% quantile ~1.9-2.1 over signal from the
     irfs, not 1.64: 88% coverage). Trials use a fixed seed: the same request gives the
-    same limit. Costs 2 x `n_trials` fits at fixed gamma (~0.5 s for 300 on the full
+    same limit. Costs 2 x `n_trials` fits at fixed gamma (~0.7-1 s for 300 on the full
     10-year release).
     """
     rng = rng if rng is not None else np.random.default_rng(7)
