@@ -104,11 +104,12 @@ def test_no_events_is_an_analysis_error(small_release):
         service.mjd_window("2010-01-01T00:00:00", "2009-01-01T00:00:00")
 
 
-def test_notebook_runs(tmp_path, small_release_dir, monkeypatch, source):
+def test_notebook_runs(tmp_path, small_release_dir, small_release, monkeypatch, source):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     store = tmp_path / "icecube"
     (store / "synthetic").mkdir(parents=True)
+    # `small_release` opened the release: its binary cache exists to be copied
     shutil.copy(small_release_dir / release.CACHE_NAME, data.cache_path(store, "synthetic"))
     monkeypatch.setenv("ASTROFLOW_DATA_DIR", str(tmp_path))
     nb = nbformat.read(HERE / "icecube.ipynb", as_version=4)
