@@ -461,7 +461,7 @@ def main() -> None:
     p.add_argument("--coverage-trials", type=int, default=None)
     p.add_argument("--limit", choices=("profile", "calibrated"), default="profile",
                    help="coverage: the service's profile limit, or its calibrated one "
-                        "(threshold from 2 x 300 irf signal trials per limit, ~0.5 s each)")
+                        "(threshold from 2 x 300 irf signal trials per limit, ~1 s each)")
     p.add_argument("--coverage-truth", choices=("model", "irfs"), default="model",
                    help="coverage: signal from each generator's model or the release's irfs")
     p.add_argument("--coverage-at", choices=("all", *(p[0] for p in COVERAGE_POSITIONS)),

@@ -183,8 +183,8 @@ def _tail_masses(counts: np.ndarray, pool: np.ndarray) -> tuple[np.ndarray, int]
 
     Below the TAIL_EVENTS highest-energy events of the row and its neighbours (`pool`,
     same side of the selection boundary and of the horizon) the row's own counts are used;
-    above, the row's count there is spread by an exponential in log E (a power law in E) fitted to the
-    pooled events (binned maximum likelihood). Why: the signal of a hard
+    above, the row's count there is spread by an exponential in log E (a power law in E)
+    fitted to the pooled events (binned maximum likelihood). Why: the signal of a hard
     source lives where a row has a handful of events or none; per-bin counts there make
     S/B rest on single events (or on a floor) and a source's own events raise B
     where it matters. The neighbours dilute that contamination and the bin noise.
